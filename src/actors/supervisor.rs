@@ -1,0 +1,110 @@
+//! The Supervisor actor: the root of the actor tree and the one shutdown path.
+//!
+//! Every other actor is spawned linked to it. Whatever ends the server (the
+//! client closing stdin, SIGTERM, SIGINT, a handle's `shutdown`, or any actor
+//! failing) arrives here, and the supervisor then stops every child (the
+//! pidfile writer removes the pidfile as it stops), stops itself, and reports
+//! the outcome to whoever waits on the server.
+
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::sync::oneshot;
+
+use crate::error::ServerError;
+
+/// How long the children get to stop before the supervisor stops anyway.
+const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub enum SupervisorMsg {
+    Shutdown(ShutdownCause),
+}
+
+/// What asked the server to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownCause {
+    /// The client closed the transport (stdin EOF for stdio).
+    TransportClosed,
+    Signal(&'static str),
+    /// A `ServerHandle::shutdown` call.
+    Requested,
+}
+
+pub type Outcome = Result<(), ServerError>;
+
+pub struct Supervisor;
+
+pub struct SupervisorState {
+    outcome: Option<oneshot::Sender<Outcome>>,
+    failure: Option<ServerError>,
+}
+
+impl Supervisor {
+    async fn stop_everything(myself: &ActorRef<SupervisorMsg>) {
+        myself
+            .stop_children_and_wait(None, Some(CHILD_STOP_TIMEOUT))
+            .await;
+        myself.stop(None);
+    }
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    /// Receives the outcome once everything has stopped.
+    type Arguments = oneshot::Sender<Outcome>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        outcome: oneshot::Sender<Outcome>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(SupervisorState {
+            outcome: Some(outcome),
+            failure: None,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let SupervisorMsg::Shutdown(cause) = message;
+        tracing::debug!(?cause, "shutting down");
+        Self::stop_everything(&myself).await;
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // A child that terminates normally (a session whose client left) is
+        // routine; only a failure takes the whole server down.
+        if let SupervisionEvent::ActorFailed(who, error) = event {
+            let actor = who.get_name().unwrap_or_else(|| who.get_id().to_string());
+            tracing::error!(%actor, %error, "actor failed; shutting down");
+            state.failure.get_or_insert(ServerError::ActorFailed {
+                actor,
+                reason: error.to_string(),
+            });
+            Self::stop_everything(&myself).await;
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(outcome) = state.outcome.take() {
+            let _ = outcome.send(state.failure.take().map_or(Ok(()), Err));
+        }
+        Ok(())
+    }
+}

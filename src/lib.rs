@@ -1,0 +1,75 @@
+//! An MCP test server whose tool list grows while it runs.
+//!
+//! It starts with N tools, writes its PID to a pidfile, and every SIGHUP adds
+//! the next tool and sends `notifications/tools/list_changed`, so a test of an
+//! MCP client, gateway or proxy can prove that the client refreshes its tools.
+//!
+//! # Layout
+//!
+//! The server is a small tree of [ractor] actors that share no state and talk
+//! only in messages:
+//!
+//! | actor | owns | module |
+//! |---|---|---|
+//! | Supervisor | the other actors' lifetimes; the one shutdown path | [`actors::supervisor`] |
+//! | Registry | the tool list; who to tell when it changes | [`actors::registry`] |
+//! | SignalListener | the signal stream: SIGHUP, SIGTERM, SIGINT | [`actors::signals`] |
+//! | PidfileWriter | the pidfile: written on start, removed on stop | [`actors::pidfile`] |
+//! | Session | one client's rmcp `Peer`; its notifications | [`actors::session`] |
+//!
+//! Around them: [`tools`] is the catalog (tool `k` to its definition and a pure
+//! call over `serde_json::Value`), [`mcp`] is the rmcp `ServerHandler` that
+//! only translates requests into messages, [`transport`] frames stdio and
+//! answers bad lines, [`server`] wires everything up, and [`cli`] reads the
+//! command line.
+//!
+//! # From SIGHUP to notification
+//!
+//! ```text
+//! kill -HUP ─▶ SignalListener ─AddTool─▶ Registry ─ToolsChanged─▶ Session ─▶ client
+//!                                          (appends tool k+1)      (notifications/tools/list_changed)
+//! ```
+//!
+//! A session remembers a change that happens before its client sent
+//! `notifications/initialized` and notifies right after it; while one
+//! notification is being written, further changes fold into one more.
+//!
+//! # In-process use
+//!
+//! Rust tests can run the server in their own process over any rmcp transport
+//! and add tools without signals:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use dynamic_mcp_server::{Options, start};
+//! use rmcp::{ServiceExt, model::CallToolRequestParams};
+//!
+//! let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+//! let server = start(Options::new(3), tokio::io::split(server_io)).await?;
+//! let client = ().serve(client_io).await?;
+//!
+//! assert_eq!(client.list_all_tools().await?.len(), 3);
+//! assert_eq!(server.add_tool().await?, 4); // what a SIGHUP does
+//! let echo4 = CallToolRequestParams::new("echo4")
+//!     .with_arguments(serde_json::json!({ "message": "hi" }).as_object().unwrap().clone());
+//! let result = client.call_tool(echo4).await?;
+//! assert_eq!(result.structured_content, Some(serde_json::json!({ "echo_message": "hi", "tool_number": 4 })));
+//!
+//! client.cancel().await?;
+//! server.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod actors;
+pub mod cli;
+pub mod error;
+pub mod logging;
+pub mod mcp;
+pub mod server;
+pub mod tools;
+pub mod transport;
+
+pub use error::{Error, ServerError, StartupError};
+pub use server::{Options, ServerHandle, serve_stdio, start};

@@ -1,0 +1,31 @@
+//! The binary: parse the command line, run the stdio server, map the result to
+//! an exit status (0 on a clean shutdown, 2 for bad start-up input, 1 for a
+//! failure while running).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use dynamic_mcp_server::cli::Cli;
+use dynamic_mcp_server::{Error, StartupError, logging, serve_stdio};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_level);
+    let result = cli.options().map_err(Error::from).and_then(|options| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StartupError::Runtime)?;
+        let result = runtime.block_on(serve_stdio(options));
+        // Everything has stopped; don't wait on a blocking stdin read.
+        runtime.shutdown_background();
+        result
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

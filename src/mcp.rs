@@ -1,0 +1,146 @@
+//! The rmcp `ServerHandler`: the protocol edge. It translates MCP requests into
+//! messages to the actors and their replies into MCP results, and holds no
+//! state of its own.
+
+use ractor::{ActorRef, call};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+    CustomResult, ErrorCode, Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+
+use crate::actors::registry::{RegistryMsg, ToolList};
+use crate::actors::session::SessionMsg;
+use crate::tools;
+
+/// Serves one client's MCP requests on behalf of its Session actor.
+#[derive(Clone)]
+pub struct McpHandler {
+    registry: ActorRef<RegistryMsg>,
+    session: ActorRef<SessionMsg>,
+    info: ServerConfig,
+}
+
+impl McpHandler {
+    pub fn new(registry: ActorRef<RegistryMsg>, session: ActorRef<SessionMsg>) -> Self {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        let info = ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(
+                env!("CARGO_PKG_NAME"),
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(
+                "A test server whose tool list grows by one tool on every SIGHUP, \
+                 each followed by notifications/tools/list_changed.",
+            );
+        Self {
+            registry,
+            session,
+            info,
+        }
+    }
+
+    async fn snapshot(&self) -> Result<ToolList, McpError> {
+        call!(self.registry, RegistryMsg::Snapshot)
+            .map_err(|_| McpError::internal_error("the server is shutting down", None))
+    }
+}
+
+impl ServerHandler for McpHandler {
+    fn get_info(&self) -> ServerConfig {
+        self.info.clone()
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let tools = self.snapshot().await?;
+        Ok(ListToolsResult::with_all_items(tools.as_ref().clone()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let tools = self.snapshot().await?;
+        let count = tools.len();
+        let Some(k) = tools::number(&request.name).filter(|&k| k <= count) else {
+            return Err(McpError::invalid_params(
+                format!("Unknown tool: {}", request.name),
+                Some(json!({ "tool": request.name })),
+            ));
+        };
+        let arguments = request.arguments.map_or(Value::Null, Value::Object);
+        let result = match tools::call(k, &arguments, count) {
+            Ok(value) => CallToolResult::structured(value),
+            // The text is JSON so that clients can parse it; no structured
+            // content, since it would not match the tool's output schema.
+            Err(error) => CallToolResult::error(vec![ContentBlock::text(
+                json!({ "error": error.to_string() }).to_string(),
+            )]),
+        };
+        Ok(result.into())
+    }
+
+    /// rmcp routes a request it cannot parse, such as `tools/call` without
+    /// params, here: say which of the two went wrong, the method or its params.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, McpError> {
+        let method = request.method;
+        if is_mcp_method(&method) {
+            Err(McpError::invalid_params(
+                format!("Invalid params for {method}"),
+                None,
+            ))
+        } else {
+            Err(McpError::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("Method not found: {method}"),
+                None,
+            ))
+        }
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if self
+            .session
+            .cast(SessionMsg::Initialized(context.peer))
+            .is_err()
+        {
+            tracing::debug!("client initialized while its session was stopping");
+        }
+    }
+}
+
+/// Whether `method` is one the MCP specification defines for a client's requests.
+fn is_mcp_method(method: &str) -> bool {
+    matches!(
+        method,
+        "initialize"
+            | "ping"
+            | "server/discover"
+            | "tools/list"
+            | "tools/call"
+            | "prompts/list"
+            | "prompts/get"
+            | "resources/list"
+            | "resources/read"
+            | "resources/templates/list"
+            | "resources/subscribe"
+            | "resources/unsubscribe"
+            | "subscriptions/listen"
+            | "completion/complete"
+            | "logging/setLevel"
+    )
+}

@@ -1,0 +1,219 @@
+//! Starting and stopping a server: the public API.
+//!
+//! [`start`] builds the actor tree for one client over any rmcp transport and
+//! returns a [`ServerHandle`]; [`serve_stdio`] is what the binary runs. The
+//! start order matters: the signal handlers are installed before the pidfile is
+//! written, so a SIGHUP sent by anyone who has read the pidfile is never fatal,
+//! and the session subscribes to the registry before either, so no change that
+//! happens before the client initializes goes unnotified.
+
+use std::path::PathBuf;
+
+use ractor::{Actor, ActorRef, SpawnErr, call};
+use rmcp::RoleServer;
+use rmcp::service::{ServerInitializeError, serve_server_with_ct};
+use rmcp::transport::IntoTransport;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::pidfile::PidfileWriter;
+use crate::actors::registry::{Registry, RegistryMsg};
+use crate::actors::session::{Session, SessionArgs};
+use crate::actors::signals::{SignalListener, SignalListenerArgs};
+use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMsg};
+use crate::error::{Error, ServerError, StartupError};
+use crate::mcp::McpHandler;
+use crate::transport::LineTransport;
+
+/// What a server starts with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The initial number of tools, at least 1.
+    pub tools: usize,
+    /// Where to write the PID; `None` writes no pidfile.
+    pub pidfile: Option<PathBuf>,
+    /// Whether SIGHUP, SIGTERM and SIGINT drive this server. A server embedded
+    /// in a test process usually leaves the process's signals alone.
+    pub handle_signals: bool,
+}
+
+impl Options {
+    /// `tools` tools, no pidfile, no signal handling.
+    pub fn new(tools: usize) -> Self {
+        Self {
+            tools,
+            pidfile: None,
+            handle_signals: false,
+        }
+    }
+
+    pub fn pidfile(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pidfile = Some(path.into());
+        self
+    }
+
+    pub fn handle_signals(mut self, yes: bool) -> Self {
+        self.handle_signals = yes;
+        self
+    }
+}
+
+/// A running server. Dropping it leaves the server running until its client
+/// goes away.
+pub struct ServerHandle {
+    supervisor: ActorRef<SupervisorMsg>,
+    registry: ActorRef<RegistryMsg>,
+    outcome: oneshot::Receiver<Outcome>,
+}
+
+impl ServerHandle {
+    /// Add the next tool and notify the client, exactly as a SIGHUP does.
+    /// Returns the tool count after the addition.
+    pub async fn add_tool(&self) -> Result<usize, ServerError> {
+        self.registry
+            .cast(RegistryMsg::AddTool)
+            .map_err(|_| ServerError::Stopped)?;
+        self.tool_count().await
+    }
+
+    /// The current number of tools.
+    pub async fn tool_count(&self) -> Result<usize, ServerError> {
+        call!(self.registry, RegistryMsg::Snapshot)
+            .map(|tools| tools.len())
+            .map_err(|_| ServerError::Stopped)
+    }
+
+    /// Stop the server (the same path as SIGTERM) and wait until it has stopped.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        // Already stopping is fine: the outcome still arrives.
+        let _ = self
+            .supervisor
+            .cast(SupervisorMsg::Shutdown(ShutdownCause::Requested));
+        self.wait().await
+    }
+
+    /// Wait until the server stops by itself: its client went away, a signal
+    /// stopped it, or an actor failed.
+    pub async fn wait(self) -> Result<(), ServerError> {
+        self.outcome.await.unwrap_or(Err(ServerError::Stopped))
+    }
+}
+
+/// Start a server for one client on `transport`: any rmcp server transport,
+/// such as a `(reader, writer)` pair or a [`LineTransport`].
+pub async fn start<T, E, A>(options: Options, transport: T) -> Result<ServerHandle, StartupError>
+where
+    T: IntoTransport<RoleServer, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let (outcome_tx, outcome) = oneshot::channel();
+    let (supervisor, _) = Actor::spawn(None, Supervisor, outcome_tx)
+        .await
+        .map_err(|e| startup_error("supervisor", e))?;
+
+    let children = spawn_children(&supervisor, &options).await;
+    let (registry, handler, service) = match children {
+        Ok(children) => children,
+        Err(error) => {
+            // Stops whatever did start; the pidfile, if written, goes with it.
+            let _ = supervisor.cast(SupervisorMsg::Shutdown(ShutdownCause::Requested));
+            let _ = outcome.await;
+            return Err(error);
+        }
+    };
+
+    tracing::info!(
+        pid = std::process::id(),
+        pidfile = %options.pidfile.as_deref().map_or("(none)".into(), |p| p.display().to_string()),
+        tools = options.tools,
+        "dynamic-mcp-server started"
+    );
+
+    let on_close = supervisor.clone();
+    tokio::spawn(async move {
+        match serve_server_with_ct(handler, transport, service).await {
+            Ok(running) => {
+                let _ = running.waiting().await;
+            }
+            Err(ServerInitializeError::ConnectionClosed(_) | ServerInitializeError::Cancelled) => {}
+            Err(error) => tracing::warn!(%error, "the client's session ended before it began"),
+        }
+        let _ = on_close.cast(SupervisorMsg::Shutdown(ShutdownCause::TransportClosed));
+    });
+
+    Ok(ServerHandle {
+        supervisor,
+        registry,
+        outcome,
+    })
+}
+
+/// Spawn the actors under `supervisor` in the order the module doc explains.
+async fn spawn_children(
+    supervisor: &ActorRef<SupervisorMsg>,
+    options: &Options,
+) -> Result<(ActorRef<RegistryMsg>, McpHandler, CancellationToken), StartupError> {
+    let cell = supervisor.get_cell();
+    let (registry, _) = Actor::spawn_linked(None, Registry, options.tools, cell.clone())
+        .await
+        .map_err(|e| startup_error("registry", e))?;
+
+    let service = CancellationToken::new();
+    let session_args = SessionArgs {
+        registry: registry.clone(),
+        service: service.clone(),
+    };
+    let (session, _) = Actor::spawn_linked(None, Session, session_args, cell.clone())
+        .await
+        .map_err(|e| startup_error("session", e))?;
+
+    if options.handle_signals {
+        let args = SignalListenerArgs {
+            registry: registry.clone(),
+            supervisor: supervisor.clone(),
+        };
+        Actor::spawn_linked(None, SignalListener, args, cell.clone())
+            .await
+            .map_err(|e| startup_error("signal listener", e))?;
+    }
+    if let Some(path) = &options.pidfile {
+        Actor::spawn_linked(None, PidfileWriter, path.clone(), cell)
+            .await
+            .map_err(|e| startup_error("pidfile writer", e))?;
+    }
+    let handler = McpHandler::new(registry.clone(), session);
+    Ok((registry, handler, service))
+}
+
+/// A failed spawn as a start-up error, keeping the actor's own error (such as
+/// the pidfile's) when it has one.
+fn startup_error(actor: &'static str, error: SpawnErr) -> StartupError {
+    match error {
+        SpawnErr::StartupFailed(inner) => match inner.downcast::<StartupError>() {
+            Ok(startup) => *startup,
+            Err(other) => match other.downcast::<std::io::Error>() {
+                Ok(io) if actor == "signal listener" => StartupError::Signals(*io),
+                Ok(io) => StartupError::Actor {
+                    actor,
+                    reason: io.to_string(),
+                },
+                Err(other) => StartupError::Actor {
+                    actor,
+                    reason: other.to_string(),
+                },
+            },
+        },
+        other => StartupError::Actor {
+            actor,
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Serve one client over this process's stdin and stdout until it goes away
+/// or a signal stops the server.
+pub async fn serve_stdio(options: Options) -> Result<(), Error> {
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    let server = start(options, LineTransport::new(stdin, stdout)).await?;
+    Ok(server.wait().await?)
+}
