@@ -75,10 +75,11 @@ impl Cli {
 }
 
 fn read_toolcount_file(path: &Path) -> Result<usize, StartupError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StartupError::ToolcountUnreadable {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| StartupError::ToolcountUnreadable {
+            path: path.to_owned(),
+            source,
+        })?;
     parse_toolcount(&text).map_err(|reason| StartupError::ToolcountInvalid {
         path: path.to_owned(),
         reason,
@@ -94,13 +95,16 @@ pub fn parse_toolcount(text: &str) -> Result<usize, String> {
     }
     let range = || format!("the tool count must be from 1 to {MAX_INITIAL_TOOLS}");
     if !trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(if trimmed.strip_prefix('-').is_some_and(|rest| {
-            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
-        }) {
-            format!("{}, not {trimmed}", range())
-        } else {
-            format!("expected a tool count (a whole number), found {trimmed:?}")
-        });
+        return Err(
+            if trimmed
+                .strip_prefix('-')
+                .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+            {
+                format!("{}, not {trimmed}", range())
+            } else {
+                format!("expected a tool count (a whole number), found {trimmed:?}")
+            },
+        );
     }
     match trimmed.parse::<usize>() {
         Ok(count) if (1..=MAX_INITIAL_TOOLS).contains(&count) => Ok(count),
@@ -117,7 +121,18 @@ mod tests {
         assert_eq!(parse_toolcount("3"), Ok(3));
         assert_eq!(parse_toolcount("  42\n"), Ok(42));
         assert_eq!(parse_toolcount("1000000\r\n"), Ok(1_000_000));
-        for bad in ["", " \n", "abc", "0", "-1", "1.5", "+3", "3 4", "1000001", "99999999999999999999999"] {
+        for bad in [
+            "",
+            " \n",
+            "abc",
+            "0",
+            "-1",
+            "1.5",
+            "+3",
+            "3 4",
+            "1000001",
+            "99999999999999999999999",
+        ] {
             assert!(parse_toolcount(bad).is_err(), "{bad:?}");
         }
         assert_eq!(
@@ -137,7 +152,10 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "--tools", "3"]).unwrap();
         let options = cli.options().unwrap();
         assert_eq!(options.tools, 3);
-        assert_eq!(options.pidfile.as_deref(), Some(Path::new("dynamic_server.pid")));
+        assert_eq!(
+            options.pidfile.as_deref(),
+            Some(Path::new("dynamic_server.pid"))
+        );
         assert!(options.handle_signals);
     }
 }

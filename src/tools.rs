@@ -293,7 +293,17 @@ mod tests {
         for k in 1..=1000 {
             assert_eq!(number(&name(k)), Some(k));
         }
-        for bad in ["echo0", "echo1", "echo3", "echo04", "echo+5", "Echo4", "echo4x", "", "echo99999999999999999999999"] {
+        for bad in [
+            "echo0",
+            "echo1",
+            "echo3",
+            "echo04",
+            "echo+5",
+            "Echo4",
+            "echo4x",
+            "",
+            "echo99999999999999999999999",
+        ] {
             assert_eq!(number(bad), None, "{bad}");
         }
     }
@@ -312,9 +322,15 @@ mod tests {
             calculator.input_schema["properties"]["operation"]["enum"],
             json!(["add", "subtract", "multiply", "divide"])
         );
-        assert_eq!(calculator.input_schema["required"], json!(["a", "b", "operation"]));
+        assert_eq!(
+            calculator.input_schema["required"],
+            json!(["a", "b", "operation"])
+        );
         // Numbered echoes share one schema allocation.
-        assert!(Arc::ptr_eq(&definition(4).input_schema, &definition(9).input_schema));
+        assert!(Arc::ptr_eq(
+            &definition(4).input_schema,
+            &definition(9).input_schema
+        ));
     }
 
     #[test]
@@ -327,8 +343,14 @@ mod tests {
             call(7, &json!({ "message": "hi" }), 9),
             Ok(json!({ "echo_message": "hi", "tool_number": 7 }))
         );
-        assert_eq!(call(1, &Value::Null, 1), Err(ToolError::MissingArgument("message")));
-        assert_eq!(call(4, &json!({}), 4), Err(ToolError::MissingArgument("message")));
+        assert_eq!(
+            call(1, &Value::Null, 1),
+            Err(ToolError::MissingArgument("message"))
+        );
+        assert_eq!(
+            call(4, &json!({}), 4),
+            Err(ToolError::MissingArgument("message"))
+        );
         let err = call(1, &json!({ "message": 5 }), 1).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -349,17 +371,38 @@ mod tests {
     #[test]
     fn calculator_arithmetic() {
         assert_eq!(calc(json!(5), json!(7), "add"), Ok(json!({ "result": 12 })));
-        assert_eq!(calc(json!(10), json!(5), "multiply"), Ok(json!({ "result": 50 })));
-        assert_eq!(calc(json!(10), json!(15), "subtract"), Ok(json!({ "result": -5 })));
-        assert_eq!(calc(json!(10), json!(5), "divide"), Ok(json!({ "result": 2 })));
-        assert_eq!(calc(json!(10), json!(4), "divide"), Ok(json!({ "result": 2.5 })));
-        assert_eq!(calc(json!(-9), json!(2), "divide"), Ok(json!({ "result": -4.5 })));
-        assert_eq!(calc(json!(6.0), json!(2), "add"), Ok(json!({ "result": 8 })));
+        assert_eq!(
+            calc(json!(10), json!(5), "multiply"),
+            Ok(json!({ "result": 50 }))
+        );
+        assert_eq!(
+            calc(json!(10), json!(15), "subtract"),
+            Ok(json!({ "result": -5 }))
+        );
+        assert_eq!(
+            calc(json!(10), json!(5), "divide"),
+            Ok(json!({ "result": 2 }))
+        );
+        assert_eq!(
+            calc(json!(10), json!(4), "divide"),
+            Ok(json!({ "result": 2.5 }))
+        );
+        assert_eq!(
+            calc(json!(-9), json!(2), "divide"),
+            Ok(json!({ "result": -4.5 }))
+        );
+        assert_eq!(
+            calc(json!(6.0), json!(2), "add"),
+            Ok(json!({ "result": 8 }))
+        );
     }
 
     #[test]
     fn calculator_errors() {
-        assert_eq!(calc(json!(1), json!(0), "divide"), Err(ToolError::DivideByZero));
+        assert_eq!(
+            calc(json!(1), json!(0), "divide"),
+            Err(ToolError::DivideByZero)
+        );
         assert_eq!(
             calc(json!(1), json!(2), "modulo").unwrap_err().to_string(),
             "Unknown operation: modulo"
@@ -371,7 +414,10 @@ mod tests {
             (i64::MIN, -1, "divide"),
         ] {
             assert!(
-                matches!(calc(json!(a), json!(b), op), Err(ToolError::Overflow { .. })),
+                matches!(
+                    calc(json!(a), json!(b), op),
+                    Err(ToolError::Overflow { .. })
+                ),
                 "{a} {op} {b}"
             );
         }

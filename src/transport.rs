@@ -63,9 +63,7 @@ where
 
     /// The next framed line: `Ok(Some)` a message, `Ok(None)` nothing complete
     /// yet, `Err` a line that could not be used (already consumed).
-    fn decode(
-        &mut self,
-    ) -> Result<Option<RxJsonRpcMessage<RoleServer>>, JsonRpcMessageCodecError> {
+    fn decode(&mut self) -> Result<Option<RxJsonRpcMessage<RoleServer>>, JsonRpcMessageCodecError> {
         loop {
             let before = self.buffer.len();
             let decoded = if self.reached_eof {

@@ -38,10 +38,18 @@ async fn each_bad_request_is_answered_and_the_next_is_served() {
         .request("tools/call", json!({ "name": "nope", "arguments": {} }))
         .await;
     assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
-    assert!(unknown["error"]["message"].as_str().unwrap().contains("nope"));
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope")
+    );
     // A tool that does not exist yet is unknown too.
     let (later, _) = raw
-        .request("tools/call", json!({ "name": "echo4", "arguments": { "message": "x" } }))
+        .request(
+            "tools/call",
+            json!({ "name": "echo4", "arguments": { "message": "x" } }),
+        )
         .await;
     assert_eq!(later["error"]["code"], -32602, "{later}");
 
@@ -49,22 +57,76 @@ async fn each_bad_request_is_answered_and_the_next_is_served() {
     let cases = [
         (call("echo", json!({})), "message"),
         (call("echo", json!({ "message": 42 })), "message"),
-        (call("calculator", json!({ "a": 1, "operation": "add" })), "b"),
-        (call("calculator", json!({ "a": "1", "b": 2, "operation": "add" })), "'a'"),
-        (call("calculator", json!({ "a": 1.5, "b": 2, "operation": "add" })), "'a'"),
-        (call("calculator", json!({ "a": 1, "b": 0, "operation": "divide" })), "Cannot divide by zero"),
-        (call("calculator", json!({ "a": 1, "b": 2, "operation": "power" })), "Unknown operation: power"),
-        (call("calculator", json!({ "a": i64::MAX, "b": 1, "operation": "add" })), "overflow"),
-        (call("calculator", json!({ "a": i64::MIN, "b": -1, "operation": "divide" })), "overflow"),
-        (call("calculator", json!({ "a": i64::MAX, "b": 2, "operation": "multiply" })), "overflow"),
+        (
+            call("calculator", json!({ "a": 1, "operation": "add" })),
+            "b",
+        ),
+        (
+            call(
+                "calculator",
+                json!({ "a": "1", "b": 2, "operation": "add" }),
+            ),
+            "'a'",
+        ),
+        (
+            call(
+                "calculator",
+                json!({ "a": 1.5, "b": 2, "operation": "add" }),
+            ),
+            "'a'",
+        ),
+        (
+            call(
+                "calculator",
+                json!({ "a": 1, "b": 0, "operation": "divide" }),
+            ),
+            "Cannot divide by zero",
+        ),
+        (
+            call(
+                "calculator",
+                json!({ "a": 1, "b": 2, "operation": "power" }),
+            ),
+            "Unknown operation: power",
+        ),
+        (
+            call(
+                "calculator",
+                json!({ "a": i64::MAX, "b": 1, "operation": "add" }),
+            ),
+            "overflow",
+        ),
+        (
+            call(
+                "calculator",
+                json!({ "a": i64::MIN, "b": -1, "operation": "divide" }),
+            ),
+            "overflow",
+        ),
+        (
+            call(
+                "calculator",
+                json!({ "a": i64::MAX, "b": 2, "operation": "multiply" }),
+            ),
+            "overflow",
+        ),
     ];
     for (params, expected) in cases {
         let (response, _) = raw.request("tools/call", params.clone()).await;
         let message = tool_error(&response);
-        assert!(message.contains(expected), "{params}: {message:?} lacks {expected:?}");
+        assert!(
+            message.contains(expected),
+            "{params}: {message:?} lacks {expected:?}"
+        );
     }
     let (divide, _) = raw
-        .request("tools/call", call("calculator", json!({ "a": 1, "b": 0, "operation": "divide" })))
+        .request(
+            "tools/call",
+            call(
+                "calculator",
+                json!({ "a": 1, "b": 0, "operation": "divide" }),
+            ),
+        )
         .await;
     assert_eq!(tool_error(&divide), "Cannot divide by zero");
 
@@ -76,8 +138,14 @@ async fn each_bad_request_is_answered_and_the_next_is_served() {
 
     // And still serving.
     let (echo, _) = raw
-        .request("tools/call", call("echo", json!({ "message": "still here" })))
+        .request(
+            "tools/call",
+            call("echo", json!({ "message": "still here" })),
+        )
         .await;
-    assert_eq!(echo["result"]["structuredContent"], json!({ "echo_message": "still here" }));
+    assert_eq!(
+        echo["result"]["structuredContent"],
+        json!({ "echo_message": "still here" })
+    );
     assert!(server.is_running());
 }

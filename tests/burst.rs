@@ -35,8 +35,15 @@ async fn ten_thousand_sighups_leave_the_server_consistent() {
         }
     };
     // Quiet now: the list must not have moved without a notification.
-    assert_eq!(client.tool_names().await.len(), tools, "a change was not notified");
-    assert_eq!(client.call_ok("counter", json!({})).await, json!({ "count": tools }));
+    assert_eq!(
+        client.tool_names().await.len(),
+        tools,
+        "a change was not notified"
+    );
+    assert_eq!(
+        client.call_ok("counter", json!({})).await,
+        json!({ "count": tools })
+    );
     assert!(server.is_running());
 
     let added = tools - 3;

@@ -14,8 +14,14 @@ async fn one_sighup_adds_the_calculator() {
     assert_eq!(client.wait_notifications(1).await, 1);
     assert_eq!(client.tool_names().await, ["echo", "calculator"]);
     let calc = |op| json!({ "a": 10, "b": 5, "operation": op });
-    assert_eq!(client.call_ok("calculator", calc("add")).await, json!({ "result": 15 }));
-    assert_eq!(client.call_ok("calculator", calc("multiply")).await, json!({ "result": 50 }));
+    assert_eq!(
+        client.call_ok("calculator", calc("add")).await,
+        json!({ "result": 15 })
+    );
+    assert_eq!(
+        client.call_ok("calculator", calc("multiply")).await,
+        json!({ "result": 50 })
+    );
     client.close().await;
 }
 
@@ -48,7 +54,10 @@ async fn from_two_tools_two_sighups_reach_echo4() {
 
     server.sighup();
     client.wait_notifications(1).await;
-    assert_eq!(client.call_ok("counter", json!({})).await, json!({ "count": 3 }));
+    assert_eq!(
+        client.call_ok("counter", json!({})).await,
+        json!({ "count": 3 })
+    );
 
     server.sighup();
     client.wait_notifications(2).await;
@@ -56,7 +65,10 @@ async fn from_two_tools_two_sighups_reach_echo4() {
         client.call_ok("echo4", json!({ "message": "four" })).await,
         json!({ "echo_message": "four", "tool_number": 4 })
     );
-    assert_eq!(client.call_ok("counter", json!({})).await, json!({ "count": 4 }));
+    assert_eq!(
+        client.call_ok("counter", json!({})).await,
+        json!({ "count": 4 })
+    );
     client.close().await;
 }
 
@@ -80,13 +92,19 @@ async fn a_sighup_before_initialize_is_notified_after_initialized() {
     let mut server = ServerProcess::start(&[]).await;
     server.sighup();
     server.wait_stderr("tool added", 1).await;
-    assert!(server.is_running(), "a SIGHUP before initialize is not fatal");
+    assert!(
+        server.is_running(),
+        "a SIGHUP before initialize is not fatal"
+    );
 
     let mut raw = server.raw();
     raw.initialize().await;
     // Requests before `initialized` are answered, with no notification yet.
     let (list, early) = raw.request("tools/list", json!({})).await;
-    assert!(early.is_empty(), "no notification before initialized: {early:?}");
+    assert!(
+        early.is_empty(),
+        "no notification before initialized: {early:?}"
+    );
     let names: Vec<_> = list["result"]["tools"]
         .as_array()
         .unwrap()
@@ -116,10 +134,15 @@ async fn a_hundred_paced_sighups_give_a_hundred_tools() {
     }
     assert_eq!(client.tool_names().await, expected_names(101));
     assert_eq!(
-        client.call_ok("echo101", json!({ "message": "last" })).await,
+        client
+            .call_ok("echo101", json!({ "message": "last" }))
+            .await,
         json!({ "echo_message": "last", "tool_number": 101 })
     );
-    assert_eq!(client.call_ok("counter", json!({})).await, json!({ "count": 101 }));
+    assert_eq!(
+        client.call_ok("counter", json!({})).await,
+        json!({ "count": 101 })
+    );
     assert_eq!(client.notifications(), 100);
     client.close().await;
 }

@@ -41,7 +41,11 @@ fn a_missing_toolcount_file() {
 
 #[test]
 fn a_toolcount_that_is_not_a_number_or_below_one() {
-    for (contents, problem) in [("abc\n", "\"abc\""), ("0\n", "not 0"), ("", "found nothing")] {
+    for (contents, problem) in [
+        ("abc\n", "\"abc\""),
+        ("0\n", "not 0"),
+        ("", "found nothing"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("count");
         std::fs::write(&file, contents).unwrap();

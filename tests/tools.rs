@@ -30,7 +30,10 @@ async fn toolcount_three_gives_echo_calculator_counter() {
             .await,
         json!({ "result": 12 })
     );
-    assert_eq!(client.call_ok("counter", json!({})).await, json!({ "count": 3 }));
+    assert_eq!(
+        client.call_ok("counter", json!({})).await,
+        json!({ "count": 3 })
+    );
     client.close().await;
 }
 
@@ -55,7 +58,10 @@ async fn every_tool_is_fully_described() {
 
     assert_eq!(
         client
-            .call_ok("calculator", json!({ "a": 10, "b": 4, "operation": "divide" }))
+            .call_ok(
+                "calculator",
+                json!({ "a": 10, "b": 4, "operation": "divide" })
+            )
             .await,
         json!({ "result": 2.5 })
     );
@@ -71,7 +77,10 @@ async fn stdout_carries_only_json_rpc_and_the_start_is_logged_on_stderr() {
     let mut server = ServerProcess::start(&["--tools", "2"]).await;
     let mut raw = server.raw();
     let response = raw.initialize().await;
-    assert_eq!(response["result"]["capabilities"]["tools"]["listChanged"], true);
+    assert_eq!(
+        response["result"]["capabilities"]["tools"]["listChanged"],
+        true
+    );
     // `recv` panics on any stdout line that is not JSON.
     let (list, _) = raw.request("tools/list", json!({})).await;
     assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 2);

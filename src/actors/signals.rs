@@ -1,23 +1,35 @@
-//! The SignalListener actor: owns the process's signal stream.
+//! The SignalListener actor: owns the process's signal handlers.
 //!
-//! A SIGHUP becomes an [`RegistryMsg::AddTool`] cast straight to the registry;
-//! SIGTERM and SIGINT ask the supervisor to shut down. The handlers are
-//! installed in `pre_start`, so once this actor has started a SIGHUP can never
-//! kill the process; the server starts it before it writes the pidfile.
+//! Every SIGHUP the process receives becomes one [`RegistryMsg::AddTool`] cast
+//! straight to the registry; SIGTERM and SIGINT ask the supervisor to shut
+//! down. The handlers are installed in `pre_start`, so once this actor has
+//! started a SIGHUP can never kill the process; the server starts it before it
+//! writes the pidfile.
 //!
-//! The kernel, and signal-hook after it, merge a signal that arrives while the
-//! same one is still pending: a burst of N SIGHUPs may add fewer than N tools.
+//! SIGHUP does not go through signal-hook-tokio's stream, which folds every
+//! delivery between two polls into one. Its handler counts each delivery in an
+//! atomic and wakes the listener through a socket pair; the listener takes the
+//! whole count and casts that many `AddTool`s. (A byte per delivery would not
+//! do: under a burst the socket fills after a few hundred.) Only the kernel
+//! still merges a SIGHUP that arrives while another is pending, so a burst of N
+//! may add fewer than N tools, but never fewer than the kernel delivered.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::StreamExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use signal_hook::SigId;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_tokio::{Handle, Signals};
+use tokio::io::AsyncReadExt;
+use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
 
 use super::registry::RegistryMsg;
 use super::supervisor::{ShutdownCause, SupervisorMsg};
 
-/// The listener takes no messages: its input is the signal stream.
+/// The listener takes no messages: its input is the signals.
 pub enum SignalListenerMsg {}
 
 pub struct SignalListenerArgs {
@@ -28,7 +40,9 @@ pub struct SignalListenerArgs {
 pub struct SignalListener;
 
 pub struct SignalListenerState {
-    handle: Handle,
+    /// The counting action and the waking action.
+    sighup: [SigId; 2],
+    shutdown_signals: Handle,
     task: JoinHandle<()>,
 }
 
@@ -42,28 +56,51 @@ impl Actor for SignalListener {
         _myself: ActorRef<Self::Msg>,
         args: SignalListenerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let mut signals = Signals::new([SIGHUP, SIGTERM, SIGINT])?;
-        let handle = signals.handle();
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&delivered);
+        // SAFETY: the action only increments an atomic, which is
+        // async-signal-safe: no allocation, no lock, no panic.
+        let count = unsafe {
+            signal_hook::low_level::register(SIGHUP, move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })
+        }?;
+        // Registered second, so it runs after the count: a woken listener
+        // always finds the delivery that woke it.
+        let (read, write) = std::os::unix::net::UnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        let mut wake = UnixStream::from_std(read)?;
+        let waker = signal_hook::low_level::pipe::register(SIGHUP, write)?;
+        let mut shutdown = Signals::new([SIGTERM, SIGINT])?;
+        let shutdown_signals = shutdown.handle();
+
         let task = tokio::spawn(async move {
-            while let Some(signal) = signals.next().await {
-                let sent = match signal {
-                    SIGHUP => args.registry.cast(RegistryMsg::AddTool).is_ok(),
-                    _ => {
-                        let cause = ShutdownCause::Signal(if signal == SIGTERM {
-                            "SIGTERM"
-                        } else {
-                            "SIGINT"
-                        });
-                        args.supervisor.cast(SupervisorMsg::Shutdown(cause)).is_ok()
+            let mut wakeups = [0u8; 4096];
+            loop {
+                tokio::select! {
+                    read = wake.read(&mut wakeups) => {
+                        let Ok(1..) = read else { break };
+                        for _ in 0..delivered.swap(0, Ordering::Relaxed) {
+                            if args.registry.cast(RegistryMsg::AddTool).is_err() {
+                                return; // the server is stopping
+                            }
+                        }
                     }
-                };
-                if !sent {
-                    // The server is stopping; the stream ends with this actor.
-                    break;
+                    Some(signal) = shutdown.next() => {
+                        let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                        let cause = ShutdownCause::Signal(name);
+                        if args.supervisor.cast(SupervisorMsg::Shutdown(cause)).is_err() {
+                            return;
+                        }
+                    }
                 }
             }
         });
-        Ok(SignalListenerState { handle, task })
+        Ok(SignalListenerState {
+            sighup: [count, waker],
+            shutdown_signals,
+            task,
+        })
     }
 
     async fn post_stop(
@@ -71,9 +108,12 @@ impl Actor for SignalListener {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        // Unregisters our actions; signal-hook keeps its handler installed, so
-        // a late SIGHUP is still ignored rather than fatal.
-        state.handle.close();
+        // signal-hook keeps its handler installed after the actions are gone,
+        // so a late SIGHUP is still ignored rather than fatal.
+        for action in state.sighup {
+            signal_hook::low_level::unregister(action);
+        }
+        state.shutdown_signals.close();
         state.task.abort();
         Ok(())
     }

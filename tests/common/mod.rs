@@ -262,8 +262,15 @@ impl TestClient {
     pub async fn call_ok(&self, name: &str, arguments: Value) -> Value {
         let result = self.call(name, arguments).await;
         assert_ne!(result.is_error, Some(true), "{name} failed: {result:?}");
-        let structured = result.structured_content.clone().expect("structuredContent");
-        assert_eq!(text_json(&result), structured, "text and structured content agree");
+        let structured = result
+            .structured_content
+            .clone()
+            .expect("structuredContent");
+        assert_eq!(
+            text_json(&result),
+            structured,
+            "text and structured content agree"
+        );
         structured
     }
 
@@ -316,7 +323,8 @@ impl RawClient {
             .await
             .expect("read")
             .expect("the server closed stdout");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
     }
 
     /// Send a request and return its response, with any notifications that
@@ -337,7 +345,10 @@ impl RawClient {
             if message.get("id") == Some(&json!(id)) {
                 return (message, notifications);
             }
-            assert!(message.get("method").is_some(), "unexpected message: {message}");
+            assert!(
+                message.get("method").is_some(),
+                "unexpected message: {message}"
+            );
             notifications.push(message);
         }
     }
@@ -354,7 +365,10 @@ impl RawClient {
                 }),
             )
             .await;
-        assert!(notifications.is_empty(), "nothing precedes the initialize response");
+        assert!(
+            notifications.is_empty(),
+            "nothing precedes the initialize response"
+        );
         response
     }
 
