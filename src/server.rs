@@ -217,3 +217,49 @@ pub async fn serve_stdio(options: Options) -> Result<(), Error> {
     let server = start(options, LineTransport::new(stdin, stdout)).await?;
     Ok(server.wait().await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_actor_stops_the_server_and_removes_the_pidfile() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("server.pid");
+        let (server_io, _client_io) = tokio::io::duplex(1024);
+        let server = start(
+            Options::new(1).pidfile(&pidfile),
+            tokio::io::split(server_io),
+        )
+        .await
+        .unwrap();
+        assert!(pidfile.exists());
+
+        server.registry.kill();
+        match server.wait().await {
+            Err(ServerError::ActorFailed { actor, .. }) => assert_eq!(actor, "registry"),
+            other => panic!("expected a registry failure, got {other:?}"),
+        }
+        assert!(!pidfile.exists(), "the pidfile goes with the server");
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_removes_the_pidfile() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("server.pid");
+        let (server_io, _client_io) = tokio::io::duplex(1024);
+        let server = start(
+            Options::new(2).pidfile(&pidfile),
+            tokio::io::split(server_io),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&pidfile).unwrap(),
+            std::process::id().to_string()
+        );
+        assert_eq!(server.add_tool().await.unwrap(), 3);
+        server.shutdown().await.unwrap();
+        assert!(!pidfile.exists());
+    }
+}

@@ -8,9 +8,13 @@
 
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::oneshot;
 
+use super::pidfile::PidfileMsg;
+use super::registry::RegistryMsg;
+use super::session::SessionMsg;
+use super::signals::SignalListenerMsg;
 use crate::error::ServerError;
 
 /// How long the children get to stop before the supervisor stops anyway.
@@ -34,13 +38,30 @@ pub type Outcome = Result<(), ServerError>;
 
 pub struct Supervisor;
 
+/// Which of the server's actors `cell` is, for the failure report.
+fn actor_kind(cell: &ActorCell) -> &'static str {
+    if cell.is_message_type_of::<RegistryMsg>() == Some(true) {
+        "registry"
+    } else if cell.is_message_type_of::<SignalListenerMsg>() == Some(true) {
+        "signal listener"
+    } else if cell.is_message_type_of::<PidfileMsg>() == Some(true) {
+        "pidfile writer"
+    } else if cell.is_message_type_of::<SessionMsg>() == Some(true) {
+        "session"
+    } else {
+        "unknown"
+    }
+}
+
 pub struct SupervisorState {
     outcome: Option<oneshot::Sender<Outcome>>,
     failure: Option<ServerError>,
+    stopping: bool,
 }
 
 impl Supervisor {
-    async fn stop_everything(myself: &ActorRef<SupervisorMsg>) {
+    async fn stop_everything(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
+        state.stopping = true;
         myself
             .stop_children_and_wait(None, Some(CHILD_STOP_TIMEOUT))
             .await;
@@ -62,6 +83,7 @@ impl Actor for Supervisor {
         Ok(SupervisorState {
             outcome: Some(outcome),
             failure: None,
+            stopping: false,
         })
     }
 
@@ -69,11 +91,11 @@ impl Actor for Supervisor {
         &self,
         myself: ActorRef<Self::Msg>,
         message: Self::Msg,
-        _state: &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let SupervisorMsg::Shutdown(cause) = message;
         tracing::debug!(?cause, "shutting down");
-        Self::stop_everything(&myself).await;
+        Self::stop_everything(&myself, state).await;
         Ok(())
     }
 
@@ -83,17 +105,25 @@ impl Actor for Supervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        // A child that terminates normally (a session whose client left) is
-        // routine; only a failure takes the whole server down.
-        if let SupervisionEvent::ActorFailed(who, error) = event {
-            let actor = who.get_name().unwrap_or_else(|| who.get_id().to_string());
-            tracing::error!(%actor, %error, "actor failed; shutting down");
-            state.failure.get_or_insert(ServerError::ActorFailed {
-                actor,
-                reason: error.to_string(),
-            });
-            Self::stop_everything(&myself).await;
-        }
+        // A session ends whenever its client leaves: routine. Any other child
+        // ending before shutdown leaves the server half alive, so that is a
+        // failure just like a panic.
+        let (who, reason) = match event {
+            SupervisionEvent::ActorFailed(who, error) => (who, error.to_string()),
+            SupervisionEvent::ActorTerminated(who, _, reason)
+                if !state.stopping && who.is_message_type_of::<SessionMsg>() != Some(true) =>
+            {
+                let reason = reason.unwrap_or_else(|| "stopped unexpectedly".to_owned());
+                (who, reason)
+            }
+            _ => return Ok(()),
+        };
+        let actor = actor_kind(&who).to_owned();
+        tracing::error!(%actor, %reason, "actor failed; shutting down");
+        state
+            .failure
+            .get_or_insert(ServerError::ActorFailed { actor, reason });
+        Self::stop_everything(&myself, state).await;
         Ok(())
     }
 
