@@ -222,19 +222,33 @@ pub async fn serve_stdio(options: Options) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_failed_actor_stops_the_server_and_removes_the_pidfile() {
+    /// What a test holds on to: dropping the client end would close the
+    /// transport and stop the server.
+    struct Running {
+        _dir: tempfile::TempDir,
+        _client_io: tokio::io::DuplexStream,
+    }
+
+    /// A server with `tools` tools and a pidfile in a fresh temp dir, waiting
+    /// for a client that never speaks.
+    async fn with_pidfile(tools: usize) -> (Running, PathBuf, ServerHandle) {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("server.pid");
-        let (server_io, _client_io) = tokio::io::duplex(1024);
-        let server = start(
-            Options::new(1).pidfile(&pidfile),
-            tokio::io::split(server_io),
-        )
-        .await
-        .unwrap();
-        assert!(pidfile.exists());
+        let (server_io, client_io) = tokio::io::duplex(1024);
+        let options = Options::new(tools).pidfile(&pidfile);
+        let server = start(options, tokio::io::split(server_io)).await.unwrap();
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        assert_eq!(pid, std::process::id().to_string());
+        let running = Running {
+            _dir: dir,
+            _client_io: client_io,
+        };
+        (running, pidfile, server)
+    }
 
+    #[tokio::test]
+    async fn a_failed_actor_stops_the_server_and_removes_the_pidfile() {
+        let (_running, pidfile, server) = with_pidfile(1).await;
         server.registry.kill();
         match server.wait().await {
             Err(ServerError::ActorFailed { actor, .. }) => assert_eq!(actor, "registry"),
@@ -245,19 +259,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_shutdown_removes_the_pidfile() {
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("server.pid");
-        let (server_io, _client_io) = tokio::io::duplex(1024);
-        let server = start(
-            Options::new(2).pidfile(&pidfile),
-            tokio::io::split(server_io),
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&pidfile).unwrap(),
-            std::process::id().to_string()
-        );
+        let (_running, pidfile, server) = with_pidfile(2).await;
         assert_eq!(server.add_tool().await.unwrap(), 3);
         server.shutdown().await.unwrap();
         assert!(!pidfile.exists());
