@@ -64,6 +64,7 @@ class Server:
         self.counter = counter
         self.session = session
         self.pid = 0
+        self.initialize_result: types.InitializeResult | None = None
 
     async def wait_pid(self) -> None:
         with anyio.fail_after(TIMEOUT):
@@ -150,7 +151,7 @@ async def running_server(tmp_path: Path, *args: str, initialize: bool = True):
                 await server.wait_pid()
                 if initialize:
                     with anyio.fail_after(TIMEOUT):
-                        await session.initialize()
+                        server.initialize_result = await session.initialize()
                 yield server
     # stdio_client closed stdin and waited for the process: a clean exit.
     assert not pidfile.exists(), "the server removes its pidfile on EOF"

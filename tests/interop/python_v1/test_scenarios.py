@@ -13,6 +13,8 @@ from conftest import TIMEOUT, expected_names, running_server, toolcount_file
 
 async def test_1_no_toolcount_file_serves_only_echo(tmp_path):
     async with running_server(tmp_path) as server:
+        assert server.initialize_result.protocolVersion == "2025-11-25"
+        assert server.initialize_result.capabilities.tools.listChanged is True
         assert await server.tool_names() == ["echo"]
         assert await server.call_ok("echo", {"message": "hello"}) == {"echo_message": "hello"}
 
