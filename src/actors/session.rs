@@ -78,7 +78,9 @@ pub struct SessionState {
     changed_before_initialized: bool,
     /// Present once a handshake client is initialized.
     writer: Option<NotificationWriter>,
-    /// `changes` when rmcp accepted a listen stream not yet handed over.
+    /// `changes` when rmcp accepted a listen stream not yet handed over. A
+    /// mark whose stream never comes (the acknowledgment could not be written:
+    /// the client is gone) stays until the session ends.
     accepted: HashMap<TaskId, u64>,
     streams: HashMap<u64, OpenStream>,
     next_stream: u64,
