@@ -15,7 +15,7 @@
 //! | Registry | the tool list; who to tell when it changes | [`actors::registry`] |
 //! | SignalListener | the signal stream: SIGHUP, SIGTERM, SIGINT | [`actors::signals`] |
 //! | PidfileWriter | the pidfile: written on start, removed on stop | [`actors::pidfile`] |
-//! | Session | one client's rmcp `Peer`; its notifications | [`actors::session`] |
+//! | Session | one client's notifications: its rmcp `Peer` after the handshake, its `subscriptions/listen` streams on 2026-07-28 | [`actors::session`] |
 //!
 //! Around them: [`tools`] is the catalog (tool `k` to its definition and a pure
 //! call over `serde_json::Value`), [`mcp`] is the rmcp `ServerHandler` that
@@ -33,6 +33,17 @@
 //! A session remembers a change that happens before its client sent
 //! `notifications/initialized` and notifies right after it; while one
 //! notification is being written, further changes fold into one more.
+//!
+//! # Protocol revisions
+//!
+//! Handshake clients (2024-11-05 to 2025-11-25) get the notification on the
+//! session after `notifications/initialized`. A 2026-07-28 client has no
+//! handshake (it may probe with `server/discover`) and gets it only on each
+//! `subscriptions/listen` stream that asked for `toolsListChanged`, exactly
+//! once per change on each such stream; a change between rmcp's
+//! acknowledgment of a stream and the stream reaching the Session is still
+//! notified. Shutdown ends every stream with its final result first, so it
+//! stays as fast with streams open as without.
 //!
 //! # In-process use
 //!

@@ -6,14 +6,15 @@ use ractor::{ActorRef, call};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
     CustomResult, ErrorCode, Implementation, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig,
+    ServerCapabilities, ServerConfig, SubscriptionFilter,
 };
-use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::{RegistryMsg, ToolList};
-use crate::actors::session::SessionMsg;
+use crate::actors::session::{ListenStream, SendListChanged, SessionMsg};
 use crate::tools;
 
 /// Serves one client's MCP requests on behalf of its Session actor.
@@ -111,6 +112,53 @@ impl ServerHandler for McpHandler {
                 None,
             ))
         }
+    }
+
+    /// Tool-list changes are the only notifications this server has; rmcp
+    /// narrows this to what the client asked for, so a stream that did not ask
+    /// for them is still accepted and simply gets nothing.
+    ///
+    /// rmcp acknowledges the stream right after this returns and only then
+    /// calls [`Self::listen`], so a change in between would reach no stream.
+    /// Marking the acceptance with the Session now, from the request's own
+    /// task, lets it count such a change for this stream when `listen` hands
+    /// the stream over.
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        if let Some(task) = tokio::task::try_id()
+            && self.session.cast(SessionMsg::ListenAccepted(task)).is_err()
+        {
+            tracing::debug!("listen accepted while the session was stopping");
+        }
+        Some(SubscriptionFilter::builder().tools_list_changed().build())
+    }
+
+    /// Hands the stream to the Session, which writes its notifications, and
+    /// waits until either side ends it. Returning `Ok` when the Session ends
+    /// it (at shutdown) makes rmcp send the stream's final result.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let end = CancellationToken::new();
+        let sink = context.sink().clone();
+        let send: SendListChanged = Box::new(move || {
+            let sink = sink.clone();
+            Box::pin(async move { sink.notify_tool_list_changed().await.is_ok() })
+        });
+        let stream = ListenStream {
+            task: tokio::task::try_id(),
+            send: (context.accepted().tools_list_changed == Some(true)).then_some(send),
+            closed: context.request_context().ct.clone(),
+            end: end.clone().drop_guard(),
+        };
+        // If the Session is gone, the message and its guard are dropped and
+        // `end` is already cancelled.
+        let _ = self.session.cast(SessionMsg::Listen(stream));
+        tokio::select! {
+            () = context.cancelled() => {}
+            () = end.cancelled() => {}
+        }
+        Ok(())
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

@@ -8,12 +8,14 @@
 //! happens before the client initializes goes unnotified.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use ractor::{Actor, ActorRef, SpawnErr, call};
 use rmcp::RoleServer;
 use rmcp::service::{ServerInitializeError, serve_server_with_ct};
 use rmcp::transport::IntoTransport;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::pidfile::PidfileWriter;
@@ -23,7 +25,12 @@ use crate::actors::signals::{SignalListener, SignalListenerArgs};
 use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMsg};
 use crate::error::{Error, ServerError, StartupError};
 use crate::mcp::McpHandler;
-use crate::transport::LineTransport;
+use crate::transport::{InputWatch, LineTransport};
+
+/// How long a stopped server waits for rmcp to write what is still in flight,
+/// such as the final result of each listen stream that shutdown ended. rmcp
+/// itself would wait up to 2 s; with the streams ended it needs a moment.
+const SERVICE_STOP_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What a server starts with.
 #[derive(Debug, Clone)]
@@ -64,6 +71,8 @@ pub struct ServerHandle {
     supervisor: ActorRef<SupervisorMsg>,
     registry: ActorRef<RegistryMsg>,
     outcome: oneshot::Receiver<Outcome>,
+    /// The rmcp service task.
+    service: JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -95,7 +104,16 @@ impl ServerHandle {
     /// Wait until the server stops by itself: its client went away, a signal
     /// stopped it, or an actor failed.
     pub async fn wait(self) -> Result<(), ServerError> {
-        self.outcome.await.unwrap_or(Err(ServerError::Stopped))
+        let outcome = self.outcome.await.unwrap_or(Err(ServerError::Stopped));
+        // The actors have stopped, so the service is stopping too; its last
+        // writes are worth a short wait, never a long one.
+        if tokio::time::timeout(SERVICE_STOP_TIMEOUT, self.service)
+            .await
+            .is_err()
+        {
+            tracing::debug!("the rmcp service did not stop in time; leaving it");
+        }
+        outcome
     }
 }
 
@@ -129,8 +147,18 @@ where
         "dynamic-mcp-server started"
     );
 
-    let on_close = supervisor.clone();
+    // The client is gone when its input ends or the service ends, whichever
+    // comes first: the input's end comes before rmcp's drain, which must not
+    // hold up shutdown.
+    let client_gone = CancellationToken::new();
+    let transport = InputWatch::new(transport.into_transport(), client_gone.clone());
+    let on_gone = supervisor.clone();
+    let gone = client_gone.clone();
     tokio::spawn(async move {
+        gone.cancelled().await;
+        let _ = on_gone.cast(SupervisorMsg::Shutdown(ShutdownCause::TransportClosed));
+    });
+    let service = tokio::spawn(async move {
         match serve_server_with_ct(handler, transport, service).await {
             Ok(running) => {
                 let _ = running.waiting().await;
@@ -138,13 +166,14 @@ where
             Err(ServerInitializeError::ConnectionClosed(_) | ServerInitializeError::Cancelled) => {}
             Err(error) => tracing::warn!(%error, "the client's session ended before it began"),
         }
-        let _ = on_close.cast(SupervisorMsg::Shutdown(ShutdownCause::TransportClosed));
+        client_gone.cancel();
     });
 
     Ok(ServerHandle {
         supervisor,
         registry,
         outcome,
+        service,
     })
 }
 

@@ -7,6 +7,9 @@
 //! -32700 parse error, JSON that is no JSON-RPC message gets a -32600 invalid
 //! request (with the request's `id` when one can be read), and both replies go
 //! through the same single writer as every other message. Then it reads on.
+//!
+//! [`InputWatch`] wraps any server transport, this one included, to tell the
+//! server as soon as the client's input ends.
 
 use std::sync::Arc;
 
@@ -22,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::Mutex;
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::{Decoder, FramedWrite};
+use tokio_util::sync::CancellationToken;
 
 type Writer<W> = FramedWrite<W, JsonRpcMessageCodec<TxJsonRpcMessage<RoleServer>>>;
 
@@ -173,5 +177,48 @@ fn bad_line_reply(error: JsonRpcMessageCodecError) -> ErrorData {
             None,
         ),
         other => ErrorData::parse_error(format!("Parse error: {other}"), None),
+    }
+}
+
+/// Any server transport, reporting the moment the client's input ends.
+///
+/// rmcp notices the end of input first, then waits up to 5 s for running
+/// handlers before it ends the service; a `subscriptions/listen` handler runs
+/// until its stream ends. The token lets the server shut down at once, which
+/// ends the streams, so that wait is short.
+pub struct InputWatch<T> {
+    inner: T,
+    input_closed: CancellationToken,
+}
+
+impl<T> InputWatch<T> {
+    pub fn new(inner: T, input_closed: CancellationToken) -> Self {
+        Self {
+            inner,
+            input_closed,
+        }
+    }
+}
+
+impl<T: Transport<RoleServer>> Transport<RoleServer> for InputWatch<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        let message = self.inner.receive().await;
+        if message.is_none() {
+            self.input_closed.cancel();
+        }
+        message
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.inner.close().await
     }
 }

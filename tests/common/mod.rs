@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
 use rmcp::service::{NotificationContext, RunningService};
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -151,6 +151,25 @@ impl ServerProcess {
         )
         .await
         .expect("the client initializes");
+        TestClient {
+            service,
+            notifications,
+        }
+    }
+
+    /// Connect rmcp's client on the 2026-07-28 revision: `server/discover`,
+    /// no handshake. Its counter sees only what arrives outside listen streams.
+    pub async fn connect_discover(&mut self) -> TestClient {
+        let (tx, notifications) = watch::channel(0);
+        let lifecycle = ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        };
+        let service = bounded(
+            "server/discover",
+            NotificationCounter { count: tx }.serve_with_lifecycle(self.take_stdio(), lifecycle),
+        )
+        .await
+        .expect("the client discovers the server");
         TestClient {
             service,
             notifications,
@@ -327,6 +346,17 @@ impl RawClient {
             .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
     }
 
+    /// The next message from the server, or `None` once it closed stdout.
+    pub async fn recv_or_eof(&mut self) -> Option<Value> {
+        let line = bounded("a message or EOF from the server", self.lines.next_line())
+            .await
+            .expect("read")?;
+        Some(
+            serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}")),
+        )
+    }
+
     /// Send a request and return its response, with any notifications that
     /// arrived before it.
     pub async fn request(&mut self, method: &str, params: Value) -> (Value, Vec<Value>) {
@@ -375,6 +405,37 @@ impl RawClient {
     pub async fn initialized(&mut self) {
         self.send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
             .await;
+    }
+
+    /// The `_meta` every 2026-07-28 request carries instead of a handshake.
+    pub fn meta_2026() -> Value {
+        json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": { "name": "raw-test-client", "version": "0" },
+            "io.modelcontextprotocol/clientCapabilities": {},
+        })
+    }
+
+    /// Open a 2026-07-28 `subscriptions/listen` stream with `notifications` as
+    /// its filter and return the acknowledged filter. The stream stays open:
+    /// its response comes only when it ends.
+    pub async fn listen(&mut self, id: u64, notifications: Value) -> Value {
+        self.send(json!({
+            "jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+            "params": { "_meta": Self::meta_2026(), "notifications": notifications },
+        }))
+        .await;
+        let ack = self.recv().await;
+        assert_eq!(
+            ack["method"], "notifications/subscriptions/acknowledged",
+            "{ack}"
+        );
+        assert_eq!(
+            ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+            json!(id),
+            "{ack}"
+        );
+        ack["params"]["notifications"].clone()
     }
 
     /// Close stdin: EOF for the server.

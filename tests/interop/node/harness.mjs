@@ -1,0 +1,222 @@
+// Drive dynamic-mcp-server with the TypeScript SDK the way client test suites
+// do: Client + StdioClientTransport, the PID from the pidfile, real signals.
+// Every wait is bounded by TIMEOUT_MS; nothing sleeps and then asserts.
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+
+export const BIN = process.env.DMS_BIN;
+if (!BIN) throw new Error("DMS_BIN must name the server binary");
+export const TIMEOUT_MS = 30_000;
+
+export function expectedNames(n) {
+  return Array.from({ length: n }, (_, i) => ["echo", "calculator", "counter"][i] ?? `echo${i + 1}`);
+}
+
+/** Reject with `what` unless `promise` settles within TIMEOUT_MS. */
+export async function bounded(what, promise) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves once `predicate()` holds; `poke(listener)` registers a wake-up. */
+export function until(what, predicate, subscribe) {
+  return bounded(
+    what,
+    new Promise((resolve) => {
+      const check = () => {
+        if (predicate()) {
+          resolve();
+          return true;
+        }
+        return false;
+      };
+      if (!check()) subscribe(check);
+    }),
+  );
+}
+
+/** Counts notifications and lets a test wait for a count. */
+export class Counter {
+  count = 0;
+  #listeners = [];
+  bump() {
+    this.count += 1;
+    this.#listeners = this.#listeners.filter((check) => !check());
+  }
+  async waitFor(n) {
+    await until(`${n} notifications`, () => this.count >= n, (check) => this.#listeners.push(check));
+    return this.count;
+  }
+  /** Whether a notification beyond `seen` arrives within `quietMs`. */
+  anotherWithin(seen, quietMs) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), quietMs);
+      const check = () => {
+        if (this.count > seen) {
+          clearTimeout(timer);
+          resolve(true);
+          return true;
+        }
+        return false;
+      };
+      if (!check()) this.#listeners.push(check);
+    });
+  }
+}
+
+export class Server {
+  constructor(dir, client, transport, counter) {
+    this.dir = dir;
+    this.pidfile = path.join(dir, "server.pid");
+    this.client = client;
+    this.transport = transport;
+    this.counter = counter;
+    this.stderrText = "";
+    this.pid = 0;
+  }
+
+  async waitPid() {
+    await until(
+      "the pidfile",
+      () => fs.existsSync(this.pidfile),
+      (check) => {
+        const timer = setInterval(() => check() && clearInterval(timer), 5);
+      },
+    );
+    const text = fs.readFileSync(this.pidfile, "utf8");
+    assert.notEqual(text, "", "the pidfile is never seen empty");
+    this.pid = Number(text);
+  }
+
+  signal(sig = "SIGHUP") {
+    process.kill(this.pid, sig);
+  }
+
+  alive() {
+    try {
+      process.kill(this.pid, 0);
+    } catch {
+      return false;
+    }
+    try {
+      const stat = fs.readFileSync(`/proc/${this.pid}/stat`, "utf8");
+      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    } catch {
+      return false;
+    }
+  }
+
+  async waitStderr(needle) {
+    await until(
+      `stderr to contain ${needle}`,
+      () => this.stderrText.includes(needle),
+      (check) => this.transport.stderr.on("data", check),
+    );
+  }
+
+  /** Until the kernel holds no undelivered SIGHUP for the server. */
+  async waitSignalsDelivered() {
+    const hup = 1n << 0n; // SIGHUP is signal 1
+    const pending = () =>
+      fs
+        .readFileSync(`/proc/${this.pid}/status`, "utf8")
+        .split("\n")
+        .filter((l) => l.startsWith("SigPnd:") || l.startsWith("ShdPnd:"))
+        .reduce((acc, l) => acc | BigInt(`0x${l.split(/\s+/)[1]}`), 0n);
+    await until(
+      "the SIGHUPs to be delivered",
+      () => (pending() & hup) === 0n,
+      (check) => {
+        const timer = setInterval(() => check() && clearInterval(timer), 1);
+      },
+    );
+  }
+
+  async toolNames() {
+    const { tools } = await bounded("tools/list", this.client.listTools());
+    return tools.map((t) => t.name);
+  }
+
+  async call(name, args = {}) {
+    return bounded(`tools/call ${name}`, this.client.callTool({ name, arguments: args }));
+  }
+
+  /** A successful call's result object, after checking the text block holds the same JSON. */
+  async callOk(name, args = {}) {
+    const result = await this.call(name, args);
+    assert.notEqual(result.isError, true, JSON.stringify(result));
+    assert.equal(result.content.length, 1);
+    assert.deepEqual(JSON.parse(result.content[0].text), result.structuredContent);
+    return result.structuredContent;
+  }
+
+  async callError(name, args) {
+    const result = await this.call(name, args);
+    assert.equal(result.isError, true, JSON.stringify(result));
+    return JSON.parse(result.content[0].text).error;
+  }
+
+  /** Close the client (stdin EOF for the server) and check it cleaned up. */
+  async close() {
+    await bounded("the client to close", this.client.close());
+    await until(
+      "the server to exit",
+      () => !this.alive(),
+      (check) => {
+        const timer = setInterval(() => check() && clearInterval(timer), 5);
+      },
+    );
+    assert.equal(fs.existsSync(this.pidfile), false, "the server removes its pidfile");
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Start the server through StdioClientTransport. `options.connect: false`
+ * leaves the handshake to the test; `options.clientOptions` go to the Client;
+ * `options.countWithHandler: false` leaves notification handling to them.
+ */
+export async function startServer(args = [], options = {}) {
+  const { connect = true, clientOptions = {}, countWithHandler = true } = options;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dms-ts-"));
+  const transport = new StdioClientTransport({
+    command: BIN,
+    args: ["--pidfile", path.join(dir, "server.pid"), ...args],
+    stderr: "pipe",
+  });
+  const client = new Client({ name: "dms-interop", version: "1.0.0" }, clientOptions);
+  const counter = new Counter();
+  if (countWithHandler) {
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => counter.bump());
+  }
+  const server = new Server(dir, client, transport, counter);
+  transport.stderr.on("data", (chunk) => {
+    server.stderrText += chunk.toString();
+  });
+  if (connect) {
+    await bounded("initialize", client.connect(transport));
+    await server.waitPid();
+  }
+  return server;
+}
+
+export function toolcountFile(contents) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dms-ts-count-"));
+  const file = path.join(dir, "toolcount");
+  fs.writeFileSync(file, contents);
+  return file;
+}
