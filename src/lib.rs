@@ -65,6 +65,7 @@
 pub mod actors;
 pub mod cli;
 pub mod error;
+pub mod http;
 pub mod logging;
 pub mod mcp;
 pub mod server;
@@ -72,4 +73,5 @@ pub mod tools;
 pub mod transport;
 
 pub use error::{Error, ServerError, StartupError};
-pub use server::{Options, ServerHandle, serve_stdio, start};
+pub use http::HttpOptions;
+pub use server::{Options, ServerHandle, serve_http, serve_stdio, start, start_http};

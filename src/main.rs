@@ -1,12 +1,12 @@
-//! The binary: parse the command line, run the stdio server, map the result to
-//! an exit status (0 on a clean shutdown, 2 for bad start-up input, 1 for a
-//! failure while running).
+//! The binary: parse the command line, run the stdio or HTTP server, map the
+//! result to an exit status (0 on a clean shutdown, 2 for bad start-up input,
+//! 1 for a failure while running).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use dynamic_mcp_server::cli::Cli;
-use dynamic_mcp_server::{Error, StartupError, logging, serve_stdio};
+use dynamic_mcp_server::{Error, StartupError, logging, serve_http, serve_stdio};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,7 +16,10 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
             .map_err(StartupError::Runtime)?;
-        let result = runtime.block_on(serve_stdio(options));
+        let result = match cli.http_options() {
+            Some(http) => runtime.block_on(serve_http(options, http)),
+            None => runtime.block_on(serve_stdio(options)),
+        };
         // Everything has stopped; don't wait on a blocking stdin read.
         runtime.shutdown_background();
         result

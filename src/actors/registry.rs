@@ -3,11 +3,20 @@
 //! It grows the list by one tool per [`RegistryMsg::AddTool`], hands out
 //! immutable snapshots for `tools/list` and `tools/call`, and tells every
 //! subscribed session that the list changed.
+//!
+//! Its subscribers are the live sessions, so it is also what counts them: it
+//! logs each session that opens or closes with the number still open, and
+//! sends those lines and "tool added" as `notifications/message` to the
+//! sessions whose client asked for log messages with `logging/setLevel`.
 
+#![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
-use rmcp::model::Tool;
+use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam, Tool};
+use serde_json::{Value, json};
 
 use super::session::SessionMsg;
 use crate::tools;
@@ -25,6 +34,9 @@ pub enum RegistryMsg {
     Subscribe(ActorRef<SessionMsg>),
     /// Stop telling this session.
     Unsubscribe(ActorId),
+    /// This session's client sent `logging/setLevel`: send it our log lines
+    /// at this level and above from now on.
+    SetLogLevel(ActorId, LoggingLevel),
 }
 
 pub struct Registry;
@@ -34,6 +46,48 @@ pub struct RegistryState {
     /// holds the previous snapshot, in which case it copies once.
     tools: ToolList,
     subscribers: Vec<ActorRef<SessionMsg>>,
+    /// Only the sessions whose client asked for log messages: the others never
+    /// get one.
+    log_levels: HashMap<ActorId, LoggingLevel>,
+}
+
+impl RegistryState {
+    /// Send a log line at info level to every session that asked for it.
+    fn log_to_clients(&self, data: Value) {
+        if self.log_levels.is_empty() {
+            return;
+        }
+        let line = LoggingMessageNotificationParam::new(LoggingLevel::Info, data)
+            .with_logger(env!("CARGO_PKG_NAME"));
+        for session in &self.subscribers {
+            if let Some(&level) = self.log_levels.get(&session.get_id())
+                && severity(level) <= severity(LoggingLevel::Info)
+            {
+                let _ = session.cast(SessionMsg::Log(line.clone()));
+            }
+        }
+    }
+
+    fn session_closed(&mut self, id: ActorId) {
+        self.log_levels.remove(&id);
+        let sessions = self.subscribers.len();
+        tracing::info!(sessions, "session closed");
+        self.log_to_clients(json!({ "message": "session closed", "sessions": sessions }));
+    }
+}
+
+/// MCP's log levels in rising order of severity (RFC 5424's, reversed).
+fn severity(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
 }
 
 impl Actor for Registry {
@@ -50,6 +104,7 @@ impl Actor for Registry {
         Ok(RegistryState {
             tools: Arc::new((1..=initial_count).map(tools::definition).collect()),
             subscribers: Vec::new(),
+            log_levels: HashMap::new(),
         })
     }
 
@@ -65,17 +120,44 @@ impl Actor for Registry {
                 let k = list.len() + 1;
                 list.push(tools::definition(k));
                 // Tell the sessions before logging: the notification is the hot path.
-                state
-                    .subscribers
-                    .retain(|session| session.cast(SessionMsg::ToolsChanged).is_ok());
-                tracing::info!(tool = %list[k - 1].name, tools = k, "tool added");
+                let mut gone = Vec::new();
+                state.subscribers.retain(|session| {
+                    let told = session.cast(SessionMsg::ToolsChanged).is_ok();
+                    if !told {
+                        gone.push(session.get_id());
+                    }
+                    told
+                });
+                let tool = list[k - 1].name.to_string();
+                tracing::info!(%tool, tools = k, "tool added");
+                state.log_to_clients(json!({ "message": "tool added", "tool": tool, "tools": k }));
+                for id in gone {
+                    state.session_closed(id);
+                }
             }
             RegistryMsg::Snapshot(reply) => {
                 // A caller that gave up waiting is no error of ours.
                 let _ = reply.send(Arc::clone(&state.tools));
             }
-            RegistryMsg::Subscribe(session) => state.subscribers.push(session),
-            RegistryMsg::Unsubscribe(id) => state.subscribers.retain(|s| s.get_id() != id),
+            RegistryMsg::Subscribe(session) => {
+                state.subscribers.push(session);
+                let sessions = state.subscribers.len();
+                tracing::info!(sessions, "session opened");
+                state.log_to_clients(json!({ "message": "session opened", "sessions": sessions }));
+            }
+            RegistryMsg::Unsubscribe(id) => {
+                let before = state.subscribers.len();
+                state.subscribers.retain(|s| s.get_id() != id);
+                // Already gone if a notification found it stopped.
+                if state.subscribers.len() < before {
+                    state.session_closed(id);
+                }
+            }
+            RegistryMsg::SetLogLevel(id, level) => {
+                if state.subscribers.iter().any(|s| s.get_id() == id) {
+                    state.log_levels.insert(id, level);
+                }
+            }
         }
         Ok(())
     }

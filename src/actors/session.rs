@@ -6,12 +6,18 @@
 //! is remembered and notified right after it. And while one notification is
 //! being written, any number of further changes fold into exactly one more: the
 //! writer task waits on a [`Notify`], which holds at most one permit.
+//!
+//! Log lines (`notifications/message`) reach a session only if its client
+//! asked for them with `logging/setLevel`; unlike changes they do not fold.
+
+#![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
 use std::sync::Arc;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rmcp::model::LoggingMessageNotificationParam;
 use rmcp::{Peer, RoleServer};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +28,11 @@ pub enum SessionMsg {
     ToolsChanged,
     /// The client sent `notifications/initialized`; notifications may flow.
     Initialized(Peer<RoleServer>),
+    /// Replies once the session has started, and so has subscribed: a client
+    /// answered after this misses no change.
+    Started(RpcReplyPort<()>),
+    /// A log line for a client that asked for log messages.
+    Log(LoggingMessageNotificationParam),
 }
 
 pub struct SessionArgs {
@@ -39,6 +50,10 @@ pub struct SessionState {
     changed_before_initialized: bool,
     /// Present once the client is initialized.
     writer: Option<NotificationWriter>,
+    /// Kept for the log writer, which starts only with the first log line:
+    /// most clients never ask for one.
+    peer: Option<Peer<RoleServer>>,
+    log_writer: Option<LogWriter>,
 }
 
 /// The task that writes notifications to the client, one at a time.
@@ -64,6 +79,30 @@ impl NotificationWriter {
     }
 }
 
+/// The task that writes log lines to the client, in order.
+struct LogWriter {
+    lines: mpsc::Sender<LoggingMessageNotificationParam>,
+    task: JoinHandle<()>,
+}
+
+impl LogWriter {
+    /// Lines queued for a client that does not read them; past this, new lines
+    /// are dropped rather than held without bound.
+    const BACKLOG: usize = 64;
+
+    fn start(peer: Peer<RoleServer>) -> Self {
+        let (lines, mut queued) = mpsc::channel(Self::BACKLOG);
+        let task = tokio::spawn(async move {
+            while let Some(line) = queued.recv().await {
+                if peer.notify_logging_message(line).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Self { lines, task }
+    }
+}
+
 impl Actor for Session {
     type Msg = SessionMsg;
     type State = SessionState;
@@ -80,6 +119,8 @@ impl Actor for Session {
             service: args.service,
             changed_before_initialized: false,
             writer: None,
+            peer: None,
+            log_writer: None,
         })
     }
 
@@ -99,11 +140,26 @@ impl Actor for Session {
                     tracing::debug!("client sent notifications/initialized twice; ignored");
                     return Ok(());
                 }
-                let writer = NotificationWriter::start(peer);
+                let writer = NotificationWriter::start(peer.clone());
                 if std::mem::take(&mut state.changed_before_initialized) {
                     writer.wake.notify_one();
                 }
                 state.writer = Some(writer);
+                state.peer = Some(peer);
+            }
+            SessionMsg::Started(reply) => {
+                let _ = reply.send(());
+            }
+            // Before `notifications/initialized` a line has nowhere to go yet.
+            SessionMsg::Log(line) => {
+                if let Some(peer) = &state.peer {
+                    let writer = state
+                        .log_writer
+                        .get_or_insert_with(|| LogWriter::start(peer.clone()));
+                    if writer.lines.try_send(line).is_err() {
+                        tracing::debug!("client not reading its log lines; one dropped");
+                    }
+                }
             }
         }
         Ok(())
@@ -120,6 +176,9 @@ impl Actor for Session {
             .cast(RegistryMsg::Unsubscribe(myself.get_id()));
         state.service.cancel();
         if let Some(writer) = state.writer.take() {
+            writer.task.abort();
+        }
+        if let Some(writer) = state.log_writer.take() {
             writer.task.abort();
         }
         Ok(())
