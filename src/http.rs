@@ -235,6 +235,14 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
     let request_session = session_id(request.headers());
     let (parts, body) = request.into_parts();
 
+    let declared_length = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        // Refused before the upload, not after reading 4 MiB of it.
+        return too_large();
+    }
     let mut bad_message = None;
     let body = if method == Method::POST {
         match Limited::new(body, MAX_BODY_BYTES).collect().await {
@@ -245,12 +253,7 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
                 }
                 bytes
             }
-            Err(error) if error.is::<LengthLimitError>() => {
-                return text(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("Payload Too Large: the body exceeds {MAX_BODY_BYTES} bytes"),
-                );
-            }
+            Err(error) if error.is::<LengthLimitError>() => return too_large(),
             Err(error) => {
                 return text(
                     StatusCode::BAD_REQUEST,
@@ -360,6 +363,13 @@ fn json_rpc_error(status: StatusCode, id: Option<RequestId>, error: ErrorData) -
         .header(http::header::CONTENT_TYPE, JSON_MIME_TYPE)
         .body(Full::new(Bytes::from(body)).boxed())
         .expect("a valid response")
+}
+
+fn too_large() -> HttpResponse {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Payload Too Large: the body exceeds {MAX_BODY_BYTES} bytes"),
+    )
 }
 
 fn text(status: StatusCode, message: impl Into<String>) -> HttpResponse {

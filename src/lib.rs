@@ -16,12 +16,14 @@
 //! | SignalListener | the signal stream: SIGHUP, SIGTERM, SIGINT | [`actors::signals`] |
 //! | PidfileWriter | the pidfile: written on start, removed on stop | [`actors::pidfile`] |
 //! | Session | one client's rmcp `Peer`; its notifications | [`actors::session`] |
+//! | HttpServer | the listening socket; which HTTP sessions still have a client | [`actors::http_server`] |
 //!
 //! Around them: [`tools`] is the catalog (tool `k` to its definition and a pure
 //! call over `serde_json::Value`), [`mcp`] is the rmcp `ServerHandler` that
 //! only translates requests into messages, [`transport`] frames stdio and
-//! answers bad lines, [`server`] wires everything up, and [`cli`] reads the
-//! command line.
+//! answers bad lines, [`http`] serves Streamable HTTP (one Session actor per
+//! HTTP session, all subscribed to the one registry), [`server`] wires
+//! everything up, and [`cli`] reads the command line.
 //!
 //! # From SIGHUP to notification
 //!

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::http_server::{HttpServer, HttpServerArgs};
 use crate::actors::pidfile::PidfileWriter;
-use crate::actors::registry::{Registry, RegistryMsg};
+use crate::actors::registry::{Registry, RegistryArgs, RegistryMsg};
 use crate::actors::session::{Session, SessionArgs};
 use crate::actors::signals::{SignalListener, SignalListenerArgs};
 use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMsg};
@@ -113,7 +113,7 @@ where
     T: IntoTransport<RoleServer, E, A>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let (handle, (handler, service)) = start_tree(&options, async |supervisor, registry| {
+    let (handle, (handler, service)) = start_tree(&options, false, async |supervisor, registry| {
         let service = CancellationToken::new();
         let session_args = SessionArgs {
             registry: registry.clone(),
@@ -155,7 +155,7 @@ pub async fn start_http(
         .await
         .map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
-    let (handle, ()) = start_tree(&options, async |supervisor, registry| {
+    let (handle, ()) = start_tree(&options, true, async |supervisor, registry| {
         let args = HttpServerArgs {
             listener,
             options: http,
@@ -174,9 +174,10 @@ pub async fn start_http(
 /// Spawn the supervisor and its children in the order the module doc
 /// explains: the registry, then `edge` (what serves the clients), then the
 /// signal listener and the pidfile writer. If any fails, whatever did start
-/// is stopped again.
+/// is stopped again. `many_clients` logs each session that opens and closes.
 async fn start_tree<T>(
     options: &Options,
+    many_clients: bool,
     edge: impl AsyncFnOnce(&ActorRef<SupervisorMsg>, ActorRef<RegistryMsg>) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
     let (outcome_tx, outcome) = oneshot::channel();
@@ -185,10 +186,13 @@ async fn start_tree<T>(
         .map_err(|e| startup_error("supervisor", e))?;
 
     let children = async {
-        let (registry, _) =
-            Actor::spawn_linked(None, Registry, options.tools, supervisor.get_cell())
-                .await
-                .map_err(|e| startup_error("registry", e))?;
+        let args = RegistryArgs {
+            tools: options.tools,
+            log_sessions: many_clients,
+        };
+        let (registry, _) = Actor::spawn_linked(None, Registry, args, supervisor.get_cell())
+            .await
+            .map_err(|e| startup_error("registry", e))?;
         let edge = edge(&supervisor, registry.clone()).await?;
         spawn_signals_and_pidfile(&supervisor, &registry, options).await?;
         Ok((registry, edge))

@@ -4,9 +4,9 @@
 //! immutable snapshots for `tools/list` and `tools/call`, and tells every
 //! subscribed session that the list changed.
 //!
-//! Its subscribers are the live sessions, so it is also what counts them: it
-//! logs each session that opens or closes with the number still open, and
-//! sends those lines and "tool added" as `notifications/message` to the
+//! Its subscribers are the live sessions, so it is also what counts them: over
+//! HTTP it logs each session that opens or closes with the number still open.
+//! It sends those lines and "tool added" as `notifications/message` to the
 //! sessions whose client asked for log messages with `logging/setLevel`.
 
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
@@ -41,6 +41,15 @@ pub enum RegistryMsg {
 
 pub struct Registry;
 
+pub struct RegistryArgs {
+    /// The initial tool count.
+    pub tools: usize,
+    /// Log each session that opens or closes on stderr: the point with many
+    /// HTTP clients, noise before stdio's one client (and before a start-up
+    /// error, which must stay the only line).
+    pub log_sessions: bool,
+}
+
 pub struct RegistryState {
     /// Shared with readers; `AddTool` appends in place unless a reader still
     /// holds the previous snapshot, in which case it copies once.
@@ -49,6 +58,7 @@ pub struct RegistryState {
     /// Only the sessions whose client asked for log messages: the others never
     /// get one.
     log_levels: HashMap<ActorId, LoggingLevel>,
+    log_sessions: bool,
 }
 
 impl RegistryState {
@@ -71,7 +81,9 @@ impl RegistryState {
     fn session_closed(&mut self, id: ActorId) {
         self.log_levels.remove(&id);
         let sessions = self.subscribers.len();
-        tracing::info!(sessions, "session closed");
+        if self.log_sessions {
+            tracing::info!(sessions, "session closed");
+        }
         self.log_to_clients(json!({ "message": "session closed", "sessions": sessions }));
     }
 }
@@ -93,18 +105,18 @@ fn severity(level: LoggingLevel) -> u8 {
 impl Actor for Registry {
     type Msg = RegistryMsg;
     type State = RegistryState;
-    /// The initial tool count.
-    type Arguments = usize;
+    type Arguments = RegistryArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        initial_count: usize,
+        args: RegistryArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(RegistryState {
-            tools: Arc::new((1..=initial_count).map(tools::definition).collect()),
+            tools: Arc::new((1..=args.tools).map(tools::definition).collect()),
             subscribers: Vec::new(),
             log_levels: HashMap::new(),
+            log_sessions: args.log_sessions,
         })
     }
 
@@ -142,7 +154,9 @@ impl Actor for Registry {
             RegistryMsg::Subscribe(session) => {
                 state.subscribers.push(session);
                 let sessions = state.subscribers.len();
-                tracing::info!(sessions, "session opened");
+                if state.log_sessions {
+                    tracing::info!(sessions, "session opened");
+                }
                 state.log_to_clients(json!({ "message": "session opened", "sessions": sessions }));
             }
             RegistryMsg::Unsubscribe(id) => {
@@ -169,6 +183,13 @@ mod tests {
 
     use super::*;
 
+    fn args(tools: usize) -> RegistryArgs {
+        RegistryArgs {
+            tools,
+            log_sessions: false,
+        }
+    }
+
     async fn snapshot(registry: &ActorRef<RegistryMsg>) -> ToolList {
         call!(registry, RegistryMsg::Snapshot).expect("registry answers")
     }
@@ -179,7 +200,7 @@ mod tests {
 
     #[tokio::test]
     async fn starts_with_the_initial_tools_and_grows_in_order() {
-        let (registry, handle) = Actor::spawn(None, Registry, 3).await.unwrap();
+        let (registry, handle) = Actor::spawn(None, Registry, args(3)).await.unwrap();
         let before = snapshot(&registry).await;
         assert_eq!(names(&before), ["echo", "calculator", "counter"]);
 
@@ -200,7 +221,7 @@ mod tests {
 
     #[tokio::test]
     async fn thousands_of_additions_stay_contiguous() {
-        let (registry, handle) = Actor::spawn(None, Registry, 1).await.unwrap();
+        let (registry, handle) = Actor::spawn(None, Registry, args(1)).await.unwrap();
         for _ in 0..5000 {
             registry.cast(RegistryMsg::AddTool).unwrap();
         }
