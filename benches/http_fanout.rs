@@ -122,6 +122,22 @@ impl Server {
         assert_eq!(unsafe { libc::kill(self.pid, signal) }, 0);
     }
 
+    /// CPU time the server has used so far (user + system).
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).expect("/proc stat");
+        // The fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis(ticks * 1000 / hz)
+    }
+
     fn rss_kib(&self) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid)).expect("/proc status");
@@ -265,7 +281,11 @@ async fn run(sizes: Sizes) {
     let per_session_kib = (rss_after - rss_before) as f64 / (sizes.sessions - 1) as f64;
 
     let mut fanout = Vec::with_capacity(sizes.sighups);
+    let mut cpu_before = server.cpu();
     for round in 0..WARMUP_SIGHUPS + sizes.sighups {
+        if round == WARMUP_SIGHUPS {
+            cpu_before = server.cpu();
+        }
         let sent = Instant::now();
         server.signal(libc::SIGHUP);
         let mut last = sent;
@@ -279,6 +299,7 @@ async fn run(sizes: Sizes) {
             fanout.push(last - sent);
         }
     }
+    let cpu_per_sighup = (server.cpu() - cpu_before) / sizes.sighups as u32;
     fanout.sort();
 
     server.signal(libc::SIGTERM);
@@ -299,6 +320,10 @@ async fn run(sizes: Sizes) {
         ms(percentile(&fanout, 50.0)),
         ms(percentile(&fanout, 99.0)),
         ms(*fanout.last().unwrap()),
+    );
+    println!(
+        "  server CPU per SIGHUP: {:.2} ms (user + system, all its threads)",
+        ms(cpu_per_sighup)
     );
     println!(
         "  server RSS: {} KiB with 1 session, {} KiB with {}: {:.1} KiB per idle session (target <= 50 KB)",

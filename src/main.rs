@@ -12,11 +12,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_level);
     let result = cli.options().map_err(Error::from).and_then(|options| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let http = cli.http_options();
+        // One client needs one thread; many HTTP clients get every core.
+        let mut builder = match http {
+            Some(_) => tokio::runtime::Builder::new_multi_thread(),
+            None => tokio::runtime::Builder::new_current_thread(),
+        };
+        let runtime = builder
             .enable_all()
             .build()
             .map_err(StartupError::Runtime)?;
-        let result = match cli.http_options() {
+        let result = match http {
             Some(http) => runtime.block_on(serve_http(options, http)),
             None => runtime.block_on(serve_stdio(options)),
         };
