@@ -302,10 +302,12 @@ async fn run(sizes: Sizes) {
     let cpu_per_sighup = (server.cpu() - cpu_before) / sizes.sighups as u32;
     fanout.sort();
 
+    let stopping = Instant::now();
     server.signal(libc::SIGTERM);
     let status = within("the server to stop", server.child.wait())
         .await
         .expect("wait");
+    let stopped_in = stopping.elapsed();
     let log = std::fs::read_to_string(&server.log).unwrap_or_default();
     assert!(status.success(), "the server exited with {status}: {log}");
 
@@ -324,6 +326,11 @@ async fn run(sizes: Sizes) {
     println!(
         "  server CPU per SIGHUP: {:.2} ms (user + system, all its threads)",
         ms(cpu_per_sighup)
+    );
+    println!(
+        "  SIGTERM with {} sessions open: exited in {:.0} ms",
+        sizes.sessions,
+        ms(stopped_in)
     );
     println!(
         "  server RSS: {} KiB with 1 session, {} KiB with {}: {:.1} KiB per idle session (target <= 50 KB)",
