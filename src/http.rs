@@ -288,6 +288,7 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
         return response;
     }
     let open = OpenResponse::new(session, edge.tracker.clone());
+    // Moved into the body, so that it counts exactly as long as the body lives.
     response.map(|body| {
         body.map_frame(move |frame| {
             let _alive = &open;
