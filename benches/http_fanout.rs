@@ -22,9 +22,12 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use serde_json::{Value, json};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc};
+
+use tokio::sync::{Notify, Semaphore};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dynamic-mcp-server");
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
@@ -216,8 +219,39 @@ async fn open_session(http: &reqwest::Client, server: &Server) -> TcpStream {
     stream
 }
 
-/// Read a session's SSE stream, reporting the moment each list change is read.
-async fn read_notifications(mut stream: TcpStream, seen: mpsc::UnboundedSender<Instant>) {
+/// Counts the notifications read across all sessions. The reader that
+/// completes a round (every session has read one more) records the moment:
+/// cheaper for the client side than reporting each read to one collector.
+struct Progress {
+    sessions: usize,
+    read: AtomicUsize,
+    rounds: Mutex<Vec<Instant>>,
+    round_done: Notify,
+}
+
+impl Progress {
+    fn read_one(&self, at: Instant) {
+        let read = self.read.fetch_add(1, Ordering::AcqRel) + 1;
+        if read.is_multiple_of(self.sessions) {
+            self.rounds.lock().unwrap().push(at);
+            self.round_done.notify_one();
+        }
+    }
+
+    /// When round `round` (from 1) completed.
+    async fn round(&self, round: usize) -> Instant {
+        loop {
+            let done = self.round_done.notified();
+            if let Some(&at) = self.rounds.lock().unwrap().get(round - 1) {
+                return at;
+            }
+            done.await;
+        }
+    }
+}
+
+/// Read a session's SSE stream, counting each list change as it is read.
+async fn read_notifications(mut stream: TcpStream, progress: Arc<Progress>) {
     const NEEDLE: &[u8] = b"notifications/tools/list_changed";
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
@@ -233,9 +267,7 @@ async fn read_notifications(mut stream: TcpStream, seen: mpsc::UnboundedSender<I
             .position(|window| window == NEEDLE)
         {
             start += at + NEEDLE.len();
-            if seen.send(now).is_err() {
-                return;
-            }
+            progress.read_one(now);
         }
         buffer.drain(..start.max(buffer.len().saturating_sub(NEEDLE.len())));
     }
@@ -254,8 +286,13 @@ async fn run(sizes: Sizes) {
     let first = open_session(&http, &server).await;
     let rss_before = server.rss_kib();
 
-    let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    tokio::spawn(read_notifications(first, seen_tx.clone()));
+    let progress = Arc::new(Progress {
+        sessions: sizes.sessions,
+        read: AtomicUsize::new(0),
+        rounds: Mutex::new(Vec::new()),
+        round_done: Notify::new(),
+    });
+    tokio::spawn(read_notifications(first, Arc::clone(&progress)));
     let opening = Arc::new(Semaphore::new(OPENING_AT_ONCE));
     let started = Instant::now();
     let streams = within(
@@ -272,9 +309,8 @@ async fn run(sizes: Sizes) {
     .await;
     let opened_in = started.elapsed();
     for stream in streams {
-        tokio::spawn(read_notifications(stream, seen_tx.clone()));
+        tokio::spawn(read_notifications(stream, Arc::clone(&progress)));
     }
-    drop(seen_tx);
     // Let the server finish what opening left behind before measuring memory.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_after = server.rss_kib();
@@ -288,18 +324,18 @@ async fn run(sizes: Sizes) {
         }
         let sent = Instant::now();
         server.signal(libc::SIGHUP);
-        let mut last = sent;
-        for _ in 0..sizes.sessions {
-            let at = within("every session's notification", seen.recv())
-                .await
-                .expect("the readers are running");
-            last = last.max(at);
-        }
+        let last = within("every session's notification", progress.round(round + 1)).await;
         if round >= WARMUP_SIGHUPS {
             fanout.push(last - sent);
         }
     }
     let cpu_per_sighup = (server.cpu() - cpu_before) / sizes.sighups as u32;
+    // Exactly one notification per session per SIGHUP, none merged or doubled.
+    let rounds = WARMUP_SIGHUPS + sizes.sighups;
+    assert_eq!(
+        progress.read.load(Ordering::Acquire),
+        rounds * sizes.sessions
+    );
     fanout.sort();
 
     let stopping = Instant::now();
