@@ -1,11 +1,14 @@
 //! The command line: clap arguments, the toolcount file, and turning both into
 //! server [`Options`] or a [`StartupError`].
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
 use crate::error::StartupError;
+use crate::http::{self, HttpOptions};
 use crate::server::Options;
 
 /// The most tools a server may start with; far past any test's needs, and low
@@ -14,9 +17,10 @@ pub const MAX_INITIAL_TOOLS: usize = 1_000_000;
 
 /// An MCP server whose tool list grows by one tool on every SIGHUP.
 ///
-/// It speaks MCP over stdin and stdout, writes its PID to the pidfile, and on
-/// each SIGHUP adds the next tool (echo4, echo5, ...) and sends
-/// notifications/tools/list_changed. Logs go to stderr.
+/// It speaks MCP over stdin and stdout (or, with --http, over Streamable HTTP
+/// to any number of clients), writes its PID to the pidfile, and on each
+/// SIGHUP adds the next tool (echo4, echo5, ...) and sends
+/// notifications/tools/list_changed to every client. Logs go to stderr.
 #[derive(Debug, Parser)]
 #[command(name = "dynamic-mcp-server", version)]
 pub struct Cli {
@@ -35,6 +39,25 @@ pub struct Cli {
     /// Log verbosity on stderr; without it, RUST_LOG applies, else info.
     #[arg(long, value_name = "LEVEL", value_enum)]
     pub log_level: Option<LogLevel>,
+
+    /// Serve MCP over Streamable HTTP at http://ADDR/mcp instead of stdio.
+    /// ADDR is IP:PORT, localhost:PORT, or a port (on 127.0.0.1); port 0 picks
+    /// a free one, which the log names.
+    #[arg(long, value_name = "ADDR", value_parser = http::parse_addr)]
+    pub http: Option<SocketAddr>,
+
+    /// With --http: also accept this Host header (host or host:port; repeatable).
+    #[arg(long, value_name = "HOST", requires = "http")]
+    pub allow_host: Vec<String>,
+
+    /// With --http: also accept this Origin (scheme://host:port; repeatable).
+    #[arg(long, value_name = "ORIGIN", requires = "http")]
+    pub allow_origin: Vec<String>,
+
+    /// With --http: close a session after this many seconds with no request
+    /// or stream open [default: 60].
+    #[arg(long, value_name = "SECONDS", requires = "http", value_parser = parse_seconds)]
+    pub session_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -71,6 +94,29 @@ impl Cli {
         Ok(Options::new(tools)
             .pidfile(&self.pidfile)
             .handle_signals(true))
+    }
+
+    /// The HTTP transport these arguments ask for, if any.
+    pub fn http_options(&self) -> Option<HttpOptions> {
+        let mut options = HttpOptions::new(self.http?);
+        options.allowed_hosts = self.allow_host.clone();
+        options.allowed_origins = self.allow_origin.clone();
+        if let Some(timeout) = self.session_timeout {
+            options.session_timeout = timeout;
+        }
+        Some(options)
+    }
+}
+
+/// A positive number of seconds, fractions allowed.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds.is_finite() => {
+            Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))
+        }
+        _ => Err(format!(
+            "expected a positive number of seconds, found {text:?}"
+        )),
     }
 }
 
@@ -157,5 +203,28 @@ mod tests {
             Some(Path::new("dynamic_server.pid"))
         );
         assert!(options.handle_signals);
+        assert!(cli.http_options().is_none());
+    }
+
+    #[test]
+    fn http_flags() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--http",
+            "0",
+            "--allow-host",
+            "mcp.example",
+            "--session-timeout",
+            "0.5",
+        ])
+        .unwrap();
+        let http = cli.http_options().unwrap();
+        assert_eq!(http.addr, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(http.allowed_hosts, ["mcp.example"]);
+        assert_eq!(http.session_timeout, Duration::from_millis(500));
+        // The HTTP-only flags make no sense without --http.
+        assert!(Cli::try_parse_from(["x", "--allow-host", "h"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--http", "nowhere"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--http", "0", "--session-timeout", "0"]).is_err());
     }
 }

@@ -21,6 +21,11 @@ pub enum StartupError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--http {addr}: cannot listen there: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot install the signal handlers: {0}")]
     Signals(std::io::Error),
     #[error("cannot start the {actor} actor: {reason}")]

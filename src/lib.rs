@@ -16,12 +16,14 @@
 //! | SignalListener | the signal stream: SIGHUP, SIGTERM, SIGINT | [`actors::signals`] |
 //! | PidfileWriter | the pidfile: written on start, removed on stop | [`actors::pidfile`] |
 //! | Session | one client's notifications: its rmcp `Peer` after the handshake, its `subscriptions/listen` streams on 2026-07-28 | [`actors::session`] |
+//! | HttpServer | the listening socket; which HTTP sessions still have a client | [`actors::http_server`] |
 //!
 //! Around them: [`tools`] is the catalog (tool `k` to its definition and a pure
 //! call over `serde_json::Value`), [`mcp`] is the rmcp `ServerHandler` that
 //! only translates requests into messages, [`transport`] frames stdio and
-//! answers bad lines, [`server`] wires everything up, and [`cli`] reads the
-//! command line.
+//! answers bad lines, [`http`] serves Streamable HTTP (one Session actor per
+//! HTTP session, all subscribed to the one registry), [`server`] wires
+//! everything up, and [`cli`] reads the command line.
 //!
 //! # From SIGHUP to notification
 //!
@@ -76,6 +78,7 @@
 pub mod actors;
 pub mod cli;
 pub mod error;
+pub mod http;
 pub mod logging;
 pub mod mcp;
 pub mod server;
@@ -83,4 +86,5 @@ pub mod tools;
 pub mod transport;
 
 pub use error::{Error, ServerError, StartupError};
-pub use server::{Options, ServerHandle, serve_stdio, start};
+pub use http::HttpOptions;
+pub use server::{Options, ServerHandle, serve_http, serve_stdio, start, start_http};

@@ -1,12 +1,22 @@
 //! The rmcp `ServerHandler`: the protocol edge. It translates MCP requests into
 //! messages to the actors and their replies into MCP results, and holds no
 //! state of its own.
+//!
+//! One handler serves one client's session for as long as rmcp keeps it, and
+//! its Session actor lives exactly as long: dropping the last copy of the
+//! handler stops the session, which is how an HTTP session that rmcp closed
+//! (DELETE, idle) leaves the registry.
+
+#![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
+
+use std::sync::Arc;
 
 use ractor::{ActorRef, call};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-    CustomResult, ErrorCode, Implementation, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, SubscriptionFilter,
+    CustomResult, ErrorCode, Implementation, InitializeRequestParams, InitializeResult,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    SetLevelRequestParams, SubscriptionFilter,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -23,11 +33,22 @@ pub struct McpHandler {
     registry: ActorRef<RegistryMsg>,
     session: ActorRef<SessionMsg>,
     info: ServerConfig,
+    _session_lifetime: Arc<StopOnDrop>,
+}
+
+/// Stops the session when the last copy of its handler is dropped.
+struct StopOnDrop(ActorRef<SessionMsg>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop(None);
+    }
 }
 
 impl McpHandler {
     pub fn new(registry: ActorRef<RegistryMsg>, session: ActorRef<SessionMsg>) -> Self {
         let capabilities = ServerCapabilities::builder()
+            .enable_logging()
             .enable_tools()
             .enable_tool_list_changed()
             .build();
@@ -42,6 +63,7 @@ impl McpHandler {
             );
         Self {
             registry,
+            _session_lifetime: Arc::new(StopOnDrop(session.clone())),
             session,
             info,
         }
@@ -56,6 +78,33 @@ impl McpHandler {
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
         self.info.clone()
+    }
+
+    /// Answers only once the session has subscribed to the registry: a
+    /// session actor spawned for an HTTP client starts in the background, and
+    /// a SIGHUP the client sends after this answer must reach it.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        call!(self.session, SessionMsg::Started)
+            .map_err(|_| McpError::internal_error("the server is shutting down", None))?;
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.registry
+            .cast(RegistryMsg::SetLogLevel(
+                self.session.get_id(),
+                request.level,
+            ))
+            .map_err(|_| McpError::internal_error("the server is shutting down", None))
     }
 
     async fn list_tools(

@@ -1,12 +1,16 @@
 //! Starting and stopping a server: the public API.
 //!
 //! [`start`] builds the actor tree for one client over any rmcp transport and
-//! returns a [`ServerHandle`]; [`serve_stdio`] is what the binary runs. The
-//! start order matters: the signal handlers are installed before the pidfile is
-//! written, so a SIGHUP sent by anyone who has read the pidfile is never fatal,
-//! and the session subscribes to the registry before either, so no change that
-//! happens before the client initializes goes unnotified.
+//! returns a [`ServerHandle`]; [`start_http`] builds it for any number of
+//! clients over Streamable HTTP. [`serve_stdio`] and [`serve_http`] are what
+//! the binary runs. The start order matters: the signal handlers are installed
+//! before the pidfile is written, so a SIGHUP sent by anyone who has read the
+//! pidfile is never fatal; the stdio session subscribes to the registry before
+//! either, so no change that happens before the client initializes goes
+//! unnotified; and the HTTP server listens before the pidfile appears, so a
+//! client that waits for the pidfile can connect at once.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,18 +22,19 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::actors::http_server::{HttpServer, HttpServerArgs};
 use crate::actors::pidfile::PidfileWriter;
-use crate::actors::registry::{Registry, RegistryMsg};
+use crate::actors::registry::{Registry, RegistryArgs, RegistryMsg};
 use crate::actors::session::{Session, SessionArgs};
 use crate::actors::signals::{SignalListener, SignalListenerArgs};
 use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMsg};
 use crate::error::{Error, ServerError, StartupError};
+use crate::http::HttpOptions;
 use crate::mcp::McpHandler;
 use crate::transport::{InputWatch, LineTransport};
 
-/// How long a stopped server waits for rmcp to write what is still in flight,
-/// such as the final result of each listen stream that shutdown ended. rmcp
-/// itself would wait up to 2 s; with the streams ended it needs a moment.
+/// How long [`ServerHandle::wait`] gives rmcp's service, once the actors have
+/// stopped, to write its last messages (the final results of listen streams).
 const SERVICE_STOP_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What a server starts with.
@@ -66,13 +71,13 @@ impl Options {
 }
 
 /// A running server. Dropping it leaves the server running until its client
-/// goes away.
+/// goes away (stdio) or a signal stops it (HTTP).
 pub struct ServerHandle {
     supervisor: ActorRef<SupervisorMsg>,
     registry: ActorRef<RegistryMsg>,
     outcome: oneshot::Receiver<Outcome>,
-    /// The rmcp service task.
-    service: JoinHandle<()>,
+    /// The rmcp service task of a single-client server.
+    service: Option<JoinHandle<()>>,
 }
 
 impl ServerHandle {
@@ -107,9 +112,10 @@ impl ServerHandle {
         let outcome = self.outcome.await.unwrap_or(Err(ServerError::Stopped));
         // The actors have stopped, so the service is stopping too; its last
         // writes are worth a short wait, never a long one.
-        if tokio::time::timeout(SERVICE_STOP_TIMEOUT, self.service)
-            .await
-            .is_err()
+        if let Some(service) = self.service
+            && tokio::time::timeout(SERVICE_STOP_TIMEOUT, service)
+                .await
+                .is_err()
         {
             tracing::debug!("the rmcp service did not stop in time; leaving it");
         }
@@ -118,19 +124,108 @@ impl ServerHandle {
 }
 
 /// Start a server for one client on `transport`: any rmcp server transport,
-/// such as a `(reader, writer)` pair or a [`LineTransport`].
+/// such as a `(reader, writer)` pair or a [`LineTransport`]. The server stops
+/// when the client goes away.
 pub async fn start<T, E, A>(options: Options, transport: T) -> Result<ServerHandle, StartupError>
 where
     T: IntoTransport<RoleServer, E, A>,
     E: std::error::Error + Send + Sync + 'static,
 {
+    let (handle, (handler, service)) = start_tree(&options, false, async |supervisor, registry| {
+        let service = CancellationToken::new();
+        let session_args = SessionArgs {
+            registry: registry.clone(),
+            service: service.clone(),
+        };
+        let (session, _) = Actor::spawn_linked(None, Session, session_args, supervisor.get_cell())
+            .await
+            .map_err(|e| startup_error("session", e))?;
+        Ok((McpHandler::new(registry, session), service))
+    })
+    .await?;
+
+    let mut handle = handle;
+    // One client: when it goes, the server goes. It is gone when its input
+    // ends or the service ends, whichever comes first: the input's end comes
+    // before rmcp's drain, which must not hold up shutdown.
+    let client_gone = CancellationToken::new();
+    let transport = InputWatch::new(transport.into_transport(), client_gone.clone());
+    let on_gone = handle.supervisor.clone();
+    let gone = client_gone.clone();
+    tokio::spawn(async move {
+        gone.cancelled().await;
+        let _ = on_gone.cast(SupervisorMsg::Shutdown(ShutdownCause::TransportClosed));
+    });
+    handle.service = Some(tokio::spawn(async move {
+        match serve_server_with_ct(handler, transport, service).await {
+            Ok(running) => {
+                let _ = running.waiting().await;
+            }
+            Err(ServerInitializeError::ConnectionClosed(_) | ServerInitializeError::Cancelled) => {}
+            Err(error) => tracing::warn!(%error, "the client's session ended before it began"),
+        }
+        client_gone.cancel();
+    }));
+    Ok(handle)
+}
+
+/// Start a server for any number of clients over Streamable HTTP. Returns the
+/// address it listens on (which names the port when `http.addr` asked for
+/// port 0). Clients come and go; only a signal, [`ServerHandle::shutdown`] or
+/// a failure stops the server.
+pub async fn start_http(
+    options: Options,
+    http: HttpOptions,
+) -> Result<(ServerHandle, SocketAddr), StartupError> {
+    let addr = http.addr;
+    let bind_error = |source| StartupError::Bind { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    let (handle, ()) = start_tree(&options, true, async |supervisor, registry| {
+        let args = HttpServerArgs {
+            listener,
+            options: http,
+            registry,
+            supervisor: supervisor.get_cell(),
+        };
+        Actor::spawn_linked(None, HttpServer, args, supervisor.get_cell())
+            .await
+            .map_err(|e| startup_error("HTTP server", e))?;
+        Ok(())
+    })
+    .await?;
+    Ok((handle, bound))
+}
+
+/// Spawn the supervisor and its children in the order the module doc
+/// explains: the registry, then `edge` (what serves the clients), then the
+/// signal listener and the pidfile writer. If any fails, whatever did start
+/// is stopped again. `many_clients` logs each session that opens and closes.
+async fn start_tree<T>(
+    options: &Options,
+    many_clients: bool,
+    edge: impl AsyncFnOnce(&ActorRef<SupervisorMsg>, ActorRef<RegistryMsg>) -> Result<T, StartupError>,
+) -> Result<(ServerHandle, T), StartupError> {
     let (outcome_tx, outcome) = oneshot::channel();
     let (supervisor, _) = Actor::spawn(None, Supervisor, outcome_tx)
         .await
         .map_err(|e| startup_error("supervisor", e))?;
 
-    let children = spawn_children(&supervisor, &options).await;
-    let (registry, handler, service) = match children {
+    let children = async {
+        let args = RegistryArgs {
+            tools: options.tools,
+            log_sessions: many_clients,
+        };
+        let (registry, _) = Actor::spawn_linked(None, Registry, args, supervisor.get_cell())
+            .await
+            .map_err(|e| startup_error("registry", e))?;
+        let edge = edge(&supervisor, registry.clone()).await?;
+        spawn_signals_and_pidfile(&supervisor, &registry, options).await?;
+        Ok((registry, edge))
+    };
+    let (registry, edge) = match children.await {
         Ok(children) => children,
         Err(error) => {
             // Stops whatever did start; the pidfile, if written, goes with it.
@@ -146,72 +241,35 @@ where
         tools = options.tools,
         "dynamic-mcp-server started"
     );
-
-    // The client is gone when its input ends or the service ends, whichever
-    // comes first: the input's end comes before rmcp's drain, which must not
-    // hold up shutdown.
-    let client_gone = CancellationToken::new();
-    let transport = InputWatch::new(transport.into_transport(), client_gone.clone());
-    let on_gone = supervisor.clone();
-    let gone = client_gone.clone();
-    tokio::spawn(async move {
-        gone.cancelled().await;
-        let _ = on_gone.cast(SupervisorMsg::Shutdown(ShutdownCause::TransportClosed));
-    });
-    let service = tokio::spawn(async move {
-        match serve_server_with_ct(handler, transport, service).await {
-            Ok(running) => {
-                let _ = running.waiting().await;
-            }
-            Err(ServerInitializeError::ConnectionClosed(_) | ServerInitializeError::Cancelled) => {}
-            Err(error) => tracing::warn!(%error, "the client's session ended before it began"),
-        }
-        client_gone.cancel();
-    });
-
-    Ok(ServerHandle {
+    let handle = ServerHandle {
         supervisor,
         registry,
         outcome,
-        service,
-    })
+        service: None,
+    };
+    Ok((handle, edge))
 }
 
-/// Spawn the actors under `supervisor` in the order the module doc explains.
-async fn spawn_children(
+async fn spawn_signals_and_pidfile(
     supervisor: &ActorRef<SupervisorMsg>,
+    registry: &ActorRef<RegistryMsg>,
     options: &Options,
-) -> Result<(ActorRef<RegistryMsg>, McpHandler, CancellationToken), StartupError> {
-    let cell = supervisor.get_cell();
-    let (registry, _) = Actor::spawn_linked(None, Registry, options.tools, cell.clone())
-        .await
-        .map_err(|e| startup_error("registry", e))?;
-
-    let service = CancellationToken::new();
-    let session_args = SessionArgs {
-        registry: registry.clone(),
-        service: service.clone(),
-    };
-    let (session, _) = Actor::spawn_linked(None, Session, session_args, cell.clone())
-        .await
-        .map_err(|e| startup_error("session", e))?;
-
+) -> Result<(), StartupError> {
     if options.handle_signals {
         let args = SignalListenerArgs {
             registry: registry.clone(),
             supervisor: supervisor.clone(),
         };
-        Actor::spawn_linked(None, SignalListener, args, cell.clone())
+        Actor::spawn_linked(None, SignalListener, args, supervisor.get_cell())
             .await
             .map_err(|e| startup_error("signal listener", e))?;
     }
     if let Some(path) = &options.pidfile {
-        Actor::spawn_linked(None, PidfileWriter, path.clone(), cell)
+        Actor::spawn_linked(None, PidfileWriter, path.clone(), supervisor.get_cell())
             .await
             .map_err(|e| startup_error("pidfile writer", e))?;
     }
-    let handler = McpHandler::new(registry.clone(), session);
-    Ok((registry, handler, service))
+    Ok(())
 }
 
 /// A failed spawn as a start-up error, keeping the actor's own error (such as
@@ -244,6 +302,12 @@ fn startup_error(actor: &'static str, error: SpawnErr) -> StartupError {
 pub async fn serve_stdio(options: Options) -> Result<(), Error> {
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let server = start(options, LineTransport::new(stdin, stdout)).await?;
+    Ok(server.wait().await?)
+}
+
+/// Serve MCP over Streamable HTTP until a signal stops the server.
+pub async fn serve_http(options: Options, http: HttpOptions) -> Result<(), Error> {
+    let (server, _) = start_http(options, http).await?;
     Ok(server.wait().await?)
 }
 

@@ -1,6 +1,7 @@
 //! The actors. Each file holds one actor: its message enum, its state and its
 //! `Actor` impl. They share no state; they exchange only messages.
 
+pub mod http_server;
 pub mod pidfile;
 pub mod registry;
 pub mod session;

@@ -16,14 +16,20 @@
 //! Dropping a listen stream's entry ends the stream: the listen handler is
 //! waiting on the entry's token and returns, so rmcp sends the final result.
 //! This is how shutdown ends every stream before rmcp's drain would wait on it.
+//!
+//! Log lines (`notifications/message`) reach a session only if its client
+//! asked for them with `logging/setLevel`; unlike changes they do not fold.
+
+#![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rmcp::model::LoggingMessageNotificationParam;
 use rmcp::{Peer, RoleServer};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::{Id as TaskId, JoinHandle};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -34,6 +40,11 @@ pub enum SessionMsg {
     ToolsChanged,
     /// The client sent `notifications/initialized`; notifications may flow.
     Initialized(Peer<RoleServer>),
+    /// Replies once the session has started, and so has subscribed: a client
+    /// answered after this misses no change.
+    Started(RpcReplyPort<()>),
+    /// A log line for a client that asked for log messages.
+    Log(LoggingMessageNotificationParam),
     /// rmcp accepted a `subscriptions/listen` request handled in this task and
     /// is about to acknowledge it.
     ListenAccepted(TaskId),
@@ -84,6 +95,10 @@ pub struct SessionState {
     accepted: HashMap<TaskId, u64>,
     streams: HashMap<u64, OpenStream>,
     next_stream: u64,
+    /// Kept for the log writer, which starts only with the first log line:
+    /// most clients never ask for one.
+    peer: Option<Peer<RoleServer>>,
+    log_writer: Option<LogWriter>,
 }
 
 struct OpenStream {
@@ -129,6 +144,36 @@ impl Drop for NotificationWriter {
     }
 }
 
+/// The task that writes log lines to the client, in order.
+struct LogWriter {
+    lines: mpsc::Sender<LoggingMessageNotificationParam>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl LogWriter {
+    /// Lines queued for a client that does not read them; past this, new lines
+    /// are dropped rather than held without bound.
+    const BACKLOG: usize = 64;
+
+    fn start(peer: Peer<RoleServer>) -> Self {
+        let (lines, mut queued) = mpsc::channel(Self::BACKLOG);
+        let task = tokio::spawn(async move {
+            while let Some(line) = queued.recv().await {
+                if peer.notify_logging_message(line).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Self { lines, task }
+    }
+}
+
 impl Actor for Session {
     type Msg = SessionMsg;
     type State = SessionState;
@@ -149,6 +194,8 @@ impl Actor for Session {
             accepted: HashMap::new(),
             streams: HashMap::new(),
             next_stream: 0,
+            peer: None,
+            log_writer: None,
         })
     }
 
@@ -174,14 +221,32 @@ impl Actor for Session {
                     tracing::debug!("client sent notifications/initialized twice; ignored");
                     return Ok(());
                 }
-                let writer = NotificationWriter::start(Box::new(move || {
+                let writer = NotificationWriter::start(Box::new({
                     let peer = peer.clone();
-                    Box::pin(async move { peer.notify_tool_list_changed().await.is_ok() })
+                    move || {
+                        let peer = peer.clone();
+                        Box::pin(async move { peer.notify_tool_list_changed().await.is_ok() })
+                    }
                 }));
                 if std::mem::take(&mut state.changed_before_initialized) {
                     writer.wake.notify_one();
                 }
                 state.writer = Some(writer);
+                state.peer = Some(peer);
+            }
+            SessionMsg::Started(reply) => {
+                let _ = reply.send(());
+            }
+            // Before `notifications/initialized` a line has nowhere to go yet.
+            SessionMsg::Log(line) => {
+                if let Some(peer) = &state.peer {
+                    let writer = state
+                        .log_writer
+                        .get_or_insert_with(|| LogWriter::start(peer.clone()));
+                    if writer.lines.try_send(line).is_err() {
+                        tracing::debug!("client not reading its log lines; one dropped");
+                    }
+                }
             }
             SessionMsg::ListenAccepted(task) => {
                 state.accepted.insert(task, state.changes);
@@ -236,6 +301,7 @@ impl Actor for Session {
         state.streams.clear();
         state.service.cancel();
         state.writer.take();
+        state.log_writer.take();
         Ok(())
     }
 }
@@ -247,7 +313,7 @@ mod tests {
     use ractor::call;
     use tokio::sync::mpsc;
 
-    use super::super::registry::Registry;
+    use super::super::registry::{Registry, RegistryArgs};
     use super::*;
 
     const TIMEOUT: Duration = Duration::from_secs(10);
@@ -262,7 +328,11 @@ mod tests {
 
     impl Fixture {
         async fn start() -> Self {
-            let (registry, _) = Actor::spawn(None, Registry, 1).await.unwrap();
+            let args = RegistryArgs {
+                tools: 1,
+                log_sessions: false,
+            };
+            let (registry, _) = Actor::spawn(None, Registry, args).await.unwrap();
             let service = CancellationToken::new();
             let args = SessionArgs {
                 registry: registry.clone(),

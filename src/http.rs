@@ -1,0 +1,440 @@
+//! The Streamable HTTP transport: MCP at `/mcp`, one rmcp session and one
+//! Session actor per client.
+//!
+//! rmcp's [`StreamableHttpService`] does the protocol work (sessions, SSE
+//! streams, `Host` and `Origin` checks); this module puts plain hyper in front
+//! of it and adds three things rmcp leaves to its user:
+//!
+//! - **A Session actor per client.** rmcp asks a factory for a handler for
+//!   every session it opens; ours spawns a Session actor linked to the
+//!   supervisor, subscribed to the registry like the stdio one, and stopped
+//!   when rmcp drops the handler (see [`crate::mcp`]).
+//! - **Knowing when a client has gone.** rmcp's own idle timeout counts only
+//!   messages, so it would close a client that listens quietly on its SSE
+//!   stream and keep one whose connection dropped for as long. Instead every
+//!   response that belongs to a session is counted while its body is alive
+//!   (hyper drops it when the connection closes), and the
+//!   [`HttpServer`](crate::actors::http_server) actor closes a session that
+//!   has had no response in flight for [`HttpOptions::session_timeout`].
+//! - **JSON-RPC errors for bad bodies.** rmcp answers a body that is not a
+//!   JSON-RPC message with a plain-text 415; here it gets 400 with a JSON-RPC
+//!   -32700 parse error or -32600 invalid request, as on stdio.
+//!
+//! DNS-rebinding protection: `Host` must name the bound address (or a loopback
+//! name with its port) and a present `Origin` must be that address's HTTP
+//! origin, unless `--allow-host` and `--allow-origin` add more.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use ractor::{ActorCell, ActorRef, ActorRuntime};
+use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
+use rmcp::transport::common::http_header::{HEADER_SESSION_ID, JSON_MIME_TYPE};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{
+    SessionId, StreamableHttpServerConfig, StreamableHttpService,
+};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::http_server::HttpServerMsg;
+use crate::actors::registry::RegistryMsg;
+use crate::actors::session::{Session, SessionArgs};
+use crate::mcp::McpHandler;
+
+/// Where MCP is served.
+pub const MCP_PATH: &str = "/mcp";
+
+/// The largest request body accepted, as rmcp's own default.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// rmcp's HTTP service with our handler.
+pub type McpService = StreamableHttpService<McpHandler, LocalSessionManager>;
+
+type HttpResponse = Response<BoxBody<Bytes, Infallible>>;
+
+/// How to serve MCP over HTTP.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// The address to bind; port 0 picks a free port (the log says which).
+    pub addr: SocketAddr,
+    /// More `Host` values to accept, `host` or `host:port`.
+    pub allowed_hosts: Vec<String>,
+    /// More `Origin` values to accept, such as `https://app.example:443`.
+    pub allowed_origins: Vec<String>,
+    /// How long a session may go with no request or stream open before it is
+    /// closed: what frees a client that vanished without a DELETE.
+    pub session_timeout: Duration,
+}
+
+impl HttpOptions {
+    pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Serve on `addr` with the default security and timeout.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            session_timeout: Self::DEFAULT_SESSION_TIMEOUT,
+        }
+    }
+}
+
+/// Parse `--http`'s value: `HOST:PORT` with an IP address or `localhost`, or
+/// a bare port, which binds the IPv4 loopback address.
+pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    if let Some(port) = text.strip_prefix("localhost:") {
+        let port = port.parse::<u16>().map_err(|e| format!("bad port: {e}"))?;
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "expected IP:PORT (such as 127.0.0.1:8765), localhost:PORT or a port, found {text:?}"
+        )
+    })
+}
+
+/// The `Host` values a request may carry: the loopback names with the bound
+/// port, the bound address itself, and whatever the user added.
+pub fn allowed_hosts(bound: SocketAddr, extra: &[String]) -> Vec<String> {
+    let port = bound.port();
+    let mut hosts = vec![
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+    ];
+    if !bound.ip().is_loopback() && !bound.ip().is_unspecified() {
+        hosts.push(bound.to_string());
+    }
+    hosts.extend(extra.iter().cloned());
+    hosts
+}
+
+/// The `Origin` values a request may carry: the HTTP origins of the allowed
+/// loopback hosts and bound address, and whatever the user added.
+pub fn allowed_origins(bound: SocketAddr, extra: &[String]) -> Vec<String> {
+    allowed_hosts(bound, &[])
+        .into_iter()
+        .map(|host| format!("http://{host}"))
+        .chain(extra.iter().cloned())
+        .collect()
+}
+
+/// rmcp's HTTP service for a server bound to `bound`. Each session it opens
+/// gets a Session actor linked to `supervisor`.
+pub(crate) fn service(
+    bound: SocketAddr,
+    options: &HttpOptions,
+    registry: ActorRef<RegistryMsg>,
+    supervisor: ActorCell,
+    sessions: Arc<LocalSessionManager>,
+    cancel: CancellationToken,
+) -> McpService {
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(allowed_hosts(bound, &options.allowed_hosts))
+        .with_allowed_origins(allowed_origins(bound, &options.allowed_origins))
+        .enforce_origin_validation()
+        .with_cancellation_token(cancel);
+    let factory = move || {
+        let args = SessionArgs {
+            registry: registry.clone(),
+            // rmcp owns an HTTP session's service and ends it itself (on
+            // DELETE, idle, or shutdown through `cancel`), so the session
+            // has no service of its own to cancel.
+            service: CancellationToken::new(),
+        };
+        // rmcp's factory cannot wait, so the session starts in the background;
+        // `initialize` waits for it (see `McpHandler::initialize`).
+        let (session, _) =
+            ActorRuntime::spawn_linked_instant(None, Session, args, supervisor.clone())
+                .map_err(std::io::Error::other)?;
+        Ok(McpHandler::new(registry.clone(), session))
+    };
+    StreamableHttpService::new(factory, sessions, config)
+}
+
+/// A session manager whose sessions close only when told: rmcp's idle timeout
+/// counts messages, not open streams (see the module doc).
+pub(crate) fn session_manager() -> LocalSessionManager {
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = None;
+    sessions
+}
+
+/// Accept connections until `cancel` fires, serving each on its own task.
+pub(crate) async fn accept(
+    listener: TcpListener,
+    service: McpService,
+    tracker: ActorRef<HttpServerMsg>,
+    cancel: CancellationToken,
+) {
+    let edge = Arc::new(Edge { service, tracker });
+    loop {
+        let accepted = tokio::select! {
+            () = cancel.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                tokio::spawn(serve_connection(stream, Arc::clone(&edge), cancel.clone()));
+            }
+            Err(error) => {
+                // Out of file descriptors, typically: give connections time to close.
+                tracing::warn!(%error, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+struct Edge {
+    service: McpService,
+    tracker: ActorRef<HttpServerMsg>,
+}
+
+async fn serve_connection(stream: TcpStream, edge: Arc<Edge>, cancel: CancellationToken) {
+    // Notifications are small writes that must leave at once.
+    let _ = stream.set_nodelay(true);
+    let handler = service_fn(move |request| {
+        let edge = Arc::clone(&edge);
+        async move { Ok::<_, Infallible>(handle(request, &edge).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), handler);
+    tokio::select! {
+        result = connection => {
+            if let Err(error) = result {
+                tracing::debug!(%error, "HTTP connection ended with an error");
+            }
+        }
+        () = cancel.cancelled() => {}
+    }
+}
+
+async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
+    if request.uri().path() != MCP_PATH {
+        return text(StatusCode::NOT_FOUND, "Not Found: MCP is served at /mcp");
+    }
+    let method = request.method().clone();
+    let request_session = session_id(request.headers());
+    let (parts, body) = request.into_parts();
+
+    let declared_length = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        // Refused before the upload, not after reading 4 MiB of it.
+        return too_large();
+    }
+    let mut bad_message = None;
+    let body = if method == Method::POST {
+        match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                if is_json(&parts.headers) {
+                    bad_message = check_message(&bytes).err();
+                }
+                bytes
+            }
+            Err(error) if error.is::<LengthLimitError>() => return too_large(),
+            Err(error) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("Bad Request: cannot read the body: {error}"),
+                );
+            }
+        }
+    } else {
+        Bytes::new()
+    };
+
+    let response = edge
+        .service
+        .handle(Request::from_parts(parts, Full::new(body)))
+        .await;
+    // rmcp checks Host, Origin, Accept and Content-Type first and answers
+    // those itself; a 415 after them means the body did not parse.
+    if let Some((id, error)) = bad_message
+        && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+    {
+        return json_rpc_error(StatusCode::BAD_REQUEST, id, error);
+    }
+
+    let Some(session) = request_session.or_else(|| session_id(response.headers())) else {
+        return response;
+    };
+    if !response.status().is_success() {
+        return response;
+    }
+    if method == Method::DELETE {
+        let _ = edge.tracker.cast(HttpServerMsg::Deleted(session));
+        return response;
+    }
+    let open = OpenResponse::new(session, edge.tracker.clone());
+    // Moved into the body, so that it counts exactly as long as the body lives.
+    response.map(|body| {
+        body.map_frame(move |frame| {
+            let _alive = &open;
+            frame
+        })
+        .boxed()
+    })
+}
+
+/// Counts one response of a session as open until its body is dropped: when
+/// it has been sent in full, or its connection closed.
+struct OpenResponse {
+    session: SessionId,
+    tracker: ActorRef<HttpServerMsg>,
+}
+
+impl OpenResponse {
+    fn new(session: SessionId, tracker: ActorRef<HttpServerMsg>) -> Self {
+        let _ = tracker.cast(HttpServerMsg::ResponseOpened(session.clone()));
+        Self { session, tracker }
+    }
+}
+
+impl Drop for OpenResponse {
+    fn drop(&mut self) {
+        // At shutdown the tracker may be gone, and so is the session.
+        let _ = self
+            .tracker
+            .cast(HttpServerMsg::ResponseClosed(self.session.clone()));
+    }
+}
+
+fn session_id(headers: &HeaderMap) -> Option<SessionId> {
+    headers
+        .get(HEADER_SESSION_ID)
+        .and_then(|value| value.to_str().ok())
+        .map(SessionId::from)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(JSON_MIME_TYPE))
+}
+
+/// Whether `body` is one JSON-RPC message a client may send; if not, the
+/// JSON-RPC error for it, with the request's `id` when one can be read.
+fn check_message(body: &[u8]) -> Result<(), (Option<RequestId>, ErrorData)> {
+    let value: Value = serde_json::from_slice(body).map_err(|error| {
+        (
+            None,
+            ErrorData::parse_error(format!("Parse error: {error}"), None),
+        )
+    })?;
+    let id = value
+        .get("id")
+        .and_then(|id| serde_json::from_value::<RequestId>(id.clone()).ok());
+    serde_json::from_value::<ClientJsonRpcMessage>(value)
+        .map(drop)
+        .map_err(|error| {
+            let message = format!("Invalid request: {error}");
+            (id, ErrorData::invalid_request(message, None))
+        })
+}
+
+fn json_rpc_error(status: StatusCode, id: Option<RequestId>, error: ErrorData) -> HttpResponse {
+    let body = serde_json::to_vec(&ServerJsonRpcMessage::error(error, id))
+        .expect("a JSON-RPC error serializes");
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, JSON_MIME_TYPE)
+        .body(Full::new(Bytes::from(body)).boxed())
+        .expect("a valid response")
+}
+
+fn too_large() -> HttpResponse {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Payload Too Large: the body exceeds {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+fn text(status: StatusCode, message: impl Into<String>) -> HttpResponse {
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(message.into())).boxed())
+        .expect("a valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_addr("8765"), Ok("127.0.0.1:8765".parse().unwrap()));
+        assert_eq!(
+            parse_addr("localhost:0"),
+            Ok("127.0.0.1:0".parse().unwrap())
+        );
+        assert_eq!(parse_addr("0.0.0.0:80"), Ok("0.0.0.0:80".parse().unwrap()));
+        assert_eq!(parse_addr("[::1]:9"), Ok("[::1]:9".parse().unwrap()));
+        assert!(parse_addr("example.com:80").is_err());
+        assert!(parse_addr("127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn hosts_and_origins_follow_the_bound_address() {
+        let loopback: SocketAddr = "127.0.0.1:8765".parse().unwrap();
+        assert_eq!(
+            allowed_hosts(loopback, &[]),
+            ["localhost:8765", "127.0.0.1:8765", "[::1]:8765"]
+        );
+        let lan: SocketAddr = "192.0.2.7:80".parse().unwrap();
+        assert_eq!(
+            allowed_hosts(lan, &["mcp.example".into()]),
+            [
+                "localhost:80",
+                "127.0.0.1:80",
+                "[::1]:80",
+                "192.0.2.7:80",
+                "mcp.example"
+            ]
+        );
+        assert_eq!(
+            allowed_origins(loopback, &["https://app.example:443".into()]),
+            [
+                "http://localhost:8765",
+                "http://127.0.0.1:8765",
+                "http://[::1]:8765",
+                "https://app.example:443"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_bodies_get_the_json_rpc_error_for_them() {
+        let (id, error) = check_message(b"{not json").unwrap_err();
+        assert_eq!((id, error.code.0), (None, -32700));
+        let (id, error) = check_message(br#"{"id": 7, "hello": "world"}"#).unwrap_err();
+        assert_eq!((id, error.code.0), (Some(RequestId::Number(7)), -32600));
+        let (_, error) = check_message(b"[]").unwrap_err();
+        assert_eq!(error.code.0, -32600);
+        assert!(check_message(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).is_ok());
+    }
+}
