@@ -37,7 +37,8 @@ const HANG: Duration = Duration::from_secs(20);
 const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}
 "#;
 const INITIALIZED: &[u8] = b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
-const NOTIFICATION: &[u8] = b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}";
+const NOTIFICATION: &[u8] =
+    b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -133,7 +134,10 @@ impl Server {
         let server = Self {
             pid: child.id() as i32,
             stdin: child.stdin.take(),
-            out: Some(BufReader::with_capacity(1 << 20, child.stdout.take().unwrap())),
+            out: Some(BufReader::with_capacity(
+                1 << 20,
+                child.stdout.take().unwrap(),
+            )),
             child,
             line: Vec::with_capacity(1 << 16),
             next_id: 1,
@@ -461,7 +465,13 @@ impl Bench {
         }
         let ours = Stats::of(&durations_us(&samples[0]));
         let floor = Stats::of(&durations_us(&samples[1]));
-        self.record("sighup", "sighup_to_notification", "us", &ours, Some(&floor));
+        self.record(
+            "sighup",
+            "sighup_to_notification",
+            "us",
+            &ours,
+            Some(&floor),
+        );
     }
 
     // -- part 3 ---------------------------------------------------------------
@@ -514,7 +524,9 @@ impl Bench {
                 ("failed_runs", "runs", |b| {
                     (b.crashed || b.hung || !b.consistent) as u8 as f64
                 }),
-                ("crashes_or_hangs", "runs", |b| (b.crashed || b.hung) as u8 as f64),
+                ("crashes_or_hangs", "runs", |b| {
+                    (b.crashed || b.hung) as u8 as f64
+                }),
             ];
             for (figure, unit, f) in fields {
                 let (ours, floor) = (stat(0, &f), stat(1, &f));
@@ -728,7 +740,9 @@ impl Bench {
 
     fn calls(&self) {
         let calls = self.count(20_000, 2_000);
-        println!("[5] tools/call echo: {calls} calls, sequential (interleaved) and pipelined (alternating rounds)");
+        println!(
+            "[5] tools/call echo: {calls} calls, sequential (interleaved) and pipelined (alternating rounds)"
+        );
         let echo = |id: usize| {
             format!(
                 "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/call\",\"params\":{{\"name\":\"echo\",\"arguments\":{{\"message\":\"hello\"}}}}}}\n"
@@ -760,10 +774,22 @@ impl Bench {
         };
         let ours = Stats::one(per_second(&sequential[0]));
         let floor = Stats::one(per_second(&sequential[1]));
-        self.record("calls", "sequential_calls_per_second", "calls/s", &ours, Some(&floor));
+        self.record(
+            "calls",
+            "sequential_calls_per_second",
+            "calls/s",
+            &ours,
+            Some(&floor),
+        );
         let ours = Stats::of(&durations_us(&sequential[0]));
         let floor = Stats::of(&durations_us(&sequential[1]));
-        self.record("calls", "sequential_call_latency", "us", &ours, Some(&floor));
+        self.record(
+            "calls",
+            "sequential_call_latency",
+            "us",
+            &ours,
+            Some(&floor),
+        );
 
         // Pipelined: a writer thread writes every request in chunks of 64
         // while this thread reads the responses; alternating rounds.
@@ -782,7 +808,13 @@ impl Bench {
         }
         let ours = Stats::of(&rate[0]);
         let floor = Stats::of(&rate[1]);
-        self.record("calls", "pipelined_calls_per_second", "calls/s", &ours, Some(&floor));
+        self.record(
+            "calls",
+            "pipelined_calls_per_second",
+            "calls/s",
+            &ours,
+            Some(&floor),
+        );
         let ours = Stats::of(&durations_us(&latency[0]));
         let floor = Stats::of(&durations_us(&latency[1]));
         self.record("calls", "pipelined_call_latency", "us", &ours, Some(&floor));
@@ -948,7 +980,14 @@ fn build_floor() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let status = Command::new(rustc)
-        .args(["--edition", "2024", "-C", "opt-level=3", "-C", "panic=abort"])
+        .args([
+            "--edition",
+            "2024",
+            "-C",
+            "opt-level=3",
+            "-C",
+            "panic=abort",
+        ])
         .args(["-C", "codegen-units=1", "-o"])
         .arg(&binary)
         .arg(&source)
@@ -1014,66 +1053,271 @@ fn median(v: &Value) -> f64 {
 }
 
 const ROWS: &[Row] = &[
-    Row { label: "spawn to initialize response", part: "startup", figure: "spawn_to_initialize", p99: true,
-          target: "<= 5 ms; <= 3x floor", met: |o, f| median(o) <= 5.0 && median(o) <= 3.0 * median(f), parts_arg: "startup" },
-    Row { label: "spawn to first tools/list response", part: "startup", figure: "spawn_to_first_list", p99: true,
-          target: "<= 3x floor", met: |o, f| median(o) <= 3.0 * median(f), parts_arg: "startup" },
-    Row { label: "exit after stdin EOF", part: "startup", figure: "exit_after_eof", p99: true,
-          target: "report", met: |_, _| true, parts_arg: "startup" },
-    Row { label: "SIGHUP to notification", part: "sighup", figure: "sighup_to_notification", p99: true,
-          target: "p50 <= 50 us, p99 <= 250 us; p50 <= 1.5x floor",
-          met: |o, f| median(o) <= 50.0 && o["p99"].as_f64().unwrap_or(f64::NAN) <= 250.0 && median(o) <= 1.5 * median(f),
-          parts_arg: "sighup" },
-    Row { label: "1,000-SIGHUP burst: SIGHUPs that become tools", part: "burst_1000", figure: "added_percent", p99: false,
-          target: "report; more is better", met: |_, _| true, parts_arg: "burst" },
-    Row { label: "10,000-SIGHUP burst: tools added", part: "burst_10000", figure: "added", p99: false,
-          target: "report", met: |_, _| true, parts_arg: "burst" },
-    Row { label: "10,000-SIGHUP burst: notifications", part: "burst_10000", figure: "notifications", p99: false,
-          target: "report", met: |_, _| true, parts_arg: "burst" },
-    Row { label: "10,000-SIGHUP burst: go to final notification", part: "burst_10000", figure: "final_notification", p99: false,
-          target: "report", met: |_, _| true, parts_arg: "burst" },
-    Row { label: "20,000-SIGHUP burst x10: crashed, hung or inconsistent runs", part: "burst_20000", figure: "failed_runs", p99: false,
-          target: "0", met: |o, _| median(o) == 0.0, parts_arg: "burst" },
-    Row { label: "100,000-SIGHUP burst: tools added", part: "burst_100000", figure: "added", p99: false,
-          target: "report", met: |_, _| true, parts_arg: "burst" },
-    Row { label: "100,000-SIGHUP burst: go to final notification", part: "burst_100000", figure: "final_notification", p99: false,
-          target: "report", met: |_, _| true, parts_arg: "burst" },
-    Row { label: "100,000-SIGHUP burst: crashed, hung or inconsistent runs", part: "burst_100000", figure: "failed_runs", p99: false,
-          target: "0", met: |o, _| median(o) == 0.0, parts_arg: "burst" },
-    Row { label: "1,000-tool start to first tools/list", part: "scale_1000", figure: "spawn_to_first_list", p99: false,
-          target: "<= 3x floor", met: |o, f| median(o) <= 3.0 * median(f), parts_arg: "scale" },
-    Row { label: "10,000-tool start to first tools/list", part: "scale_10000", figure: "spawn_to_first_list", p99: false,
-          target: "<= 50 ms; <= 3x floor", met: |o, f| median(o) <= 50.0 && median(o) <= 3.0 * median(f), parts_arg: "scale" },
-    Row { label: "100,000-tool start to first tools/list", part: "scale_100000", figure: "spawn_to_first_list", p99: false,
-          target: "<= 3x floor", met: |o, f| median(o) <= 3.0 * median(f), parts_arg: "scale" },
-    Row { label: "tools/list at 1,000 tools", part: "scale_1000", figure: "list_latency", p99: true,
-          target: "<= 1.5x floor", met: |o, f| median(o) <= 1.5 * median(f), parts_arg: "scale" },
-    Row { label: "tools/list at 10,000 tools", part: "scale_10000", figure: "list_latency", p99: true,
-          target: "<= 5 ms; <= 1.5x floor", met: |o, f| median(o) <= 5.0 && median(o) <= 1.5 * median(f), parts_arg: "scale" },
-    Row { label: "tools/list at 100,000 tools", part: "scale_100000", figure: "list_latency", p99: true,
-          target: "<= 60 ms; <= 1.5x floor", met: |o, f| median(o) <= 60.0 && median(o) <= 1.5 * median(f), parts_arg: "scale" },
-    Row { label: "tools/list response at 100,000 tools", part: "scale_100000", figure: "list_bytes", p99: false,
-          target: "same bytes", met: |o, f| median(o) == median(f), parts_arg: "scale" },
-    Row { label: "echo calls per second, sequential", part: "calls", figure: "sequential_calls_per_second", p99: false,
-          target: ">= 20,000/s; >= 0.7x floor", met: |o, f| median(o) >= 20_000.0 && median(o) >= 0.7 * median(f), parts_arg: "calls" },
-    Row { label: "echo call latency, sequential", part: "calls", figure: "sequential_call_latency", p99: true,
-          target: "report", met: |_, _| true, parts_arg: "calls" },
-    Row { label: "echo calls per second, pipelined", part: "calls", figure: "pipelined_calls_per_second", p99: false,
-          target: ">= 100,000/s; >= 0.7x floor", met: |o, f| median(o) >= 100_000.0 && median(o) >= 0.7 * median(f), parts_arg: "calls" },
-    Row { label: "echo call latency, pipelined", part: "calls", figure: "pipelined_call_latency", p99: true,
-          target: "report", met: |_, _| true, parts_arg: "calls" },
-    Row { label: "idle RSS (VmRSS) after initialize", part: "memory", figure: "idle_vm_rss", p99: false,
-          target: "<= 6 MB; <= 3x floor", met: |o, f| median(o) <= 6.0 && median(o) <= 3.0 * median(f), parts_arg: "memory" },
-    Row { label: "idle peak RSS (VmHWM)", part: "memory", figure: "idle_vm_hwm", p99: false,
-          target: "report", met: |_, _| true, parts_arg: "memory" },
-    Row { label: "RSS at 10,000 tools after tools/list", part: "scale_10000", figure: "vm_rss_after_lists", p99: false,
-          target: "<= 20 MB; <= 3x floor", met: |o, f| median(o) <= 20.0 && median(o) <= 3.0 * median(f), parts_arg: "scale" },
-    Row { label: "peak RSS at 10,000 tools", part: "scale_10000", figure: "vm_hwm_after_lists", p99: false,
-          target: "<= 20 MB", met: |o, _| median(o) <= 20.0, parts_arg: "scale" },
-    Row { label: "RSS at 100,000 tools after tools/list", part: "scale_100000", figure: "vm_rss_after_lists", p99: false,
-          target: "<= 3x floor", met: |o, f| median(o) <= 3.0 * median(f), parts_arg: "scale" },
-    Row { label: "peak RSS at 100,000 tools", part: "scale_100000", figure: "vm_hwm_after_lists", p99: false,
-          target: "<= 3x floor", met: |o, f| median(o) <= 3.0 * median(f), parts_arg: "scale" },
+    Row {
+        label: "spawn to initialize response",
+        part: "startup",
+        figure: "spawn_to_initialize",
+        p99: true,
+        target: "<= 5 ms; <= 3x floor",
+        met: |o, f| median(o) <= 5.0 && median(o) <= 3.0 * median(f),
+        parts_arg: "startup",
+    },
+    Row {
+        label: "spawn to first tools/list response",
+        part: "startup",
+        figure: "spawn_to_first_list",
+        p99: true,
+        target: "<= 3x floor",
+        met: |o, f| median(o) <= 3.0 * median(f),
+        parts_arg: "startup",
+    },
+    Row {
+        label: "exit after stdin EOF",
+        part: "startup",
+        figure: "exit_after_eof",
+        p99: true,
+        target: "report",
+        met: |_, _| true,
+        parts_arg: "startup",
+    },
+    Row {
+        label: "SIGHUP to notification",
+        part: "sighup",
+        figure: "sighup_to_notification",
+        p99: true,
+        target: "p50 <= 50 us, p99 <= 250 us; p50 <= 1.5x floor",
+        met: |o, f| {
+            median(o) <= 50.0
+                && o["p99"].as_f64().unwrap_or(f64::NAN) <= 250.0
+                && median(o) <= 1.5 * median(f)
+        },
+        parts_arg: "sighup",
+    },
+    Row {
+        label: "1,000-SIGHUP burst: SIGHUPs that become tools",
+        part: "burst_1000",
+        figure: "added_percent",
+        p99: false,
+        target: "report; more is better",
+        met: |_, _| true,
+        parts_arg: "burst",
+    },
+    Row {
+        label: "10,000-SIGHUP burst: tools added",
+        part: "burst_10000",
+        figure: "added",
+        p99: false,
+        target: "report",
+        met: |_, _| true,
+        parts_arg: "burst",
+    },
+    Row {
+        label: "10,000-SIGHUP burst: notifications",
+        part: "burst_10000",
+        figure: "notifications",
+        p99: false,
+        target: "report",
+        met: |_, _| true,
+        parts_arg: "burst",
+    },
+    Row {
+        label: "10,000-SIGHUP burst: go to final notification",
+        part: "burst_10000",
+        figure: "final_notification",
+        p99: false,
+        target: "report",
+        met: |_, _| true,
+        parts_arg: "burst",
+    },
+    Row {
+        label: "20,000-SIGHUP burst x10: crashed, hung or inconsistent runs",
+        part: "burst_20000",
+        figure: "failed_runs",
+        p99: false,
+        target: "0",
+        met: |o, _| median(o) == 0.0,
+        parts_arg: "burst",
+    },
+    Row {
+        label: "100,000-SIGHUP burst: tools added",
+        part: "burst_100000",
+        figure: "added",
+        p99: false,
+        target: "report",
+        met: |_, _| true,
+        parts_arg: "burst",
+    },
+    Row {
+        label: "100,000-SIGHUP burst: go to final notification",
+        part: "burst_100000",
+        figure: "final_notification",
+        p99: false,
+        target: "report",
+        met: |_, _| true,
+        parts_arg: "burst",
+    },
+    Row {
+        label: "100,000-SIGHUP burst: crashed, hung or inconsistent runs",
+        part: "burst_100000",
+        figure: "failed_runs",
+        p99: false,
+        target: "0",
+        met: |o, _| median(o) == 0.0,
+        parts_arg: "burst",
+    },
+    Row {
+        label: "1,000-tool start to first tools/list",
+        part: "scale_1000",
+        figure: "spawn_to_first_list",
+        p99: false,
+        target: "<= 3x floor",
+        met: |o, f| median(o) <= 3.0 * median(f),
+        parts_arg: "scale",
+    },
+    Row {
+        label: "10,000-tool start to first tools/list",
+        part: "scale_10000",
+        figure: "spawn_to_first_list",
+        p99: false,
+        target: "<= 50 ms; <= 3x floor",
+        met: |o, f| median(o) <= 50.0 && median(o) <= 3.0 * median(f),
+        parts_arg: "scale",
+    },
+    Row {
+        label: "100,000-tool start to first tools/list",
+        part: "scale_100000",
+        figure: "spawn_to_first_list",
+        p99: false,
+        target: "<= 3x floor",
+        met: |o, f| median(o) <= 3.0 * median(f),
+        parts_arg: "scale",
+    },
+    Row {
+        label: "tools/list at 1,000 tools",
+        part: "scale_1000",
+        figure: "list_latency",
+        p99: true,
+        target: "<= 1.5x floor",
+        met: |o, f| median(o) <= 1.5 * median(f),
+        parts_arg: "scale",
+    },
+    Row {
+        label: "tools/list at 10,000 tools",
+        part: "scale_10000",
+        figure: "list_latency",
+        p99: true,
+        target: "<= 5 ms; <= 1.5x floor",
+        met: |o, f| median(o) <= 5.0 && median(o) <= 1.5 * median(f),
+        parts_arg: "scale",
+    },
+    Row {
+        label: "tools/list at 100,000 tools",
+        part: "scale_100000",
+        figure: "list_latency",
+        p99: true,
+        target: "<= 60 ms; <= 1.5x floor",
+        met: |o, f| median(o) <= 60.0 && median(o) <= 1.5 * median(f),
+        parts_arg: "scale",
+    },
+    Row {
+        label: "tools/list response at 100,000 tools",
+        part: "scale_100000",
+        figure: "list_bytes",
+        p99: false,
+        target: "same bytes",
+        met: |o, f| median(o) == median(f),
+        parts_arg: "scale",
+    },
+    Row {
+        label: "echo calls per second, sequential",
+        part: "calls",
+        figure: "sequential_calls_per_second",
+        p99: false,
+        target: ">= 20,000/s; >= 0.7x floor",
+        met: |o, f| median(o) >= 20_000.0 && median(o) >= 0.7 * median(f),
+        parts_arg: "calls",
+    },
+    Row {
+        label: "echo call latency, sequential",
+        part: "calls",
+        figure: "sequential_call_latency",
+        p99: true,
+        target: "report",
+        met: |_, _| true,
+        parts_arg: "calls",
+    },
+    Row {
+        label: "echo calls per second, pipelined",
+        part: "calls",
+        figure: "pipelined_calls_per_second",
+        p99: false,
+        target: ">= 100,000/s; >= 0.7x floor",
+        met: |o, f| median(o) >= 100_000.0 && median(o) >= 0.7 * median(f),
+        parts_arg: "calls",
+    },
+    Row {
+        label: "echo call latency, pipelined",
+        part: "calls",
+        figure: "pipelined_call_latency",
+        p99: true,
+        target: "report",
+        met: |_, _| true,
+        parts_arg: "calls",
+    },
+    Row {
+        label: "idle RSS (VmRSS) after initialize",
+        part: "memory",
+        figure: "idle_vm_rss",
+        p99: false,
+        target: "<= 6 MB; <= 3x floor",
+        met: |o, f| median(o) <= 6.0 && median(o) <= 3.0 * median(f),
+        parts_arg: "memory",
+    },
+    Row {
+        label: "idle peak RSS (VmHWM)",
+        part: "memory",
+        figure: "idle_vm_hwm",
+        p99: false,
+        target: "report",
+        met: |_, _| true,
+        parts_arg: "memory",
+    },
+    Row {
+        label: "RSS at 10,000 tools after tools/list",
+        part: "scale_10000",
+        figure: "vm_rss_after_lists",
+        p99: false,
+        target: "<= 20 MB; <= 3x floor",
+        met: |o, f| median(o) <= 20.0 && median(o) <= 3.0 * median(f),
+        parts_arg: "scale",
+    },
+    Row {
+        label: "peak RSS at 10,000 tools",
+        part: "scale_10000",
+        figure: "vm_hwm_after_lists",
+        p99: false,
+        target: "<= 20 MB",
+        met: |o, _| median(o) <= 20.0,
+        parts_arg: "scale",
+    },
+    Row {
+        label: "RSS at 100,000 tools after tools/list",
+        part: "scale_100000",
+        figure: "vm_rss_after_lists",
+        p99: false,
+        target: "<= 3x floor",
+        met: |o, f| median(o) <= 3.0 * median(f),
+        parts_arg: "scale",
+    },
+    Row {
+        label: "peak RSS at 100,000 tools",
+        part: "scale_100000",
+        figure: "vm_hwm_after_lists",
+        p99: false,
+        target: "<= 3x floor",
+        met: |o, f| median(o) <= 3.0 * median(f),
+        parts_arg: "scale",
+    },
 ];
 
 /// The markdown table from the newest result of every figure in `results`.
@@ -1123,17 +1367,27 @@ fn table_from(results: &Path) -> String {
                 return "-".to_owned();
             }
             if row.p99 {
-                format!("{} ({}) {unit}", fmt(median(s)), fmt(s["p99"].as_f64().unwrap_or(f64::NAN)))
+                format!(
+                    "{} ({}) {unit}",
+                    fmt(median(s)),
+                    fmt(s["p99"].as_f64().unwrap_or(f64::NAN))
+                )
             } else {
                 format!("{} {unit}", fmt(median(s)))
             }
         };
         let met = if (row.met)(&v["ours"], &v["floor"]) {
-            if row.target.starts_with("report") { "-" } else { "met" }
+            if row.target.starts_with("report") {
+                "-"
+            } else {
+                "met"
+            }
         } else {
             "**missed**"
         };
-        let ratio = v["ratio"].as_f64().map_or("-".into(), |r| format!("{r:.2}"));
+        let ratio = v["ratio"]
+            .as_f64()
+            .map_or("-".into(), |r| format!("{r:.2}"));
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {ratio} | {met} | `cargo bench --bench e2e -- {}` | {}, {}{} |",
@@ -1144,7 +1398,11 @@ fn table_from(results: &Path) -> String {
             row.parts_arg,
             v["run"].as_str().unwrap_or(""),
             v["machine"].as_str().unwrap_or(""),
-            if v["quick"].as_bool() == Some(true) { " (quick run)" } else { "" },
+            if v["quick"].as_bool() == Some(true) {
+                " (quick run)"
+            } else {
+                ""
+            },
         );
     }
     out

@@ -7,18 +7,23 @@
 //! -32700 parse error, JSON that is no JSON-RPC message gets a -32600 invalid
 //! request (with the request's `id` when one can be read), and both replies go
 //! through the same single writer as every other message. Then it reads on.
+//!
+//! It also keeps the serialized tool list of its last `tools/list` answer (see
+//! [`ToolsCache`]): the list only grows, so the next answer serializes only the
+//! tools that are new, and the cached bytes go to the pipe without a copy.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use futures::SinkExt;
 use rmcp::RoleServer;
-use rmcp::model::{ErrorData, JsonRpcMessage};
+use rmcp::model::{ErrorData, JsonObject, JsonRpcMessage, ServerResult, Tool};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::async_rw::{
     DEFAULT_MAX_LINE_LENGTH, JsonRpcMessageCodec, JsonRpcMessageCodecError,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::{Decoder, FramedWrite};
@@ -34,7 +39,7 @@ pub struct LineTransport<R, W> {
     buffer: BytesMut,
     decoder: JsonRpcMessageCodec<RxJsonRpcMessage<RoleServer>>,
     /// `None` once closed.
-    writer: Arc<Mutex<Option<Writer<W>>>>,
+    writer: Arc<Mutex<Option<Output<W>>>>,
     reached_eof: bool,
     /// rmcp ends a session whose first message is not a request, so until the
     /// first request, notifications and responses are dropped (they mean
@@ -52,10 +57,10 @@ where
             reader,
             buffer: BytesMut::with_capacity(READ_CHUNK),
             decoder: JsonRpcMessageCodec::new_with_max_length(DEFAULT_MAX_LINE_LENGTH),
-            writer: Arc::new(Mutex::new(Some(FramedWrite::new(
-                writer,
-                JsonRpcMessageCodec::default(),
-            )))),
+            writer: Arc::new(Mutex::new(Some(Output {
+                framed: FramedWrite::new(writer, JsonRpcMessageCodec::default()),
+                tools: ToolsCache::default(),
+            }))),
             reached_eof: false,
             seen_request: false,
         }
@@ -108,7 +113,7 @@ where
         let writer = Arc::clone(&self.writer);
         async move {
             match writer.lock().await.as_mut() {
-                Some(writer) => writer.send(item).await.map_err(Into::into),
+                Some(output) => output.send(item).await,
                 None => Err(std::io::Error::new(
                     std::io::ErrorKind::NotConnected,
                     "the transport is closed",
@@ -149,8 +154,170 @@ where
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        if let Some(mut writer) = self.writer.lock().await.take() {
-            writer.flush().await?;
+        if let Some(mut output) = self.writer.lock().await.take() {
+            output.framed.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The writing half: rmcp's codec over the writer, and the tool list cache.
+struct Output<W> {
+    framed: Writer<W>,
+    tools: ToolsCache,
+}
+
+impl<W: AsyncWrite + Unpin> Output<W> {
+    async fn send(&mut self, item: TxJsonRpcMessage<RoleServer>) -> std::io::Result<()> {
+        let JsonRpcMessage::Response(mut response) = item else {
+            return self.framed.send(item).await.map_err(Into::into);
+        };
+        let ServerResult::ListToolsResult(list) = &mut response.result else {
+            return self
+                .framed
+                .send(JsonRpcMessage::Response(response))
+                .await
+                .map_err(Into::into);
+        };
+        // rmcp serializes the envelope, with an empty tool list; the cached
+        // tools go between its brackets. `tools` is the result's last field
+        // and the result the response's, so the envelope ends `"tools":[]}}`.
+        let tools = std::mem::take(&mut list.tools);
+        let mut envelope = serde_json::to_vec(&TxJsonRpcMessage::<RoleServer>::Response(response))?;
+        if !envelope.ends_with(br#""tools":[]}}"#) {
+            return Err(std::io::Error::other(
+                "unexpected tools/list response layout",
+            ));
+        }
+        let json = self.tools.serialize(&tools)?;
+        let tail = envelope.split_off(envelope.len() - 3);
+        self.framed.flush().await?;
+        let pipe = self.framed.get_mut();
+        pipe.write_all(&envelope).await?;
+        pipe.write_all(json).await?;
+        pipe.write_all(&tail).await?;
+        pipe.write_all(b"\n").await?;
+        pipe.flush().await
+    }
+}
+
+/// The serialized `tools` array of the last `tools/list` answer, and what each
+/// entry was serialized from.
+///
+/// A `tools/list` answer that starts with the same tools (the server's list
+/// only grows) reuses the bytes and serializes only the rest; a tool that
+/// differs in any field discards the cache from there. Checking costs a
+/// comparison per tool, mostly of pointers (the catalog shares names,
+/// descriptions and schemas), where serializing costs walking every schema.
+///
+/// New tools are serialized by serde, except that a tool whose fields other
+/// than its name equal the previous tool's reuses that tool's bytes after the
+/// name: a derived `Serialize` writes each field on its own, so those bytes
+/// cannot depend on the name.
+#[derive(Default)]
+pub struct ToolsCache {
+    /// `{tool},{tool},...`, the inside of the array.
+    json: Vec<u8>,
+    /// Per cached tool: what it was made from, and where its bytes end.
+    seen: Vec<(SeenTool, usize)>,
+    /// The last tool serialized by serde, and its bytes after the name.
+    template: Option<(SeenTool, Vec<u8>)>,
+}
+
+/// The fields of a [`Tool`] the cache compares. A tool with any of the other
+/// fields set is never cached.
+struct SeenTool {
+    name: Cow<'static, str>,
+    description: Option<Cow<'static, str>>,
+    input_schema: Arc<JsonObject>,
+    output_schema: Option<Arc<JsonObject>>,
+}
+
+impl SeenTool {
+    fn new(tool: &Tool) -> Option<Self> {
+        let plain = tool.title.is_none()
+            && tool.annotations.is_none()
+            && tool.icons.is_none()
+            && tool.meta.is_none();
+        plain.then(|| Self {
+            name: tool.name.clone(),
+            description: tool.description.clone(),
+            input_schema: Arc::clone(&tool.input_schema),
+            output_schema: tool.output_schema.clone(),
+        })
+    }
+
+    /// Every field but the name is the same (`self` came from a plain tool).
+    fn same_but_name(&self, tool: &Tool) -> bool {
+        fn same(a: &Arc<JsonObject>, b: &Arc<JsonObject>) -> bool {
+            Arc::ptr_eq(a, b) || a == b
+        }
+        tool.title.is_none()
+            && tool.annotations.is_none()
+            && tool.icons.is_none()
+            && tool.meta.is_none()
+            && self.description == tool.description
+            && same(&self.input_schema, &tool.input_schema)
+            && match (&self.output_schema, &tool.output_schema) {
+                (Some(a), Some(b)) => same(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+
+    fn matches(&self, tool: &Tool) -> bool {
+        self.name == tool.name && self.same_but_name(tool)
+    }
+}
+
+impl ToolsCache {
+    /// The inside of the JSON array for `tools`, reusing the longest cached
+    /// prefix.
+    pub fn serialize(&mut self, tools: &[Tool]) -> serde_json::Result<&[u8]> {
+        let same = self
+            .seen
+            .iter()
+            .zip(tools)
+            .take_while(|((seen, _), tool)| seen.matches(tool))
+            .count();
+        self.seen.truncate(same);
+        self.json
+            .truncate(self.seen.last().map_or(0, |(_, end)| *end));
+        let mut cacheable = true;
+        for tool in &tools[same..] {
+            if !self.json.is_empty() {
+                self.json.push(b',');
+            }
+            self.append(tool)?;
+            match SeenTool::new(tool) {
+                Some(seen) if cacheable => self.seen.push((seen, self.json.len())),
+                _ => cacheable = false,
+            }
+        }
+        Ok(&self.json)
+    }
+
+    /// Append one serialized tool to `json`.
+    fn append(&mut self, tool: &Tool) -> serde_json::Result<()> {
+        const NAME: &[u8] = b"{\"name\":";
+        if let Some((seen, rest)) = &self.template
+            && seen.same_but_name(tool)
+        {
+            self.json.extend_from_slice(NAME);
+            serde_json::to_writer(&mut self.json, &tool.name)?;
+            self.json.extend_from_slice(rest);
+            return Ok(());
+        }
+        let start = self.json.len();
+        serde_json::to_writer(&mut self.json, tool)?;
+        self.template = None;
+        if let Some(seen) = SeenTool::new(tool) {
+            let mut head = NAME.to_vec();
+            serde_json::to_writer(&mut head, &tool.name)?;
+            let bytes = &self.json[start..];
+            if bytes.starts_with(&head) {
+                self.template = Some((seen, bytes[head.len()..].to_vec()));
+            }
         }
         Ok(())
     }
@@ -173,5 +340,76 @@ fn bad_line_reply(error: JsonRpcMessageCodecError) -> ErrorData {
             None,
         ),
         other => ErrorData::parse_error(format!("Parse error: {other}"), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools;
+
+    /// What serde alone makes of the list: the cache must give the same bytes.
+    fn plain(list: &[Tool]) -> Vec<u8> {
+        let json = serde_json::to_vec(list).unwrap();
+        json[1..json.len() - 1].to_vec()
+    }
+
+    fn catalog(n: usize) -> Vec<Tool> {
+        (1..=n).map(tools::definition).collect()
+    }
+
+    #[test]
+    fn the_tools_cache_gives_serdes_bytes_as_the_list_grows_and_changes() {
+        let mut cache = ToolsCache::default();
+        let mut lists = vec![
+            catalog(1),
+            catalog(10),
+            catalog(12),
+            catalog(12),
+            catalog(5),
+        ];
+        let mut changed = catalog(12);
+        changed[6].description = Some("another description".into());
+        changed[8].title = Some("a title".into());
+        lists.push(changed);
+        let mut renamed = catalog(13);
+        renamed[3].name = "renamed".into();
+        lists.push(renamed);
+        lists.push(catalog(14));
+        lists.push(Vec::new());
+        lists.push(catalog(3));
+        for list in lists {
+            assert_eq!(
+                String::from_utf8(cache.serialize(&list).unwrap().to_vec()).unwrap(),
+                String::from_utf8(plain(&list)).unwrap()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tools_list_response_is_the_codecs_bytes() {
+        use rmcp::model::{ListToolsResult, NumberOrString};
+        let response = |tools: Vec<Tool>| {
+            TxJsonRpcMessage::<RoleServer>::response(
+                ServerResult::ListToolsResult(ListToolsResult::with_all_items(tools)),
+                NumberOrString::Number(7),
+            )
+        };
+        let (write, mut read) = tokio::io::duplex(1 << 20);
+        let mut output = Output {
+            framed: FramedWrite::new(write, JsonRpcMessageCodec::default()),
+            tools: ToolsCache::default(),
+        };
+        for n in [4, 6] {
+            output.send(response(catalog(n))).await.unwrap();
+            let mut expected = serde_json::to_vec(&response(catalog(n))).unwrap();
+            expected.push(b'\n');
+            let mut got = vec![0; expected.len()];
+            read.read_exact(&mut got).await.unwrap();
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
     }
 }
