@@ -29,6 +29,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+/// The release binary Cargo built for this bench (`$BENCH_OURS` overrides it,
+/// to compare two builds against the same floor).
 const OURS: &str = env!("CARGO_BIN_EXE_dynamic-mcp-server");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// How long any single wait for the server may take before it counts as hung.
@@ -60,9 +62,10 @@ fn main() {
 
     let bench = Bench::new(results);
     println!(
-        "e2e benchmarks, run {} on {}\nours: {OURS}\nfloor: {}\n",
+        "e2e benchmarks, run {} on {}\nours: {}\nfloor: {}\n",
         bench.run,
         bench.machine,
+        bench.ours.display(),
         bench.floor.display()
     );
     let started = Instant::now();
@@ -118,7 +121,7 @@ impl Server {
     fn spawn(bench: &Bench, kind: Kind, tools: Option<usize>) -> (Self, Instant) {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut command = Command::new(match kind {
-            Kind::Ours => Path::new(OURS),
+            Kind::Ours => bench.ours.as_path(),
             Kind::Floor => bench.floor.as_path(),
         });
         command.arg("--pidfile").arg(dir.path().join("server.pid"));
@@ -305,6 +308,7 @@ fn durations_us(samples: &[Duration]) -> Vec<f64> {
 }
 
 struct Bench {
+    ours: PathBuf,
     floor: PathBuf,
     results: PathBuf,
     run: String,
@@ -316,6 +320,7 @@ impl Bench {
     fn new(results: PathBuf) -> Self {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
         Self {
+            ours: std::env::var_os("BENCH_OURS").map_or_else(|| PathBuf::from(OURS), PathBuf::from),
             floor: build_floor(),
             results,
             run: utc(now.as_secs()),

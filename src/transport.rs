@@ -8,12 +8,17 @@
 //! request (with the request's `id` when one can be read), and both replies go
 //! through the same single writer as every other message. Then it reads on.
 //!
+//! Messages queued behind one another share one write: a message is flushed
+//! by the last of the sends under way when it was written, so a burst of
+//! responses to pipelined requests costs one `write` instead of one each.
+//!
 //! It also keeps the serialized tool list of its last `tools/list` answer (see
 //! [`ToolsCache`]): the list only grows, so the next answer serializes only the
 //! tools that are new, and the cached bytes go to the pipe without a copy.
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::SinkExt;
 use rmcp::RoleServer;
@@ -40,6 +45,8 @@ pub struct LineTransport<R, W> {
     decoder: JsonRpcMessageCodec<RxJsonRpcMessage<RoleServer>>,
     /// `None` once closed.
     writer: Arc<Mutex<Option<Output<W>>>>,
+    /// Sends started and not yet queued on the writer.
+    sending: Arc<AtomicUsize>,
     reached_eof: bool,
     /// rmcp ends a session whose first message is not a request, so until the
     /// first request, notifications and responses are dropped (they mean
@@ -61,6 +68,7 @@ where
                 framed: FramedWrite::new(writer, JsonRpcMessageCodec::default()),
                 tools: ToolsCache::default(),
             }))),
+            sending: Arc::new(AtomicUsize::new(0)),
             reached_eof: false,
             seen_request: false,
         }
@@ -111,9 +119,10 @@ where
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let writer = Arc::clone(&self.writer);
+        let sending = Sending::start(&self.sending);
         async move {
             match writer.lock().await.as_mut() {
-                Some(output) => output.send(item).await,
+                Some(output) => output.send(item, sending).await,
                 None => Err(std::io::Error::new(
                     std::io::ErrorKind::NotConnected,
                     "the transport is closed",
@@ -167,17 +176,64 @@ struct Output<W> {
     tools: ToolsCache,
 }
 
+/// One send under way, counted from when rmcp asks for it until its message
+/// is queued on the writer (or the send is dropped).
+struct Sending(Option<Arc<AtomicUsize>>);
+
+impl Sending {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(Some(Arc::clone(count)))
+    }
+
+    /// The message is queued: whether this send is the last one under way,
+    /// and so must flush.
+    fn queued(mut self) -> bool {
+        let count = self.0.take().expect("queued once");
+        count.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        if let Some(count) = self.0.take() {
+            count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
 impl<W: AsyncWrite + Unpin> Output<W> {
-    async fn send(&mut self, item: TxJsonRpcMessage<RoleServer>) -> std::io::Result<()> {
-        let JsonRpcMessage::Response(mut response) = item else {
-            return self.framed.send(item).await.map_err(Into::into);
+    /// Queue `item`, and write everything queued unless another send under
+    /// way will: the writer's lock is fair, so that one gets its turn after
+    /// this one, and the last of them flushes.
+    async fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleServer>,
+        sending: Sending,
+    ) -> std::io::Result<()> {
+        let item = match item {
+            JsonRpcMessage::Response(response)
+                if matches!(response.result, ServerResult::ListToolsResult(_)) =>
+            {
+                drop(sending);
+                return self.send_tool_list(response).await;
+            }
+            item => item,
         };
+        self.framed.feed(item).await?;
+        if sending.queued() {
+            self.framed.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// A `tools/list` response, with the tools from the cache.
+    async fn send_tool_list(
+        &mut self,
+        mut response: rmcp::model::JsonRpcResponse<ServerResult>,
+    ) -> std::io::Result<()> {
         let ServerResult::ListToolsResult(list) = &mut response.result else {
-            return self
-                .framed
-                .send(JsonRpcMessage::Response(response))
-                .await
-                .map_err(Into::into);
+            unreachable!("checked by the caller");
         };
         // rmcp serializes the envelope, with an empty tool list; the cached
         // tools go between its brackets. `tools` is the result's last field
@@ -401,7 +457,8 @@ mod tests {
             tools: ToolsCache::default(),
         };
         for n in [4, 6] {
-            output.send(response(catalog(n))).await.unwrap();
+            let sending = Sending::start(&Arc::new(AtomicUsize::new(0)));
+            output.send(response(catalog(n)), sending).await.unwrap();
             let mut expected = serde_json::to_vec(&response(catalog(n))).unwrap();
             expected.push(b'\n');
             let mut got = vec![0; expected.len()];
