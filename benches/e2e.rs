@@ -29,10 +29,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+mod common;
+use common::{MANIFEST_DIR, machine, results_path, target_dir, utc};
+
 /// The release binary Cargo built for this bench (`$BENCH_OURS` overrides it,
 /// to compare two builds against the same floor).
 const OURS: &str = env!("CARGO_BIN_EXE_dynamic-mcp-server");
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// How long any single wait for the server may take before it counts as hung.
 const HANG: Duration = Duration::from_secs(20);
 
@@ -961,18 +963,6 @@ fn burst_sender(pid: &str, count: &str) {
 // ---------------------------------------------------------------------------
 // Set-up: the floor's build, where results go, date and machine.
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("target"))
-}
-
-fn results_path() -> PathBuf {
-    std::env::var_os("BENCH_RESULTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("bench-results.jsonl"))
-}
-
 /// Compile the floor with plain rustc (std only), unless it is up to date.
 fn build_floor() -> PathBuf {
     let source = Path::new(MANIFEST_DIR).join("benches/floor/floor.rs");
@@ -1002,41 +992,6 @@ fn build_floor() -> PathBuf {
     binary
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
-}
-
-/// `YYYY-MM-DD HH:MM UTC` from seconds since the epoch.
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + (m <= 2) as i64;
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
 // ---------------------------------------------------------------------------
 // The table for BENCHMARKS.md.
 
@@ -1048,6 +1003,8 @@ struct Row {
     /// Show the p99 next to the median.
     p99: bool,
     target: &'static str,
+    /// The Python reference's figure, as issue 3 gives it.
+    python: &'static str,
     /// Whether our figures meet the target: (ours, floor) -> met.
     met: fn(&Value, &Value) -> bool,
     parts_arg: &'static str,
@@ -1064,6 +1021,7 @@ const ROWS: &[Row] = &[
         figure: "spawn_to_initialize",
         p99: true,
         target: "<= 5 ms; <= 3x floor",
+        python: "515 ms",
         met: |o, f| median(o) <= 5.0 && median(o) <= 3.0 * median(f),
         parts_arg: "startup",
     },
@@ -1073,6 +1031,7 @@ const ROWS: &[Row] = &[
         figure: "spawn_to_first_list",
         p99: true,
         target: "<= 3x floor",
+        python: "",
         met: |o, f| median(o) <= 3.0 * median(f),
         parts_arg: "startup",
     },
@@ -1082,6 +1041,7 @@ const ROWS: &[Row] = &[
         figure: "exit_after_eof",
         p99: true,
         target: "report",
+        python: "",
         met: |_, _| true,
         parts_arg: "startup",
     },
@@ -1091,6 +1051,7 @@ const ROWS: &[Row] = &[
         figure: "sighup_to_notification",
         p99: true,
         target: "p50 <= 50 us, p99 <= 250 us; p50 <= 1.5x floor",
+        python: "2,280 us / 7,688 us",
         met: |o, f| {
             median(o) <= 50.0
                 && o["p99"].as_f64().unwrap_or(f64::NAN) <= 250.0
@@ -1104,6 +1065,7 @@ const ROWS: &[Row] = &[
         figure: "added_percent",
         p99: false,
         target: "report; more is better",
+        python: "6 to 8 %",
         met: |_, _| true,
         parts_arg: "burst",
     },
@@ -1113,6 +1075,7 @@ const ROWS: &[Row] = &[
         figure: "added",
         p99: false,
         target: "report",
+        python: "",
         met: |_, _| true,
         parts_arg: "burst",
     },
@@ -1122,6 +1085,7 @@ const ROWS: &[Row] = &[
         figure: "notifications",
         p99: false,
         target: "report",
+        python: "",
         met: |_, _| true,
         parts_arg: "burst",
     },
@@ -1131,6 +1095,7 @@ const ROWS: &[Row] = &[
         figure: "final_notification",
         p99: false,
         target: "report",
+        python: "",
         met: |_, _| true,
         parts_arg: "burst",
     },
@@ -1140,6 +1105,7 @@ const ROWS: &[Row] = &[
         figure: "failed_runs",
         p99: false,
         target: "0",
+        python: "6 of 8 (5 crashes, 1 hang)",
         met: |o, _| median(o) == 0.0,
         parts_arg: "burst",
     },
@@ -1149,6 +1115,7 @@ const ROWS: &[Row] = &[
         figure: "added",
         p99: false,
         target: "report",
+        python: "",
         met: |_, _| true,
         parts_arg: "burst",
     },
@@ -1158,6 +1125,7 @@ const ROWS: &[Row] = &[
         figure: "final_notification",
         p99: false,
         target: "report",
+        python: "",
         met: |_, _| true,
         parts_arg: "burst",
     },
@@ -1167,6 +1135,7 @@ const ROWS: &[Row] = &[
         figure: "failed_runs",
         p99: false,
         target: "0",
+        python: "",
         met: |o, _| median(o) == 0.0,
         parts_arg: "burst",
     },
@@ -1176,6 +1145,7 @@ const ROWS: &[Row] = &[
         figure: "spawn_to_first_list",
         p99: false,
         target: "<= 3x floor",
+        python: "",
         met: |o, f| median(o) <= 3.0 * median(f),
         parts_arg: "scale",
     },
@@ -1185,6 +1155,7 @@ const ROWS: &[Row] = &[
         figure: "spawn_to_first_list",
         p99: false,
         target: "<= 50 ms; <= 3x floor",
+        python: "13.3 s",
         met: |o, f| median(o) <= 50.0 && median(o) <= 3.0 * median(f),
         parts_arg: "scale",
     },
@@ -1194,6 +1165,7 @@ const ROWS: &[Row] = &[
         figure: "spawn_to_first_list",
         p99: false,
         target: "<= 3x floor",
+        python: "",
         met: |o, f| median(o) <= 3.0 * median(f),
         parts_arg: "scale",
     },
@@ -1203,6 +1175,7 @@ const ROWS: &[Row] = &[
         figure: "list_latency",
         p99: true,
         target: "<= 1.5x floor",
+        python: "",
         met: |o, f| median(o) <= 1.5 * median(f),
         parts_arg: "scale",
     },
@@ -1212,6 +1185,7 @@ const ROWS: &[Row] = &[
         figure: "list_latency",
         p99: true,
         target: "<= 5 ms; <= 1.5x floor",
+        python: "709 ms",
         met: |o, f| median(o) <= 5.0 && median(o) <= 1.5 * median(f),
         parts_arg: "scale",
     },
@@ -1221,6 +1195,7 @@ const ROWS: &[Row] = &[
         figure: "list_latency",
         p99: true,
         target: "<= 60 ms; <= 1.5x floor",
+        python: "not measured (too slow)",
         met: |o, f| median(o) <= 60.0 && median(o) <= 1.5 * median(f),
         parts_arg: "scale",
     },
@@ -1230,6 +1205,7 @@ const ROWS: &[Row] = &[
         figure: "list_bytes",
         p99: false,
         target: "same bytes",
+        python: "",
         met: |o, f| median(o) == median(f),
         parts_arg: "scale",
     },
@@ -1239,6 +1215,7 @@ const ROWS: &[Row] = &[
         figure: "sequential_calls_per_second",
         p99: false,
         target: ">= 20,000/s; >= 0.7x floor",
+        python: "373/s",
         met: |o, f| median(o) >= 20_000.0 && median(o) >= 0.7 * median(f),
         parts_arg: "calls",
     },
@@ -1248,6 +1225,7 @@ const ROWS: &[Row] = &[
         figure: "sequential_call_latency",
         p99: true,
         target: "report",
+        python: "",
         met: |_, _| true,
         parts_arg: "calls",
     },
@@ -1257,6 +1235,7 @@ const ROWS: &[Row] = &[
         figure: "pipelined_calls_per_second",
         p99: false,
         target: ">= 100,000/s; >= 0.7x floor",
+        python: "478/s",
         met: |o, f| median(o) >= 100_000.0 && median(o) >= 0.7 * median(f),
         parts_arg: "calls",
     },
@@ -1266,6 +1245,7 @@ const ROWS: &[Row] = &[
         figure: "pipelined_call_latency",
         p99: true,
         target: "report",
+        python: "",
         met: |_, _| true,
         parts_arg: "calls",
     },
@@ -1275,6 +1255,7 @@ const ROWS: &[Row] = &[
         figure: "idle_vm_rss",
         p99: false,
         target: "<= 6 MB; <= 3x floor",
+        python: "55 MB",
         met: |o, f| median(o) <= 6.0 && median(o) <= 3.0 * median(f),
         parts_arg: "memory",
     },
@@ -1284,6 +1265,7 @@ const ROWS: &[Row] = &[
         figure: "idle_vm_hwm",
         p99: false,
         target: "report",
+        python: "",
         met: |_, _| true,
         parts_arg: "memory",
     },
@@ -1293,6 +1275,7 @@ const ROWS: &[Row] = &[
         figure: "vm_rss_after_lists",
         p99: false,
         target: "<= 20 MB; <= 3x floor",
+        python: "285 to 358 MB",
         met: |o, f| median(o) <= 20.0 && median(o) <= 3.0 * median(f),
         parts_arg: "scale",
     },
@@ -1302,6 +1285,7 @@ const ROWS: &[Row] = &[
         figure: "vm_hwm_after_lists",
         p99: false,
         target: "<= 20 MB",
+        python: "",
         met: |o, _| median(o) <= 20.0,
         parts_arg: "scale",
     },
@@ -1311,6 +1295,7 @@ const ROWS: &[Row] = &[
         figure: "vm_rss_after_lists",
         p99: false,
         target: "<= 3x floor",
+        python: "",
         met: |o, f| median(o) <= 3.0 * median(f),
         parts_arg: "scale",
     },
@@ -1320,8 +1305,29 @@ const ROWS: &[Row] = &[
         figure: "vm_hwm_after_lists",
         p99: false,
         target: "<= 3x floor",
+        python: "",
         met: |o, f| median(o) <= 3.0 * median(f),
         parts_arg: "scale",
+    },
+    Row {
+        label: "registry alone: AddTool per second (in process)",
+        part: "registry",
+        figure: "add_tool_per_second",
+        p99: false,
+        target: "report",
+        python: "",
+        met: |_, _| true,
+        parts_arg: "",
+    },
+    Row {
+        label: "registry alone: Snapshot round trip at 10,000 tools",
+        part: "registry",
+        figure: "snapshot_at_10k",
+        p99: true,
+        target: "report",
+        python: "",
+        met: |_, _| true,
+        parts_arg: "",
     },
 ];
 
@@ -1360,8 +1366,8 @@ fn table_from(results: &Path) -> String {
         }
     };
     let mut out = String::new();
-    out.push_str("| figure | target | ours: median (p99) | floor: median (p99) | ours/floor | met | reproduce | date, machine |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| figure | target | ours: median (p99) | floor: median (p99) | ours/floor | met | Python reference (issue 3) | reproduce | date, machine |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for row in ROWS {
         let Some(v) = latest.get(&(row.part.to_owned(), row.figure.to_owned())) else {
             continue;
@@ -1395,12 +1401,26 @@ fn table_from(results: &Path) -> String {
             .map_or("-".into(), |r| format!("{r:.2}"));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {ratio} | {met} | `cargo bench --bench e2e -- {}` | {}, {}{} |",
+            "| {} | {} | {} | {} | {ratio} | {met} | {} | `cargo bench --bench {} {}` | {}, {}{} |",
             row.label,
             row.target,
             show(&v["ours"]),
             show(&v["floor"]),
-            row.parts_arg,
+            if row.python.is_empty() {
+                "-"
+            } else {
+                row.python
+            },
+            if row.part == "registry" {
+                "registry"
+            } else {
+                "e2e --"
+            },
+            if row.part == "registry" {
+                ""
+            } else {
+                row.parts_arg
+            },
             v["run"].as_str().unwrap_or(""),
             v["machine"].as_str().unwrap_or(""),
             if v["quick"].as_bool() == Some(true) {
