@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
@@ -116,7 +117,7 @@ struct Server {
     child: Child,
     stdin: Option<ChildStdin>,
     /// `None` while a burst reads it from another thread.
-    out: Option<BufReader<ChildStdout>>,
+    out: Option<BufReader<SpinReader>>,
     pid: i32,
     line: Vec<u8>,
     next_id: u64,
@@ -145,7 +146,10 @@ impl Server {
             stdin: child.stdin.take(),
             out: Some(BufReader::with_capacity(
                 1 << 20,
-                child.stdout.take().unwrap(),
+                SpinReader {
+                    inner: child.stdout.take().unwrap(),
+                    spin: false,
+                },
             )),
             child,
             line: Vec::with_capacity(1 << 16),
@@ -153,6 +157,26 @@ impl Server {
             _dir: dir,
         };
         (server, t0)
+    }
+
+    /// Wait for the server's lines by spinning on a non-blocking pipe rather
+    /// than sleeping in `read` (`on`), or block again. The latency parts
+    /// spin so that the client's own wake-up (tens of microseconds for an idle
+    /// virtual CPU) is not counted; ours and the floor are read alike.
+    fn set_spin(&mut self, on: bool) {
+        let reader = self.out.as_mut().unwrap().get_mut();
+        let fd = reader.inner.as_raw_fd();
+        // SAFETY: fcntl on a descriptor we own, with valid flags.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            let flags = if on {
+                flags | libc::O_NONBLOCK
+            } else {
+                flags & !libc::O_NONBLOCK
+            };
+            assert_eq!(libc::fcntl(fd, libc::F_SETFL, flags), 0, "fcntl");
+        }
+        reader.spin = on;
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -247,6 +271,25 @@ impl Server {
         let elapsed = t.elapsed();
         assert!(status.success(), "the server exited with {status}");
         elapsed
+    }
+}
+
+/// The server's stdout; in spin mode a read that would block is retried at once.
+struct SpinReader {
+    inner: ChildStdout,
+    spin: bool,
+}
+
+impl Read for SpinReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match self.inner.read(buf) {
+                Err(e) if self.spin && e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::hint::spin_loop()
+                }
+                other => return other,
+            }
+        }
     }
 }
 
@@ -457,6 +500,7 @@ impl Bench {
             .map(|&kind| {
                 let (mut server, _) = Server::spawn(self, kind, Some(3));
                 server.initialize();
+                server.set_spin(true);
                 server
             })
             .collect();
@@ -772,6 +816,9 @@ impl Bench {
             })
             .collect();
         let mut sequential: [Vec<Duration>; 2] = Default::default();
+        for server in &mut servers {
+            server.set_spin(true);
+        }
         for request in &requests {
             for (i, server) in servers.iter_mut().enumerate() {
                 let t = Instant::now();
@@ -779,6 +826,9 @@ impl Bench {
                 server.read_line();
                 sequential[i].push(t.elapsed());
             }
+        }
+        for server in &mut servers {
+            server.set_spin(false);
         }
         let per_second = |samples: &[Duration]| {
             samples.len() as f64 / samples.iter().sum::<Duration>().as_secs_f64()
