@@ -5,11 +5,11 @@
 //! a function of its arguments (a `serde_json::Value`) and of the current tool
 //! count, so unit tests drive it directly.
 //!
-//! Definitions share their schemas and descriptions behind `Arc`s and `'static`
-//! strings, so cloning a [`Tool`] for `tools/list` copies only its name.
+//! Definitions share their names, descriptions and schemas (`'static` strings
+//! and `Arc`s), so cloning a [`Tool`] for `tools/list` allocates nothing.
 
 use std::borrow::Cow;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use rmcp::model::{JsonObject, Tool};
 use serde_json::{Map, Value, json};
@@ -44,13 +44,34 @@ pub enum ToolError {
 }
 
 /// The name of tool `k`.
+///
+/// Always borrowed: the names of numbered tools are interned, made once per
+/// process and shared by every copy of the tool, so that cloning a tool list
+/// for `tools/list` allocates nothing per tool.
 pub fn name(k: ToolNumber) -> Cow<'static, str> {
-    match k {
-        1 => Cow::Borrowed("echo"),
-        2 => Cow::Borrowed("calculator"),
-        3 => Cow::Borrowed("counter"),
-        k => Cow::Owned(format!("echo{k}")),
+    Cow::Borrowed(match k {
+        1 => "echo",
+        2 => "calculator",
+        3 => "counter",
+        k => interned_echo_name(k),
+    })
+}
+
+/// `echo{k}` for `k >= 4`, from a process-wide table that only grows. A name
+/// lives as long as the process, as the tool it names does in a server (tools
+/// are never removed); a process that starts many servers shares one table.
+fn interned_echo_name(k: ToolNumber) -> &'static str {
+    static NAMES: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
+    let i = k - 4;
+    if let Some(&name) = NAMES.read().unwrap_or_else(|e| e.into_inner()).get(i) {
+        return name;
     }
+    let mut names = NAMES.write().unwrap_or_else(|e| e.into_inner());
+    while names.len() <= i {
+        let name = format!("echo{}", names.len() + 4);
+        names.push(Box::leak(name.into_boxed_str()));
+    }
+    names[i]
 }
 
 /// The tool number a name refers to, if the name belongs to the catalog at all.
