@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
 use rmcp::service::{NotificationContext, RunningService};
-use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, Peer, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -257,12 +257,7 @@ impl TestClient {
     }
 
     pub async fn tool_names(&self) -> Vec<String> {
-        bounded("tools/list", self.service.list_all_tools())
-            .await
-            .expect("tools/list succeeds")
-            .into_iter()
-            .map(|tool| tool.name.into_owned())
-            .collect()
+        tool_names(&self.service).await
     }
 
     /// Call a tool and return the whole result.
@@ -296,6 +291,16 @@ impl TestClient {
     pub async fn close(self) {
         let _ = bounded("the client to close", self.service.cancel()).await;
     }
+}
+
+/// The names `tools/list` gives, in order, over any rmcp client session.
+pub async fn tool_names(client: &Peer<RoleClient>) -> Vec<String> {
+    bounded("tools/list", client.list_all_tools())
+        .await
+        .expect("tools/list succeeds")
+        .into_iter()
+        .map(|tool| tool.name.into_owned())
+        .collect()
 }
 
 /// The JSON held by a result's single text block.

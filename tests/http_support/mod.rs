@@ -16,7 +16,7 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::common::{ServerProcess, bounded};
+use crate::common::{ServerProcess, bounded, tool_names};
 
 pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
@@ -175,12 +175,7 @@ impl HttpClient {
     }
 
     pub async fn tool_names(&self) -> Vec<String> {
-        bounded("tools/list", self.service.list_all_tools())
-            .await
-            .expect("tools/list succeeds")
-            .into_iter()
-            .map(|tool| tool.name.into_owned())
-            .collect()
+        tool_names(&self.service).await
     }
 
     /// Close the session as a well-behaved client does: DELETE, then hang up.
