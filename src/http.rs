@@ -339,21 +339,21 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// Whether `body` is one JSON-RPC message a client may send; if not, the
 /// JSON-RPC error for it, with the request's `id` when one can be read.
 fn check_message(body: &[u8]) -> Result<(), (Option<RequestId>, ErrorData)> {
-    let value: Value = serde_json::from_slice(body).map_err(|error| {
-        (
-            None,
-            ErrorData::parse_error(format!("Parse error: {error}"), None),
-        )
-    })?;
-    let id = value
-        .get("id")
-        .and_then(|id| serde_json::from_value::<RequestId>(id.clone()).ok());
-    serde_json::from_value::<ClientJsonRpcMessage>(value)
-        .map(drop)
-        .map_err(|error| {
-            let message = format!("Invalid request: {error}");
-            (id, ErrorData::invalid_request(message, None))
-        })
+    // The typed parse alone on the usual path; the body is read again as a
+    // `Value` only to recover the `id` of a message that failed.
+    let error = match serde_json::from_slice::<ClientJsonRpcMessage>(body) {
+        Ok(_) => return Ok(()),
+        Err(error) => error,
+    };
+    if !matches!(error.classify(), serde_json::error::Category::Data) {
+        let message = format!("Parse error: {error}");
+        return Err((None, ErrorData::parse_error(message, None)));
+    }
+    let id = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|value| serde_json::from_value::<RequestId>(value.get("id")?.clone()).ok());
+    let message = format!("Invalid request: {error}");
+    Err((id, ErrorData::invalid_request(message, None)))
 }
 
 fn json_rpc_error(status: StatusCode, id: Option<RequestId>, error: ErrorData) -> HttpResponse {
