@@ -46,17 +46,6 @@ async fn ends_gracefully(stream: &mut Subscription) {
     );
 }
 
-async fn stops_cleanly(mut server: ServerProcess) {
-    let status = server.wait_exit().await;
-    assert_eq!(status.code(), Some(0), "{status}: {}", server.stderr());
-    assert!(!server.pidfile_exists(), "the pidfile is removed");
-    assert!(
-        !server.stderr().contains("timed out"),
-        "shutdown waited on something: {}",
-        server.stderr()
-    );
-}
-
 #[tokio::test]
 async fn discover_then_listen_sees_each_sighup_and_calls_the_new_tool() {
     let mut server = ServerProcess::start(&[]).await;
@@ -93,7 +82,7 @@ async fn discover_then_listen_sees_each_sighup_and_calls_the_new_tool() {
     server.signal(libc::SIGTERM);
     ends_gracefully(&mut stream).await;
     assert_eq!(client.notifications(), 0);
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }
 
 #[tokio::test]
@@ -121,7 +110,7 @@ async fn every_stream_that_asked_gets_exactly_one_notification_per_sighup() {
         ends_gracefully(stream).await;
     }
     assert_eq!(client.notifications(), 0);
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }
 
 #[tokio::test]
@@ -149,7 +138,7 @@ async fn a_cancelled_stream_gets_nothing_more() {
     bounded("the client to close", client.service.cancel())
         .await
         .expect("close");
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }
 
 #[tokio::test]
@@ -168,7 +157,7 @@ async fn a_sighup_before_discover_is_not_replayed_on_a_later_stream() {
     server.signal(libc::SIGTERM);
     // Exactly one: the SIGHUP before the stream existed was not replayed.
     ends_gracefully(&mut stream).await;
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }
 
 #[tokio::test]

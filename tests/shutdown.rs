@@ -5,19 +5,6 @@ mod common;
 use common::{RawClient, ServerProcess};
 use serde_json::{Value, json};
 
-async fn stops_cleanly(mut server: ServerProcess) {
-    let status = server.wait_exit().await;
-    assert_eq!(status.code(), Some(0), "{status}: {}", server.stderr());
-    assert!(!server.pidfile_exists(), "the pidfile is removed");
-    // rmcp logs this when it gave up waiting on a handler, such as a listen
-    // stream nobody ended.
-    assert!(
-        !server.stderr().contains("timed out"),
-        "shutdown waited on something: {}",
-        server.stderr()
-    );
-}
-
 /// A 2026-07-28 listen stream for tool-list changes, left open.
 async fn open_listen_stream(server: &mut ServerProcess) -> RawClient {
     let mut raw = server.raw();
@@ -48,14 +35,14 @@ async fn stdin_eof_stops_the_server() {
     let client = server.connect().await;
     assert_eq!(client.tool_names().await, ["echo"]);
     client.close().await;
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }
 
 #[tokio::test]
 async fn stdin_eof_before_initialize_stops_the_server() {
     let mut server = ServerProcess::start(&[]).await;
     server.raw().close_stdin();
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }
 
 #[tokio::test]
@@ -64,7 +51,7 @@ async fn sigterm_stops_the_server() {
     let client = server.connect().await;
     assert_eq!(client.tool_names().await, ["echo"]);
     server.signal(libc::SIGTERM);
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }
 
 #[tokio::test]
@@ -72,14 +59,14 @@ async fn sigint_stops_the_server() {
     let mut server = ServerProcess::start(&["--tools", "3"]).await;
     let _client = server.connect().await;
     server.signal(libc::SIGINT);
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }
 
 #[tokio::test]
 async fn sigterm_before_initialize_stops_the_server() {
     let server = ServerProcess::start(&[]).await;
     server.signal(libc::SIGTERM);
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }
 
 #[tokio::test]
@@ -88,7 +75,7 @@ async fn stdin_eof_with_a_listen_stream_open_stops_the_server() {
     let mut raw = open_listen_stream(&mut server).await;
     raw.close_stdin();
     stream_ends_with_final_result(&mut raw).await;
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }
 
 #[tokio::test]
@@ -97,7 +84,7 @@ async fn sigterm_with_a_listen_stream_open_stops_the_server() {
     let mut raw = open_listen_stream(&mut server).await;
     server.signal(libc::SIGTERM);
     stream_ends_with_final_result(&mut raw).await;
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }
 
 #[tokio::test]
@@ -106,5 +93,5 @@ async fn sigint_with_a_listen_stream_open_stops_the_server() {
     let mut raw = open_listen_stream(&mut server).await;
     server.signal(libc::SIGINT);
     stream_ends_with_final_result(&mut raw).await;
-    stops_cleanly(server).await;
+    server.stops_cleanly().await;
 }

@@ -193,6 +193,20 @@ impl ServerProcess {
             .expect("wait for the server")
     }
 
+    /// Wait for the exit that every shutdown path must end in: status 0, the
+    /// pidfile removed, and no wait on a handler (rmcp logs "timed out" when it
+    /// gave up on one, such as a listen stream nobody ended).
+    pub async fn stops_cleanly(mut self) {
+        let status = self.wait_exit().await;
+        assert_eq!(status.code(), Some(0), "{status}: {}", self.stderr());
+        assert!(!self.pidfile_exists(), "the pidfile is removed");
+        assert!(
+            !self.stderr().contains("timed out"),
+            "shutdown waited on something: {}",
+            self.stderr()
+        );
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
