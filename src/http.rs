@@ -38,7 +38,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use ractor::{ActorCell, ActorRef, ActorRuntime};
-use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerConfig, ServerJsonRpcMessage};
 use rmcp::transport::common::http_header::{HEADER_SESSION_ID, JSON_MIME_TYPE};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{
@@ -140,6 +140,7 @@ pub fn allowed_origins(bound: SocketAddr, extra: &[String]) -> Vec<String> {
 pub(crate) fn service(
     bound: SocketAddr,
     options: &HttpOptions,
+    info: Arc<ServerConfig>,
     registry: ActorRef<RegistryMsg>,
     supervisor: ActorCell,
     sessions: Arc<LocalSessionManager>,
@@ -163,7 +164,11 @@ pub(crate) fn service(
         let (session, _) =
             ActorRuntime::spawn_linked_instant(None, Session, args, supervisor.clone())
                 .map_err(std::io::Error::other)?;
-        Ok(McpHandler::new(registry.clone(), session))
+        Ok(McpHandler::new(
+            registry.clone(),
+            session,
+            Arc::clone(&info),
+        ))
     };
     StreamableHttpService::new(factory, sessions, config)
 }

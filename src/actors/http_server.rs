@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+use rmcp::model::ServerConfig;
 use rmcp::transport::streamable_http_server::SessionId;
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -39,6 +40,8 @@ pub struct HttpServerArgs {
     /// else starts.
     pub listener: TcpListener,
     pub options: HttpOptions,
+    /// The `initialize` answer every session gives.
+    pub info: Arc<ServerConfig>,
     pub registry: ActorRef<RegistryMsg>,
     /// What each Session actor is linked to.
     pub supervisor: ActorCell,
@@ -80,6 +83,7 @@ impl Actor for HttpServer {
         let service = http::service(
             bound,
             &args.options,
+            args.info,
             args.registry,
             args.supervisor,
             Arc::clone(&rmcp_sessions),
