@@ -57,6 +57,11 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", value_parser = http::parse_addr)]
     pub control: Option<SocketAddr>,
 
+    /// List the MCP conformance suite's fixture tools (test_trigger_tool_change
+    /// and others) after the catalog's tools; off, the tool list is exact.
+    #[arg(long)]
+    pub trigger_tools: bool,
+
     /// Write the PID and the MCP and control URLs as one JSON object to PATH
     /// (atomically, before the pidfile); removed on exit.
     #[arg(long, value_name = "PATH")]
@@ -125,6 +130,7 @@ impl Cli {
         options.prompts = self.prompts;
         options.resources = self.resources;
         options.ready_file = self.ready_file.clone();
+        options.trigger_tools = self.trigger_tools;
         options.control = self.control.map(|addr| ControlOptions {
             addr,
             allowed_hosts: self.allow_host.clone(),

@@ -38,7 +38,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use ractor::{ActorCell, ActorRef, ActorRuntime};
-use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerConfig, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::common::http_header::{HEADER_SESSION_ID, JSON_MIME_TYPE};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{
@@ -51,7 +51,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::http_server::HttpServerMsg;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::{Session, SessionArgs};
-use crate::mcp::McpHandler;
+use crate::mcp::{McpHandler, Profile};
 
 /// Where MCP is served.
 pub const MCP_PATH: &str = "/mcp";
@@ -140,7 +140,7 @@ pub fn allowed_origins(bound: SocketAddr, extra: &[String]) -> Vec<String> {
 pub(crate) fn service(
     bound: SocketAddr,
     options: &HttpOptions,
-    info: Arc<ServerConfig>,
+    profile: Arc<Profile>,
     registry: ActorRef<RegistryMsg>,
     supervisor: ActorCell,
     sessions: Arc<LocalSessionManager>,
@@ -167,7 +167,7 @@ pub(crate) fn service(
         Ok(McpHandler::new(
             registry.clone(),
             session,
-            Arc::clone(&info),
+            Arc::clone(&profile),
         ))
     };
     StreamableHttpService::new(factory, sessions, config)

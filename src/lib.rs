@@ -99,6 +99,7 @@ pub mod resources;
 pub mod server;
 pub mod tools;
 pub mod transport;
+pub mod trigger_tools;
 
 pub use error::{Error, ServerError, StartupError};
 pub use http::HttpOptions;

@@ -14,10 +14,11 @@ use std::sync::Arc;
 
 use ractor::{ActorRef, call};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-    CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, Implementation,
-    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourcesResult,
-    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock,
+    CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
+    Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
+    ListResourcesResult, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
     ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
     SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
@@ -27,15 +28,27 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::RegistryMsg;
+use crate::actors::registry::severity;
 use crate::actors::session::{ListenStream, Notice, SendNotice, SessionMsg};
-use crate::catalog::{Catalog, ListKind};
+use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind};
+use crate::trigger_tools::{self, TriggerTool};
 use crate::{prompts, resources, tools};
 
-/// What a server offers beyond its tools: which lists have a capability.
+/// What a server offers beyond its tools: which lists have a capability, and
+/// whether the conformance suite's fixture tools are listed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Offer {
     pub prompts: bool,
     pub resources: bool,
+    pub trigger_tools: bool,
+}
+
+/// What every session of one server answers with: its `initialize` result
+/// (and `server/discover`'s), and its offer.
+#[derive(Debug)]
+pub struct Profile {
+    info: ServerConfig,
+    offer: Offer,
 }
 
 /// Serves one client's MCP requests on behalf of its Session actor.
@@ -43,7 +56,7 @@ pub struct Offer {
 pub struct McpHandler {
     registry: ActorRef<RegistryMsg>,
     session: ActorRef<SessionMsg>,
-    info: Arc<ServerConfig>,
+    profile: Arc<Profile>,
     _session_lifetime: Arc<StopOnDrop>,
 }
 
@@ -56,9 +69,18 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// The server's `initialize` answer (and `server/discover`'s): capabilities
-/// follow the offer, so a default server answers exactly as it always has.
-pub fn server_config(offer: Offer) -> Arc<ServerConfig> {
+impl Profile {
+    /// Capabilities follow the offer, so a default server answers exactly as
+    /// it always has.
+    pub fn new(offer: Offer) -> Arc<Self> {
+        Arc::new(Self {
+            info: server_config(offer),
+            offer,
+        })
+    }
+}
+
+fn server_config(offer: Offer) -> ServerConfig {
     let mut capabilities = ServerCapabilities::builder()
         .enable_logging()
         .enable_tools()
@@ -79,7 +101,7 @@ pub fn server_config(offer: Offer) -> Arc<ServerConfig> {
             .build();
         capabilities.resources = with.resources.take();
     }
-    let info = ServerConfig::new(capabilities)
+    ServerConfig::new(capabilities)
         .with_server_info(Implementation::new(
             env!("CARGO_PKG_NAME"),
             env!("CARGO_PKG_VERSION"),
@@ -87,8 +109,7 @@ pub fn server_config(offer: Offer) -> Arc<ServerConfig> {
         .with_instructions(
             "A test server whose tool list grows by one tool on every SIGHUP, \
              each followed by notifications/tools/list_changed.",
-        );
-    Arc::new(info)
+        )
 }
 
 fn shutting_down() -> McpError {
@@ -99,18 +120,89 @@ impl McpHandler {
     pub fn new(
         registry: ActorRef<RegistryMsg>,
         session: ActorRef<SessionMsg>,
-        info: Arc<ServerConfig>,
+        profile: Arc<Profile>,
     ) -> Self {
         Self {
             registry,
             _session_lifetime: Arc::new(StopOnDrop(session.clone())),
             session,
-            info,
+            profile,
         }
     }
 
     async fn snapshot(&self) -> Result<Catalog, McpError> {
         call!(self.registry, RegistryMsg::Snapshot).map_err(|_| shutting_down())
+    }
+
+    /// Apply one change for a trigger tool and wait until it is applied.
+    async fn apply(&self, change: Change) -> Result<Catalog, McpError> {
+        call!(self.registry, |reply| RegistryMsg::Apply(
+            change,
+            Some(reply)
+        ))
+        .map_err(|_| shutting_down())?
+        .map_err(|refused| McpError::invalid_params(refused.to_string(), None))
+    }
+
+    /// Run one of the conformance suite's fixture tools.
+    async fn call_trigger_tool(
+        &self,
+        tool: TriggerTool,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let declared = context.client_capabilities();
+        let text = match tool {
+            TriggerTool::ToolChange => {
+                let catalog = self.apply(Change::add_tool()).await?;
+                json!({ "tools": catalog.tools.len() })
+            }
+            TriggerTool::PromptChange => {
+                if !self.profile.offer.prompts {
+                    return Err(trigger_tools::list_disabled("prompts"));
+                }
+                let request = ChangeRequest::new(ChangeKind::AddPrompt);
+                let change = Change::try_from(request).expect("a valid change");
+                let catalog = self.apply(change).await?;
+                json!({ "prompts": catalog.prompts.map_or(0, |p| p.len()) })
+            }
+            TriggerTool::MissingCapability => {
+                let needed = ClientCapabilities::builder().enable_sampling().build();
+                trigger_tools::require(declared.as_ref(), needed, |c| c.sampling.is_some())?;
+                json!({ "sampling": "declared" })
+            }
+            TriggerTool::StreamingElicitation => {
+                let needed = ClientCapabilities::builder().enable_elicitation().build();
+                trigger_tools::require(declared.as_ref(), needed, |c| c.elicitation.is_some())?;
+                if let Some(ask) = trigger_tools::elicitation(request.input_responses.as_ref()) {
+                    return Ok(CallToolResponse::InputRequired(ask));
+                }
+                json!({ "elicitation": "answered" })
+            }
+            TriggerTool::Logging => {
+                let mut sent = 0;
+                if let Some(asked) = context.meta.log_level() {
+                    for level in [
+                        LoggingLevel::Debug,
+                        LoggingLevel::Info,
+                        LoggingLevel::Warning,
+                    ] {
+                        if severity(level) >= severity(asked) {
+                            let line = LoggingMessageNotificationParam::new(
+                                level,
+                                json!({ "message": "test_logging_tool", "level": level }),
+                            )
+                            .with_logger(env!("CARGO_PKG_NAME"));
+                            if context.peer.notify_logging_message(line).await.is_ok() {
+                                sent += 1;
+                            }
+                        }
+                    }
+                }
+                json!({ "log_messages_sent": sent })
+            }
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(text.to_string())]).into())
     }
 }
 
@@ -130,7 +222,7 @@ pub async fn notify_peer(peer: &Peer<RoleServer>, notice: Notice) -> bool {
 
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
-        (*self.info).clone()
+        self.profile.info.clone()
     }
 
     /// Answers only once the session has subscribed to the registry: a
@@ -166,16 +258,23 @@ impl ServerHandler for McpHandler {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let catalog = self.snapshot().await?;
-        Ok(ListToolsResult::with_all_items(
-            catalog.tools.definitions().to_vec(),
-        ))
+        let mut tools = catalog.tools.definitions().to_vec();
+        if self.profile.offer.trigger_tools {
+            tools.extend_from_slice(trigger_tools::definitions());
+        }
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        if self.profile.offer.trigger_tools
+            && let Some(tool) = TriggerTool::named(&request.name)
+        {
+            return self.call_trigger_tool(tool, request, context).await;
+        }
         let catalog = self.snapshot().await?;
         let tools = &catalog.tools;
         let Some((_, entry)) = tools.find(&request.name) else {
@@ -278,7 +377,7 @@ impl ServerHandler for McpHandler {
         request: UnsubscribeRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        if self.info.capabilities.resources.is_none() {
+        if !self.profile.offer.resources {
             return Err(not_offered("resources/unsubscribe"));
         }
         // Unsubscribing from a resource since removed is still fine: the
@@ -329,11 +428,10 @@ impl ServerHandler for McpHandler {
             tracing::debug!("listen accepted while the session was stopping");
         }
         let mut filter = SubscriptionFilter::builder().tools_list_changed();
-        let capabilities = &self.info.capabilities;
-        if capabilities.prompts.is_some() {
+        if self.profile.offer.prompts {
             filter = filter.prompts_list_changed();
         }
-        if capabilities.resources.is_some() {
+        if self.profile.offer.resources {
             filter = filter.resources_list_changed();
             // Any URI of the catalog's form: a resource added later may be
             // subscribed to before it exists, as a file may be watched.

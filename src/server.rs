@@ -34,7 +34,7 @@ use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest};
 use crate::control::ControlOptions;
 use crate::error::{Error, ServerError, StartupError};
 use crate::http::{HttpOptions, MCP_PATH};
-use crate::mcp::{McpHandler, Offer, server_config};
+use crate::mcp::{McpHandler, Offer, Profile};
 use crate::transport::{InputWatch, LineTransport};
 
 /// How long [`ServerHandle::wait`] gives rmcp's service, once the actors have
@@ -57,6 +57,8 @@ pub struct Options {
     pub ready_file: Option<PathBuf>,
     /// Serve the control endpoint (changes on demand) here.
     pub control: Option<ControlOptions>,
+    /// List the conformance suite's fixture tools after the catalog's.
+    pub trigger_tools: bool,
     /// Whether SIGHUP, SIGUSR1, SIGUSR2, SIGTERM and SIGINT drive this server.
     /// A server embedded in a test process usually leaves the process's
     /// signals alone.
@@ -74,6 +76,7 @@ impl Options {
             pidfile: None,
             ready_file: None,
             control: None,
+            trigger_tools: false,
             handle_signals: false,
         }
     }
@@ -112,6 +115,7 @@ impl Options {
         Offer {
             prompts: self.prompts.is_some(),
             resources: self.resources.is_some(),
+            trigger_tools: self.trigger_tools,
         }
     }
 
@@ -210,7 +214,7 @@ where
             .await
             .map_err(|e| startup_error("session", e))?;
         Ok((
-            McpHandler::new(registry, session, server_config(options.offer())),
+            McpHandler::new(registry, session, Profile::new(options.offer())),
             service,
         ))
     })
@@ -260,7 +264,7 @@ pub async fn start_http(
         let args = HttpServerArgs {
             listener,
             options: http,
-            info: server_config(options.offer()),
+            profile: Profile::new(options.offer()),
             registry,
             supervisor: supervisor.get_cell(),
         };

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
-use rmcp::model::ServerConfig;
 use rmcp::transport::streamable_http_server::SessionId;
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -23,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::registry::RegistryMsg;
 use crate::http::{self, HttpOptions, MCP_PATH};
+use crate::mcp::Profile;
 
 pub enum HttpServerMsg {
     /// A response of this session started: its client is there.
@@ -40,8 +40,8 @@ pub struct HttpServerArgs {
     /// else starts.
     pub listener: TcpListener,
     pub options: HttpOptions,
-    /// The `initialize` answer every session gives.
-    pub info: Arc<ServerConfig>,
+    /// What every session answers with.
+    pub profile: Arc<Profile>,
     pub registry: ActorRef<RegistryMsg>,
     /// What each Session actor is linked to.
     pub supervisor: ActorCell,
@@ -83,7 +83,7 @@ impl Actor for HttpServer {
         let service = http::service(
             bound,
             &args.options,
-            args.info,
+            args.profile,
             args.registry,
             args.supervisor,
             Arc::clone(&rmcp_sessions),

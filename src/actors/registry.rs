@@ -179,7 +179,7 @@ impl RegistryState {
 }
 
 /// MCP's log levels in rising order of severity (RFC 5424's, reversed).
-fn severity(level: LoggingLevel) -> u8 {
+pub fn severity(level: LoggingLevel) -> u8 {
     match level {
         LoggingLevel::Debug => 0,
         LoggingLevel::Info => 1,
