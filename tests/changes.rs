@@ -656,7 +656,8 @@ async fn bad_control_requests_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn the_trigger_tools_make_exactly_one_change_each() {
-    let mut server = ServerProcess::start(&["--trigger-tools", "--tools", "3", "--prompts", "1"]).await;
+    let mut server =
+        ServerProcess::start(&["--trigger-tools", "--tools", "3", "--prompts", "1"]).await;
     let mut client = Client::new(server.take_stdio()).await;
     let listed: HashSet<String> = client.tool_names().await.into_iter().collect();
     for fixture in [
