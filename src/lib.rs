@@ -22,8 +22,9 @@
 //! call over `serde_json::Value`), [`mcp`] is the rmcp `ServerHandler` that
 //! only translates requests into messages, [`transport`] frames stdio and
 //! answers bad lines, [`http`] serves Streamable HTTP (one Session actor per
-//! HTTP session, all subscribed to the one registry), [`server`] wires
-//! everything up, and [`cli`] reads the command line.
+//! HTTP session, all subscribed to the one registry), [`revision`] knows what
+//! each protocol revision removed, [`pagination`] reads list cursors,
+//! [`server`] wires everything up, and [`cli`] reads the command line.
 //!
 //! # From SIGHUP to notification
 //!
@@ -81,6 +82,8 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod mcp;
+pub mod pagination;
+pub mod revision;
 pub mod server;
 pub mod tools;
 pub mod transport;

@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use ractor::{ActorRef, call};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-    CustomResult, ErrorCode, Implementation, InitializeRequestParams, InitializeResult,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+    CustomRequest, CustomResult, ErrorCode, Implementation, InitializeRequestParams,
+    InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
     SetLevelRequestParams, SubscriptionFilter,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
@@ -25,7 +25,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::{RegistryMsg, ToolList};
 use crate::actors::session::{ListenStream, SendListChanged, SessionMsg};
-use crate::tools;
+use crate::{pagination, revision, tools};
+
+/// The SEP-2549 caching hints of a 2026-07-28 list result, `(ttlMs,
+/// cacheScope)`. A list here changes whenever a signal or a client says so,
+/// which no freshness window can foresee: 0 ms, so a client asks again or
+/// listens for `list_changed` instead of trusting a copy. Every client sees
+/// the same lists, so a shared cache may keep them: public.
+pub const LIST_CACHE_HINTS: (Option<u64>, Option<CacheScope>) = (Some(0), Some(CacheScope::Public));
 
 /// Serves one client's MCP requests on behalf of its Session actor.
 #[derive(Clone)]
@@ -97,8 +104,14 @@ impl ServerHandler for McpHandler {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        // rmcp serves it whatever revision the request declares.
+        if let Some(error) =
+            revision::removed_method("logging/setLevel", context.protocol_version().as_ref())
+        {
+            return Err(error);
+        }
         self.registry
             .cast(RegistryMsg::SetLogLevel(
                 self.session.get_id(),
@@ -109,11 +122,19 @@ impl ServerHandler for McpHandler {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        pagination::first_page(request.as_ref())?;
         let tools = self.snapshot().await?;
-        Ok(ListToolsResult::with_all_items(tools.as_ref().clone()))
+        let mut result = ListToolsResult::with_all_items(tools.as_ref().clone());
+        if context
+            .protocol_version()
+            .is_some_and(|version| revision::is_stateless(&version))
+        {
+            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
+        }
+        Ok(result)
     }
 
     async fn call_tool(
@@ -146,10 +167,13 @@ impl ServerHandler for McpHandler {
     async fn on_custom_request(
         &self,
         request: CustomRequest,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, McpError> {
         let method = request.method;
-        if is_mcp_method(&method) {
+        if let Some(error) = revision::removed_method(&method, context.protocol_version().as_ref())
+        {
+            Err(error)
+        } else if is_mcp_method(&method) {
             Err(McpError::invalid_params(
                 format!("Invalid params for {method}"),
                 None,
@@ -204,7 +228,7 @@ impl ServerHandler for McpHandler {
         // `end` is already cancelled.
         let _ = self.session.cast(SessionMsg::Listen(stream));
         tokio::select! {
-            () = context.cancelled() => {}
+            () = context.cancelled() => tracing::debug!("the client ended a listen stream"),
             () = end.cancelled() => {}
         }
         Ok(())

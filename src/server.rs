@@ -31,6 +31,7 @@ use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMs
 use crate::error::{Error, ServerError, StartupError};
 use crate::http::HttpOptions;
 use crate::mcp::McpHandler;
+use crate::revision::Gate;
 use crate::transport::{InputWatch, LineTransport};
 
 /// How long [`ServerHandle::wait`] gives rmcp's service, once the actors have
@@ -149,7 +150,7 @@ where
     // ends or the service ends, whichever comes first: the input's end comes
     // before rmcp's drain, which must not hold up shutdown.
     let client_gone = CancellationToken::new();
-    let transport = InputWatch::new(transport.into_transport(), client_gone.clone());
+    let transport = InputWatch::new(Gate::new(transport.into_transport()), client_gone.clone());
     let on_gone = handle.supervisor.clone();
     let gone = client_gone.clone();
     tokio::spawn(async move {
