@@ -52,6 +52,7 @@ use crate::actors::http_server::HttpServerMsg;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::{Session, SessionArgs};
 use crate::mcp::{McpHandler, Profile};
+use crate::revision;
 
 /// Where MCP is served.
 pub const MCP_PATH: &str = "/mcp";
@@ -254,7 +255,14 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
             Ok(collected) => {
                 let bytes = collected.to_bytes();
                 if is_json(&parts.headers) {
-                    bad_message = check_message(&bytes).err();
+                    match check_message(&bytes) {
+                        Ok(message) => {
+                            if let Some((id, error)) = refuse_initialize(&message) {
+                                return json_rpc_error(StatusCode::NOT_FOUND, Some(id), error);
+                            }
+                        }
+                        Err(bad) => bad_message = Some(bad),
+                    }
                 }
                 bytes
             }
@@ -341,13 +349,14 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(JSON_MIME_TYPE))
 }
 
-/// Whether `body` is one JSON-RPC message a client may send; if not, the
-/// JSON-RPC error for it, with the request's `id` when one can be read.
-fn check_message(body: &[u8]) -> Result<(), (Option<RequestId>, ErrorData)> {
+/// The message `body` holds if it is one JSON-RPC message a client may send;
+/// if not, the JSON-RPC error for it, with the request's `id` when one can be
+/// read.
+fn check_message(body: &[u8]) -> Result<ClientJsonRpcMessage, (Option<RequestId>, ErrorData)> {
     // The typed parse alone on the usual path; the body is read again as a
     // `Value` only to recover the `id` of a message that failed.
     let error = match serde_json::from_slice::<ClientJsonRpcMessage>(body) {
-        Ok(_) => return Ok(()),
+        Ok(message) => return Ok(message),
         Err(error) => error,
     };
     if !matches!(error.classify(), serde_json::error::Category::Data) {
@@ -361,9 +370,28 @@ fn check_message(body: &[u8]) -> Result<(), (Option<RequestId>, ErrorData)> {
     Err((id, ErrorData::invalid_request(message, None)))
 }
 
+/// rmcp's stateless path opens an old-style session for any `initialize`
+/// (see [`crate::revision`]): one that declares 2026-07-28 is answered here.
+fn refuse_initialize(message: &ClientJsonRpcMessage) -> Option<(RequestId, ErrorData)> {
+    match message {
+        ClientJsonRpcMessage::Request(request) => {
+            revision::refuse_initialize(&request.request).map(|error| (request.id.clone(), error))
+        }
+        _ => None,
+    }
+}
+
+/// A JSON-RPC error response. rmcp leaves out an `id` it does not have, but
+/// JSON-RPC 2.0 §5 requires `"id": null` when the request's id could not be
+/// read (a parse error, an invalid request), and strict clients drop a
+/// response without one.
 fn json_rpc_error(status: StatusCode, id: Option<RequestId>, error: ErrorData) -> HttpResponse {
-    let body = serde_json::to_vec(&ServerJsonRpcMessage::error(error, id))
-        .expect("a JSON-RPC error serializes");
+    let body = match id {
+        Some(id) => serde_json::to_vec(&ServerJsonRpcMessage::error(error, Some(id))),
+        None => serde_json::to_vec(&error)
+            .map(|error| [br#"{"jsonrpc":"2.0","id":null,"error":"#, &error[..], b"}"].concat()),
+    }
+    .expect("a JSON-RPC error serializes");
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, JSON_MIME_TYPE)

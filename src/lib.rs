@@ -28,8 +28,9 @@
 //! only translates requests into messages, [`transport`] frames stdio and
 //! answers bad lines, [`http`] serves Streamable HTTP (one Session actor per
 //! HTTP session, all subscribed to the one registry), [`control`] answers the
-//! control endpoint, [`server`] wires everything up, and [`cli`] reads the
-//! command line.
+//! control endpoint, [`revision`] knows what each protocol revision removed,
+//! [`pagination`] reads list cursors, [`server`] wires everything up, and
+//! [`cli`] reads the command line.
 //!
 //! # From a trigger to a notification
 //!
@@ -99,8 +100,10 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod mcp;
+pub mod pagination;
 pub mod prompts;
 pub mod resources;
+pub mod revision;
 pub mod server;
 pub mod tools;
 pub mod transport;

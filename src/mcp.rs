@@ -14,13 +14,14 @@ use std::sync::Arc;
 
 use ractor::{ActorRef, call};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock,
-    CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
-    Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
-    ListResourcesResult, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
-    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities,
+    ContentBlock, CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
+    ListPromptsResult, ListResourcesResult, ListToolsResult, LoggingLevel,
+    LoggingMessageNotificationParam, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
+    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -32,7 +33,7 @@ use crate::actors::registry::severity;
 use crate::actors::session::{ListenStream, Notice, SendNotice, SessionMsg};
 use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind};
 use crate::trigger_tools::{self, TriggerTool};
-use crate::{prompts, resources, tools};
+use crate::{pagination, prompts, resources, revision, tools};
 
 /// What a server offers beyond its tools: which lists have a capability, and
 /// whether the conformance suite's fixture tools are listed.
@@ -50,6 +51,13 @@ pub struct Profile {
     info: ServerConfig,
     offer: Offer,
 }
+
+/// The SEP-2549 caching hints of a 2026-07-28 list result, `(ttlMs,
+/// cacheScope)`. A list here changes whenever a signal or a client says so,
+/// which no freshness window can foresee: 0 ms, so a client asks again or
+/// listens for `list_changed` instead of trusting a copy. Every client sees
+/// the same lists, so a shared cache may keep them: public.
+pub const LIST_CACHE_HINTS: (Option<u64>, Option<CacheScope>) = (Some(0), Some(CacheScope::Public));
 
 /// Serves one client's MCP requests on behalf of its Session actor.
 #[derive(Clone)]
@@ -252,8 +260,14 @@ impl ServerHandler for McpHandler {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        // rmcp serves it whatever revision the request declares.
+        if let Some(error) =
+            revision::removed_method("logging/setLevel", context.protocol_version().as_ref())
+        {
+            return Err(error);
+        }
         self.registry
             .cast(RegistryMsg::SetLogLevel(
                 self.session.get_id(),
@@ -264,15 +278,20 @@ impl ServerHandler for McpHandler {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        pagination::first_page(request.as_ref())?;
         let catalog = self.snapshot().await?;
         let mut tools = catalog.tools.definitions().to_vec();
         if self.profile.offer.trigger_tools {
             tools.extend_from_slice(trigger_tools::definitions());
         }
-        Ok(ListToolsResult::with_all_items(tools))
+        let mut result = ListToolsResult::with_all_items(tools);
+        if is_stateless(&context) {
+            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
+        }
+        Ok(result)
     }
 
     async fn call_tool(
@@ -307,14 +326,17 @@ impl ServerHandler for McpHandler {
 
     async fn list_prompts(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         let catalog = self.snapshot().await?;
         let prompts = catalog.prompts.ok_or_else(|| not_offered("prompts/list"))?;
-        Ok(ListPromptsResult::with_all_items(
-            prompts.definitions().to_vec(),
-        ))
+        pagination::first_page(request.as_ref())?;
+        let mut result = ListPromptsResult::with_all_items(prompts.definitions().to_vec());
+        if is_stateless(&context) {
+            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
+        }
+        Ok(result)
     }
 
     async fn get_prompt(
@@ -338,16 +360,19 @@ impl ServerHandler for McpHandler {
 
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         let catalog = self.snapshot().await?;
         let resources = catalog
             .resources
             .ok_or_else(|| not_offered("resources/list"))?;
-        Ok(ListResourcesResult::with_all_items(
-            resources.definitions().to_vec(),
-        ))
+        pagination::first_page(request.as_ref())?;
+        let mut result = ListResourcesResult::with_all_items(resources.definitions().to_vec());
+        if is_stateless(&context) {
+            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
+        }
+        Ok(result)
     }
 
     async fn read_resource(
@@ -402,10 +427,13 @@ impl ServerHandler for McpHandler {
     async fn on_custom_request(
         &self,
         request: CustomRequest,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, McpError> {
         let method = request.method;
-        if is_mcp_method(&method) {
+        if let Some(error) = revision::removed_method(&method, context.protocol_version().as_ref())
+        {
+            Err(error)
+        } else if is_mcp_method(&method) {
             Err(McpError::invalid_params(
                 format!("Invalid params for {method}"),
                 None,
@@ -507,7 +535,7 @@ impl ServerHandler for McpHandler {
         // `end` is already cancelled.
         let _ = self.session.cast(SessionMsg::Listen(stream));
         tokio::select! {
-            () = context.cancelled() => {}
+            () = context.cancelled() => tracing::debug!("the client ended a listen stream"),
             () = end.cancelled() => {}
         }
         Ok(())
@@ -530,6 +558,13 @@ impl ServerHandler for McpHandler {
             tracing::debug!("client initialized while its session was stopping");
         }
     }
+}
+
+/// Whether the request speaks 2026-07-28 or later, which has no handshake.
+fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|version| revision::is_stateless(&version))
 }
 
 /// A request for a list this server does not offer: what rmcp's default

@@ -35,6 +35,7 @@ use crate::control::ControlOptions;
 use crate::error::{Error, ServerError, StartupError};
 use crate::http::{HttpOptions, MCP_PATH};
 use crate::mcp::{McpHandler, Offer, Profile};
+use crate::revision::Gate;
 use crate::transport::{InputWatch, LineTransport};
 
 /// How long [`ServerHandle::wait`] gives rmcp's service, once the actors have
@@ -225,7 +226,7 @@ where
     // ends or the service ends, whichever comes first: the input's end comes
     // before rmcp's drain, which must not hold up shutdown.
     let client_gone = CancellationToken::new();
-    let transport = InputWatch::new(transport.into_transport(), client_gone.clone());
+    let transport = InputWatch::new(Gate::new(transport.into_transport()), client_gone.clone());
     let on_gone = handle.supervisor.clone();
     let gone = client_gone.clone();
     tokio::spawn(async move {
