@@ -168,7 +168,14 @@ where
 
     async fn close(&mut self) -> Result<(), Self::Error> {
         if let Some(mut output) = self.writer.lock().await.take() {
-            output.framed.flush().await?;
+            match output.framed.flush().await.map_err(std::io::Error::from) {
+                // The client closed its end first: it has gone, which is no
+                // server fault (rmcp would log the failed close at ERROR).
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                    tracing::debug!("the client closed its input before the last flush");
+                }
+                result => result?,
+            }
         }
         Ok(())
     }

@@ -269,3 +269,17 @@ fn names(list: &Value) -> Vec<String> {
         .map(|tool| tool["name"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// The same over stdio: a client that ends its listen stream by closing its
+/// pipes has gone, which is no server error (the stream's final result and
+/// the last flush find the pipe closed).
+#[tokio::test]
+async fn stdio_a_client_closing_its_pipes_during_a_listen_is_no_error() {
+    let mut server = ServerProcess::start(&[]).await;
+    let mut raw = server.raw();
+    raw.listen(1, json!({ "toolsListChanged": true })).await;
+    drop(raw);
+    server.wait_exit().await;
+    let log = server.stderr();
+    assert!(!log.contains(" ERROR "), "{log}");
+}
