@@ -395,13 +395,12 @@ impl ServerHandler for McpHandler {
         request: SubscribeRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let catalog = self.snapshot().await?;
-        let resources = catalog
-            .resources
-            .ok_or_else(|| not_offered("resources/subscribe"))?;
-        resources
-            .find(&request.uri)
-            .ok_or_else(|| resource_not_found(&request.uri))?;
+        if !self.profile.offer.resources {
+            return Err(not_offered("resources/subscribe"));
+        }
+        // Any URI, listed or not: a resource added later may be subscribed to
+        // before it exists, as a file may be watched, and the spec asks only
+        // that the server track what was subscribed.
         self.session
             .cast(SessionMsg::Subscribe(request.uri))
             .map_err(|_| shutting_down())
@@ -471,15 +470,8 @@ impl ServerHandler for McpHandler {
         }
         if self.profile.offer.resources {
             filter = filter.resources_list_changed();
-            // Any URI of the catalog's form: a resource added later may be
-            // subscribed to before it exists, as a file may be watched.
-            let uris: Vec<String> = requested
-                .resource_subscriptions
-                .iter()
-                .flatten()
-                .filter(|uri| uri.starts_with(resources::URI_PREFIX))
-                .cloned()
-                .collect();
+            // Any URI, as with `resources/subscribe`.
+            let uris = requested.resource_subscriptions.iter().flatten().cloned();
             filter = filter.resource_subscriptions(uris);
         }
         Some(filter.build())
