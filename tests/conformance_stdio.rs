@@ -9,9 +9,9 @@
 //! (`http-header-validation`, `sep-2575-http-server-header-mismatch-400`),
 //! sessions (`server-session-lifecycle`), SSE streams (`server-sse-polling`,
 //! `server-sse-multiple-streams`) and `dns-rebinding-protection`. The
-//! checks that call the suite's fixture tools wait for `--trigger-tools`
-//! (issue 8); `test_trigger_tool_change` is replaced by a SIGHUP, which
-//! changes the tool list the same way.
+//! checks that call the suite's fixture tools run against `--trigger-tools`,
+//! and the prompt and resource scenarios against `--prompts` and
+//! `--resources`, as the HTTP run does.
 
 mod common;
 
@@ -242,4 +242,142 @@ async fn server_stateless() {
         between.is_empty(),
         "the prompts-only stream got {between:?}"
     );
+}
+
+/// `server-stateless`'s checks that call the suite's fixture tools
+/// (`--trigger-tools`), over stdio.
+#[tokio::test]
+async fn server_stateless_fixture_tools() {
+    let mut server =
+        ServerProcess::start(&["--tools", "3", "--trigger-tools", "--prompts", "1"]).await;
+    let mut raw = server.raw();
+    let full = meta();
+    let call = |name: &str, meta: &Value| json!({ "name": name, "arguments": {}, "_meta": meta });
+
+    // sep-2575-server-sends-tools-list-changed-on-subscription and
+    // -prompts-: each trigger tool makes one change, tagged for the stream
+    // that asked for that list and no other.
+    raw.listen(700, json!({ "toolsListChanged": true })).await;
+    raw.listen(800, json!({ "promptsListChanged": true })).await;
+    for (id, tool, method, stream) in [
+        (
+            901,
+            "test_trigger_tool_change",
+            "notifications/tools/list_changed",
+            700,
+        ),
+        (
+            902,
+            "test_trigger_prompt_change",
+            "notifications/prompts/list_changed",
+            800,
+        ),
+    ] {
+        let (answer, before) = raw
+            .request_with_id(id, "tools/call", call(tool, &full))
+            .await;
+        assert!(answer.get("result").is_some(), "{answer}");
+        let mut told = before;
+        if told.is_empty() {
+            told.push(raw.recv().await);
+        }
+        assert_eq!(told.len(), 1, "one notification: {told:?}");
+        assert_eq!(told[0]["method"], method, "{told:?}");
+        assert_eq!(
+            told[0]["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], stream,
+            "{told:?}"
+        );
+    }
+
+    // sep-2575-server-rejects-undeclared-capability: -32021 naming sampling.
+    let answer = ask(
+        &mut raw,
+        401,
+        "tools/call",
+        call("test_missing_capability", &full),
+    )
+    .await;
+    assert_eq!(error_code(&answer), -32021, "{answer}");
+    assert_eq!(
+        answer["error"]["data"]["requiredCapabilities"],
+        json!({ "sampling": {} })
+    );
+
+    // sep-2575-http-server-no-independent-requests-on-stream: an
+    // input_required result, and no request before it.
+    let mut asking = full.clone();
+    asking["io.modelcontextprotocol/clientCapabilities"] = json!({ "elicitation": {} });
+    let (answer, before) = raw
+        .request_with_id(
+            402,
+            "tools/call",
+            call("test_streaming_elicitation", &asking),
+        )
+        .await;
+    assert_eq!(answer["result"]["resultType"], "input_required", "{answer}");
+    assert!(before.is_empty(), "nothing before the result: {before:?}");
+
+    // sep-2575-server-no-log-without-loglevel: no notifications/message.
+    let (answer, before) = raw
+        .request_with_id(403, "tools/call", call("test_logging_tool", &full))
+        .await;
+    assert!(answer.get("result").is_some(), "{answer}");
+    assert!(before.is_empty(), "no log without a logLevel: {before:?}");
+    // With a logLevel, the lines at or above it come before the result.
+    let mut verbose = full.clone();
+    verbose["io.modelcontextprotocol/logLevel"] = json!("info");
+    let (_, before) = raw
+        .request_with_id(404, "tools/call", call("test_logging_tool", &verbose))
+        .await;
+    let levels: Vec<&Value> = before.iter().map(|m| &m["params"]["level"]).collect();
+    assert_eq!(levels, [&json!("info"), &json!("warning")], "{before:?}");
+}
+
+/// `prompts-list` and `resources-list` at every revision the suite tags them
+/// with: each listed item has the fields the suite checks.
+#[tokio::test]
+async fn prompts_list_and_resources_list() {
+    for revision in HANDSHAKE_REVISIONS {
+        let mut server = ServerProcess::start(&["--prompts", "2", "--resources", "2"]).await;
+        let mut raw = server.raw();
+        let initialize = json!({
+            "protocolVersion": revision,
+            "capabilities": {},
+            "clientInfo": { "name": "conformance-stdio", "version": "0" },
+        });
+        ask(&mut raw, 1, "initialize", initialize).await;
+        raw.initialized().await;
+        let prompts = ask(&mut raw, 2, "prompts/list", json!({})).await;
+        for prompt in prompts["result"]["prompts"].as_array().expect("prompts") {
+            assert!(prompt["name"].is_string(), "{revision}: {prompt}");
+        }
+        let resources = ask(&mut raw, 3, "resources/list", json!({})).await;
+        let listed = resources["result"]["resources"]
+            .as_array()
+            .expect("resources");
+        assert_eq!(listed.len(), 2, "{revision}: {resources}");
+        for resource in listed {
+            assert!(resource["uri"].is_string() && resource["name"].is_string());
+        }
+    }
+    let mut server = ServerProcess::start(&["--prompts", "2", "--resources", "2"]).await;
+    let mut raw = server.raw();
+    let full = meta();
+    let prompts = ask(&mut raw, 2, "prompts/list", json!({ "_meta": full })).await;
+    assert_eq!(
+        prompts["result"]["prompts"].as_array().unwrap().len(),
+        2,
+        "{prompts}"
+    );
+    // 2026-07-28 list results carry the caching hints and resultType.
+    assert_eq!(prompts["result"]["ttlMs"], 0, "{prompts}");
+    let missing = ask(
+        &mut raw,
+        3,
+        "resources/read",
+        json!({ "_meta": full, "uri": "dynamic://resources/9" }),
+    )
+    .await;
+    // sep-2164-resource-not-found: -32602 from 2026-07-28 on.
+    assert_eq!(error_code(&missing), -32602, "{missing}");
 }

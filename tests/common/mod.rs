@@ -386,6 +386,19 @@ impl RawClient {
         self.response_to(id).await
     }
 
+    /// Send a request with a chosen id and return its response, with any
+    /// notifications that arrived before it.
+    pub async fn request_with_id(
+        &mut self,
+        id: u64,
+        method: &str,
+        params: Value,
+    ) -> (Value, Vec<Value>) {
+        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }))
+            .await;
+        self.response_to(id).await
+    }
+
     /// Read until the response with `id`, collecting the notifications on the way.
     pub async fn response_to(&mut self, id: u64) -> (Value, Vec<Value>) {
         let mut notifications = Vec::new();
