@@ -1,0 +1,155 @@
+//! Hostile paths, hostile timing and hostile clients on stdio (issue 9): the
+//! pidfile never clobbers what is not ours, stdout carries only whole
+//! messages, and memory stays bounded whatever the client does.
+
+mod common;
+
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{BIN, ServerProcess, bounded};
+
+/// Run the server with `args` and stdin closed, expecting it to refuse to
+/// start: exit 2, nothing on stdout, one line on stderr (returned).
+fn refuses(pidfile: &Path, args: &[&str]) -> String {
+    let output = Command::new(BIN)
+        .arg("--pidfile")
+        .arg(pidfile)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the server");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(output.stdout.is_empty(), "nothing served: {output:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+// Finding 1: `--pidfile` at something that is not a regular file is refused,
+// and the thing is left exactly as it was (as root, `--pidfile /dev/null`
+// deleted /dev/null).
+
+#[test]
+fn a_pidfile_path_that_is_a_fifo_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let stderr = refuses(&fifo, &[]);
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "the FIFO is still there");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing else written"
+    );
+}
+
+#[test]
+fn a_pidfile_path_that_is_a_directory_or_a_symlink_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let subdir = dir.path().join("subdir");
+    std::fs::create_dir(&subdir).unwrap();
+    refuses(&subdir, &[]);
+    assert!(subdir.is_dir());
+
+    // A symlink to a file someone cares about: neither is touched.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let link = dir.path().join("link.pid");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let stderr = refuses(&link, &[]);
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert_eq!(std::fs::read_link(&link).unwrap(), victim);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+}
+
+// Finding 2: a symlink planted at the predictable temporary name
+// `.NAME.PID.tmp` is not followed (it truncated its target).
+#[tokio::test]
+async fn a_symlink_planted_at_the_temporary_name_is_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let pidfile = dir.path().join("server.pid");
+    // The shell plants the link at its own PID's name, then becomes the
+    // server with that PID.
+    let script = format!(
+        "ln -s {victim} {dir}/.server.pid.$$.tmp && exec {BIN} --pidfile {pidfile}",
+        victim = victim.display(),
+        dir = dir.path().display(),
+        pidfile = pidfile.display(),
+    );
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    bounded("the pidfile", async {
+        while std::fs::read_to_string(&pidfile).ok() != Some(pid.to_string()) {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    drop(child.stdin.take());
+    let status = bounded("the server to exit", child.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(!pidfile.exists());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+// Findings 1 and 3: on exit the server removes only the pidfile it wrote, and
+// only while it still holds its PID.
+#[tokio::test]
+async fn two_servers_on_one_pidfile_each_remove_only_their_own() {
+    let mut first = ServerProcess::start(&[]).await;
+    let pidfile = first.pidfile.clone();
+    let mut second = tokio::process::Command::new(BIN)
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let second_pid = second.id().unwrap().to_string();
+    bounded("the second server's pidfile", async {
+        while std::fs::read_to_string(&pidfile).ok().as_ref() != Some(&second_pid) {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    first.signal(libc::SIGTERM);
+    let status = first.wait_exit().await;
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap(),
+        second_pid,
+        "the first server left the second's pidfile"
+    );
+    drop(second.stdin.take());
+    let status = bounded("the second server to exit", second.wait())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(!pidfile.exists(), "the second removed its own pidfile");
+}
+
+#[tokio::test]
+async fn a_pidfile_rewritten_by_someone_else_is_left_on_exit() {
+    let mut server = ServerProcess::start(&[]).await;
+    std::fs::write(&server.pidfile, "1\n").unwrap();
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit().await.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&server.pidfile).unwrap(), "1\n");
+}
