@@ -213,6 +213,7 @@ async fn start_tree<T>(
         .await
         .map_err(|e| startup_error("supervisor", e))?;
 
+    let started = CancellationToken::new();
     let children = async {
         let args = RegistryArgs {
             tools: options.tools,
@@ -222,11 +223,14 @@ async fn start_tree<T>(
             .await
             .map_err(|e| startup_error("registry", e))?;
         let edge = edge(&supervisor, registry.clone()).await?;
-        spawn_signals_and_pidfile(&supervisor, &registry, options).await?;
+        spawn_signals_and_pidfile(&supervisor, &registry, options, started.clone()).await?;
         Ok((registry, edge))
     };
     let (registry, edge) = match children.await {
-        Ok(children) => children,
+        Ok(children) => {
+            started.cancel();
+            children
+        }
         Err(error) => {
             // Stops whatever did start; the pidfile, if written, goes with it.
             let _ = supervisor.cast(SupervisorMsg::Shutdown(ShutdownCause::Requested));
@@ -254,11 +258,13 @@ async fn spawn_signals_and_pidfile(
     supervisor: &ActorRef<SupervisorMsg>,
     registry: &ActorRef<RegistryMsg>,
     options: &Options,
+    started: CancellationToken,
 ) -> Result<(), StartupError> {
     if options.handle_signals {
         let args = SignalListenerArgs {
             registry: registry.clone(),
             supervisor: supervisor.clone(),
+            started,
         };
         Actor::spawn_linked(None, SignalListener, args, supervisor.get_cell())
             .await

@@ -153,3 +153,59 @@ async fn a_pidfile_rewritten_by_someone_else_is_left_on_exit() {
     assert_eq!(server.wait_exit().await.code(), Some(0));
     assert_eq!(std::fs::read_to_string(&server.pidfile).unwrap(), "1\n");
 }
+
+/// Whether the process has a handler installed for `signal`: its bit in
+/// `SigCgt` of `status`, an open /proc/PID/status (re-read with pread, the
+/// fastest way to catch the moment it changes).
+fn catches(status: &std::fs::File, signal: i32) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut buffer = [0u8; 4096];
+    let Ok(n) = status.read_at(&mut buffer, 0) else {
+        return false;
+    };
+    String::from_utf8_lossy(&buffer[..n])
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+// Finding 10: a SIGTERM in the start-up window (handlers installed, pidfile
+// not yet written) exits 0 and leaves no pidfile, like a SIGTERM at any later
+// moment. The window is short, so this aims at it many times; it failed
+// ("cannot start the pidfile writer actor: Supervisor is shutting down",
+// exit 2) on the first attempt with the window widened by a 20 ms sleep
+// before the pidfile write, and passes with the same sleep since the fix.
+#[test]
+fn sigterm_the_moment_the_handler_is_installed_exits_0_without_a_pidfile() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("server.pid");
+    for attempt in 0..200 {
+        let child = Command::new(BIN)
+            .arg("--pidfile")
+            .arg(&pidfile)
+            .args(["--tools", "3"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let status = std::fs::File::open(format!("/proc/{pid}/status")).unwrap();
+        let deadline = std::time::Instant::now() + common::TIMEOUT;
+        while !catches(&status, libc::SIGTERM) {
+            assert!(std::time::Instant::now() < deadline, "no SIGTERM handler");
+            std::hint::spin_loop();
+        }
+        // SAFETY: kill(2) has no memory-safety preconditions.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "attempt {attempt}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!pidfile.exists(), "attempt {attempt}: a pidfile was left");
+    }
+}
