@@ -209,3 +209,211 @@ fn sigterm_the_moment_the_handler_is_installed_exits_0_without_a_pidfile() {
         assert!(!pidfile.exists(), "attempt {attempt}: a pidfile was left");
     }
 }
+
+/// The server's stdout, parsed line by line: each must be one whole JSON
+/// message.
+fn messages(stdout: &[u8]) -> Vec<serde_json::Value> {
+    let text = std::str::from_utf8(stdout).expect("stdout is UTF-8");
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "stdout ends in a cut line: ...{:?}",
+        &text[text.len().saturating_sub(80)..]
+    );
+    text.lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| {
+                panic!(
+                    "stdout line is not JSON ({e}): {}",
+                    &line[..line.len().min(200)]
+                )
+            })
+        })
+        .collect()
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+
+/// Run the server on `input` (then EOF) and return its status and messages.
+async fn run_on(args: &[&str], input: &str) -> (std::process::ExitStatus, Vec<serde_json::Value>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("--pidfile")
+        .arg(dir.path().join("server.pid"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let mut stdout = Vec::new();
+    bounded(
+        "stdout to close",
+        child.stdout.take().unwrap().read_to_end(&mut stdout),
+    )
+    .await
+    .unwrap();
+    let status = bounded("the server to exit", child.wait()).await.unwrap();
+    (status, messages(&stdout))
+}
+
+// Finding 4: stdin EOF does not cut the answers still being written. The
+// client reads only after a pause (the issue's `| (sleep 1; cat)`): the
+// server waited 500 ms and then exited in the middle of a line.
+#[tokio::test]
+async fn answers_to_requests_read_before_eof_are_written_whole_to_a_slow_reader() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("--pidfile")
+        .arg(dir.path().join("server.pid"))
+        .args(["--tools", "1000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut input = format!("{INIT}\n{INITIALIZED}\n");
+    for id in 1..=3 {
+        input.push_str(&format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/list\"}}\n"
+        ));
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    // The slow reader under test: it reads nothing for a while (longer than
+    // the 500 ms the server used to give its writes).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut stdout = Vec::new();
+    bounded(
+        "stdout to close",
+        child.stdout.take().unwrap().read_to_end(&mut stdout),
+    )
+    .await
+    .unwrap();
+    let status = bounded("the server to exit", child.wait()).await.unwrap();
+    assert_eq!(status.code(), Some(0));
+    let messages = messages(&stdout);
+    let lists: Vec<_> = messages
+        .iter()
+        .filter(|m| m["result"]["tools"].is_array())
+        .collect();
+    assert_eq!(lists.len(), 3, "three whole tools/list answers");
+    for list in lists {
+        assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 1000);
+    }
+}
+
+// Finding 4, the other half of the rule: a client that never reads again
+// does not hold the exit forever.
+#[tokio::test]
+async fn a_client_that_never_reads_does_not_hold_the_exit_forever() {
+    use tokio::io::AsyncWriteExt;
+    let mut server = ServerProcess::start(&["--tools", "1000"]).await;
+    let (stdout, mut stdin) = server.take_stdio();
+    let mut input = format!("{INIT}\n{INITIALIZED}\n");
+    for id in 1..=20 {
+        input.push_str(&format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/list\"}}\n"
+        ));
+    }
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let status = server.wait_exit().await;
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    assert!(!server.pidfile_exists());
+    assert!(
+        server
+            .stderr()
+            .contains("the client stopped reading stdout"),
+        "{}",
+        server.stderr()
+    );
+    drop(stdout);
+}
+
+// Finding 5: a bad last line right before EOF is answered, and `id` is
+// `null` when it cannot be read (JSON-RPC 2.0, section 5: "If there was an
+// error in detecting the id in the Request object (e.g. Parse error/Invalid
+// Request), it MUST be Null").
+#[tokio::test]
+async fn a_bad_last_line_before_eof_is_answered_with_id_null() {
+    let (status, messages) = run_on(&[], "garbage\n").await;
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["error"]["code"], -32700, "{}", messages[0]);
+    assert_eq!(
+        messages[0].get("id"),
+        Some(&serde_json::Value::Null),
+        "{}",
+        messages[0]
+    );
+
+    // Without a final newline, and JSON that is no request: -32600, id null.
+    let (_, messages) = run_on(&[], r#"{"hello":"world"}"#).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["error"]["code"], -32600, "{}", messages[0]);
+    assert_eq!(
+        messages[0].get("id"),
+        Some(&serde_json::Value::Null),
+        "{}",
+        messages[0]
+    );
+}
+
+// Finding 5: a -32600 carries the request's id when it can be read (JSON-RPC
+// 2.0, section 5: the id "MUST be the same as the value of the id member in
+// the Request Object"), or the client waits forever.
+#[tokio::test]
+async fn an_invalid_request_is_answered_with_its_id() {
+    let input = format!(
+        "{INIT}\n{INITIALIZED}\n{}\n{}\n",
+        r#"{"jsonrpc":"2.0","id":31,"method":"tools/call","params":[1]}"#,
+        r#"{"jsonrpc":"2.0","id":"s","method":"tools/call","params":[1]}"#
+    );
+    let (status, messages) = run_on(&[], &input).await;
+    assert_eq!(status.code(), Some(0));
+    for id in [serde_json::json!(31), serde_json::json!("s")] {
+        let answer = messages
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("no answer with id {id}: {messages:?}"));
+        assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    }
+}
+
+// Finding 18: a broken stdout (EPIPE) is the client gone: the server takes
+// the one shutdown path at once, though stdin is still open.
+#[tokio::test]
+async fn a_broken_stdout_stops_the_server() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut server = ServerProcess::start(&[]).await;
+    let (stdout, mut stdin) = server.take_stdio();
+    stdin
+        .write_all(format!("{INIT}\n{INITIALIZED}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let answer = bounded("the initialize answer", lines.next_line())
+        .await
+        .unwrap();
+    assert!(answer.unwrap().contains("protocolVersion"));
+    drop(lines);
+    // The answer to this ping meets a closed pipe.
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n")
+        .await
+        .unwrap();
+    stdin.flush().await.unwrap();
+    let status = server.wait_exit().await;
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    assert!(!server.pidfile_exists());
+    drop(stdin);
+}
