@@ -417,3 +417,119 @@ async fn a_broken_stdout_stops_the_server() {
     assert!(!server.pidfile_exists());
     drop(stdin);
 }
+
+/// Bytes waiting in the pipe behind `fd` (either end).
+fn unread(fd: &impl std::os::fd::AsRawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(rc, 0, "FIONREAD");
+    n as usize
+}
+
+/// A field of /proc/PID/status in kB, such as `VmHWM` (peak RSS).
+fn status_kb(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+}
+
+// Finding 8: a client that pipelines requests and does not read the answers
+// cannot grow the server's memory without bound: the server stops reading
+// while too many answers wait (30,000 pings took it to 240 MB).
+#[tokio::test]
+async fn a_client_that_pipelines_without_reading_holds_memory_bounded() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    const PINGS: usize = 30_000;
+    let mut server = ServerProcess::start(&[]).await;
+    let pid = server.pid;
+    let (stdout, mut stdin) = server.take_stdio();
+    stdin
+        .write_all(format!("{INIT}\n{INITIALIZED}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    bounded("the initialize answer", lines.next_line())
+        .await
+        .unwrap();
+    let baseline = status_kb(pid, "VmRSS");
+
+    let mut input = String::new();
+    for id in 1..=PINGS {
+        input.push_str(&format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"ping\"}}\n"
+        ));
+    }
+    let writer = tokio::spawn(async move {
+        stdin.write_all(input.as_bytes()).await.unwrap();
+        stdin
+    });
+    // Read nothing until the server has read everything (unbounded) or has
+    // stopped reading with both pipes full (bounded).
+    let stdin_fd = std::fs::File::open(format!("/proc/{pid}/fd/0")).unwrap();
+    let stdout_fd = std::os::fd::AsRawFd::as_raw_fd(lines.get_ref().get_ref());
+    bounded("the writer to finish or both pipes to fill", async {
+        let both_full = || unread(&stdin_fd) > 32 * 1024 && unread(&stdout_fd) > 32 * 1024;
+        while !(writer.is_finished() || both_full()) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let mut answered = 0;
+    while answered < PINGS {
+        let line = bounded("a pong", lines.next_line()).await.unwrap().unwrap();
+        assert!(line.contains(r#""result":{}"#), "{line}");
+        answered += 1;
+    }
+    let peak = status_kb(pid, "VmHWM");
+    eprintln!("peak RSS {peak} kB, {baseline} kB before the pings");
+    assert!(
+        peak < baseline + 30 * 1024,
+        "peak RSS {peak} kB, from {baseline} kB at the start"
+    );
+    drop(bounded("the writer", writer).await.unwrap());
+    server.stops_cleanly().await;
+}
+
+// Finding 13: a request whose id is still in flight gets an error, not
+// silence (rmcp loses one of two answers with one id; JSON-RPC 2.0, section
+// 4: the id is what matches a response to its request).
+#[tokio::test]
+async fn a_second_request_with_an_id_in_flight_is_answered_with_an_error() {
+    let mut server = ServerProcess::start(&[]).await;
+    let mut raw = server.raw();
+    // A 2026-07-28 listen stream keeps id 5 in flight until shutdown.
+    raw.listen(5, serde_json::json!({ "toolsListChanged": true }))
+        .await;
+    raw.send(serde_json::json!({
+        "jsonrpc": "2.0", "id": 5, "method": "tools/list",
+        "params": { "_meta": common::RawClient::meta_2026() },
+    }))
+    .await;
+    let answer = raw.recv().await;
+    assert_eq!(answer["id"], 5, "{answer}");
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in flight"),
+        "{answer}"
+    );
+    // Still serving, and the stream still ends with its own answer.
+    raw.send(serde_json::json!({
+        "jsonrpc": "2.0", "id": 6, "method": "tools/list",
+        "params": { "_meta": common::RawClient::meta_2026() },
+    }))
+    .await;
+    let (pong, _) = raw.response_to(6).await;
+    assert!(pong["result"]["tools"].is_array(), "{pong}");
+    raw.close_stdin();
+    let last = raw.recv().await;
+    assert_eq!(last["id"], 5, "{last}");
+    assert!(last.get("result").is_some(), "{last}");
+    server.stops_cleanly().await;
+}
