@@ -533,3 +533,57 @@ async fn a_second_request_with_an_id_in_flight_is_answered_with_an_error() {
     assert!(last.get("result").is_some(), "{last}");
     server.stops_cleanly().await;
 }
+
+/// Run the server with `args`, expecting it to refuse to start within the
+/// usual bound (it must not hang); returns its stderr.
+async fn refuses_promptly(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("server.pid");
+    let child = tokio::process::Command::new(BIN)
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let output = bounded("the server to refuse", child.wait_with_output())
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(output.stdout.is_empty());
+    assert!(!pidfile.exists());
+    String::from_utf8(output.stderr).unwrap()
+}
+
+// Finding 15: the toolcount file must be a regular file (a FIFO hung the
+// start-up, /dev/zero filled memory), read only as far as a count can go.
+#[tokio::test]
+async fn a_toolcount_file_that_is_not_a_regular_file_or_too_long_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let stderr = refuses_promptly(&["--toolcount-file", fifo.to_str().unwrap()]).await;
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+
+    let stderr = refuses_promptly(&["--toolcount-file", "/dev/zero"]).await;
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+
+    let long = dir.path().join("long");
+    std::fs::write(&long, format!("{}3\n", " ".repeat(1 << 20))).unwrap();
+    let stderr = refuses_promptly(&["--toolcount-file", long.to_str().unwrap()]).await;
+    assert!(stderr.contains("longer than 64 bytes"), "{stderr}");
+
+    // A count with a little whitespace is still fine.
+    let fine = dir.path().join("fine");
+    std::fs::write(&fine, "  12\r\n").unwrap();
+    let mut server = ServerProcess::start(&["--toolcount-file", fine.to_str().unwrap()]).await;
+    let client = server.connect().await;
+    assert_eq!(client.tool_names().await.len(), 12);
+    client.close().await;
+    server.stops_cleanly().await;
+}
