@@ -587,3 +587,53 @@ async fn a_toolcount_file_that_is_not_a_regular_file_or_too_long_is_refused() {
     client.close().await;
     server.stops_cleanly().await;
 }
+
+// Finding 14: an integer literal below i64::MIN is an error, as one above
+// i64::MAX is (it was clamped to i64::MIN). Raw lines, so the literals reach
+// the server exactly as written.
+#[tokio::test]
+async fn integers_beyond_i64_either_way_are_errors() {
+    let call = |id: u32, a: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"calculator","arguments":{{"a":{a},"b":0,"operation":"add"}}}}}}"#
+        )
+    };
+    let literals = [
+        "-9223372036854775809",
+        "-99999999999999999999",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "9223372036854775807",
+    ];
+    let mut input = format!("{INIT}\n{INITIALIZED}\n");
+    for (id, a) in (1..).zip(literals) {
+        input.push_str(&call(id, a));
+        input.push('\n');
+    }
+    let (_, messages) = run_on(&["--tools", "2"], &input).await;
+    let result = |id: u32| {
+        messages
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("no answer {id}: {messages:?}"))["result"]
+            .clone()
+    };
+    for id in 1..=3 {
+        let answer = result(id);
+        assert_eq!(
+            answer["isError"],
+            true,
+            "{}: {answer}",
+            literals[id as usize - 1]
+        );
+        assert!(
+            answer["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("fits in 64 bits"),
+            "{answer}"
+        );
+    }
+    assert_eq!(result(4)["structuredContent"]["result"], i64::MIN);
+    assert_eq!(result(5)["structuredContent"]["result"], i64::MAX);
+}
