@@ -20,16 +20,26 @@
 //! one still in flight, loses one of the two answers. The transport answers
 //! the second with a -32600 error instead of passing it on.
 //!
+//! Revision 2025-03-26 requires servers to accept JSON-RPC batches, which
+//! rmcp does not read. On a session that negotiated it, the transport hands a
+//! batch's messages to rmcp one by one and writes their answers as one array
+//! once the last is in (JSON-RPC 2.0, section 6); on every other revision a
+//! batch gets one -32600 saying so.
+//!
 //! [`InputWatch`] wraps any server transport, this one included, to tell the
 //! server as soon as the client's input ends.
 
 mod output;
 
+use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
 use std::sync::Arc;
 
 use rmcp::RoleServer;
-use rmcp::model::{ClientNotification, ClientRequest, ErrorData, JsonRpcMessage};
+use rmcp::model::{
+    ClientNotification, ClientRequest, ErrorData, JsonRpcMessage, ProtocolVersion, RequestId,
+    ServerResult,
+};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::async_rw::{
@@ -64,6 +74,25 @@ pub struct LineTransport<R> {
     /// first request, notifications and responses are dropped (they mean
     /// nothing before `initialize` anyway).
     seen_request: bool,
+    /// Whether the session negotiated 2025-03-26, the one revision with batches.
+    batches_allowed: bool,
+    /// Messages of batches read and not yet handed to rmcp: their batch, and
+    /// whether each is its batch's last.
+    batched: VecDeque<(u64, RxJsonRpcMessage<RoleServer>, bool)>,
+    batches: HashMap<u64, Batch>,
+    /// Which batch each request in flight from a batch belongs to.
+    batch_of: HashMap<RequestId, u64>,
+    next_batch: u64,
+}
+
+/// A batch whose answer array is being collected.
+#[derive(Default)]
+struct Batch {
+    /// Whether some of its messages are still to be handed to rmcp.
+    reading: bool,
+    /// Requests handed to rmcp and not answered yet.
+    waiting: usize,
+    answers: Vec<Value>,
 }
 
 /// What one input line is.
@@ -101,6 +130,11 @@ where
             shared,
             reached_eof: false,
             seen_request: false,
+            batches_allowed: false,
+            batched: VecDeque::new(),
+            batches: HashMap::new(),
+            batch_of: HashMap::new(),
+            next_batch: 0,
         }
     }
 
@@ -138,10 +172,72 @@ where
         match self.parser.decode_eof(&mut copy) {
             Ok(Some(message)) => Line::Message(message),
             Ok(None) => Line::Skip,
-            Err(error) => {
-                let reply = bad_line_reply(error);
-                Line::Bad(reply, readable_id(&line))
+            Err(error) => match serde_json::from_slice::<Value>(trimmed(&line)) {
+                Ok(Value::Array(items)) => self.batch(items),
+                _ => Line::Bad(bad_line_reply(error), readable_id(&line)),
+            },
+        }
+    }
+
+    /// Queue a batch's messages for rmcp, answering the invalid ones in its
+    /// array (JSON-RPC 2.0, section 6).
+    fn batch(&mut self, items: Vec<Value>) -> Line {
+        if !self.batches_allowed {
+            let error = ErrorData::invalid_request(
+                "Invalid request: JSON-RPC batches are accepted only on protocol revision \
+                 2025-03-26, and this session uses another",
+                None,
+            );
+            return Line::Bad(error, None);
+        }
+        if items.is_empty() {
+            let error = ErrorData::invalid_request("Invalid request: an empty batch", None);
+            return Line::Bad(error, None);
+        }
+        let id = self.next_batch;
+        self.next_batch += 1;
+        let mut batch = Batch::default();
+        let mut messages = Vec::new();
+        for item in items {
+            let bytes = serde_json::to_vec(&item).expect("a JSON value serializes");
+            match self.parser.decode_eof(&mut BytesMut::from(&bytes[..])) {
+                Ok(Some(message)) => messages.push(message),
+                Ok(None) => {}
+                Err(error) => batch
+                    .answers
+                    .push(error_object(bad_line_reply(error), readable_id(&bytes))),
             }
+        }
+        let count = messages.len();
+        for (i, message) in messages.into_iter().enumerate() {
+            self.batched.push_back((id, message, i + 1 == count));
+        }
+        batch.reading = count > 0;
+        self.batches.insert(id, batch);
+        self.emit_if_complete(id);
+        Line::Skip
+    }
+
+    /// Write a batch's answer array once nothing more is to come.
+    fn emit_if_complete(&mut self, id: u64) {
+        let Some(batch) = self.batches.get(&id) else {
+            return;
+        };
+        if batch.reading || batch.waiting > 0 {
+            return;
+        }
+        let batch = self.batches.remove(&id).expect("checked above");
+        // A batch of notifications alone gets nothing, not an empty array.
+        if batch.answers.is_empty() {
+            return;
+        }
+        let line = serde_json::to_vec(&batch.answers).expect("JSON values serialize");
+        if self
+            .shared
+            .enqueue(self.queue.as_ref(), Item::Line(line), None)
+            .is_err()
+        {
+            tracing::debug!("cannot queue a batch answer: the output is closed");
         }
     }
 
@@ -149,11 +245,7 @@ where
     /// cancelled next.
     fn reply(&mut self, error: ErrorData, id: Option<Value>) {
         tracing::warn!(code = error.code.0, message = %error.message, "bad input line");
-        let line = serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": id.unwrap_or(Value::Null),
-            "error": error,
-        });
+        let line = error_object(error, id);
         let line = serde_json::to_vec(&line).expect("a JSON value serializes");
         if self
             .shared
@@ -165,7 +257,8 @@ where
     }
 
     /// Track a message on its way to rmcp; `false` if it must not go there.
-    fn admit(&mut self, message: &RxJsonRpcMessage<RoleServer>) -> bool {
+    /// A request from a batch is answered in the batch's array.
+    fn admit(&mut self, message: &RxJsonRpcMessage<RoleServer>, batch: Option<u64>) -> bool {
         match message {
             JsonRpcMessage::Request(request) => {
                 let stream = matches!(
@@ -183,8 +276,18 @@ where
                         format!("Invalid request: id {id} is already used by a request in flight"),
                         None,
                     );
-                    self.reply(error, serde_json::to_value(&id).ok());
+                    let id = serde_json::to_value(&id).ok();
+                    match batch.and_then(|batch| self.batches.get_mut(&batch)) {
+                        Some(batch) => batch.answers.push(error_object(error, id)),
+                        None => self.reply(error, id),
+                    }
                     return false;
+                }
+                if let Some(batch) = batch
+                    && let Some(open) = self.batches.get_mut(&batch)
+                {
+                    open.waiting += 1;
+                    self.batch_of.insert(id, batch);
                 }
                 self.seen_request = true;
                 true
@@ -218,15 +321,40 @@ where
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let answered = match &item {
-            JsonRpcMessage::Response(response) => Some(response.id.clone()),
+            JsonRpcMessage::Response(response) => {
+                if let ServerResult::InitializeResult(result) = &response.result {
+                    self.batches_allowed = result.protocol_version == ProtocolVersion::V_2025_03_26;
+                }
+                Some(response.id.clone())
+            }
             JsonRpcMessage::Error(error) => error.id.clone(),
             _ => None,
         };
-        let queued =
-            self.shared
-                .enqueue(self.queue.as_ref(), Item::Message(item), answered.as_ref());
+        let queued = match answered.as_ref().and_then(|id| self.batch_of.remove(id)) {
+            Some(batch) => {
+                // Collected into the batch's array, written with its last answer.
+                let id = answered.expect("a batch answer has an id");
+                self.shared
+                    .pending
+                    .send_modify(|pending| pending.finish(&id));
+                if let Some(open) = self.batches.get_mut(&batch) {
+                    open.waiting -= 1;
+                    open.answers
+                        .push(serde_json::to_value(&item).expect("a message serializes"));
+                }
+                self.emit_if_complete(batch);
+                Ok(None)
+            }
+            None => self
+                .shared
+                .enqueue(self.queue.as_ref(), Item::Message(item), answered.as_ref())
+                .map(Some),
+        };
         async move {
-            let written = queued?.await.unwrap_or(Err(ErrorKind::BrokenPipe));
+            let Some(queued) = queued? else {
+                return Ok(());
+            };
+            let written = queued.await.unwrap_or(Err(ErrorKind::BrokenPipe));
             written.map_err(|kind| std::io::Error::new(kind, "cannot write to the client"))
         }
     }
@@ -236,9 +364,22 @@ where
             if !room(&self.shared).await {
                 return None;
             }
+            if let Some((batch, message, last)) = self.batched.pop_front() {
+                let admitted = self.admit(&message, Some(batch));
+                if last {
+                    if let Some(open) = self.batches.get_mut(&batch) {
+                        open.reading = false;
+                    }
+                    self.emit_if_complete(batch);
+                }
+                if admitted {
+                    return Some(message);
+                }
+                continue;
+            }
             match self.next_line() {
                 Some(Line::Message(message)) => {
-                    if self.admit(&message) {
+                    if self.admit(&message, None) {
                         return Some(message);
                     }
                     if !matches!(message, JsonRpcMessage::Request(_)) {
@@ -306,12 +447,26 @@ fn bad_line_reply(error: JsonRpcMessageCodecError) -> ErrorData {
     }
 }
 
+/// A JSON-RPC error response, written by the transport itself: rmcp's error
+/// message type omits a missing id, where JSON-RPC 2.0 requires `"id": null`.
+fn error_object(error: ErrorData, id: Option<Value>) -> Value {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id.unwrap_or(Value::Null),
+        "error": error,
+    })
+}
+
+/// A line without the byte-order mark and carriage return rmcp ignores.
+fn trimmed(line: &[u8]) -> &[u8] {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
 /// The `id` of a line that is JSON but no valid message, if it has a valid
 /// one (a string or an integer, as JSON-RPC allows and rmcp reads).
 fn readable_id(line: &[u8]) -> Option<Value> {
-    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(line) else {
+    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(trimmed(line)) else {
         return None;
     };
     match object.remove("id")? {

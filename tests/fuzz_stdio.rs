@@ -49,9 +49,10 @@ fn cases() -> u32 {
 fn config() -> Config {
     Config {
         cases: cases(),
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fuzz_stdio.proptest-regressions"
+        )))),
         ..Config::default()
     }
 }
@@ -180,7 +181,7 @@ const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initiali
 /// into the chunks the reader gets.
 fn input(corpus: Vec<Vec<u8>>) -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
     (
-        any::<bool>(),
+        0..3u8,
         prop::collection::vec(any_line(corpus), 0..24),
         prop::sample::select(vec![&b"\n"[..], b"\r\n"]),
         any::<bool>(),
@@ -188,11 +189,17 @@ fn input(corpus: Vec<Vec<u8>>) -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
     )
         .prop_map(|(handshake, lines, newline, last_newline, chunks)| {
             let mut bytes = Vec::new();
-            if handshake {
-                for line in [INIT, INITIALIZED] {
-                    bytes.extend_from_slice(line);
-                    bytes.push(b'\n');
-                }
+            // No handshake, or one on 2025-11-25, or on 2025-03-26 (batches).
+            if handshake > 0 {
+                let init = String::from_utf8_lossy(INIT);
+                let init = match handshake {
+                    1 => init.into_owned(),
+                    _ => init.replace("2025-11-25", "2025-03-26"),
+                };
+                bytes.extend_from_slice(init.as_bytes());
+                bytes.push(b'\n');
+                bytes.extend_from_slice(INITIALIZED);
+                bytes.push(b'\n');
             }
             for (i, line) in lines.iter().enumerate() {
                 bytes.extend_from_slice(line);
@@ -240,23 +247,39 @@ fn check_output(input: &[u8], output: &[u8]) -> Result<Vec<Value>, TestCaseError
         let message: Value = serde_json::from_slice(line).map_err(|e| {
             TestCaseError::fail(format!("not JSON ({e}): {}", String::from_utf8_lossy(line)))
         })?;
-        prop_assert_eq!(&message["jsonrpc"], "2.0", "{}", message);
-        if let Some(id) = message.get("id") {
-            prop_assert!(
-                id.is_null() || input.contains(&id.to_string()),
-                "an id the input never held: {}",
-                message
-            );
-        } else {
-            prop_assert!(
-                message.get("method").is_some(),
-                "an answer without id: {}",
-                message
-            );
+        // A batch's answer is an array of answers, never an empty one.
+        let members = match message {
+            Value::Array(members) => {
+                prop_assert!(!members.is_empty(), "an empty batch answer");
+                members
+            }
+            message => vec![message],
+        };
+        for message in members {
+            check_message(&input, &message)?;
+            messages.push(message);
         }
-        messages.push(message);
     }
     Ok(messages)
+}
+
+/// One JSON-RPC 2.0 message whose id, if any, is null or from the input.
+fn check_message(input: &str, message: &Value) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&message["jsonrpc"], "2.0", "{}", message);
+    if let Some(id) = message.get("id") {
+        prop_assert!(
+            id.is_null() || input.contains(&id.to_string()),
+            "an id the input never held: {}",
+            message
+        );
+    } else {
+        prop_assert!(
+            message.get("method").is_some(),
+            "an answer without id: {}",
+            message
+        );
+    }
+    Ok(())
 }
 
 /// The decoder alone: every line is a message, skipped or answered, and

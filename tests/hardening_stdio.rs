@@ -637,3 +637,71 @@ async fn integers_beyond_i64_either_way_are_errors() {
     assert_eq!(result(4)["structuredContent"]["result"], i64::MIN);
     assert_eq!(result(5)["structuredContent"]["result"], i64::MAX);
 }
+
+/// `initialize` on `revision`, then `notifications/initialized`.
+fn handshake(revision: &str) -> String {
+    format!("{}\n{INITIALIZED}\n", INIT.replace("2025-11-25", revision))
+}
+
+// Finding 12: revision 2025-03-26 requires servers to accept JSON-RPC
+// batches ("Implementations MUST support receiving JSON-RPC batches"), answered
+// as one array (JSON-RPC 2.0, section 6), invalid members answered in it, a
+// batch of notifications alone answered with nothing.
+#[tokio::test]
+async fn a_batch_on_a_2025_03_26_session_is_answered_as_a_batch() {
+    let input = format!(
+        "{}{}\n{}\n{}\n",
+        handshake("2025-03-26"),
+        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"b"}}},5,{"jsonrpc":"2.0","id":3,"method":"tools/call","params":[1]}]"#,
+        r#"[{"jsonrpc":"2.0","method":"notifications/initialized"}]"#,
+        r#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#,
+    );
+    let (status, messages) = run_on(&[], &input).await;
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(messages[0]["result"]["protocolVersion"], "2025-03-26");
+    // The batch's answer comes when its last answer is in, so the ping after
+    // it may come first.
+    let arrays: Vec<_> = messages.iter().filter_map(|m| m.as_array()).collect();
+    assert_eq!(arrays.len(), 1, "one array answers the batch: {messages:?}");
+    let batch = arrays[0];
+    assert_eq!(batch.len(), 4, "{batch:?}");
+    let by_id = |id: serde_json::Value| {
+        batch
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {batch:?}"))
+    };
+    assert_eq!(by_id(1.into())["result"], serde_json::json!({}));
+    assert_eq!(
+        by_id(2.into())["result"]["structuredContent"]["echo_message"],
+        "b"
+    );
+    assert_eq!(by_id(3.into())["error"]["code"], -32600);
+    assert_eq!(by_id(serde_json::Value::Null)["error"]["code"], -32600);
+    // The notification-only batch got nothing; the next request is answered.
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(messages.iter().any(|m| m["id"] == 4), "{messages:?}");
+}
+
+#[tokio::test]
+async fn a_batch_on_any_other_revision_is_refused_with_a_clear_error() {
+    for revision in ["2024-11-05", "2025-06-18", "2025-11-25"] {
+        let input = format!(
+            "{}{}\n",
+            handshake(revision),
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#
+        );
+        let (_, messages) = run_on(&[], &input).await;
+        assert_eq!(messages.len(), 2, "{revision}: {messages:?}");
+        let refusal = &messages[1];
+        assert_eq!(refusal["error"]["code"], -32600, "{revision}: {refusal}");
+        assert_eq!(refusal.get("id"), Some(&serde_json::Value::Null));
+        assert!(
+            refusal["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("2025-03-26"),
+            "{refusal}"
+        );
+    }
+}
