@@ -42,6 +42,10 @@ use crate::transport::{InputWatch, LineTransport};
 /// stopped, to write its last messages (the final results of listen streams).
 const SERVICE_STOP_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How long the stdio server, once stopped, waits for a client that has taken
+/// no byte of its pending answers before it exits anyway.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What a server starts with.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -313,6 +317,7 @@ async fn start_tree<T>(
         .await
         .map_err(|e| startup_error("supervisor", e))?;
 
+    let started = CancellationToken::new();
     let children = async {
         let args = RegistryArgs {
             size: options.size(),
@@ -332,11 +337,14 @@ async fn start_tree<T>(
                 .await
                 .map_err(|e| startup_error("control", e))?;
         }
-        spawn_signals_and_files(&supervisor, &registry, options, ready).await?;
+        spawn_signals_and_files(&supervisor, &registry, options, ready, started.clone()).await?;
         Ok((registry, edge))
     };
     let (registry, edge) = match children.await {
-        Ok(children) => children,
+        Ok(children) => {
+            started.cancel();
+            children
+        }
         Err(error) => {
             // Stops whatever did start; the pidfile, if written, goes with it.
             let _ = supervisor.cast(SupervisorMsg::Shutdown(ShutdownCause::Requested));
@@ -365,11 +373,13 @@ async fn spawn_signals_and_files(
     registry: &ActorRef<RegistryMsg>,
     options: &Options,
     ready: serde_json::Value,
+    started: CancellationToken,
 ) -> Result<(), StartupError> {
     if options.handle_signals {
         let args = SignalListenerArgs {
             registry: registry.clone(),
             supervisor: supervisor.clone(),
+            started,
         };
         Actor::spawn_linked(None, SignalListener, args, supervisor.get_cell())
             .await
@@ -419,10 +429,23 @@ fn startup_error(actor: &'static str, error: SpawnErr) -> StartupError {
 
 /// Serve one client over this process's stdin and stdout until it goes away
 /// or a signal stops the server.
+///
+/// Every answer queued by then is written whole before it returns, however
+/// slowly the client reads; only a client that takes no byte for
+/// [`WRITE_STALL_TIMEOUT`] is given up on (see the README's guarantees).
 pub async fn serve_stdio(options: Options) -> Result<(), Error> {
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
-    let server = start(options, LineTransport::new(stdin, stdout)).await?;
-    Ok(server.wait().await?)
+    let transport = LineTransport::new(stdin, stdout);
+    let output = transport.output();
+    let server = start(options, transport).await?;
+    let outcome = server.wait().await;
+    if !output.finish(WRITE_STALL_TIMEOUT).await {
+        tracing::warn!(
+            unwritten = output.unwritten(),
+            "the client stopped reading stdout; exiting without the rest"
+        );
+    }
+    Ok(outcome?)
 }
 
 /// Serve MCP over Streamable HTTP until a signal stops the server.

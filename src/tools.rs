@@ -279,9 +279,10 @@ impl<'a> Arguments<'a> {
                     Err(invalid("an integer that fits in 64 bits"))
                 } else {
                     let f = n.as_f64().unwrap_or(f64::NAN);
-                    // The range check is exclusive at the top: 2^63 as f64 is
-                    // just past i64::MAX.
-                    if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+                    // The range check is exclusive at both ends: 2^63 as f64 is
+                    // just past i64::MAX, and -2^63 is also what any literal
+                    // below i64::MIN parses to (i64::MIN itself parses as i64).
+                    if f.fract() == 0.0 && f > i64::MIN as f64 && f < i64::MAX as f64 {
                         Ok(f as i64)
                     } else if f.fract() == 0.0 {
                         Err(invalid("an integer that fits in 64 bits"))

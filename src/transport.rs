@@ -1,120 +1,318 @@
 //! The stdio transport: newline-delimited JSON-RPC over any byte pipe pair,
-//! answering bad lines instead of dropping them.
+//! answering bad lines instead of dropping them, and never cutting an answer.
 //!
 //! rmcp's own `AsyncRwTransport` silently skips a line that is not JSON. Ours
-//! frames and parses with rmcp's own [`JsonRpcMessageCodec`], and differs only
+//! parses each line with rmcp's own [`JsonRpcMessageCodec`], and differs only
 //! in what happens to a line it cannot use: a line that is not JSON gets a
 //! -32700 parse error, JSON that is no JSON-RPC message gets a -32600 invalid
-//! request (without an `id`: the line is gone by then), and both replies go
-//! through the same single writer as every other message. Then it reads on.
+//! request with the line's `id` when one can be read, and `"id": null` when
+//! none can (JSON-RPC 2.0, section 5: "If there was an error in detecting the
+//! id in the Request object, it MUST be Null"). rmcp's error message type
+//! omits a missing id, so the transport writes those lines itself. Then it
+//! reads on, to the last line before EOF.
 //!
-//! Messages queued behind one another share one write: a message is flushed
-//! by the last of the sends under way when it was written, so a burst of
-//! responses to pipelined requests costs one `write` instead of one each.
+//! Writing is the `output` submodule's: one task owns the pipe and writes whole messages
+//! from a queue. The transport stops reading input while [`MAX_PENDING`]
+//! requests and answers are in flight, so memory stays bounded whatever the
+//! client does, and ends its input when the client closed stdout (EPIPE).
 //!
-//! It also keeps the serialized tool list of its last `tools/list` answer (see
-//! [`ToolsCache`]): the list only grows, so the next answer serializes only the
-//! tools that are new, and the cached bytes go to the pipe without a copy.
+//! rmcp keys a request by its id and, given a second request with the id of
+//! one still in flight, loses one of the two answers. The transport answers
+//! the second with a -32600 error instead of passing it on.
+//!
+//! Revision 2025-03-26 requires servers to accept JSON-RPC batches, which
+//! rmcp does not read. On a session that negotiated it, the transport hands a
+//! batch's messages to rmcp one by one and writes their answers as one array
+//! once the last is in (JSON-RPC 2.0, section 6); on every other revision a
+//! batch gets one -32600 saying so.
 //!
 //! [`InputWatch`] wraps any server transport, this one included, to tell the
 //! server as soon as the client's input ends.
 
-use std::borrow::Cow;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod output;
 
-use futures::SinkExt;
+use std::collections::{HashMap, VecDeque};
+use std::io::ErrorKind;
+use std::sync::Arc;
+
 use rmcp::RoleServer;
-use rmcp::model::{ErrorData, JsonObject, JsonRpcMessage, ServerResult, Tool};
+use rmcp::model::{
+    ClientNotification, ClientRequest, ErrorData, JsonRpcMessage, ProtocolVersion, RequestId,
+    ServerResult,
+};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::async_rw::{
     DEFAULT_MAX_LINE_LENGTH, JsonRpcMessageCodec, JsonRpcMessageCodecError,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::Mutex;
-use tokio_util::bytes::BytesMut;
-use tokio_util::codec::{Decoder, FramedWrite};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_util::bytes::{Bytes, BytesMut};
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder};
 use tokio_util::sync::CancellationToken;
 
-type Writer<W> = FramedWrite<W, JsonRpcMessageCodec<TxJsonRpcMessage<RoleServer>>>;
+use output::{Item, Outgoing, Shared};
+pub use output::{MAX_PENDING, OutputDrain, ToolsCache};
 
 /// How much the read buffer asks for at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A server-side transport over a reader and a writer of newline-delimited JSON.
-pub struct LineTransport<R, W> {
+pub struct LineTransport<R> {
     reader: R,
     buffer: BytesMut,
-    decoder: JsonRpcMessageCodec<RxJsonRpcMessage<RoleServer>>,
+    /// Splits lines (rmcp's codec would drop a line it cannot parse, and the
+    /// line is needed to read its id).
+    framer: AnyDelimiterCodec,
+    parser: JsonRpcMessageCodec<RxJsonRpcMessage<RoleServer>>,
     /// `None` once closed.
-    writer: Arc<Mutex<Option<Output<W>>>>,
-    /// Sends started and not yet queued on the writer.
-    sending: Arc<AtomicUsize>,
+    queue: Option<mpsc::UnboundedSender<Outgoing>>,
+    shared: Arc<Shared>,
     reached_eof: bool,
     /// rmcp ends a session whose first message is not a request, so until the
     /// first request, notifications and responses are dropped (they mean
     /// nothing before `initialize` anyway).
     seen_request: bool,
+    /// Whether the session negotiated 2025-03-26, the one revision with batches.
+    batches_allowed: bool,
+    /// Messages of batches read and not yet handed to rmcp: their batch, and
+    /// whether each is its batch's last.
+    batched: VecDeque<(u64, RxJsonRpcMessage<RoleServer>, bool)>,
+    batches: HashMap<u64, Batch>,
+    /// Which batch each request in flight from a batch belongs to.
+    batch_of: HashMap<RequestId, u64>,
+    next_batch: u64,
 }
 
-impl<R, W> LineTransport<R, W>
+/// A batch whose answer array is being collected.
+#[derive(Default)]
+struct Batch {
+    /// Whether some of its messages are still to be handed to rmcp.
+    reading: bool,
+    /// Requests handed to rmcp and not answered yet.
+    waiting: usize,
+    answers: Vec<Value>,
+}
+
+/// What one input line is.
+// Messages are the common case: boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Line {
+    Message(RxJsonRpcMessage<RoleServer>),
+    /// Nothing to do: an empty line, or a notification rmcp ignores.
+    Skip,
+    /// An error to answer with, and the id it answers (`None`: `null`).
+    Bad(ErrorData, Option<Value>),
+}
+
+impl<R> LineTransport<R>
 where
     R: AsyncRead + Send + Unpin + 'static,
-    W: AsyncWrite + Send + Unpin + 'static,
 {
-    pub fn new(reader: R, writer: W) -> Self {
+    /// A transport reading `reader` and writing `writer`. It starts the task
+    /// that owns `writer`, so it must be created inside a Tokio runtime.
+    pub fn new<W>(reader: R, writer: W) -> Self
+    where
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        let shared = Shared::new();
         Self {
             reader,
             buffer: BytesMut::with_capacity(READ_CHUNK),
-            decoder: JsonRpcMessageCodec::new_with_max_length(DEFAULT_MAX_LINE_LENGTH),
-            writer: Arc::new(Mutex::new(Some(Output {
-                framed: FramedWrite::new(writer, JsonRpcMessageCodec::default()),
-                tools: ToolsCache::default(),
-            }))),
-            sending: Arc::new(AtomicUsize::new(0)),
+            framer: AnyDelimiterCodec::new_with_max_length(
+                b"\n".to_vec(),
+                Vec::new(),
+                DEFAULT_MAX_LINE_LENGTH,
+            ),
+            parser: JsonRpcMessageCodec::default(),
+            queue: Some(output::spawn_writer(writer, Arc::clone(&shared))),
+            shared,
             reached_eof: false,
             seen_request: false,
+            batches_allowed: false,
+            batched: VecDeque::new(),
+            batches: HashMap::new(),
+            batch_of: HashMap::new(),
+            next_batch: 0,
         }
     }
 
-    /// The next framed line: `Ok(Some)` a message, `Ok(None)` nothing complete
-    /// yet, `Err` a line that could not be used (already consumed).
-    fn decode(&mut self) -> Result<Option<RxJsonRpcMessage<RoleServer>>, JsonRpcMessageCodecError> {
-        loop {
-            let before = self.buffer.len();
-            let decoded = if self.reached_eof {
-                self.decoder.decode_eof(&mut self.buffer)
-            } else {
-                self.decoder.decode(&mut self.buffer)
-            };
-            match decoded {
-                Ok(Some(message)) => return Ok(Some(message)),
-                // The codec skips a non-MCP notification by consuming its line
-                // and reporting nothing; a line was consumed, so look again.
-                Ok(None) if self.buffer.len() != before && !self.buffer.is_empty() => continue,
-                Ok(None) => return Ok(None),
-                Err(error) => return Err(error),
-            }
+    /// What waits, at exit, for the answers still being written.
+    pub fn output(&self) -> OutputDrain {
+        OutputDrain(Arc::clone(&self.shared))
+    }
+
+    /// The next line from the buffer: `Ok(None)` when no whole line is there.
+    fn next_line(&mut self) -> Option<Line> {
+        let framed = if self.reached_eof {
+            self.framer.decode_eof(&mut self.buffer)
+        } else {
+            self.framer.decode(&mut self.buffer)
+        };
+        match framed {
+            Ok(Some(line)) => Some(self.parse(line)),
+            Ok(None) => None,
+            Err(AnyDelimiterCodecError::MaxChunkLengthExceeded) => Some(Line::Bad(
+                ErrorData::parse_error(
+                    format!("Parse error: line longer than {DEFAULT_MAX_LINE_LENGTH} bytes"),
+                    None,
+                ),
+                None,
+            )),
+            Err(AnyDelimiterCodecError::Io(error)) => Some(Line::Bad(
+                ErrorData::parse_error(format!("Parse error: {error}"), None),
+                None,
+            )),
         }
     }
 
-    /// Queue an error reply on the writer without waiting for it: `receive`
-    /// must stay cancel-safe, and the writer keeps messages whole.
-    fn reply_error(&mut self, error: ErrorData) {
-        let reply = self.send(TxJsonRpcMessage::<RoleServer>::error(error, None));
-        tokio::spawn(async move {
-            if let Err(error) = reply.await {
-                tracing::debug!(%error, "cannot write an error reply");
+    fn parse(&mut self, line: Bytes) -> Line {
+        let mut copy = BytesMut::from(&line[..]);
+        match self.parser.decode_eof(&mut copy) {
+            Ok(Some(message)) => Line::Message(message),
+            Ok(None) => Line::Skip,
+            Err(error) => match serde_json::from_slice::<Value>(trimmed(&line)) {
+                Ok(Value::Array(items)) => self.batch(items),
+                _ => Line::Bad(bad_line_reply(error), readable_id(&line)),
+            },
+        }
+    }
+
+    /// Queue a batch's messages for rmcp, answering the invalid ones in its
+    /// array (JSON-RPC 2.0, section 6).
+    fn batch(&mut self, items: Vec<Value>) -> Line {
+        if !self.batches_allowed {
+            let error = ErrorData::invalid_request(
+                "Invalid request: JSON-RPC batches are accepted only on protocol revision \
+                 2025-03-26, and this session uses another",
+                None,
+            );
+            return Line::Bad(error, None);
+        }
+        if items.is_empty() {
+            let error = ErrorData::invalid_request("Invalid request: an empty batch", None);
+            return Line::Bad(error, None);
+        }
+        let id = self.next_batch;
+        self.next_batch += 1;
+        let mut batch = Batch::default();
+        let mut messages = Vec::new();
+        for item in items {
+            let bytes = serde_json::to_vec(&item).expect("a JSON value serializes");
+            match self.parser.decode_eof(&mut BytesMut::from(&bytes[..])) {
+                Ok(Some(message)) => messages.push(message),
+                Ok(None) => {}
+                Err(error) => batch
+                    .answers
+                    .push(error_object(bad_line_reply(error), readable_id(&bytes))),
             }
-        });
+        }
+        let count = messages.len();
+        for (i, message) in messages.into_iter().enumerate() {
+            self.batched.push_back((id, message, i + 1 == count));
+        }
+        batch.reading = count > 0;
+        self.batches.insert(id, batch);
+        self.emit_if_complete(id);
+        Line::Skip
+    }
+
+    /// Write a batch's answer array once nothing more is to come.
+    fn emit_if_complete(&mut self, id: u64) {
+        let Some(batch) = self.batches.get(&id) else {
+            return;
+        };
+        if batch.reading || batch.waiting > 0 {
+            return;
+        }
+        let batch = self.batches.remove(&id).expect("checked above");
+        // A batch of notifications alone gets nothing, not an empty array.
+        if batch.answers.is_empty() {
+            return;
+        }
+        let line = serde_json::to_vec(&batch.answers).expect("JSON values serialize");
+        if self
+            .shared
+            .enqueue(self.queue.as_ref(), Item::Line(line), None)
+            .is_err()
+        {
+            tracing::debug!("cannot queue a batch answer: the output is closed");
+        }
+    }
+
+    /// Queue a line of our own; it is written whole even if `receive` is
+    /// cancelled next.
+    fn reply(&mut self, error: ErrorData, id: Option<Value>) {
+        tracing::warn!(code = error.code.0, message = %error.message, "bad input line");
+        let line = error_object(error, id);
+        let line = serde_json::to_vec(&line).expect("a JSON value serializes");
+        if self
+            .shared
+            .enqueue(self.queue.as_ref(), Item::Line(line), None)
+            .is_err()
+        {
+            tracing::debug!("cannot queue an error reply: the output is closed");
+        }
+    }
+
+    /// Track a message on its way to rmcp; `false` if it must not go there.
+    /// A request from a batch is answered in the batch's array.
+    fn admit(&mut self, message: &RxJsonRpcMessage<RoleServer>, batch: Option<u64>) -> bool {
+        match message {
+            JsonRpcMessage::Request(request) => {
+                let stream = matches!(
+                    request.request,
+                    ClientRequest::SubscriptionsListenRequest(_)
+                );
+                let id = request.id.clone();
+                let mut fresh = true;
+                self.shared.pending.send_if_modified(|pending| {
+                    fresh = pending.start(id.clone(), stream);
+                    fresh
+                });
+                if !fresh {
+                    let error = ErrorData::invalid_request(
+                        format!("Invalid request: id {id} is already used by a request in flight"),
+                        None,
+                    );
+                    let id = serde_json::to_value(&id).ok();
+                    match batch.and_then(|batch| self.batches.get_mut(&batch)) {
+                        Some(batch) => batch.answers.push(error_object(error, id)),
+                        None => self.reply(error, id),
+                    }
+                    return false;
+                }
+                if let Some(batch) = batch
+                    && let Some(open) = self.batches.get_mut(&batch)
+                {
+                    open.waiting += 1;
+                    self.batch_of.insert(id, batch);
+                }
+                self.seen_request = true;
+                true
+            }
+            JsonRpcMessage::Notification(notification) => {
+                // rmcp drops the answer to a cancelled request, so it is no
+                // longer in flight.
+                if let ClientNotification::CancelledNotification(cancelled) =
+                    &notification.notification
+                    && let Some(id) = &cancelled.params.request_id
+                {
+                    self.shared
+                        .pending
+                        .send_modify(|pending| pending.finish(id));
+                }
+                self.seen_request
+            }
+            _ => self.seen_request,
+        }
     }
 }
 
-impl<R, W> Transport<RoleServer> for LineTransport<R, W>
+impl<R> Transport<RoleServer> for LineTransport<R>
 where
     R: AsyncRead + Send + Unpin + 'static,
-    W: AsyncWrite + Send + Unpin + 'static,
 {
     type Error = std::io::Error;
 
@@ -122,283 +320,115 @@ where
         &mut self,
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        let writer = Arc::clone(&self.writer);
-        let sending = Sending::start(&self.sending);
-        async move {
-            match writer.lock().await.as_mut() {
-                Some(output) => output.send(item, sending).await,
-                None => Err(std::io::Error::new(
-                    std::io::ErrorKind::NotConnected,
-                    "the transport is closed",
-                )),
+        let answered = match &item {
+            JsonRpcMessage::Response(response) => {
+                if let ServerResult::InitializeResult(result) = &response.result {
+                    self.batches_allowed = result.protocol_version == ProtocolVersion::V_2025_03_26;
+                }
+                Some(response.id.clone())
             }
+            JsonRpcMessage::Error(error) => error.id.clone(),
+            _ => None,
+        };
+        let queued = match answered.as_ref().and_then(|id| self.batch_of.remove(id)) {
+            Some(batch) => {
+                // Collected into the batch's array, written with its last answer.
+                let id = answered.expect("a batch answer has an id");
+                self.shared
+                    .pending
+                    .send_modify(|pending| pending.finish(&id));
+                if let Some(open) = self.batches.get_mut(&batch) {
+                    open.waiting -= 1;
+                    open.answers
+                        .push(serde_json::to_value(&item).expect("a message serializes"));
+                }
+                self.emit_if_complete(batch);
+                Ok(None)
+            }
+            None => self
+                .shared
+                .enqueue(self.queue.as_ref(), Item::Message(item), answered.as_ref())
+                .map(Some),
+        };
+        async move {
+            let Some(queued) = queued? else {
+                return Ok(());
+            };
+            let written = queued.await.unwrap_or(Err(ErrorKind::BrokenPipe));
+            written.map_err(|kind| std::io::Error::new(kind, "cannot write to the client"))
         }
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
-            match self.decode() {
-                Ok(Some(message @ JsonRpcMessage::Request(_))) => {
-                    self.seen_request = true;
+            if !room(&self.shared).await {
+                return None;
+            }
+            if let Some((batch, message, last)) = self.batched.pop_front() {
+                let admitted = self.admit(&message, Some(batch));
+                if last {
+                    if let Some(open) = self.batches.get_mut(&batch) {
+                        open.reading = false;
+                    }
+                    self.emit_if_complete(batch);
+                }
+                if admitted {
                     return Some(message);
                 }
-                Ok(Some(message)) if self.seen_request => return Some(message),
-                Ok(Some(_)) => tracing::warn!("message before the first request ignored"),
-                Ok(None) if self.reached_eof => return None,
-                Ok(None) => {
-                    // `read_buf` is cancel-safe: a cancelled read consumed nothing.
-                    self.buffer.reserve(READ_CHUNK);
-                    match self.reader.read_buf(&mut self.buffer).await {
-                        Ok(0) => self.reached_eof = true,
-                        Ok(_) => {}
-                        Err(error) => {
-                            tracing::error!(%error, "cannot read from the client");
-                            return None;
-                        }
+                continue;
+            }
+            match self.next_line() {
+                Some(Line::Message(message)) => {
+                    if self.admit(&message, None) {
+                        return Some(message);
+                    }
+                    if !matches!(message, JsonRpcMessage::Request(_)) {
+                        tracing::warn!("message before the first request ignored");
                     }
                 }
-                Err(error) => {
-                    let reply = bad_line_reply(error);
-                    tracing::warn!(code = reply.code.0, message = %reply.message, "bad input line");
-                    self.reply_error(reply);
+                Some(Line::Skip) => {}
+                Some(Line::Bad(error, id)) => self.reply(error, id),
+                None if self.reached_eof => return None,
+                None => {
+                    // `read_buf` is cancel-safe: a cancelled read consumed nothing.
+                    self.buffer.reserve(READ_CHUNK);
+                    tokio::select! {
+                        read = self.reader.read_buf(&mut self.buffer) => match read {
+                            Ok(0) => self.reached_eof = true,
+                            Ok(_) => {}
+                            Err(error) => {
+                                tracing::error!(%error, "cannot read from the client");
+                                return None;
+                            }
+                        },
+                        // stdout broke: the client is gone (the one shutdown path).
+                        () = self.shared.gone.cancelled() => return None,
+                    }
                 }
             }
         }
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        if let Some(mut output) = self.writer.lock().await.take() {
-            match output.framed.flush().await.map_err(std::io::Error::from) {
-                // The client closed its end first: it has gone, which is no
-                // server fault (rmcp would log the failed close at ERROR).
-                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
-                    tracing::debug!("the client closed its input before the last flush");
-                }
-                result => result?,
-            }
-        }
+        // The writer task writes what is queued, then ends.
+        self.queue.take();
         Ok(())
     }
 }
 
-/// The writing half: rmcp's codec over the writer, and the tool list cache.
-struct Output<W> {
-    framed: Writer<W>,
-    tools: ToolsCache,
-}
-
-/// One send under way, counted from when rmcp asks for it until its message
-/// is queued on the writer (or the send is dropped).
-struct Sending(Option<Arc<AtomicUsize>>);
-
-impl Sending {
-    fn start(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        Self(Some(Arc::clone(count)))
+/// Wait while too much is in flight; `false` if the client is gone.
+async fn room(shared: &Shared) -> bool {
+    if shared.pending.borrow().has_room() {
+        return true;
     }
-
-    /// The message is queued: whether this send is the last one under way,
-    /// and so must flush.
-    fn queued(mut self) -> bool {
-        let count = self.0.take().expect("queued once");
-        count.fetch_sub(1, Ordering::AcqRel) == 1
+    let mut pending = shared.pending.subscribe();
+    tokio::select! {
+        _ = pending.wait_for(|p| p.has_room()) => true,
+        () = shared.gone.cancelled() => false,
     }
 }
 
-impl Drop for Sending {
-    fn drop(&mut self) {
-        if let Some(count) = self.0.take() {
-            count.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-}
-
-impl<W: AsyncWrite + Unpin> Output<W> {
-    /// Queue `item`, and write everything queued unless another send under
-    /// way will: the writer's lock is fair, so that one gets its turn after
-    /// this one, and the last of them flushes.
-    async fn send(
-        &mut self,
-        item: TxJsonRpcMessage<RoleServer>,
-        sending: Sending,
-    ) -> std::io::Result<()> {
-        let item = match item {
-            JsonRpcMessage::Response(response)
-                if matches!(response.result, ServerResult::ListToolsResult(_)) =>
-            {
-                drop(sending);
-                return self.send_tool_list(response).await;
-            }
-            item => item,
-        };
-        self.framed.feed(item).await?;
-        if sending.queued() {
-            self.framed.flush().await?;
-        }
-        Ok(())
-    }
-
-    /// A `tools/list` response, with the tools from the cache.
-    async fn send_tool_list(
-        &mut self,
-        mut response: rmcp::model::JsonRpcResponse<ServerResult>,
-    ) -> std::io::Result<()> {
-        let ServerResult::ListToolsResult(list) = &mut response.result else {
-            unreachable!("checked by the caller");
-        };
-        // rmcp serializes the envelope, with an empty tool list; the cached
-        // tools go between its brackets. `tools` is the result's last field
-        // and the result the response's, so the envelope ends `"tools":[]}}`.
-        let tools = std::mem::take(&mut list.tools);
-        let mut message = TxJsonRpcMessage::<RoleServer>::Response(response);
-        let mut envelope = serde_json::to_vec(&message)?;
-        if !envelope.ends_with(br#""tools":[]}}"#) {
-            // A layout this splice does not know (a newer rmcp): answer the
-            // plain way rather than wrongly.
-            tracing::debug!("unexpected tools/list response layout; not using the cache");
-            if let JsonRpcMessage::Response(response) = &mut message
-                && let ServerResult::ListToolsResult(list) = &mut response.result
-            {
-                list.tools = tools;
-            }
-            return self.framed.send(message).await.map_err(Into::into);
-        }
-        let json = self.tools.serialize(&tools)?;
-        let tail = envelope.split_off(envelope.len() - 3);
-        self.framed.flush().await?;
-        let pipe = self.framed.get_mut();
-        pipe.write_all(&envelope).await?;
-        pipe.write_all(json).await?;
-        pipe.write_all(&tail).await?;
-        pipe.write_all(b"\n").await?;
-        pipe.flush().await
-    }
-}
-
-/// The serialized `tools` array of the last `tools/list` answer, and what each
-/// entry was serialized from.
-///
-/// A `tools/list` answer that starts with the same tools (the server's list
-/// only grows) reuses the bytes and serializes only the rest; a tool that
-/// differs in any field discards the cache from there. Checking costs a
-/// comparison per tool, mostly of pointers (the catalog shares names,
-/// descriptions and schemas), where serializing costs walking every schema.
-///
-/// New tools are serialized by serde, except that a tool whose fields other
-/// than its name equal the previous tool's reuses that tool's bytes after the
-/// name: a derived `Serialize` writes each field on its own, so those bytes
-/// cannot depend on the name.
-#[derive(Default)]
-pub struct ToolsCache {
-    /// `{tool},{tool},...`, the inside of the array.
-    json: Vec<u8>,
-    /// Per cached tool: what it was made from, and where its bytes end.
-    seen: Vec<(SeenTool, usize)>,
-    /// The last tool serialized by serde, and its bytes after the name.
-    template: Option<(SeenTool, Vec<u8>)>,
-}
-
-/// The fields of a [`Tool`] the cache compares. A tool with any of the other
-/// fields set is never cached.
-struct SeenTool {
-    name: Cow<'static, str>,
-    description: Option<Cow<'static, str>>,
-    input_schema: Arc<JsonObject>,
-    output_schema: Option<Arc<JsonObject>>,
-}
-
-impl SeenTool {
-    fn new(tool: &Tool) -> Option<Self> {
-        let plain = tool.title.is_none()
-            && tool.annotations.is_none()
-            && tool.icons.is_none()
-            && tool.meta.is_none();
-        plain.then(|| Self {
-            name: tool.name.clone(),
-            description: tool.description.clone(),
-            input_schema: Arc::clone(&tool.input_schema),
-            output_schema: tool.output_schema.clone(),
-        })
-    }
-
-    /// Every field but the name is the same (`self` came from a plain tool).
-    fn same_but_name(&self, tool: &Tool) -> bool {
-        fn same(a: &Arc<JsonObject>, b: &Arc<JsonObject>) -> bool {
-            Arc::ptr_eq(a, b) || a == b
-        }
-        tool.title.is_none()
-            && tool.annotations.is_none()
-            && tool.icons.is_none()
-            && tool.meta.is_none()
-            && self.description == tool.description
-            && same(&self.input_schema, &tool.input_schema)
-            && match (&self.output_schema, &tool.output_schema) {
-                (Some(a), Some(b)) => same(a, b),
-                (None, None) => true,
-                _ => false,
-            }
-    }
-
-    fn matches(&self, tool: &Tool) -> bool {
-        self.name == tool.name && self.same_but_name(tool)
-    }
-}
-
-impl ToolsCache {
-    /// The inside of the JSON array for `tools`, reusing the longest cached
-    /// prefix.
-    pub fn serialize(&mut self, tools: &[Tool]) -> serde_json::Result<&[u8]> {
-        let same = self
-            .seen
-            .iter()
-            .zip(tools)
-            .take_while(|((seen, _), tool)| seen.matches(tool))
-            .count();
-        self.seen.truncate(same);
-        self.json
-            .truncate(self.seen.last().map_or(0, |(_, end)| *end));
-        let mut cacheable = true;
-        for tool in &tools[same..] {
-            if !self.json.is_empty() {
-                self.json.push(b',');
-            }
-            self.append(tool)?;
-            match SeenTool::new(tool) {
-                Some(seen) if cacheable => self.seen.push((seen, self.json.len())),
-                _ => cacheable = false,
-            }
-        }
-        Ok(&self.json)
-    }
-
-    /// Append one serialized tool to `json`.
-    fn append(&mut self, tool: &Tool) -> serde_json::Result<()> {
-        const NAME: &[u8] = b"{\"name\":";
-        if let Some((seen, rest)) = &self.template
-            && seen.same_but_name(tool)
-        {
-            self.json.extend_from_slice(NAME);
-            serde_json::to_writer(&mut self.json, &tool.name)?;
-            self.json.extend_from_slice(rest);
-            return Ok(());
-        }
-        let start = self.json.len();
-        serde_json::to_writer(&mut self.json, tool)?;
-        self.template = None;
-        if let Some(seen) = SeenTool::new(tool) {
-            let mut head = NAME.to_vec();
-            serde_json::to_writer(&mut head, &tool.name)?;
-            let bytes = &self.json[start..];
-            if bytes.starts_with(&head) {
-                self.template = Some((seen, bytes[head.len()..].to_vec()));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The JSON-RPC error for a line the codec rejected. The line is gone by now,
-/// so the reply carries no `id`, as JSON-RPC prescribes when none can be read.
+/// The JSON-RPC error for a line rmcp's codec rejected.
 fn bad_line_reply(error: JsonRpcMessageCodecError) -> ErrorData {
     match error {
         JsonRpcMessageCodecError::Serde(error)
@@ -414,6 +444,35 @@ fn bad_line_reply(error: JsonRpcMessageCodecError) -> ErrorData {
             None,
         ),
         other => ErrorData::parse_error(format!("Parse error: {other}"), None),
+    }
+}
+
+/// A JSON-RPC error response, written by the transport itself: rmcp's error
+/// message type omits a missing id, where JSON-RPC 2.0 requires `"id": null`.
+fn error_object(error: ErrorData, id: Option<Value>) -> Value {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id.unwrap_or(Value::Null),
+        "error": error,
+    })
+}
+
+/// A line without the byte-order mark and carriage return rmcp ignores.
+fn trimmed(line: &[u8]) -> &[u8] {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// The `id` of a line that is JSON but no valid message, if it has a valid
+/// one (a string or an integer, as JSON-RPC allows and rmcp reads).
+fn readable_id(line: &[u8]) -> Option<Value> {
+    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(trimmed(line)) else {
+        return None;
+    };
+    match object.remove("id")? {
+        id @ Value::String(_) => Some(id),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(Value::Number(n)),
+        _ => None,
     }
 }
 
@@ -463,71 +522,16 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for InputWatch<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools;
-
-    /// What serde alone makes of the list: the cache must give the same bytes.
-    fn plain(list: &[Tool]) -> Vec<u8> {
-        let json = serde_json::to_vec(list).unwrap();
-        json[1..json.len() - 1].to_vec()
-    }
-
-    fn catalog(n: usize) -> Vec<Tool> {
-        (1..=n).map(tools::definition).collect()
-    }
 
     #[test]
-    fn the_tools_cache_gives_serdes_bytes_as_the_list_grows_and_changes() {
-        let mut cache = ToolsCache::default();
-        let mut lists = vec![
-            catalog(1),
-            catalog(10),
-            catalog(12),
-            catalog(12),
-            catalog(5),
-        ];
-        let mut changed = catalog(12);
-        changed[6].description = Some("another description".into());
-        changed[8].title = Some("a title".into());
-        lists.push(changed);
-        let mut renamed = catalog(13);
-        renamed[3].name = "renamed".into();
-        lists.push(renamed);
-        lists.push(catalog(14));
-        lists.push(Vec::new());
-        lists.push(catalog(3));
-        for list in lists {
-            assert_eq!(
-                String::from_utf8(cache.serialize(&list).unwrap().to_vec()).unwrap(),
-                String::from_utf8(plain(&list)).unwrap()
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn a_tools_list_response_is_the_codecs_bytes() {
-        use rmcp::model::{ListToolsResult, NumberOrString};
-        let response = |tools: Vec<Tool>| {
-            TxJsonRpcMessage::<RoleServer>::response(
-                ServerResult::ListToolsResult(ListToolsResult::with_all_items(tools)),
-                NumberOrString::Number(7),
-            )
-        };
-        let (write, mut read) = tokio::io::duplex(1 << 20);
-        let mut output = Output {
-            framed: FramedWrite::new(write, JsonRpcMessageCodec::default()),
-            tools: ToolsCache::default(),
-        };
-        for n in [4, 6] {
-            let sending = Sending::start(&Arc::new(AtomicUsize::new(0)));
-            output.send(response(catalog(n)), sending).await.unwrap();
-            let mut expected = serde_json::to_vec(&response(catalog(n))).unwrap();
-            expected.push(b'\n');
-            let mut got = vec![0; expected.len()];
-            read.read_exact(&mut got).await.unwrap();
-            assert_eq!(
-                String::from_utf8(got).unwrap(),
-                String::from_utf8(expected).unwrap()
-            );
-        }
+    fn an_id_is_read_when_it_is_a_string_or_an_integer() {
+        let id = |line: &str| readable_id(line.as_bytes());
+        assert_eq!(id(r#"{"id":31,"params":[1]}"#), Some(Value::from(31)));
+        assert_eq!(id("\u{feff}{\"id\":\"a\"}\r"), Some(Value::from("a")));
+        assert_eq!(id(r#"{"id":1.5}"#), None);
+        assert_eq!(id(r#"{"id":null}"#), None);
+        assert_eq!(id(r#"{"id":[1]}"#), None);
+        assert_eq!(id(r#"[{"id":1}]"#), None);
+        assert_eq!(id("{not json"), None);
     }
 }

@@ -3,14 +3,16 @@
 //!
 //! The ready file tells a test everything it needs to reach the server (its
 //! PID, and the MCP and control URLs where they exist) as one JSON object, so
-//! that no test parses logs to find a port. It is written atomically, like the
-//! pidfile, and before it: a test that waits for either finds the server ready.
+//! that no test parses logs to find a port. It is written and removed by the
+//! pidfile's rules (atomically, exclusively, never over anything but a regular
+//! file, removed only while it is still ours), and before the pidfile: a test
+//! that waits for either finds the server ready.
 
 use std::path::PathBuf;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::pidfile::write_atomically;
+use super::pidfile::{Written, write_atomically};
 use crate::error::StartupError;
 
 /// The writer takes no messages: it acts only when it starts and stops.
@@ -26,14 +28,14 @@ pub struct ReadyFile;
 
 pub struct ReadyFileState {
     /// `None` once removed.
-    path: Option<PathBuf>,
+    written: Option<Written>,
 }
 
 impl Drop for ReadyFileState {
     /// A backstop for the paths on which `post_stop` does not run.
     fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            let _ = std::fs::remove_file(path);
+        if let Some(written) = self.written.take() {
+            written.remove();
         }
     }
 }
@@ -50,12 +52,13 @@ impl Actor for ReadyFile {
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut bytes = serde_json::to_vec(&args.contents)?;
         bytes.push(b'\n');
-        write_atomically(&args.path, &bytes).map_err(|source| StartupError::ReadyFile {
-            path: args.path.clone(),
-            source,
-        })?;
+        let written =
+            write_atomically(&args.path, &bytes).map_err(|source| StartupError::ReadyFile {
+                path: args.path.clone(),
+                source,
+            })?;
         Ok(ReadyFileState {
-            path: Some(args.path),
+            written: Some(written),
         })
     }
 
@@ -64,10 +67,8 @@ impl Actor for ReadyFile {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(path) = state.path.take()
-            && let Err(error) = std::fs::remove_file(&path)
-        {
-            tracing::warn!(ready_file = %path.display(), %error, "cannot remove the ready file");
+        if let Some(written) = state.written.take() {
+            written.remove();
         }
         Ok(())
     }

@@ -15,6 +15,11 @@
 //! Only the kernel still merges a signal that arrives while another of its
 //! kind is pending, so a burst of N may make fewer than N changes, but never
 //! fewer than the kernel delivered.
+//!
+//! A SIGTERM or SIGINT that arrives while the server is still starting (the
+//! handlers are installed before the pidfile is written) is held until the
+//! start-up has finished: stopping half-way would fail the start (exit 2) or
+//! race the pidfile's creation (a pidfile left naming a dead process).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +32,7 @@ use signal_hook_tokio::{Handle, Signals};
 use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::registry::RegistryMsg;
 use super::supervisor::{ShutdownCause, SupervisorMsg};
@@ -45,6 +51,8 @@ pub enum SignalListenerMsg {}
 pub struct SignalListenerArgs {
     pub registry: ActorRef<RegistryMsg>,
     pub supervisor: ActorRef<SupervisorMsg>,
+    /// Cancelled once the server has started: a shutdown signal waits for it.
+    pub started: CancellationToken,
 }
 
 pub struct SignalListener;
@@ -110,6 +118,7 @@ impl Actor for SignalListener {
                     Some(signal) = shutdown.next() => {
                         let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
                         let cause = ShutdownCause::Signal(name);
+                        args.started.cancelled().await;
                         if args.supervisor.cast(SupervisorMsg::Shutdown(cause)).is_err() {
                             return;
                         }
