@@ -3,15 +3,16 @@
 //! state of its own.
 //!
 //! One handler serves one client's session for as long as rmcp keeps it, and
-//! its Session actor lives exactly as long: dropping the last copy of the
-//! handler stops the session, which is how an HTTP session that rmcp closed
-//! (DELETE, idle) leaves the registry.
+//! its Session actor lives no longer: dropping the last copy of the handler
+//! stops the session, which is how an HTTP session that rmcp closed (DELETE,
+//! idle) leaves the registry. Over HTTP the Session is spawned only when the
+//! handler first needs it (see [`McpHandler::lazy`]).
 
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use ractor::{ActorRef, call};
+use ractor::{ActorRef, SpawnErr, call};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
     CustomResult, ErrorCode, Implementation, InitializeRequestParams, InitializeResult,
@@ -31,22 +32,76 @@ use crate::tools;
 #[derive(Clone)]
 pub struct McpHandler {
     registry: ActorRef<RegistryMsg>,
-    session: ActorRef<SessionMsg>,
+    session: Arc<SessionSlot>,
     info: ServerConfig,
-    _session_lifetime: Arc<StopOnDrop>,
 }
 
-/// Stops the session when the last copy of its handler is dropped.
-struct StopOnDrop(ActorRef<SessionMsg>);
+/// Spawns a Session actor for a handler that needs one.
+pub type SpawnSession = Arc<dyn Fn() -> Result<ActorRef<SessionMsg>, SpawnErr> + Send + Sync>;
 
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.stop(None);
+/// A handler's Session: there from the start, or spawned on first use. Stops
+/// it when the last copy of the handler is dropped.
+struct SessionSlot {
+    session: Mutex<Option<ActorRef<SessionMsg>>>,
+    spawn: Option<SpawnSession>,
+}
+
+impl SessionSlot {
+    fn get(&self) -> Result<ActorRef<SessionMsg>, McpError> {
+        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = &*session {
+            return Ok(session.clone());
+        }
+        let spawned = self
+            .spawn
+            .as_ref()
+            .and_then(|spawn| spawn().ok())
+            .ok_or_else(shutting_down)?;
+        *session = Some(spawned.clone());
+        Ok(spawned)
     }
 }
 
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let session = self.session.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = session {
+            session.stop(None);
+        }
+    }
+}
+
+fn shutting_down() -> McpError {
+    McpError::internal_error("the server is shutting down", None)
+}
+
 impl McpHandler {
+    /// A handler for a client whose Session is already running.
     pub fn new(registry: ActorRef<RegistryMsg>, session: ActorRef<SessionMsg>) -> Self {
+        Self::with_slot(
+            registry,
+            SessionSlot {
+                session: Mutex::new(Some(session)),
+                spawn: None,
+            },
+        )
+    }
+
+    /// A handler that spawns its Session with `spawn` when a request first
+    /// needs one (a handshake, a listen stream, a log level). rmcp makes a
+    /// handler for every HTTP request that might open a session, including
+    /// stateless requests and requests it then refuses; those open none.
+    pub fn lazy(registry: ActorRef<RegistryMsg>, spawn: SpawnSession) -> Self {
+        Self::with_slot(
+            registry,
+            SessionSlot {
+                session: Mutex::new(None),
+                spawn: Some(spawn),
+            },
+        )
+    }
+
+    fn with_slot(registry: ActorRef<RegistryMsg>, session: SessionSlot) -> Self {
         let capabilities = ServerCapabilities::builder()
             .enable_logging()
             .enable_tools()
@@ -63,15 +118,13 @@ impl McpHandler {
             );
         Self {
             registry,
-            _session_lifetime: Arc::new(StopOnDrop(session.clone())),
-            session,
+            session: Arc::new(session),
             info,
         }
     }
 
     async fn snapshot(&self) -> Result<ToolList, McpError> {
-        call!(self.registry, RegistryMsg::Snapshot)
-            .map_err(|_| McpError::internal_error("the server is shutting down", None))
+        call!(self.registry, RegistryMsg::Snapshot).map_err(|_| shutting_down())
     }
 }
 
@@ -88,8 +141,7 @@ impl ServerHandler for McpHandler {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        call!(self.session, SessionMsg::Started)
-            .map_err(|_| McpError::internal_error("the server is shutting down", None))?;
+        call!(self.session.get()?, SessionMsg::Started).map_err(|_| shutting_down())?;
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
     }
@@ -101,10 +153,10 @@ impl ServerHandler for McpHandler {
     ) -> Result<(), McpError> {
         self.registry
             .cast(RegistryMsg::SetLogLevel(
-                self.session.get_id(),
+                self.session.get()?.get_id(),
                 request.level,
             ))
-            .map_err(|_| McpError::internal_error("the server is shutting down", None))
+            .map_err(|_| shutting_down())
     }
 
     async fn list_tools(
@@ -177,7 +229,10 @@ impl ServerHandler for McpHandler {
         _requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
         if let Some(task) = tokio::task::try_id()
-            && self.session.cast(SessionMsg::ListenAccepted(task)).is_err()
+            && self
+                .session
+                .get()
+                .map_or(true, |s| s.cast(SessionMsg::ListenAccepted(task)).is_err())
         {
             tracing::debug!("listen accepted while the session was stopping");
         }
@@ -202,7 +257,9 @@ impl ServerHandler for McpHandler {
         };
         // If the Session is gone, the message and its guard are dropped and
         // `end` is already cancelled.
-        let _ = self.session.cast(SessionMsg::Listen(stream));
+        if let Ok(session) = self.session.get() {
+            let _ = session.cast(SessionMsg::Listen(stream));
+        }
         tokio::select! {
             () = context.cancelled() => {}
             () = end.cancelled() => {}
@@ -211,11 +268,9 @@ impl ServerHandler for McpHandler {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        if self
-            .session
-            .cast(SessionMsg::Initialized(context.peer))
-            .is_err()
-        {
+        if self.session.get().map_or(true, |s| {
+            s.cast(SessionMsg::Initialized(context.peer)).is_err()
+        }) {
             tracing::debug!("client initialized while its session was stopping");
         }
     }

@@ -56,6 +56,26 @@ pub struct HttpServerState {
     sessions: HashMap<SessionId, Activity>,
 }
 
+impl HttpServerState {
+    /// Count every rmcp session this actor has not heard of as idle from now.
+    ///
+    /// A session is known here from its first response, but rmcp creates it
+    /// while `initialize` is still being answered: a client that resets its
+    /// connection then drops the request, and with it the only response that
+    /// would ever have named the session. Such a session still holds its
+    /// Session actor and is notified of every change, so it is swept like
+    /// any other session that no client uses.
+    async fn adopt_unseen_sessions(&mut self) {
+        let now = Instant::now();
+        for id in self.rmcp_sessions.sessions.read().await.keys() {
+            self.sessions.entry(id.clone()).or_insert_with(|| Activity {
+                open_responses: 0,
+                idle_since: Some(now),
+            });
+        }
+    }
+}
+
 /// What a session's client is doing.
 #[derive(Default)]
 struct Activity {
@@ -85,12 +105,13 @@ impl Actor for HttpServer {
             Arc::clone(&rmcp_sessions),
             cancel.clone(),
         );
-        let accept = tokio::spawn(http::accept(
-            args.listener,
+        let edge = http::Edge::new(
             service,
             myself.clone(),
-            cancel.clone(),
-        ));
+            Arc::clone(&rmcp_sessions),
+            args.options.request_timeout,
+        );
+        let accept = tokio::spawn(http::accept(args.listener, edge, cancel.clone()));
         let timeout = args.options.session_timeout;
         // A quarter of the timeout: a session closes at most 25% late.
         let period = (timeout / 4).max(Duration::from_millis(10));
@@ -130,6 +151,7 @@ impl Actor for HttpServer {
                 state.sessions.remove(&id);
             }
             HttpServerMsg::Sweep => {
+                state.adopt_unseen_sessions().await;
                 let timeout = state.timeout;
                 let idle: Vec<SessionId> = state
                     .sessions
