@@ -23,7 +23,7 @@
 //! DNS-rebinding protection: `Host` must name the bound address (or a loopback
 //! name with its port) and a present `Origin` must be that address's HTTP
 //! origin, unless `--allow-host` and `--allow-origin` add more. The request
-//! head is checked ([`guard`]) before its body is read ([`body`]), and both
+//! head is checked ([`guard`]) before its body is read (`body`), and both
 //! are read within `--request-timeout`.
 
 mod body;
