@@ -81,6 +81,7 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod mcp;
+pub mod memory;
 pub mod server;
 pub mod tools;
 pub mod transport;

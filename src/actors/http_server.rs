@@ -54,9 +54,24 @@ pub struct HttpServerState {
     rmcp_sessions: Arc<LocalSessionManager>,
     timeout: Duration,
     sessions: HashMap<SessionId, Activity>,
+    /// Sweeps since a session last ended, while few enough that its memory
+    /// may still be on its way back to the allocator.
+    sweeps_since_release: Option<u8>,
 }
 
 impl HttpServerState {
+    /// Give the memory of ended sessions back to the operating system: at
+    /// the sweep after a session ended, and once more at the next, since a
+    /// session's tasks may still be stopping at the first (see
+    /// [`crate::memory`]).
+    fn release_memory_of_ended_sessions(&mut self) {
+        let Some(sweeps) = self.sweeps_since_release else {
+            return;
+        };
+        self.sweeps_since_release = (sweeps == 0).then_some(1);
+        tokio::task::spawn_blocking(crate::memory::release_free_memory);
+    }
+
     /// Count every rmcp session this actor has not heard of as idle from now.
     ///
     /// A session is known here from its first response, but rmcp creates it
@@ -124,6 +139,7 @@ impl Actor for HttpServer {
             rmcp_sessions,
             timeout,
             sessions: HashMap::new(),
+            sweeps_since_release: None,
         })
     }
 
@@ -149,8 +165,10 @@ impl Actor for HttpServer {
             }
             HttpServerMsg::Deleted(id) => {
                 state.sessions.remove(&id);
+                state.sweeps_since_release = Some(0);
             }
             HttpServerMsg::Sweep => {
+                state.release_memory_of_ended_sessions();
                 state.adopt_unseen_sessions().await;
                 let timeout = state.timeout;
                 let idle: Vec<SessionId> = state
@@ -161,6 +179,7 @@ impl Actor for HttpServer {
                     .collect();
                 for id in idle {
                     state.sessions.remove(&id);
+                    state.sweeps_since_release = Some(0);
                     tracing::info!(session = %id, ?timeout, "closing an idle HTTP session");
                     // Not awaited here: a session stuck writing to a client
                     // that does not read must not hold up the others.
