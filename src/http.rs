@@ -26,6 +26,7 @@
 //! head is checked ([`guard`]) before its body is read (`body`), and both
 //! are read within `--request-timeout`.
 
+mod batch;
 mod body;
 pub mod guard;
 
@@ -319,24 +320,33 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
         return text(StatusCode::NOT_FOUND, "Not Found: Session not found");
     }
 
-    let mut bad_message = None;
     let body = if method == Method::POST {
         let declared = parts
             .headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
         match body::read(body, declared, &edge.budget, edge.request_timeout).await {
-            Ok(bytes) => {
-                if is_json(&parts.headers) {
-                    bad_message = check_message(&bytes).err();
-                }
-                bytes
-            }
+            Ok(bytes) => bytes,
             Err(error) => return body_refusal(&error),
         }
     } else {
         Bytes::new()
     };
+    if method == Method::POST && is_json(&parts.headers) && batch::is_batch(&body) {
+        return batch::serve(edge, parts, body).await;
+    }
+    serve(edge, parts, body).await
+}
+
+/// Hand one request, its body read, to rmcp, and count its response as open
+/// for its session.
+async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
+    let method = parts.method.clone();
+    let request_session = session_id(&parts.headers);
+    let posted_json = method == Method::POST && is_json(&parts.headers);
+    let bad_message = posted_json.then(|| check_message(&body).err()).flatten();
+    let takes_batches =
+        posted_json && request_session.is_none() && batch::opens_batch_session(&body);
 
     let response = edge
         .service
@@ -359,6 +369,11 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
     if method == Method::DELETE {
         let _ = edge.tracker.cast(HttpServerMsg::Deleted(session));
         return response;
+    }
+    if takes_batches {
+        let _ = edge
+            .tracker
+            .cast(HttpServerMsg::TakesBatches(session.clone()));
     }
     let open = OpenResponse::new(session, edge.tracker.clone());
     // Moved into the body, so that it counts exactly as long as the body lives.

@@ -438,3 +438,122 @@ async fn memory_returns_after_session_churn() {
     .await;
     eprintln!("RSS: {start} KiB at start, {peak} KiB once all sessions closed, {end} KiB after");
 }
+
+/// `initialize` at `version` and `notifications/initialized`; the session id.
+async fn handshake(raw: &Raw, version: &str) -> String {
+    let response = bounded(
+        "initialize",
+        raw.post(None, initialize_body(version)).send(),
+    )
+    .await
+    .expect("initialize is answered");
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let answer = http_support::SseReader::new(response)
+        .next_message()
+        .await
+        .expect("the initialize result");
+    assert_eq!(answer["result"]["protocolVersion"], version, "{answer}");
+    raw.initialized(&session).await;
+    session
+}
+
+/// POST `body` on `session`: status, and the body as JSON if it has one.
+async fn post_json(raw: &Raw, session: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let response = bounded("a POST", raw.post(Some(session), body.to_string()).send())
+        .await
+        .expect("answered");
+    let status = response.status().as_u16();
+    let text = bounded("the body", response.text()).await.expect("a body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Finding 12 (MCP 2025-03-26, transports: "The body of the POST request MUST
+/// be one of the following: a single JSON-RPC request, notification, or
+/// response; an array batching one or more requests and/or notifications; an
+/// array batching one or more responses"; JSON-RPC 2.0 §6 for the answer):
+/// a batch on a 2025-03-26 session is answered as a batch.
+#[tokio::test]
+async fn a_2025_03_26_session_takes_json_rpc_batches() {
+    let server = HttpServer::start(&[]).await;
+    let raw = Raw::new(&server);
+    let session = handshake(&raw, "2025-03-26").await;
+
+    let batch = json!([
+        { "jsonrpc": "2.0", "id": 1, "method": "ping" },
+        { "jsonrpc": "2.0", "method": "notifications/roots/list_changed" },
+        { "jsonrpc": "2.0", "id": "two", "method": "tools/list" },
+        { "id": 9, "hello": "world" },
+        { "jsonrpc": "2.0", "id": 4, "method": "tools/call",
+          "params": { "name": "nope", "arguments": {} } },
+        { "jsonrpc": "2.0", "id": 5, "method": "initialize",
+          "params": { "protocolVersion": "2025-03-26", "capabilities": {},
+                      "clientInfo": { "name": "x", "version": "0" } } },
+    ]);
+    let (status, answers) = post_json(&raw, &session, batch).await;
+    assert_eq!(status, 200, "{answers}");
+    let answers = answers.as_array().expect("an array of answers");
+    let by_id = |id: serde_json::Value| {
+        answers
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("no answer for {id} in {answers:?}"))
+    };
+    assert_eq!(
+        answers.len(),
+        5,
+        "one per request, none for the notification"
+    );
+    assert_eq!(by_id(json!(1))["result"], json!({}));
+    assert_eq!(by_id(json!("two"))["result"]["tools"][0]["name"], "echo");
+    assert_eq!(by_id(json!(9))["error"]["code"], -32600);
+    assert_eq!(by_id(json!(4))["error"]["code"], -32602);
+    assert_eq!(by_id(json!(5))["error"]["code"], -32600);
+
+    // Only notifications: accepted, nothing to answer.
+    let notifications = json!([{ "jsonrpc": "2.0", "method": "notifications/roots/list_changed" }]);
+    let response = bounded(
+        "a POST",
+        raw.post(Some(&session), notifications.to_string()).send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 202);
+    // JSON-RPC 2.0 §6: an empty array is one invalid request.
+    let (status, error) = post_json(&raw, &session, json!([])).await;
+    assert_eq!(
+        (status, error["error"]["code"].clone()),
+        (400, json!(-32600))
+    );
+    // The session still works alone.
+    let (status, _) = post_json(
+        &raw,
+        &session,
+        json!({ "jsonrpc": "2.0", "id": 7, "method": "ping" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+/// Finding 12: later revisions removed batches (2025-06-18 changelog), so a
+/// batch on a 2025-06-18 or 2025-11-25 session gets -32600 saying why.
+#[tokio::test]
+async fn later_sessions_refuse_batches_saying_why() {
+    let server = HttpServer::start(&[]).await;
+    let raw = Raw::new(&server);
+    for version in ["2025-06-18", "2025-11-25"] {
+        let session = handshake(&raw, version).await;
+        let batch = json!([{ "jsonrpc": "2.0", "id": 1, "method": "ping" }]);
+        let (status, error) = post_json(&raw, &session, batch).await;
+        assert_eq!(status, 400, "{error}");
+        assert_eq!(error["error"]["code"], -32600, "{error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains("2025-03-26"), "{message}");
+    }
+}

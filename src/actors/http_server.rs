@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rmcp::transport::streamable_http_server::SessionId;
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -30,6 +30,11 @@ pub enum HttpServerMsg {
     ResponseClosed(SessionId),
     /// The client deleted this session; rmcp has closed it.
     Deleted(SessionId),
+    /// This session negotiated 2025-03-26, the one revision with JSON-RPC
+    /// batches.
+    TakesBatches(SessionId),
+    /// Whether this session takes JSON-RPC batches.
+    IfTakesBatches(SessionId, RpcReplyPort<bool>),
     /// Close the sessions that have been idle for the session timeout.
     Sweep,
 }
@@ -84,8 +89,8 @@ impl HttpServerState {
         let now = Instant::now();
         for id in self.rmcp_sessions.sessions.read().await.keys() {
             self.sessions.entry(id.clone()).or_insert_with(|| Activity {
-                open_responses: 0,
                 idle_since: Some(now),
+                ..Activity::default()
             });
         }
     }
@@ -97,6 +102,8 @@ struct Activity {
     open_responses: usize,
     /// Since when no response is open.
     idle_since: Option<Instant>,
+    /// Negotiated 2025-03-26, so JSON-RPC batches are accepted.
+    takes_batches: bool,
 }
 
 impl Actor for HttpServer {
@@ -166,6 +173,13 @@ impl Actor for HttpServer {
             HttpServerMsg::Deleted(id) => {
                 state.sessions.remove(&id);
                 state.sweeps_since_release = Some(0);
+            }
+            HttpServerMsg::TakesBatches(id) => {
+                state.sessions.entry(id).or_default().takes_batches = true;
+            }
+            HttpServerMsg::IfTakesBatches(id, reply) => {
+                let takes = state.sessions.get(&id).is_some_and(|a| a.takes_batches);
+                let _ = reply.send(takes);
             }
             HttpServerMsg::Sweep => {
                 state.release_memory_of_ended_sessions();
