@@ -28,6 +28,8 @@
 
 mod batch;
 mod body;
+#[cfg(test)]
+mod fuzz;
 pub mod guard;
 
 use std::convert::Infallible;
@@ -466,11 +468,30 @@ fn check_message(body: &[u8]) -> Result<(), (Option<RequestId>, ErrorData)> {
         let message = format!("Parse error: {error}");
         return Err((None, ErrorData::parse_error(message, None)));
     }
-    let id = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|value| serde_json::from_value::<RequestId>(value.get("id")?.clone()).ok());
+    // The typed parse stops at the first value that has the wrong shape, so
+    // a body such as `0` followed by garbage fails as data, not as JSON: only
+    // the full parse tells (found by the fuzzer, see `fuzz`).
+    let value = match serde_json::from_slice::<Value>(body) {
+        Ok(value) => value,
+        Err(error) => {
+            let message = format!("Parse error: {error}");
+            return Err((None, ErrorData::parse_error(message, None)));
+        }
+    };
+    let id = value.get("id").and_then(exact_id);
     let message = format!("Invalid request: {error}");
     Err((id, ErrorData::invalid_request(message, None)))
+}
+
+/// `id` as a request id if it is one exactly: a string or an integer. A
+/// number with a fraction or an exponent is read as a float, which rounds,
+/// and answering with a rounded id would answer another request (found by
+/// the fuzzer: `1039743338578475.9` came back as `1039743338578476`).
+pub(crate) fn exact_id(id: &Value) -> Option<RequestId> {
+    if !(id.is_string() || id.is_i64()) {
+        return None;
+    }
+    serde_json::from_value(id.clone()).ok()
 }
 
 fn json_rpc_error(status: StatusCode, id: Option<RequestId>, error: ErrorData) -> HttpResponse {
@@ -543,6 +564,9 @@ mod tests {
         assert_eq!((id, error.code.0), (None, -32700));
         let (id, error) = check_message(br#"{"id": 7, "hello": "world"}"#).unwrap_err();
         assert_eq!((id, error.code.0), (Some(RequestId::Number(7)), -32600));
+        // A valid JSON prefix of the wrong type, then garbage: still no JSON.
+        let (id, error) = check_message(b"0\0").unwrap_err();
+        assert_eq!((id, error.code.0), (None, -32700));
         let (_, error) = check_message(b"[]").unwrap_err();
         assert_eq!(error.code.0, -32600);
         assert!(check_message(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).is_ok());

@@ -75,9 +75,26 @@ fn is_host_and_port(value: &str) -> bool {
     };
     let host_ok = host
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b));
-    let port_ok = port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b))
+        && is_percent_encoded(host);
+    // An empty port means none (RFC 3986 §3.2.3); one past 65535 is no port
+    // at all, and rmcp would read it as none (found by the fuzzer).
+    let port_ok = port.is_none_or(|p| {
+        p.bytes().all(|b| b.is_ascii_digit()) && (p.is_empty() || p.parse::<u16>().is_ok())
+    });
     (literal || !host.is_empty()) && host_ok && port_ok
+}
+
+/// Every `%` starts a percent-encoding (RFC 3986 §2.1): `%` and two hex
+/// digits (a lone `%` found by the fuzzer).
+fn is_percent_encoded(host: &str) -> bool {
+    let bytes = host.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
 }
 
 #[cfg(test)]
@@ -111,6 +128,9 @@ mod tests {
         assert_eq!(head("/mcp", &["[::1"]), Err(HeadError::BadHost));
         assert_eq!(head("/mcp", &["a:b"]), Err(HeadError::BadHost));
         assert_eq!(head("/mcp", &[":80"]), Err(HeadError::BadHost));
+        assert_eq!(head("/mcp", &["localhost:70000"]), Err(HeadError::BadHost));
+        assert_eq!(head("/mcp", &["%"]), Err(HeadError::BadHost));
+        assert_eq!(head("/mcp", &["a%4"]), Err(HeadError::BadHost));
         assert_eq!(
             head("http://evil.example/mcp", &["localhost:1"]),
             Err(HeadError::TargetElsewhere)
