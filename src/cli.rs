@@ -83,7 +83,9 @@ pub struct Cli {
     pub allow_host: Vec<String>,
 
     /// With --http or --control: also accept this Origin (scheme://host:port;
-    /// repeatable).
+    /// repeatable). It matches exactly: without a port, http and https mean
+    /// their default port (80, 443), as browsers send them; scheme://host:*
+    /// allows any port.
     #[arg(long, value_name = "ORIGIN", requires = "listener")]
     pub allow_origin: Vec<String>,
 
@@ -91,6 +93,11 @@ pub struct Cli {
     /// or stream open [default: 60].
     #[arg(long, value_name = "SECONDS", requires = "http", value_parser = parse_seconds)]
     pub session_timeout: Option<Duration>,
+
+    /// With --http: the time a client has to send a request's head, and then
+    /// its body; a stalled request is cut off [default: 30].
+    #[arg(long, value_name = "SECONDS", requires = "http", value_parser = parse_seconds)]
+    pub request_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -146,6 +153,9 @@ impl Cli {
         options.allowed_origins = self.allow_origin.clone();
         if let Some(timeout) = self.session_timeout {
             options.session_timeout = timeout;
+        }
+        if let Some(timeout) = self.request_timeout {
+            options.request_timeout = timeout;
         }
         Some(options)
     }

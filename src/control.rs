@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::SessionMsg;
 use crate::catalog::{Change, ChangeError, ChangeRequest};
-use crate::http::{allowed_hosts, allowed_origins};
+use crate::http::{allowed_hosts, allowed_origins, with_default_port};
 
 /// The largest change request accepted: a change is a few dozen bytes.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -200,7 +200,7 @@ fn check_guard(headers: &HeaderMap, endpoint: &Endpoint) -> Result<(), Refusal> 
     }
     if let Some(origin) = headers.get(ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
-        if !endpoint.origins.iter().any(|allowed| allowed == origin) {
+        if !origin_allowed(origin, &endpoint.origins) {
             return Err(Refusal::new(
                 StatusCode::FORBIDDEN,
                 format!("Origin {origin:?} is not allowed (see --allow-origin)"),
@@ -208,6 +208,20 @@ fn check_guard(headers: &HeaderMap, endpoint: &Endpoint) -> Result<(), Refusal> 
         }
     }
     Ok(())
+}
+
+/// Whether `origin` is one of `allowed`, as `/mcp` matches them: a default
+/// port may be left out, and `scheme://host:*` allows any port.
+fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    let origin = with_default_port(origin);
+    allowed.iter().any(|allowed| {
+        *allowed == origin
+            || allowed.strip_suffix(":*").is_some_and(|any_port| {
+                origin
+                    .rsplit_once(':')
+                    .is_some_and(|(host, _)| host == any_port)
+            })
+    })
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, Refusal> {

@@ -22,7 +22,15 @@
 //!
 //! DNS-rebinding protection: `Host` must name the bound address (or a loopback
 //! name with its port) and a present `Origin` must be that address's HTTP
-//! origin, unless `--allow-host` and `--allow-origin` add more.
+//! origin, unless `--allow-host` and `--allow-origin` add more. The request
+//! head is checked ([`guard`]) before its body is read (`body`), and both
+//! are read within `--request-timeout`.
+
+mod batch;
+mod body;
+#[cfg(test)]
+mod fuzz;
+pub mod guard;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -30,9 +38,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -40,6 +49,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use ractor::{ActorCell, ActorRef, ActorRuntime};
 use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::common::http_header::{HEADER_SESSION_ID, JSON_MIME_TYPE};
+use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{
     SessionId, StreamableHttpServerConfig, StreamableHttpService,
@@ -53,12 +63,10 @@ use crate::actors::registry::RegistryMsg;
 use crate::actors::session::{Session, SessionArgs};
 use crate::mcp::{McpHandler, Profile};
 use crate::revision;
+use body::{BodyBudget, BodyError};
 
 /// Where MCP is served.
 pub const MCP_PATH: &str = "/mcp";
-
-/// The largest request body accepted, as rmcp's own default.
-const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// rmcp's HTTP service with our handler.
 pub type McpService = StreamableHttpService<McpHandler, LocalSessionManager>;
@@ -77,10 +85,15 @@ pub struct HttpOptions {
     /// How long a session may go with no request or stream open before it is
     /// closed: what frees a client that vanished without a DELETE.
     pub session_timeout: Duration,
+    /// How long a client has to send a request's head, and then its body:
+    /// what frees the connection of a client that stalls.
+    pub request_timeout: Duration,
 }
 
 impl HttpOptions {
     pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(60);
+    /// hyper's own default for the head, and ample for a 4 MiB body.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// Serve on `addr` with the default security and timeout.
     pub fn new(addr: SocketAddr) -> Self {
@@ -89,6 +102,7 @@ impl HttpOptions {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             session_timeout: Self::DEFAULT_SESSION_TIMEOUT,
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -132,12 +146,33 @@ pub fn allowed_origins(bound: SocketAddr, extra: &[String]) -> Vec<String> {
     allowed_hosts(bound, &[])
         .into_iter()
         .map(|host| format!("http://{host}"))
-        .chain(extra.iter().cloned())
+        .chain(extra.iter().map(|origin| with_default_port(origin)))
         .collect()
 }
 
-/// rmcp's HTTP service for a server bound to `bound`. Each session it opens
-/// gets a Session actor linked to `supervisor`.
+/// `origin` with the default port of its scheme made explicit when it names
+/// none: `http://app.example` is the origin `http://app.example:80` (RFC 6454
+/// §4), while rmcp would read an entry without a port as any port. Entries
+/// with a port, `:*` (any port), `null` and other schemes stay as given.
+pub(crate) fn with_default_port(origin: &str) -> String {
+    let default_port = match origin.parse::<http::Uri>() {
+        Ok(uri) if uri.port().is_none() && uri.path_and_query().is_none_or(|p| p == "/") => {
+            match uri.scheme_str() {
+                Some("http") => Some(80),
+                Some("https") => Some(443),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    match default_port {
+        Some(port) => format!("{}:{port}", origin.trim_end_matches('/')),
+        None => origin.to_owned(),
+    }
+}
+
+/// rmcp's HTTP service for a server bound to `bound`. A session it opens
+/// gets a Session actor linked to `supervisor` once its handler needs one.
 pub(crate) fn service(
     bound: SocketAddr,
     options: &HttpOptions,
@@ -152,22 +187,27 @@ pub(crate) fn service(
         .with_allowed_origins(allowed_origins(bound, &options.allowed_origins))
         .enforce_origin_validation()
         .with_cancellation_token(cancel);
-    let factory = move || {
+    let spawner = registry.clone();
+    let spawn_session = Arc::new(move || {
         let args = SessionArgs {
-            registry: registry.clone(),
+            registry: spawner.clone(),
             // rmcp owns an HTTP session's service and ends it itself (on
             // DELETE, idle, or shutdown through `cancel`), so the session
             // has no service of its own to cancel.
             service: CancellationToken::new(),
         };
-        // rmcp's factory cannot wait, so the session starts in the background;
-        // `initialize` waits for it (see `McpHandler::initialize`).
-        let (session, _) =
-            ActorRuntime::spawn_linked_instant(None, Session, args, supervisor.clone())
-                .map_err(std::io::Error::other)?;
-        Ok(McpHandler::new(
+        // rmcp's handler cannot wait here, so the session starts in the
+        // background; `initialize` waits for it (see `McpHandler::initialize`).
+        ActorRuntime::spawn_linked_instant(None, Session, args, supervisor.clone())
+            .map(|(session, _)| session)
+    });
+    // rmcp asks for a handler for every stateless (2026-07-28) request too,
+    // and for requests it then refuses: the Session is spawned only when the
+    // handler first needs one, so those open none.
+    let factory = move || {
+        Ok(McpHandler::lazy(
             registry.clone(),
-            session,
+            spawn_session.clone(),
             Arc::clone(&profile),
         ))
     };
@@ -182,14 +222,49 @@ pub(crate) fn session_manager() -> LocalSessionManager {
     sessions
 }
 
-/// Accept connections until `cancel` fires, serving each on its own task.
-pub(crate) async fn accept(
-    listener: TcpListener,
+/// Everything a connection's requests share.
+pub(crate) struct Edge {
     service: McpService,
     tracker: ActorRef<HttpServerMsg>,
-    cancel: CancellationToken,
-) {
-    let edge = Arc::new(Edge { service, tracker });
+    sessions: Arc<LocalSessionManager>,
+    budget: BodyBudget,
+    request_timeout: Duration,
+}
+
+impl Edge {
+    pub(crate) fn new(
+        service: McpService,
+        tracker: ActorRef<HttpServerMsg>,
+        sessions: Arc<LocalSessionManager>,
+        request_timeout: Duration,
+    ) -> Self {
+        Self {
+            service,
+            tracker,
+            sessions,
+            budget: BodyBudget::default(),
+            request_timeout,
+        }
+    }
+
+    /// rmcp's `Host` and `Origin` check, run before the body is read. rmcp
+    /// keeps the check private and runs it first in `handle`, before looking
+    /// at the method; so the same head without a body and with a method rmcp
+    /// serves nowhere runs exactly that check and then gets 405, and any
+    /// other answer is the check's refusal.
+    async fn rebinding_refusal(&self, parts: &Parts) -> Option<HttpResponse> {
+        let mut probe = Request::new(Full::new(Bytes::new()));
+        *probe.method_mut() = Method::OPTIONS;
+        *probe.uri_mut() = parts.uri.clone();
+        *probe.headers_mut() = parts.headers.clone();
+        let response = self.service.handle(probe).await;
+        (response.status() != StatusCode::METHOD_NOT_ALLOWED).then(|| closing(response))
+    }
+}
+
+/// Accept connections until `cancel` fires, serving each on its own task.
+pub(crate) async fn accept(listener: TcpListener, edge: Edge, cancel: CancellationToken) {
+    let edge = Arc::new(edge);
     loop {
         let accepted = tokio::select! {
             () = cancel.cancelled() => return,
@@ -208,20 +283,19 @@ pub(crate) async fn accept(
     }
 }
 
-struct Edge {
-    service: McpService,
-    tracker: ActorRef<HttpServerMsg>,
-}
-
 async fn serve_connection(stream: TcpStream, edge: Arc<Edge>, cancel: CancellationToken) {
     // Notifications are small writes that must leave at once.
     let _ = stream.set_nodelay(true);
+    let header_timeout = edge.request_timeout;
     let handler = service_fn(move |request| {
         let edge = Arc::clone(&edge);
         async move { Ok::<_, Infallible>(handle(request, &edge).await) }
     });
+    // The head timer runs whenever hyper waits for a head, so it also closes
+    // a connection kept alive with no request.
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), handler);
     tokio::select! {
         result = connection => {
@@ -237,46 +311,58 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
     if request.uri().path() != MCP_PATH {
         return text(StatusCode::NOT_FOUND, "Not Found: MCP is served at /mcp");
     }
-    let method = request.method().clone();
-    let request_session = session_id(request.headers());
     let (parts, body) = request.into_parts();
-
-    let declared_length = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        // Refused before the upload, not after reading 4 MiB of it.
-        return too_large();
+    // Everything about the head first: a refused request's body is never read.
+    if let Err(error) = guard::check_head(&parts.uri, &parts.headers) {
+        return closing(text(StatusCode::BAD_REQUEST, error.to_string()));
     }
-    let mut bad_message = None;
+    if let Some(refusal) = edge.rebinding_refusal(&parts).await {
+        return refusal;
+    }
+    let method = parts.method.clone();
+    let request_session = session_id(&parts.headers);
+    if method == Method::DELETE
+        && let Some(session) = &request_session
+        && !edge.sessions.has_session(session).await.unwrap_or(false)
+    {
+        // rmcp answers 202 whether or not the session existed; the spec and
+        // the README say 404 (MCP Streamable HTTP, session management).
+        return text(StatusCode::NOT_FOUND, "Not Found: Session not found");
+    }
+
     let body = if method == Method::POST {
-        match Limited::new(body, MAX_BODY_BYTES).collect().await {
-            Ok(collected) => {
-                let bytes = collected.to_bytes();
-                if is_json(&parts.headers) {
-                    match check_message(&bytes) {
-                        Ok(message) => {
-                            if let Some((id, error)) = refuse_initialize(&message) {
-                                return json_rpc_error(StatusCode::NOT_FOUND, Some(id), error);
-                            }
-                        }
-                        Err(bad) => bad_message = Some(bad),
-                    }
-                }
-                bytes
-            }
-            Err(error) if error.is::<LengthLimitError>() => return too_large(),
-            Err(error) => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    format!("Bad Request: cannot read the body: {error}"),
-                );
-            }
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        match body::read(body, declared, &edge.budget, edge.request_timeout).await {
+            Ok(bytes) => bytes,
+            Err(error) => return body_refusal(&error),
         }
     } else {
         Bytes::new()
     };
+    if method == Method::POST && is_json(&parts.headers) && batch::is_batch(&body) {
+        return batch::serve(edge, parts, body).await;
+    }
+    serve(edge, parts, body).await
+}
+
+/// Hand one request, its body read, to rmcp, and count its response as open
+/// for its session.
+async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
+    let method = parts.method.clone();
+    let request_session = session_id(&parts.headers);
+    let posted_json = method == Method::POST && is_json(&parts.headers);
+    let checked = posted_json.then(|| check_message(&body));
+    if let Some(Ok(message)) = &checked
+        && let Some((id, error)) = refuse_initialize(message)
+    {
+        return json_rpc_error(StatusCode::NOT_FOUND, Some(id), error);
+    }
+    let bad_message = checked.and_then(Result::err);
+    let takes_batches =
+        posted_json && request_session.is_none() && batch::opens_batch_session(&body);
 
     let response = edge
         .service
@@ -300,6 +386,11 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
         let _ = edge.tracker.cast(HttpServerMsg::Deleted(session));
         return response;
     }
+    if takes_batches {
+        let _ = edge
+            .tracker
+            .cast(HttpServerMsg::TakesBatches(session.clone()));
+    }
     let open = OpenResponse::new(session, edge.tracker.clone());
     // Moved into the body, so that it counts exactly as long as the body lives.
     response.map(|body| {
@@ -309,6 +400,35 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
         })
         .boxed()
     })
+}
+
+/// The answer to a body that could not be read. The connection closes after
+/// it: whatever is left of the body is not worth reading.
+fn body_refusal(error: &BodyError) -> HttpResponse {
+    let status = match error {
+        BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        BodyError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        BodyError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
+        BodyError::Broken(_) => StatusCode::BAD_REQUEST,
+    };
+    let mut response = closing(text(status, error.to_string()));
+    if matches!(error, BodyError::Busy) {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
+    }
+    response
+}
+
+/// `response` with `Connection: close`, for a request whose body was not
+/// read: hyper would otherwise have to read it to find the next request.
+fn closing(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// Counts one response of a session as open until its body is dropped: when
@@ -363,9 +483,17 @@ fn check_message(body: &[u8]) -> Result<ClientJsonRpcMessage, (Option<RequestId>
         let message = format!("Parse error: {error}");
         return Err((None, ErrorData::parse_error(message, None)));
     }
-    let id = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|value| serde_json::from_value::<RequestId>(value.get("id")?.clone()).ok());
+    // The typed parse stops at the first value that has the wrong shape, so
+    // a body such as `0` followed by garbage fails as data, not as JSON: only
+    // the full parse tells (found by the fuzzer, see `fuzz`).
+    let value = match serde_json::from_slice::<Value>(body) {
+        Ok(value) => value,
+        Err(error) => {
+            let message = format!("Parse error: {error}");
+            return Err((None, ErrorData::parse_error(message, None)));
+        }
+    };
+    let id = value.get("id").and_then(exact_id);
     let message = format!("Invalid request: {error}");
     Err((id, ErrorData::invalid_request(message, None)))
 }
@@ -379,6 +507,17 @@ fn refuse_initialize(message: &ClientJsonRpcMessage) -> Option<(RequestId, Error
         }
         _ => None,
     }
+}
+
+/// `id` as a request id if it is one exactly: a string or an integer. A
+/// number with a fraction or an exponent is read as a float, which rounds,
+/// and answering with a rounded id would answer another request (found by
+/// the fuzzer: `1039743338578475.9` came back as `1039743338578476`).
+pub(crate) fn exact_id(id: &Value) -> Option<RequestId> {
+    if !(id.is_string() || id.is_i64()) {
+        return None;
+    }
+    serde_json::from_value(id.clone()).ok()
 }
 
 /// A JSON-RPC error response. rmcp leaves out an `id` it does not have, but
@@ -397,13 +536,6 @@ fn json_rpc_error(status: StatusCode, id: Option<RequestId>, error: ErrorData) -
         .header(http::header::CONTENT_TYPE, JSON_MIME_TYPE)
         .body(Full::new(Bytes::from(body)).boxed())
         .expect("a valid response")
-}
-
-fn too_large() -> HttpResponse {
-    text(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("Payload Too Large: the body exceeds {MAX_BODY_BYTES} bytes"),
-    )
 }
 
 fn text(status: StatusCode, message: impl Into<String>) -> HttpResponse {
@@ -466,6 +598,9 @@ mod tests {
         assert_eq!((id, error.code.0), (None, -32700));
         let (id, error) = check_message(br#"{"id": 7, "hello": "world"}"#).unwrap_err();
         assert_eq!((id, error.code.0), (Some(RequestId::Number(7)), -32600));
+        // A valid JSON prefix of the wrong type, then garbage: still no JSON.
+        let (id, error) = check_message(b"0\0").unwrap_err();
+        assert_eq!((id, error.code.0), (None, -32700));
         let (_, error) = check_message(b"[]").unwrap_err();
         assert_eq!(error.code.0, -32600);
         assert!(check_message(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).is_ok());

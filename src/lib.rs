@@ -100,6 +100,7 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod mcp;
+pub mod memory;
 pub mod pagination;
 pub mod prompts;
 pub mod resources;

@@ -3,16 +3,17 @@
 //! state of its own.
 //!
 //! One handler serves one client's session for as long as rmcp keeps it, and
-//! its Session actor lives exactly as long: dropping the last copy of the
-//! handler stops the session, which is how an HTTP session that rmcp closed
-//! (DELETE, idle) leaves the registry.
+//! its Session actor lives no longer: dropping the last copy of the handler
+//! stops the session, which is how an HTTP session that rmcp closed (DELETE,
+//! idle) leaves the registry. Over HTTP the Session is spawned only when the
+//! handler first needs it (see [`McpHandler::lazy`]).
 
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use ractor::{ActorRef, call};
+use ractor::{ActorRef, SpawnErr, call};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities,
     ContentBlock, CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams,
@@ -63,17 +64,47 @@ pub const LIST_CACHE_HINTS: (Option<u64>, Option<CacheScope>) = (Some(0), Some(C
 #[derive(Clone)]
 pub struct McpHandler {
     registry: ActorRef<RegistryMsg>,
-    session: ActorRef<SessionMsg>,
+    session: Arc<SessionSlot>,
     profile: Arc<Profile>,
-    _session_lifetime: Arc<StopOnDrop>,
 }
 
-/// Stops the session when the last copy of its handler is dropped.
-struct StopOnDrop(ActorRef<SessionMsg>);
+/// Spawns a Session actor for a handler that needs one.
+pub type SpawnSession = Arc<dyn Fn() -> Result<ActorRef<SessionMsg>, SpawnErr> + Send + Sync>;
 
-impl Drop for StopOnDrop {
+/// A handler's Session: there from the start, or spawned on first use. Stops
+/// it when the last copy of the handler is dropped.
+struct SessionSlot {
+    session: Mutex<Option<ActorRef<SessionMsg>>>,
+    spawn: Option<SpawnSession>,
+}
+
+impl SessionSlot {
+    fn get(&self) -> Result<ActorRef<SessionMsg>, McpError> {
+        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = &*session {
+            return Ok(session.clone());
+        }
+        let spawned = self
+            .spawn
+            .as_ref()
+            .and_then(|spawn| spawn().ok())
+            .ok_or_else(shutting_down)?;
+        *session = Some(spawned.clone());
+        Ok(spawned)
+    }
+
+    /// Send `message` to the Session, spawning it if need be.
+    fn cast(&self, message: SessionMsg) -> Result<(), McpError> {
+        self.get()?.cast(message).map_err(|_| shutting_down())
+    }
+}
+
+impl Drop for SessionSlot {
     fn drop(&mut self) {
-        self.0.stop(None);
+        let session = self.session.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = session {
+            session.stop(None);
+        }
     }
 }
 
@@ -125,15 +156,44 @@ fn shutting_down() -> McpError {
 }
 
 impl McpHandler {
+    /// A handler for a client whose Session is already running.
     pub fn new(
         registry: ActorRef<RegistryMsg>,
         session: ActorRef<SessionMsg>,
         profile: Arc<Profile>,
     ) -> Self {
+        let slot = SessionSlot {
+            session: Mutex::new(Some(session)),
+            spawn: None,
+        };
+        Self::with_slot(registry, slot, profile)
+    }
+
+    /// A handler that spawns its Session with `spawn` when a request first
+    /// needs one (a handshake, a listen stream, a log level, a resource
+    /// subscription). rmcp makes a handler for every HTTP request that might
+    /// open a session, including stateless requests and requests it then
+    /// refuses; those open none.
+    pub fn lazy(
+        registry: ActorRef<RegistryMsg>,
+        spawn: SpawnSession,
+        profile: Arc<Profile>,
+    ) -> Self {
+        let slot = SessionSlot {
+            session: Mutex::new(None),
+            spawn: Some(spawn),
+        };
+        Self::with_slot(registry, slot, profile)
+    }
+
+    fn with_slot(
+        registry: ActorRef<RegistryMsg>,
+        session: SessionSlot,
+        profile: Arc<Profile>,
+    ) -> Self {
         Self {
             registry,
-            _session_lifetime: Arc::new(StopOnDrop(session.clone())),
-            session,
+            session: Arc::new(session),
             profile,
         }
     }
@@ -148,7 +208,9 @@ impl McpHandler {
             client: json!({ "name": client.name, "version": client.version }),
             protocol: protocol.to_string(),
         };
-        let _ = self.session.cast(hello);
+        if self.session.cast(hello).is_err() {
+            tracing::debug!("a client said hello while its session was stopping");
+        }
     }
 
     /// Apply one change for a trigger tool and wait until it is applied.
@@ -250,7 +312,7 @@ impl ServerHandler for McpHandler {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        call!(self.session, SessionMsg::Started).map_err(|_| shutting_down())?;
+        call!(self.session.get()?, SessionMsg::Started).map_err(|_| shutting_down())?;
         context.peer.set_peer_info(request.clone());
         let result = self.negotiate_initialize(&request)?;
         self.hello(&request.client_info, &result.protocol_version);
@@ -270,7 +332,7 @@ impl ServerHandler for McpHandler {
         }
         self.registry
             .cast(RegistryMsg::SetLogLevel(
-                self.session.get_id(),
+                self.session.get()?.get_id(),
                 request.level,
             ))
             .map_err(|_| shutting_down())
@@ -401,9 +463,7 @@ impl ServerHandler for McpHandler {
         // Any URI, listed or not: a resource added later may be subscribed to
         // before it exists, as a file may be watched, and the spec asks only
         // that the server track what was subscribed.
-        self.session
-            .cast(SessionMsg::Subscribe(request.uri))
-            .map_err(|_| shutting_down())
+        self.session.cast(SessionMsg::Subscribe(request.uri))
     }
 
     async fn unsubscribe(
@@ -416,9 +476,7 @@ impl ServerHandler for McpHandler {
         }
         // Unsubscribing from a resource since removed is still fine: the
         // client is tidying up.
-        self.session
-            .cast(SessionMsg::Unsubscribe(request.uri))
-            .map_err(|_| shutting_down())
+        self.session.cast(SessionMsg::Unsubscribe(request.uri))
     }
 
     /// rmcp routes a request it cannot parse, such as `tools/call` without

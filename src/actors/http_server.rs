@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rmcp::transport::streamable_http_server::SessionId;
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -31,6 +31,11 @@ pub enum HttpServerMsg {
     ResponseClosed(SessionId),
     /// The client deleted this session; rmcp has closed it.
     Deleted(SessionId),
+    /// This session negotiated 2025-03-26, the one revision with JSON-RPC
+    /// batches.
+    TakesBatches(SessionId),
+    /// Whether this session takes JSON-RPC batches.
+    IfTakesBatches(SessionId, RpcReplyPort<bool>),
     /// Close the sessions that have been idle for the session timeout.
     Sweep,
 }
@@ -57,6 +62,41 @@ pub struct HttpServerState {
     rmcp_sessions: Arc<LocalSessionManager>,
     timeout: Duration,
     sessions: HashMap<SessionId, Activity>,
+    /// Sweeps since a session last ended, while few enough that its memory
+    /// may still be on its way back to the allocator.
+    sweeps_since_release: Option<u8>,
+}
+
+impl HttpServerState {
+    /// Give the memory of ended sessions back to the operating system: at
+    /// the sweep after a session ended, and once more at the next, since a
+    /// session's tasks may still be stopping at the first (see
+    /// [`crate::memory`]).
+    fn release_memory_of_ended_sessions(&mut self) {
+        let Some(sweeps) = self.sweeps_since_release else {
+            return;
+        };
+        self.sweeps_since_release = (sweeps == 0).then_some(1);
+        tokio::task::spawn_blocking(crate::memory::release_free_memory);
+    }
+
+    /// Count every rmcp session this actor has not heard of as idle from now.
+    ///
+    /// A session is known here from its first response, but rmcp creates it
+    /// while `initialize` is still being answered: a client that resets its
+    /// connection then drops the request, and with it the only response that
+    /// would ever have named the session. Such a session still holds its
+    /// Session actor and is notified of every change, so it is swept like
+    /// any other session that no client uses.
+    async fn adopt_unseen_sessions(&mut self) {
+        let now = Instant::now();
+        for id in self.rmcp_sessions.sessions.read().await.keys() {
+            self.sessions.entry(id.clone()).or_insert_with(|| Activity {
+                idle_since: Some(now),
+                ..Activity::default()
+            });
+        }
+    }
 }
 
 /// What a session's client is doing.
@@ -65,6 +105,8 @@ struct Activity {
     open_responses: usize,
     /// Since when no response is open.
     idle_since: Option<Instant>,
+    /// Negotiated 2025-03-26, so JSON-RPC batches are accepted.
+    takes_batches: bool,
 }
 
 impl Actor for HttpServer {
@@ -89,12 +131,13 @@ impl Actor for HttpServer {
             Arc::clone(&rmcp_sessions),
             cancel.clone(),
         );
-        let accept = tokio::spawn(http::accept(
-            args.listener,
+        let edge = http::Edge::new(
             service,
             myself.clone(),
-            cancel.clone(),
-        ));
+            Arc::clone(&rmcp_sessions),
+            args.options.request_timeout,
+        );
+        let accept = tokio::spawn(http::accept(args.listener, edge, cancel.clone()));
         let timeout = args.options.session_timeout;
         // A quarter of the timeout: a session closes at most 25% late.
         let period = (timeout / 4).max(Duration::from_millis(10));
@@ -107,6 +150,7 @@ impl Actor for HttpServer {
             rmcp_sessions,
             timeout,
             sessions: HashMap::new(),
+            sweeps_since_release: None,
         })
     }
 
@@ -132,8 +176,18 @@ impl Actor for HttpServer {
             }
             HttpServerMsg::Deleted(id) => {
                 state.sessions.remove(&id);
+                state.sweeps_since_release = Some(0);
+            }
+            HttpServerMsg::TakesBatches(id) => {
+                state.sessions.entry(id).or_default().takes_batches = true;
+            }
+            HttpServerMsg::IfTakesBatches(id, reply) => {
+                let takes = state.sessions.get(&id).is_some_and(|a| a.takes_batches);
+                let _ = reply.send(takes);
             }
             HttpServerMsg::Sweep => {
+                state.release_memory_of_ended_sessions();
+                state.adopt_unseen_sessions().await;
                 let timeout = state.timeout;
                 let idle: Vec<SessionId> = state
                     .sessions
@@ -143,6 +197,7 @@ impl Actor for HttpServer {
                     .collect();
                 for id in idle {
                     state.sessions.remove(&id);
+                    state.sweeps_since_release = Some(0);
                     tracing::info!(session = %id, ?timeout, "closing an idle HTTP session");
                     // Not awaited here: a session stuck writing to a client
                     // that does not read must not hold up the others.
