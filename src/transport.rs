@@ -350,12 +350,24 @@ where
                 .enqueue(self.queue.as_ref(), Item::Message(item), answered.as_ref())
                 .map(Some),
         };
+        let gone = self.shared.gone.clone();
         async move {
-            let Some(queued) = queued? else {
-                return Ok(());
+            let written = match queued {
+                Ok(None) => return Ok(()),
+                Ok(Some(queued)) => queued.await.unwrap_or(Err(ErrorKind::BrokenPipe)),
+                Err(kind) => Err(kind),
             };
-            let written = queued.await.unwrap_or(Err(ErrorKind::BrokenPipe));
-            written.map_err(|kind| std::io::Error::new(kind, "cannot write to the client"))
+            match written {
+                // The client closed stdout: routine, and nobody is left to
+                // tell (rmcp would log a failed send as an ERROR).
+                Err(kind) if gone.is_cancelled() => {
+                    tracing::debug!(?kind, "not written: the client is gone");
+                    Ok(())
+                }
+                written => {
+                    written.map_err(|kind| std::io::Error::new(kind, "cannot write to the client"))
+                }
+            }
         }
     }
 
