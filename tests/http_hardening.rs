@@ -122,11 +122,10 @@ async fn sessions_of_initializes_reset_mid_answer_are_swept() {
             let log = server.process.stderr();
             let open_now = log
                 .lines()
-                .filter(|line| {
+                .rfind(|line| {
                     line.contains("session opened sessions=")
                         || line.contains("session closed sessions=")
                 })
-                .next_back()
                 .and_then(|line| {
                     line.rsplit("sessions=")
                         .next()?
