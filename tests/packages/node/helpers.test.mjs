@@ -1,0 +1,64 @@
+// The helper itself: HTTP start-up, the `dynamic-mcp-server` command, clear
+// errors, and nothing left behind (the process reaped, the temporary folder
+// removed).
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { binaryPath, startDynamicServer } from "dynamic-mcp-server";
+
+const gone = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+};
+const version = JSON.parse(fs.readFileSync("node_modules/dynamic-mcp-server/package.json", "utf8")).version;
+
+test("the binary comes from this platform's package", () => {
+  assert.equal(
+    binaryPath(),
+    path.resolve(`node_modules/@dynamic-mcp-server/${process.platform}-${process.arch}/bin/dynamic-mcp-server`),
+  );
+});
+
+test("the command runs the binary, which has the package's version", () => {
+  const out = execFileSync("node_modules/.bin/dynamic-mcp-server", ["--version"], { encoding: "utf8" });
+  assert.equal(out.trim(), `dynamic-mcp-server ${version}`);
+});
+
+test("an HTTP server serves its mcpUrl and stops leaving nothing behind", async () => {
+  const server = await startDynamicServer({ http: true, tools: 2 });
+  const { pid } = server;
+  const folder = path.dirname(server.args[1]);
+  assert.match(server.mcpUrl, /^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+  const client = new Client({ name: "package-tests", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(server.mcpUrl)));
+  assert.deepEqual((await client.listTools()).tools.map((tool) => tool.name), ["echo", "calculator"]);
+  await client.close();
+  assert.equal(await server.stop(), 0, "SIGTERM stops it cleanly");
+  assert.ok(gone(pid), "the server was stopped and reaped");
+  assert.equal(fs.existsSync(folder), false, "the temporary folder is removed");
+});
+
+test("a server that cannot start says why", async () => {
+  await assert.rejects(
+    startDynamicServer({ http: true, args: ["--tools", "0"] }),
+    /exited with status 2: .*--tools/,
+  );
+});
+
+test("a stdio server has no pid before a client starts it, and no mcpUrl", async () => {
+  const server = await startDynamicServer();
+  assert.throws(() => server.pid, /connect the client first/);
+  assert.equal(server.mcpUrl, undefined);
+  await assert.rejects(server.state(), /started without control/);
+  await server.stop();
+});
