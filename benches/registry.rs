@@ -18,6 +18,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use dynamic_mcp_server::actors::registry::{Registry, RegistryArgs, RegistryMsg};
+use dynamic_mcp_server::catalog::Change;
 use ractor::{Actor, ActorRef, call};
 use serde_json::json;
 use tokio::runtime::Runtime;
@@ -42,9 +43,11 @@ fn record_figures() {
             let t = Instant::now();
             rt.block_on(async {
                 for _ in 0..BURST {
-                    registry.cast(RegistryMsg::AddTool).unwrap();
+                    registry
+                        .cast(RegistryMsg::Apply(Change::add_tool(), None))
+                        .unwrap();
                 }
-                call!(registry, RegistryMsg::Snapshot).unwrap().len()
+                call!(registry, RegistryMsg::Snapshot).unwrap().tools.len()
             });
             BURST as f64 / t.elapsed().as_secs_f64()
         })
@@ -54,7 +57,7 @@ fn record_figures() {
     let mut round_trips: Vec<f64> = (0..1000)
         .map(|_| {
             let t = Instant::now();
-            rt.block_on(async { call!(registry, RegistryMsg::Snapshot).unwrap().len() });
+            rt.block_on(async { call!(registry, RegistryMsg::Snapshot).unwrap().tools.len() });
             t.elapsed().as_secs_f64() * 1e6
         })
         .collect();
@@ -93,11 +96,9 @@ fn runtime() -> Runtime {
 
 fn spawn_registry(rt: &Runtime, tools: usize) -> ActorRef<RegistryMsg> {
     rt.block_on(async {
-        let args = RegistryArgs {
-            tools,
-            log_sessions: false,
-        };
-        let (registry, _) = Actor::spawn(None, Registry, args).await.unwrap();
+        let (registry, _) = Actor::spawn(None, Registry, RegistryArgs::tools(tools))
+            .await
+            .unwrap();
         registry
     })
 }
@@ -114,9 +115,11 @@ fn add_tool(bencher: divan::Bencher) {
         .bench_local(|| {
             rt.block_on(async {
                 for _ in 0..BURST {
-                    registry.cast(RegistryMsg::AddTool).unwrap();
+                    registry
+                        .cast(RegistryMsg::Apply(Change::add_tool(), None))
+                        .unwrap();
                 }
-                call!(registry, RegistryMsg::Snapshot).unwrap().len()
+                call!(registry, RegistryMsg::Snapshot).unwrap().tools.len()
             })
         });
     registry.stop(None);
@@ -127,7 +130,7 @@ fn snapshot_at_10k(bencher: divan::Bencher) {
     let rt = runtime();
     let registry = spawn_registry(&rt, 10_000);
     bencher.bench_local(|| {
-        rt.block_on(async { call!(registry, RegistryMsg::Snapshot).unwrap().len() })
+        rt.block_on(async { call!(registry, RegistryMsg::Snapshot).unwrap().tools.len() })
     });
     registry.stop(None);
 }

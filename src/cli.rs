@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgGroup, Parser, ValueEnum};
 
+use crate::control::ControlOptions;
 use crate::error::StartupError;
 use crate::http::{self, HttpOptions};
 use crate::server::Options;
@@ -21,8 +22,13 @@ pub const MAX_INITIAL_TOOLS: usize = 1_000_000;
 /// to any number of clients), writes its PID to the pidfile, and on each
 /// SIGHUP adds the next tool (echo4, echo5, ...) and sends
 /// notifications/tools/list_changed to every client. Logs go to stderr.
+///
+/// More changes on demand: SIGUSR1 removes the newest tool, SIGUSR2 changes it
+/// under the same name; --control serves a JSON API for every kind of change
+/// to tools, prompts (--prompts) and resources (--resources).
 #[derive(Debug, Parser)]
 #[command(name = "dynamic-mcp-server", version)]
+#[command(group(ArgGroup::new("listener").args(["http", "control"]).multiple(true)))]
 pub struct Cli {
     /// Where to write the PID (atomically); removed on exit.
     #[arg(long, value_name = "PATH", default_value = "dynamic_server.pid")]
@@ -36,6 +42,31 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub tools: Option<String>,
 
+    /// Offer prompts, starting with N (prompt1 ...) [default: no prompts
+    /// capability at all].
+    #[arg(long, value_name = "N", value_parser = parse_item_count)]
+    pub prompts: Option<usize>,
+
+    /// Offer resources, starting with N (dynamic://resources/1 ...)
+    /// [default: no resources capability at all].
+    #[arg(long, value_name = "N", value_parser = parse_item_count)]
+    pub resources: Option<usize>,
+
+    /// Serve the control endpoint (POST /changes, GET /state) at http://ADDR.
+    /// ADDR as for --http; port 0 picks a free one (see --ready-file).
+    #[arg(long, value_name = "ADDR", value_parser = http::parse_addr)]
+    pub control: Option<SocketAddr>,
+
+    /// List the MCP conformance suite's fixture tools (test_trigger_tool_change
+    /// and others) after the catalog's tools; off, the tool list is exact.
+    #[arg(long)]
+    pub trigger_tools: bool,
+
+    /// Write the PID and the MCP and control URLs as one JSON object to PATH
+    /// (atomically, before the pidfile); removed on exit.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+
     /// Log verbosity on stderr; without it, RUST_LOG applies, else info.
     #[arg(long, value_name = "LEVEL", value_enum)]
     pub log_level: Option<LogLevel>,
@@ -46,12 +77,14 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", value_parser = http::parse_addr)]
     pub http: Option<SocketAddr>,
 
-    /// With --http: also accept this Host header (host or host:port; repeatable).
-    #[arg(long, value_name = "HOST", requires = "http")]
+    /// With --http or --control: also accept this Host header (host or
+    /// host:port; repeatable).
+    #[arg(long, value_name = "HOST", requires = "listener")]
     pub allow_host: Vec<String>,
 
-    /// With --http: also accept this Origin (scheme://host:port; repeatable).
-    #[arg(long, value_name = "ORIGIN", requires = "http")]
+    /// With --http or --control: also accept this Origin (scheme://host:port;
+    /// repeatable).
+    #[arg(long, value_name = "ORIGIN", requires = "listener")]
     pub allow_origin: Vec<String>,
 
     /// With --http: close a session after this many seconds with no request
@@ -91,9 +124,19 @@ impl Cli {
             }
             (None, None) => 1,
         };
-        Ok(Options::new(tools)
+        let mut options = Options::new(tools)
             .pidfile(&self.pidfile)
-            .handle_signals(true))
+            .handle_signals(true);
+        options.prompts = self.prompts;
+        options.resources = self.resources;
+        options.ready_file = self.ready_file.clone();
+        options.trigger_tools = self.trigger_tools;
+        options.control = self.control.map(|addr| ControlOptions {
+            addr,
+            allowed_hosts: self.allow_host.clone(),
+            allowed_origins: self.allow_origin.clone(),
+        });
+        Ok(options)
     }
 
     /// The HTTP transport these arguments ask for, if any.
@@ -105,6 +148,17 @@ impl Cli {
             options.session_timeout = timeout;
         }
         Some(options)
+    }
+}
+
+/// A number of prompts or resources: 0 offers the capability with an empty
+/// list, which changes can fill.
+fn parse_item_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(count) if count <= MAX_INITIAL_TOOLS => Ok(count),
+        _ => Err(format!(
+            "expected a whole number from 0 to {MAX_INITIAL_TOOLS}, found {text:?}"
+        )),
     }
 }
 
@@ -204,6 +258,8 @@ mod tests {
         );
         assert!(options.handle_signals);
         assert!(cli.http_options().is_none());
+        assert_eq!((options.prompts, options.resources), (None, None));
+        assert!(options.control.is_none());
     }
 
     #[test]
@@ -222,8 +278,9 @@ mod tests {
         assert_eq!(http.addr, "127.0.0.1:0".parse().unwrap());
         assert_eq!(http.allowed_hosts, ["mcp.example"]);
         assert_eq!(http.session_timeout, Duration::from_millis(500));
-        // The HTTP-only flags make no sense without --http.
+        // The listener flags make no sense without --http or --control.
         assert!(Cli::try_parse_from(["x", "--allow-host", "h"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--control", "0", "--allow-host", "h"]).is_ok());
         assert!(Cli::try_parse_from(["x", "--http", "nowhere"]).is_err());
         assert!(Cli::try_parse_from(["x", "--http", "0", "--session-timeout", "0"]).is_err());
     }

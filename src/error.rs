@@ -21,6 +21,16 @@ pub enum StartupError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--ready-file {}: cannot write it: {source}", path.display())]
+    ReadyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--control {addr}: cannot listen there: {source}")]
+    ControlBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("--http {addr}: cannot listen there: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -41,6 +51,8 @@ pub enum ServerError {
     ActorFailed { actor: String, reason: String },
     #[error("the server has already stopped")]
     Stopped,
+    #[error("change refused: {0}")]
+    Refused(crate::catalog::ChangeError),
 }
 
 /// Anything that ends the binary with a non-zero status.

@@ -51,7 +51,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::http_server::HttpServerMsg;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::{Session, SessionArgs};
-use crate::mcp::McpHandler;
+use crate::mcp::{McpHandler, Profile};
 
 /// Where MCP is served.
 pub const MCP_PATH: &str = "/mcp";
@@ -140,6 +140,7 @@ pub fn allowed_origins(bound: SocketAddr, extra: &[String]) -> Vec<String> {
 pub(crate) fn service(
     bound: SocketAddr,
     options: &HttpOptions,
+    profile: Arc<Profile>,
     registry: ActorRef<RegistryMsg>,
     supervisor: ActorCell,
     sessions: Arc<LocalSessionManager>,
@@ -163,7 +164,11 @@ pub(crate) fn service(
         let (session, _) =
             ActorRuntime::spawn_linked_instant(None, Session, args, supervisor.clone())
                 .map_err(std::io::Error::other)?;
-        Ok(McpHandler::new(registry.clone(), session))
+        Ok(McpHandler::new(
+            registry.clone(),
+            session,
+            Arc::clone(&profile),
+        ))
     };
     StreamableHttpService::new(factory, sessions, config)
 }

@@ -3,6 +3,8 @@
 //! It starts with N tools, writes its PID to a pidfile, and every SIGHUP adds
 //! the next tool and sends `notifications/tools/list_changed`, so a test of an
 //! MCP client, gateway or proxy can prove that the client refreshes its tools.
+//! On demand it also removes and changes tools (SIGUSR1, SIGUSR2, the control
+//! endpoint), and adds, removes and changes prompts and resources.
 //!
 //! # Layout
 //!
@@ -12,25 +14,34 @@
 //! | actor | owns | module |
 //! |---|---|---|
 //! | Supervisor | the other actors' lifetimes; the one shutdown path | [`actors::supervisor`] |
-//! | Registry | the tool list; who to tell when it changes | [`actors::registry`] |
-//! | SignalListener | the signal stream: SIGHUP, SIGTERM, SIGINT | [`actors::signals`] |
+//! | Registry | the catalog (tools, prompts, resources); who to tell when it changes | [`actors::registry`] |
+//! | SignalListener | the signal stream: SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT | [`actors::signals`] |
+//! | Control | the control endpoint's socket: changes on demand, the state | [`actors::control`] |
 //! | PidfileWriter | the pidfile: written on start, removed on stop | [`actors::pidfile`] |
+//! | ReadyFile | the ready file (PID and URLs): written on start, removed on stop | [`actors::ready_file`] |
 //! | Session | one client's notifications: its rmcp `Peer` after the handshake, its `subscriptions/listen` streams on 2026-07-28 | [`actors::session`] |
 //! | HttpServer | the listening socket; which HTTP sessions still have a client | [`actors::http_server`] |
 //!
-//! Around them: [`tools`] is the catalog (tool `k` to its definition and a pure
-//! call over `serde_json::Value`), [`mcp`] is the rmcp `ServerHandler` that
+//! Around them: [`catalog`] holds the three lists and the changes to them;
+//! [`tools`], [`prompts`] and [`resources`] map item `k` at revision `r` to its
+//! definition and a pure call, get or read; [`mcp`] is the rmcp `ServerHandler` that
 //! only translates requests into messages, [`transport`] frames stdio and
 //! answers bad lines, [`http`] serves Streamable HTTP (one Session actor per
-//! HTTP session, all subscribed to the one registry), [`server`] wires
-//! everything up, and [`cli`] reads the command line.
+//! HTTP session, all subscribed to the one registry), [`control`] answers the
+//! control endpoint, [`server`] wires everything up, and [`cli`] reads the
+//! command line.
 //!
-//! # From SIGHUP to notification
+//! # From a trigger to a notification
 //!
 //! ```text
-//! kill -HUP ─▶ SignalListener ─AddTool─▶ Registry ─ToolsChanged─▶ Session ─▶ client
-//!                                          (appends tool k+1)      (notifications/tools/list_changed)
+//! kill -HUP ─▶ SignalListener ─┐
+//! POST /changes ─▶ Control ────┼─Apply(Change)─▶ Registry ─ListChanged(list)─▶ Session ─▶ client
+//! ServerHandle::apply ─────────┘            (applies it to the catalog)   (notifications/<list>/list_changed)
 //! ```
+//!
+//! Every trigger sends the same [`catalog::Change`]; the Registry applies it
+//! and tells each session which list changed (or which resource was updated),
+//! and each session turns that into notifications for its client.
 //!
 //! A session remembers a change that happens before its client sent
 //! `notifications/initialized` and notifies right after it; while one
@@ -76,14 +87,19 @@
 //! ```
 
 pub mod actors;
+pub mod catalog;
 pub mod cli;
+pub mod control;
 pub mod error;
 pub mod http;
 pub mod logging;
 pub mod mcp;
+pub mod prompts;
+pub mod resources;
 pub mod server;
 pub mod tools;
 pub mod transport;
+pub mod trigger_tools;
 
 pub use error::{Error, ServerError, StartupError};
 pub use http::HttpOptions;

@@ -9,30 +9,54 @@
 
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use ractor::{ActorRef, call};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
-    CustomResult, ErrorCode, Implementation, InitializeRequestParams, InitializeResult,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
-    SetLevelRequestParams, SubscriptionFilter,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock,
+    CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
+    Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
+    ListResourcesResult, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
-use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::registry::{RegistryMsg, ToolList};
-use crate::actors::session::{ListenStream, SendListChanged, SessionMsg};
-use crate::tools;
+use crate::actors::registry::RegistryMsg;
+use crate::actors::registry::severity;
+use crate::actors::session::{ListenStream, Notice, SendNotice, SessionMsg};
+use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind};
+use crate::trigger_tools::{self, TriggerTool};
+use crate::{prompts, resources, tools};
+
+/// What a server offers beyond its tools: which lists have a capability, and
+/// whether the conformance suite's fixture tools are listed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offer {
+    pub prompts: bool,
+    pub resources: bool,
+    pub trigger_tools: bool,
+}
+
+/// What every session of one server answers with: its `initialize` result
+/// (and `server/discover`'s), and its offer.
+#[derive(Debug)]
+pub struct Profile {
+    info: ServerConfig,
+    offer: Offer,
+}
 
 /// Serves one client's MCP requests on behalf of its Session actor.
 #[derive(Clone)]
 pub struct McpHandler {
     registry: ActorRef<RegistryMsg>,
     session: ActorRef<SessionMsg>,
-    info: ServerConfig,
+    profile: Arc<Profile>,
     _session_lifetime: Arc<StopOnDrop>,
 }
 
@@ -45,39 +69,160 @@ impl Drop for StopOnDrop {
     }
 }
 
-impl McpHandler {
-    pub fn new(registry: ActorRef<RegistryMsg>, session: ActorRef<SessionMsg>) -> Self {
-        let capabilities = ServerCapabilities::builder()
-            .enable_logging()
-            .enable_tools()
-            .enable_tool_list_changed()
+impl Profile {
+    /// Capabilities follow the offer, so a default server answers exactly as
+    /// it always has.
+    pub fn new(offer: Offer) -> Arc<Self> {
+        Arc::new(Self {
+            info: server_config(offer),
+            offer,
+        })
+    }
+}
+
+fn server_config(offer: Offer) -> ServerConfig {
+    let mut capabilities = ServerCapabilities::builder()
+        .enable_logging()
+        .enable_tools()
+        .enable_tool_list_changed()
+        .build();
+    if offer.prompts {
+        let mut with = ServerCapabilities::builder()
+            .enable_prompts()
+            .enable_prompts_list_changed()
             .build();
-        let info = ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new(
-                env!("CARGO_PKG_NAME"),
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(
-                "A test server whose tool list grows by one tool on every SIGHUP, \
-                 each followed by notifications/tools/list_changed.",
-            );
+        capabilities.prompts = with.prompts.take();
+    }
+    if offer.resources {
+        let mut with = ServerCapabilities::builder()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .build();
+        capabilities.resources = with.resources.take();
+    }
+    ServerConfig::new(capabilities)
+        .with_server_info(Implementation::new(
+            env!("CARGO_PKG_NAME"),
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(
+            "A test server whose tool list grows by one tool on every SIGHUP, \
+             each followed by notifications/tools/list_changed.",
+        )
+}
+
+fn shutting_down() -> McpError {
+    McpError::internal_error("the server is shutting down", None)
+}
+
+impl McpHandler {
+    pub fn new(
+        registry: ActorRef<RegistryMsg>,
+        session: ActorRef<SessionMsg>,
+        profile: Arc<Profile>,
+    ) -> Self {
         Self {
             registry,
             _session_lifetime: Arc::new(StopOnDrop(session.clone())),
             session,
-            info,
+            profile,
         }
     }
 
-    async fn snapshot(&self) -> Result<ToolList, McpError> {
-        call!(self.registry, RegistryMsg::Snapshot)
-            .map_err(|_| McpError::internal_error("the server is shutting down", None))
+    async fn snapshot(&self) -> Result<Catalog, McpError> {
+        call!(self.registry, RegistryMsg::Snapshot).map_err(|_| shutting_down())
     }
+
+    /// Apply one change for a trigger tool and wait until it is applied.
+    async fn apply(&self, change: Change) -> Result<Catalog, McpError> {
+        call!(self.registry, |reply| RegistryMsg::Apply(
+            change,
+            Some(reply)
+        ))
+        .map_err(|_| shutting_down())?
+        .map_err(|refused| McpError::invalid_params(refused.to_string(), None))
+    }
+
+    /// Run one of the conformance suite's fixture tools.
+    async fn call_trigger_tool(
+        &self,
+        tool: TriggerTool,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let declared = context.client_capabilities();
+        let text = match tool {
+            TriggerTool::ToolChange => {
+                let catalog = self.apply(Change::add_tool()).await?;
+                json!({ "tools": catalog.tools.len() })
+            }
+            TriggerTool::PromptChange => {
+                if !self.profile.offer.prompts {
+                    return Err(trigger_tools::list_disabled("prompts"));
+                }
+                let request = ChangeRequest::new(ChangeKind::AddPrompt);
+                let change = Change::try_from(request).expect("a valid change");
+                let catalog = self.apply(change).await?;
+                json!({ "prompts": catalog.prompts.map_or(0, |p| p.len()) })
+            }
+            TriggerTool::MissingCapability => {
+                let needed = ClientCapabilities::builder().enable_sampling().build();
+                trigger_tools::require(declared.as_ref(), needed, |c| c.sampling.is_some())?;
+                json!({ "sampling": "declared" })
+            }
+            TriggerTool::StreamingElicitation => {
+                let needed = ClientCapabilities::builder().enable_elicitation().build();
+                trigger_tools::require(declared.as_ref(), needed, |c| c.elicitation.is_some())?;
+                if let Some(ask) = trigger_tools::elicitation(request.input_responses.as_ref()) {
+                    return Ok(CallToolResponse::InputRequired(ask));
+                }
+                json!({ "elicitation": "answered" })
+            }
+            TriggerTool::Logging => {
+                let mut sent = 0;
+                if let Some(asked) = context.meta.log_level() {
+                    for level in [
+                        LoggingLevel::Debug,
+                        LoggingLevel::Info,
+                        LoggingLevel::Warning,
+                    ] {
+                        if severity(level) >= severity(asked) {
+                            let line = LoggingMessageNotificationParam::new(
+                                level,
+                                json!({ "message": "test_logging_tool", "level": level }),
+                            )
+                            .with_logger(env!("CARGO_PKG_NAME"));
+                            if context.peer.notify_logging_message(line).await.is_ok() {
+                                sent += 1;
+                            }
+                        }
+                    }
+                }
+                json!({ "log_messages_sent": sent })
+            }
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(text.to_string())]).into())
+    }
+}
+
+/// Write one notice to a handshake client.
+pub async fn notify_peer(peer: &Peer<RoleServer>, notice: Notice) -> bool {
+    match notice {
+        Notice::ListChanged(ListKind::Tools) => peer.notify_tool_list_changed().await,
+        Notice::ListChanged(ListKind::Prompts) => peer.notify_prompt_list_changed().await,
+        Notice::ListChanged(ListKind::Resources) => peer.notify_resource_list_changed().await,
+        Notice::ResourceUpdated(uri) => {
+            peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                .await
+        }
+    }
+    .is_ok()
 }
 
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
-        self.info.clone()
+        self.profile.info.clone()
     }
 
     /// Answers only once the session has subscribed to the registry: a
@@ -88,9 +233,9 @@ impl ServerHandler for McpHandler {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        call!(self.session, SessionMsg::Started)
-            .map_err(|_| McpError::internal_error("the server is shutting down", None))?;
+        call!(self.session, SessionMsg::Started).map_err(|_| shutting_down())?;
         context.peer.set_peer_info(request.clone());
+        let _ = self.session.cast(SessionMsg::Hello(context.peer.clone()));
         self.negotiate_initialize(&request)
     }
 
@@ -104,7 +249,7 @@ impl ServerHandler for McpHandler {
                 self.session.get_id(),
                 request.level,
             ))
-            .map_err(|_| McpError::internal_error("the server is shutting down", None))
+            .map_err(|_| shutting_down())
     }
 
     async fn list_tools(
@@ -112,25 +257,34 @@ impl ServerHandler for McpHandler {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let tools = self.snapshot().await?;
-        Ok(ListToolsResult::with_all_items(tools.as_ref().clone()))
+        let catalog = self.snapshot().await?;
+        let mut tools = catalog.tools.definitions().to_vec();
+        if self.profile.offer.trigger_tools {
+            tools.extend_from_slice(trigger_tools::definitions());
+        }
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let tools = self.snapshot().await?;
-        let count = tools.len();
-        let Some(k) = tools::number(&request.name).filter(|&k| k <= count) else {
+        if self.profile.offer.trigger_tools
+            && let Some(tool) = TriggerTool::named(&request.name)
+        {
+            return self.call_trigger_tool(tool, request, context).await;
+        }
+        let catalog = self.snapshot().await?;
+        let tools = &catalog.tools;
+        let Some((_, entry)) = tools.find(&request.name) else {
             return Err(McpError::invalid_params(
                 format!("Unknown tool: {}", request.name),
                 Some(json!({ "tool": request.name })),
             ));
         };
         let arguments = request.arguments.map_or(Value::Null, Value::Object);
-        let result = match tools::call(k, &arguments, count) {
+        let result = match tools::call(entry.number, entry.revision, &arguments, tools.len()) {
             Ok(value) => CallToolResult::structured(value),
             // The text is JSON so that clients can parse it; no structured
             // content, since it would not match the tool's output schema.
@@ -139,6 +293,98 @@ impl ServerHandler for McpHandler {
             )]),
         };
         Ok(result.into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let catalog = self.snapshot().await?;
+        let prompts = catalog.prompts.ok_or_else(|| not_offered("prompts/list"))?;
+        Ok(ListPromptsResult::with_all_items(
+            prompts.definitions().to_vec(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let catalog = self.snapshot().await?;
+        let prompts = catalog.prompts.ok_or_else(|| not_offered("prompts/get"))?;
+        let Some((_, entry)) = prompts.find(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("Unknown prompt: {}", request.name),
+                Some(json!({ "prompt": request.name })),
+            ));
+        };
+        let topic = request.arguments.as_ref().and_then(|a| a.get("topic"));
+        prompts::get(entry.number, entry.revision, topic)
+            .map(Into::into)
+            .map_err(|error| McpError::invalid_params(error.to_string(), None))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let catalog = self.snapshot().await?;
+        let resources = catalog
+            .resources
+            .ok_or_else(|| not_offered("resources/list"))?;
+        Ok(ListResourcesResult::with_all_items(
+            resources.definitions().to_vec(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let catalog = self.snapshot().await?;
+        let resources = catalog
+            .resources
+            .ok_or_else(|| not_offered("resources/read"))?;
+        let (_, entry) = resources
+            .find(&request.uri)
+            .ok_or_else(|| resource_not_found(&request.uri))?;
+        Ok(resources::read(entry.number, entry.revision).into())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let catalog = self.snapshot().await?;
+        let resources = catalog
+            .resources
+            .ok_or_else(|| not_offered("resources/subscribe"))?;
+        resources
+            .find(&request.uri)
+            .ok_or_else(|| resource_not_found(&request.uri))?;
+        self.session
+            .cast(SessionMsg::Subscribe(request.uri))
+            .map_err(|_| shutting_down())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if !self.profile.offer.resources {
+            return Err(not_offered("resources/unsubscribe"));
+        }
+        // Unsubscribing from a resource since removed is still fine: the
+        // client is tidying up.
+        self.session
+            .cast(SessionMsg::Unsubscribe(request.uri))
+            .map_err(|_| shutting_down())
     }
 
     /// rmcp routes a request it cannot parse, such as `tools/call` without
@@ -163,9 +409,9 @@ impl ServerHandler for McpHandler {
         }
     }
 
-    /// Tool-list changes are the only notifications this server has; rmcp
-    /// narrows this to what the client asked for, so a stream that did not ask
-    /// for them is still accepted and simply gets nothing.
+    /// Accepts every list this server offers and every resource it lists;
+    /// rmcp narrows this to what the client asked for, so a stream that asked
+    /// for nothing we have is still accepted and simply gets nothing.
     ///
     /// rmcp acknowledges the stream right after this returns and only then
     /// calls [`Self::listen`], so a change in between would reach no stream.
@@ -174,14 +420,31 @@ impl ServerHandler for McpHandler {
     /// the stream over.
     fn accepted_subscription_filter(
         &self,
-        _requested: &SubscriptionFilter,
+        requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
         if let Some(task) = tokio::task::try_id()
             && self.session.cast(SessionMsg::ListenAccepted(task)).is_err()
         {
             tracing::debug!("listen accepted while the session was stopping");
         }
-        Some(SubscriptionFilter::builder().tools_list_changed().build())
+        let mut filter = SubscriptionFilter::builder().tools_list_changed();
+        if self.profile.offer.prompts {
+            filter = filter.prompts_list_changed();
+        }
+        if self.profile.offer.resources {
+            filter = filter.resources_list_changed();
+            // Any URI of the catalog's form: a resource added later may be
+            // subscribed to before it exists, as a file may be watched.
+            let uris: Vec<String> = requested
+                .resource_subscriptions
+                .iter()
+                .flatten()
+                .filter(|uri| uri.starts_with(resources::URI_PREFIX))
+                .cloned()
+                .collect();
+            filter = filter.resource_subscriptions(uris);
+        }
+        Some(filter.build())
     }
 
     /// Hands the stream to the Session, which writes its notifications, and
@@ -190,13 +453,38 @@ impl ServerHandler for McpHandler {
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
         let end = CancellationToken::new();
         let sink = context.sink().clone();
-        let send: SendListChanged = Box::new(move || {
+        let send: SendNotice = Arc::new(move |notice| {
             let sink = sink.clone();
-            Box::pin(async move { sink.notify_tool_list_changed().await.is_ok() })
+            Box::pin(async move {
+                match notice {
+                    Notice::ListChanged(ListKind::Tools) => sink.notify_tool_list_changed().await,
+                    Notice::ListChanged(ListKind::Prompts) => {
+                        sink.notify_prompt_list_changed().await
+                    }
+                    Notice::ListChanged(ListKind::Resources) => {
+                        sink.notify_resource_list_changed().await
+                    }
+                    Notice::ResourceUpdated(uri) => sink.notify_resource_updated(uri).await,
+                }
+                .is_ok()
+            })
         });
+        let accepted = context.accepted();
+        let wants = |flag: Option<bool>| flag == Some(true);
         let stream = ListenStream {
             task: tokio::task::try_id(),
-            send: (context.accepted().tools_list_changed == Some(true)).then_some(send),
+            send,
+            lists: [
+                wants(accepted.tools_list_changed),
+                wants(accepted.prompts_list_changed),
+                wants(accepted.resources_list_changed),
+            ],
+            resources: accepted
+                .resource_subscriptions
+                .iter()
+                .flatten()
+                .cloned()
+                .collect::<HashSet<_>>(),
             closed: context.request_context().ct.clone(),
             end: end.clone().drop_guard(),
         };
@@ -211,14 +499,39 @@ impl ServerHandler for McpHandler {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let peer = context.peer;
+        let send: SendNotice = Arc::new({
+            let peer = peer.clone();
+            move |notice| {
+                let peer = peer.clone();
+                Box::pin(async move { notify_peer(&peer, notice).await })
+            }
+        });
         if self
             .session
-            .cast(SessionMsg::Initialized(context.peer))
+            .cast(SessionMsg::Initialized { peer, send })
             .is_err()
         {
             tracing::debug!("client initialized while its session was stopping");
         }
     }
+}
+
+/// A request for a list this server does not offer: what rmcp's default
+/// handler answers without the capability.
+fn not_offered(method: &str) -> McpError {
+    McpError::new(
+        ErrorCode::METHOD_NOT_FOUND,
+        format!("Method not found: {method}"),
+        None,
+    )
+}
+
+fn resource_not_found(uri: &str) -> McpError {
+    McpError::resource_not_found(
+        format!("Resource not found: {uri}"),
+        Some(json!({ "uri": uri })),
+    )
 }
 
 /// Whether `method` is one the MCP specification defines for a client's requests.

@@ -22,15 +22,19 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::actors::control::{Control, ControlArgs};
 use crate::actors::http_server::{HttpServer, HttpServerArgs};
 use crate::actors::pidfile::PidfileWriter;
+use crate::actors::ready_file::{ReadyFile, ReadyFileArgs};
 use crate::actors::registry::{Registry, RegistryArgs, RegistryMsg};
 use crate::actors::session::{Session, SessionArgs};
 use crate::actors::signals::{SignalListener, SignalListenerArgs};
 use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMsg};
+use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest};
+use crate::control::ControlOptions;
 use crate::error::{Error, ServerError, StartupError};
-use crate::http::HttpOptions;
-use crate::mcp::McpHandler;
+use crate::http::{HttpOptions, MCP_PATH};
+use crate::mcp::{McpHandler, Offer, Profile};
 use crate::transport::{InputWatch, LineTransport};
 
 /// How long [`ServerHandle::wait`] gives rmcp's service, once the actors have
@@ -42,20 +46,76 @@ const SERVICE_STOP_TIMEOUT: Duration = Duration::from_millis(500);
 pub struct Options {
     /// The initial number of tools, at least 1.
     pub tools: usize,
+    /// The initial number of prompts; `None` offers no prompts at all.
+    pub prompts: Option<usize>,
+    /// The initial number of resources; `None` offers no resources at all.
+    pub resources: Option<usize>,
     /// Where to write the PID; `None` writes no pidfile.
     pub pidfile: Option<PathBuf>,
-    /// Whether SIGHUP, SIGTERM and SIGINT drive this server. A server embedded
-    /// in a test process usually leaves the process's signals alone.
+    /// Where to write the ready file (PID and URLs, as JSON) before the
+    /// pidfile; `None` writes none.
+    pub ready_file: Option<PathBuf>,
+    /// Serve the control endpoint (changes on demand) here.
+    pub control: Option<ControlOptions>,
+    /// List the conformance suite's fixture tools after the catalog's.
+    pub trigger_tools: bool,
+    /// Whether SIGHUP, SIGUSR1, SIGUSR2, SIGTERM and SIGINT drive this server.
+    /// A server embedded in a test process usually leaves the process's
+    /// signals alone.
     pub handle_signals: bool,
 }
 
 impl Options {
-    /// `tools` tools, no pidfile, no signal handling.
+    /// `tools` tools, no prompts or resources, no pidfile, no control
+    /// endpoint, no signal handling.
     pub fn new(tools: usize) -> Self {
         Self {
             tools,
+            prompts: None,
+            resources: None,
             pidfile: None,
+            ready_file: None,
+            control: None,
+            trigger_tools: false,
             handle_signals: false,
+        }
+    }
+
+    /// Offer `n` prompts (and the prompts capability).
+    pub fn prompts(mut self, n: usize) -> Self {
+        self.prompts = Some(n);
+        self
+    }
+
+    /// Offer `n` resources (and the resources capability).
+    pub fn resources(mut self, n: usize) -> Self {
+        self.resources = Some(n);
+        self
+    }
+
+    pub fn ready_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ready_file = Some(path.into());
+        self
+    }
+
+    pub fn control(mut self, control: ControlOptions) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    fn size(&self) -> CatalogSize {
+        CatalogSize {
+            tools: self.tools,
+            prompts: self.prompts,
+            resources: self.resources,
+        }
+    }
+
+    fn offer(&self) -> Offer {
+        Offer {
+            prompts: self.prompts.is_some(),
+            resources: self.resources.is_some(),
+            trigger_tools: self.trigger_tools,
         }
     }
 
@@ -84,17 +144,30 @@ impl ServerHandle {
     /// Add the next tool and notify the client, exactly as a SIGHUP does.
     /// Returns the tool count after the addition.
     pub async fn add_tool(&self) -> Result<usize, ServerError> {
-        self.registry
-            .cast(RegistryMsg::AddTool)
-            .map_err(|_| ServerError::Stopped)?;
-        self.tool_count().await
+        let catalog = self.apply(ChangeRequest::new(ChangeKind::AddTool)).await?;
+        Ok(catalog.tools.len())
+    }
+
+    /// Apply any change, exactly as the control endpoint does, and return the
+    /// catalog once every step is applied and the sessions told.
+    pub async fn apply(&self, request: ChangeRequest) -> Result<Catalog, ServerError> {
+        let change = Change::try_from(request).map_err(ServerError::Refused)?;
+        call!(self.registry, |reply| RegistryMsg::Apply(
+            change,
+            Some(reply)
+        ))
+        .map_err(|_| ServerError::Stopped)?
+        .map_err(ServerError::Refused)
+    }
+
+    /// The current catalog.
+    pub async fn catalog(&self) -> Result<Catalog, ServerError> {
+        call!(self.registry, RegistryMsg::Snapshot).map_err(|_| ServerError::Stopped)
     }
 
     /// The current number of tools.
     pub async fn tool_count(&self) -> Result<usize, ServerError> {
-        call!(self.registry, RegistryMsg::Snapshot)
-            .map(|tools| tools.len())
-            .map_err(|_| ServerError::Stopped)
+        Ok(self.catalog().await?.tools.len())
     }
 
     /// Stop the server (the same path as SIGTERM) and wait until it has stopped.
@@ -131,7 +204,7 @@ where
     T: IntoTransport<RoleServer, E, A>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let (handle, (handler, service)) = start_tree(&options, false, async |supervisor, registry| {
+    let (handle, (handler, service)) = start_tree(&options, None, async |supervisor, registry| {
         let service = CancellationToken::new();
         let session_args = SessionArgs {
             registry: registry.clone(),
@@ -140,7 +213,10 @@ where
         let (session, _) = Actor::spawn_linked(None, Session, session_args, supervisor.get_cell())
             .await
             .map_err(|e| startup_error("session", e))?;
-        Ok((McpHandler::new(registry, session), service))
+        Ok((
+            McpHandler::new(registry, session, Profile::new(options.offer())),
+            service,
+        ))
     })
     .await?;
 
@@ -183,10 +259,12 @@ pub async fn start_http(
         .await
         .map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
-    let (handle, ()) = start_tree(&options, true, async |supervisor, registry| {
+    let mcp_url = format!("http://{bound}{MCP_PATH}");
+    let (handle, ()) = start_tree(&options, Some(mcp_url), async |supervisor, registry| {
         let args = HttpServerArgs {
             listener,
             options: http,
+            profile: Profile::new(options.offer()),
             registry,
             supervisor: supervisor.get_cell(),
         };
@@ -201,13 +279,34 @@ pub async fn start_http(
 
 /// Spawn the supervisor and its children in the order the module doc
 /// explains: the registry, then `edge` (what serves the clients), then the
-/// signal listener and the pidfile writer. If any fails, whatever did start
-/// is stopped again. `many_clients` logs each session that opens and closes.
+/// control endpoint, the signal listener, the ready file and the pidfile
+/// writer. If any fails, whatever did start is stopped again. A server with an
+/// `mcp_url` serves many clients over HTTP, and logs each session that opens
+/// and closes.
 async fn start_tree<T>(
     options: &Options,
-    many_clients: bool,
+    mcp_url: Option<String>,
     edge: impl AsyncFnOnce(&ActorRef<SupervisorMsg>, ActorRef<RegistryMsg>) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
+    // Bound first, so that a bad address fails before anything starts.
+    let control = match &options.control {
+        Some(control) => {
+            let addr = control.addr;
+            let bind_error = |source| StartupError::ControlBind { addr, source };
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(bind_error)?;
+            let bound = listener.local_addr().map_err(bind_error)?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
+    let ready = serde_json::json!({
+        "pid": std::process::id(),
+        "mcp_url": mcp_url,
+        "control_url": control.as_ref().map(|(_, bound)| format!("http://{bound}")),
+    });
+    let many_clients = mcp_url.is_some();
     let (outcome_tx, outcome) = oneshot::channel();
     let (supervisor, _) = Actor::spawn(None, Supervisor, outcome_tx)
         .await
@@ -215,14 +314,24 @@ async fn start_tree<T>(
 
     let children = async {
         let args = RegistryArgs {
-            tools: options.tools,
+            size: options.size(),
             log_sessions: many_clients,
         };
         let (registry, _) = Actor::spawn_linked(None, Registry, args, supervisor.get_cell())
             .await
             .map_err(|e| startup_error("registry", e))?;
         let edge = edge(&supervisor, registry.clone()).await?;
-        spawn_signals_and_pidfile(&supervisor, &registry, options).await?;
+        if let (Some((listener, _)), Some(control)) = (control, &options.control) {
+            let args = ControlArgs {
+                listener,
+                options: control.clone(),
+                registry: registry.clone(),
+            };
+            Actor::spawn_linked(None, Control, args, supervisor.get_cell())
+                .await
+                .map_err(|e| startup_error("control", e))?;
+        }
+        spawn_signals_and_files(&supervisor, &registry, options, ready).await?;
         Ok((registry, edge))
     };
     let (registry, edge) = match children.await {
@@ -250,10 +359,11 @@ async fn start_tree<T>(
     Ok((handle, edge))
 }
 
-async fn spawn_signals_and_pidfile(
+async fn spawn_signals_and_files(
     supervisor: &ActorRef<SupervisorMsg>,
     registry: &ActorRef<RegistryMsg>,
     options: &Options,
+    ready: serde_json::Value,
 ) -> Result<(), StartupError> {
     if options.handle_signals {
         let args = SignalListenerArgs {
@@ -263,6 +373,15 @@ async fn spawn_signals_and_pidfile(
         Actor::spawn_linked(None, SignalListener, args, supervisor.get_cell())
             .await
             .map_err(|e| startup_error("signal listener", e))?;
+    }
+    if let Some(path) = &options.ready_file {
+        let args = ReadyFileArgs {
+            path: path.clone(),
+            contents: ready,
+        };
+        Actor::spawn_linked(None, ReadyFile, args, supervisor.get_cell())
+            .await
+            .map_err(|e| startup_error("ready file", e))?;
     }
     if let Some(path) = &options.pidfile {
         Actor::spawn_linked(None, PidfileWriter, path.clone(), supervisor.get_cell())

@@ -2,8 +2,13 @@
 //!
 //! Tool 1 is `echo`, 2 is `calculator`, 3 is `counter`, and every `k >= 4` is
 //! `echo{k}`. Nothing here knows about sessions, actors or transports: a call is
-//! a function of its arguments (a `serde_json::Value`) and of the current tool
-//! count, so unit tests drive it directly.
+//! a function of its arguments (a `serde_json::Value`), the tool's revision and
+//! the current tool count, so unit tests drive it directly.
+//!
+//! A tool changed under its name (a rug pull, revision `r >= 2`) says so at the
+//! end of its description and requires one more argument, `revision`, equal to
+//! `r`: a client that calls it with the schema it cached before the change gets
+//! a tool error naming `revision`, which is how a test sees a stale client.
 //!
 //! Definitions share their names, descriptions and schemas (`'static` strings
 //! and `Arc`s), so cloning a [`Tool`] for `tools/list` allocates nothing.
@@ -13,6 +18,8 @@ use std::sync::{Arc, LazyLock, RwLock};
 
 use rmcp::model::{JsonObject, Tool};
 use serde_json::{Map, Value, json};
+
+use crate::catalog::{Entry, ItemKind, ListKind, Number, Revision, Tools};
 
 /// A tool's 1-based position in the catalog.
 pub type ToolNumber = usize;
@@ -41,6 +48,27 @@ pub enum ToolError {
     },
     #[error("Invalid arguments: expected an object, got {0}")]
     ArgumentsNotAnObject(&'static str),
+    #[error(
+        "Stale revision: this tool is at revision {current}, the call passed revision {passed}; list the tools again"
+    )]
+    StaleRevision { current: Revision, passed: i64 },
+}
+
+impl ItemKind for Tools {
+    type Definition = Tool;
+    const LIST: ListKind = ListKind::Tools;
+
+    fn definition(entry: Entry) -> Tool {
+        revised(entry.number, entry.revision)
+    }
+
+    fn key(k: Number) -> String {
+        name(k).into_owned()
+    }
+
+    fn number(key: &str) -> Option<Number> {
+        number(key)
+    }
 }
 
 /// The name of tool `k`.
@@ -58,8 +86,9 @@ pub fn name(k: ToolNumber) -> Cow<'static, str> {
 }
 
 /// `echo{k}` for `k >= 4`, from a process-wide table that only grows. A name
-/// lives as long as the process, as the tool it names does in a server (tools
-/// are never removed); a process that starts many servers shares one table.
+/// lives as long as the process: numbers are never reused, so a removed tool's
+/// name is a few bytes kept, and a process that starts many servers shares one
+/// table.
 fn interned_echo_name(k: ToolNumber) -> &'static str {
     static NAMES: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
     let i = k - 4;
@@ -121,12 +150,55 @@ pub fn definition(k: ToolNumber) -> Tool {
     Tool::new(name(k), description, Arc::clone(input)).with_raw_output_schema(Arc::clone(output))
 }
 
-/// Run tool `k` with `arguments` while the server has `tool_count` tools.
+/// Tool `k` at revision `r`: at revision 1 exactly [`definition`]; from
+/// revision 2 on, its description names the revision and its input schema
+/// requires the `revision` argument.
+pub fn revised(k: ToolNumber, r: Revision) -> Tool {
+    let mut tool = definition(k);
+    if r < 2 {
+        return tool;
+    }
+    let description = tool.description.as_deref().unwrap_or_default();
+    tool.description = Some(format!("{description} (revision {r})").into());
+    let mut schema = (*tool.input_schema).clone();
+    if let Some(Value::Object(properties)) = schema.get_mut("properties") {
+        properties.insert(
+            "revision".into(),
+            json!({
+                "type": "integer",
+                "const": r,
+                "description": "This tool's revision: pass it to show you listed the tools since it changed",
+            }),
+        );
+    }
+    let required = schema
+        .entry("required")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(required) = required {
+        required.push("revision".into());
+    }
+    tool.input_schema = Arc::new(schema);
+    tool
+}
+
+/// Run tool `k` at revision `r` with `arguments` while the server lists
+/// `tool_count` tools.
 ///
 /// `arguments` is the JSON object the client sent (`Value::Null` when it sent
-/// none). The caller has already checked that `k <= tool_count`.
-pub fn call(k: ToolNumber, arguments: &Value, tool_count: usize) -> Result<Value, ToolError> {
+/// none). The caller has already checked that the tool is listed.
+pub fn call(
+    k: ToolNumber,
+    r: Revision,
+    arguments: &Value,
+    tool_count: usize,
+) -> Result<Value, ToolError> {
     let args = Arguments::new(arguments)?;
+    if r >= 2 {
+        let passed = args.integer("revision")?;
+        if passed != i64::from(r) {
+            return Err(ToolError::StaleRevision { current: r, passed });
+        }
+    }
     match k {
         1 => Ok(json!({ "echo_message": args.string("message")? })),
         2 => calculate(
@@ -306,7 +378,7 @@ mod tests {
     use super::*;
 
     fn calc(a: Value, b: Value, operation: &str) -> Result<Value, ToolError> {
-        call(2, &json!({ "a": a, "b": b, "operation": operation }), 2)
+        call(2, 1, &json!({ "a": a, "b": b, "operation": operation }), 2)
     }
 
     #[test]
@@ -357,36 +429,74 @@ mod tests {
     #[test]
     fn echo_tools() {
         assert_eq!(
-            call(1, &json!({ "message": "hi" }), 1),
+            call(1, 1, &json!({ "message": "hi" }), 1),
             Ok(json!({ "echo_message": "hi" }))
         );
         assert_eq!(
-            call(7, &json!({ "message": "hi" }), 9),
+            call(7, 1, &json!({ "message": "hi" }), 9),
             Ok(json!({ "echo_message": "hi", "tool_number": 7 }))
         );
         assert_eq!(
-            call(1, &Value::Null, 1),
+            call(1, 1, &Value::Null, 1),
             Err(ToolError::MissingArgument("message"))
         );
         assert_eq!(
-            call(4, &json!({}), 4),
+            call(4, 1, &json!({}), 4),
             Err(ToolError::MissingArgument("message"))
         );
-        let err = call(1, &json!({ "message": 5 }), 1).unwrap_err();
+        let err = call(1, 1, &json!({ "message": 5 }), 1).unwrap_err();
         assert_eq!(
             err.to_string(),
             "Invalid argument 'message': expected a string, got a number"
         );
         assert_eq!(
-            call(1, &json!([1]), 1),
+            call(1, 1, &json!([1]), 1),
             Err(ToolError::ArgumentsNotAnObject("an array"))
         );
     }
 
     #[test]
+    fn a_revised_tool_requires_its_revision() {
+        let tool = revised(4, 3);
+        assert_eq!(tool.name, "echo4");
+        assert!(
+            tool.description
+                .as_deref()
+                .unwrap()
+                .ends_with(" (revision 3)")
+        );
+        assert_eq!(
+            tool.input_schema["required"],
+            json!(["message", "revision"])
+        );
+        assert_eq!(
+            tool.input_schema["properties"]["revision"]["type"],
+            "integer"
+        );
+        // The counter's empty schema gains a `required` list of its own.
+        assert_eq!(revised(3, 2).input_schema["required"], json!(["revision"]));
+        assert_eq!(revised(4, 1), definition(4));
+
+        // The stale schema's call: no revision, or the old one.
+        assert_eq!(
+            call(4, 3, &json!({ "message": "hi" }), 4),
+            Err(ToolError::MissingArgument("revision"))
+        );
+        let stale = call(4, 3, &json!({ "message": "hi", "revision": 2 }), 4).unwrap_err();
+        assert_eq!(
+            stale.to_string(),
+            "Stale revision: this tool is at revision 3, the call passed revision 2; list the tools again"
+        );
+        assert_eq!(
+            call(4, 3, &json!({ "message": "hi", "revision": 3 }), 4),
+            Ok(json!({ "echo_message": "hi", "tool_number": 4 }))
+        );
+    }
+
+    #[test]
     fn counter_reports_the_current_count() {
-        assert_eq!(call(3, &Value::Null, 3), Ok(json!({ "count": 3 })));
-        assert_eq!(call(3, &json!({}), 101), Ok(json!({ "count": 101 })));
+        assert_eq!(call(3, 1, &Value::Null, 3), Ok(json!({ "count": 3 })));
+        assert_eq!(call(3, 1, &json!({}), 101), Ok(json!({ "count": 101 })));
     }
 
     #[test]
@@ -459,11 +569,11 @@ mod tests {
             Err(ToolError::InvalidArgument { name: "a", .. })
         ));
         assert_eq!(
-            call(2, &json!({ "a": 1, "b": 2 }), 2),
+            call(2, 1, &json!({ "a": 1, "b": 2 }), 2),
             Err(ToolError::MissingArgument("operation"))
         );
         assert_eq!(
-            call(2, &json!({ "a": 1, "b": 2, "operation": 3 }), 2)
+            call(2, 1, &json!({ "a": 1, "b": 2, "operation": 3 }), 2)
                 .unwrap_err()
                 .to_string(),
             "Invalid argument 'operation': expected a string, got a number"

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::registry::RegistryMsg;
 use crate::http::{self, HttpOptions, MCP_PATH};
+use crate::mcp::Profile;
 
 pub enum HttpServerMsg {
     /// A response of this session started: its client is there.
@@ -39,6 +40,8 @@ pub struct HttpServerArgs {
     /// else starts.
     pub listener: TcpListener,
     pub options: HttpOptions,
+    /// What every session answers with.
+    pub profile: Arc<Profile>,
     pub registry: ActorRef<RegistryMsg>,
     /// What each Session actor is linked to.
     pub supervisor: ActorCell,
@@ -80,6 +83,7 @@ impl Actor for HttpServer {
         let service = http::service(
             bound,
             &args.options,
+            args.profile,
             args.registry,
             args.supervisor,
             Arc::clone(&rmcp_sessions),

@@ -42,9 +42,11 @@ impl Actor for PidfileWriter {
         _myself: ActorRef<Self::Msg>,
         path: PathBuf,
     ) -> Result<Self::State, ActorProcessingErr> {
-        write_atomically(&path, std::process::id()).map_err(|source| StartupError::Pidfile {
-            path: path.clone(),
-            source,
+        write_atomically(&path, std::process::id().to_string().as_bytes()).map_err(|source| {
+            StartupError::Pidfile {
+                path: path.clone(),
+                source,
+            }
         })?;
         Ok(PidfileState { path: Some(path) })
     }
@@ -63,17 +65,19 @@ impl Actor for PidfileWriter {
     }
 }
 
-fn write_atomically(path: &Path, pid: u32) -> std::io::Result<()> {
+/// Write `contents` to `path` through a temporary file in the same directory
+/// and a rename, so that a reader never sees it half written.
+pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let file_name = path
         .file_name()
         .ok_or_else(|| std::io::Error::other("the path does not name a file"))?;
     let mut temp_name = std::ffi::OsString::from(".");
     temp_name.push(file_name);
-    temp_name.push(format!(".{pid}.tmp"));
+    temp_name.push(format!(".{}.tmp", std::process::id()));
     let temp = path.with_file_name(temp_name);
 
     let result = std::fs::File::create(&temp)
-        .and_then(|mut file| file.write_all(pid.to_string().as_bytes()))
+        .and_then(|mut file| file.write_all(contents))
         .and_then(|()| std::fs::rename(&temp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);

@@ -1,35 +1,40 @@
-//! The Registry actor: sole owner of the tool list.
+//! The Registry actor: sole owner of the catalog (tools, prompts, resources).
 //!
-//! It grows the list by one tool per [`RegistryMsg::AddTool`], hands out
-//! immutable snapshots for `tools/list` and `tools/call`, and tells every
-//! subscribed session that the list changed.
+//! Every trigger (a signal, a control request, a trigger tool, the in-process
+//! API) arrives here as one [`RegistryMsg::Apply`] of a [`Change`]. The
+//! Registry applies it step by step and after each step tells every subscribed
+//! session which list changed, or which resource was updated; the sessions turn
+//! that into notifications. Readers get immutable snapshots ([`Catalog`]) for
+//! `*/list`, `tools/call`, `prompts/get` and `resources/read`.
 //!
 //! Its subscribers are the live sessions, so it is also what counts them: over
 //! HTTP it logs each session that opens or closes with the number still open.
-//! It sends those lines and "tool added" as `notifications/message` to the
+//! It sends those lines and each change as `notifications/message` to the
 //! sessions whose client asked for log messages with `logging/setLevel`.
 
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
-use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam, Tool};
+use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
 use serde_json::{Value, json};
 
 use super::session::SessionMsg;
-use crate::tools;
+use crate::catalog::{Action, Applied, Catalog, CatalogSize, Change, ChangeError, ListKind};
 
-/// An immutable view of the tool list at one moment: tool `k` is at index
-/// `k - 1`, and the length is the tool count.
-pub type ToolList = Arc<Vec<Tool>>;
+/// What a change's sender hears back: the catalog after every step, or why
+/// nothing was changed.
+pub type ChangeReply = RpcReplyPort<Result<Catalog, ChangeError>>;
 
 pub enum RegistryMsg {
-    /// Add the next tool and tell the subscribers: what a SIGHUP does.
-    AddTool,
-    /// Reply with the current tool list.
-    Snapshot(RpcReplyPort<ToolList>),
+    /// Apply a change (`count` steps), telling the subscribers after each
+    /// step; reply, if asked, once all are applied.
+    Apply(Change, Option<ChangeReply>),
+    /// Reply with the current catalog.
+    Snapshot(RpcReplyPort<Catalog>),
+    /// Reply with the subscribed sessions, for `GET /state`.
+    Sessions(RpcReplyPort<Vec<ActorRef<SessionMsg>>>),
     /// Tell this session about every change from now on.
     Subscribe(ActorRef<SessionMsg>),
     /// Stop telling this session.
@@ -42,18 +47,32 @@ pub enum RegistryMsg {
 pub struct Registry;
 
 pub struct RegistryArgs {
-    /// The initial tool count.
-    pub tools: usize,
+    /// The initial size of each list.
+    pub size: CatalogSize,
     /// Log each session that opens or closes on stderr: the point with many
     /// HTTP clients, noise before stdio's one client (and before a start-up
     /// error, which must stay the only line).
     pub log_sessions: bool,
 }
 
+impl RegistryArgs {
+    /// `tools` tools, no prompts, no resources, sessions not logged.
+    pub fn tools(tools: usize) -> Self {
+        Self {
+            size: CatalogSize {
+                tools,
+                prompts: None,
+                resources: None,
+            },
+            log_sessions: false,
+        }
+    }
+}
+
 pub struct RegistryState {
-    /// Shared with readers; `AddTool` appends in place unless a reader still
-    /// holds the previous snapshot, in which case it copies once.
-    tools: ToolList,
+    /// Shared with readers; a change edits a list in place unless a reader
+    /// still holds it, in which case that list is copied once.
+    catalog: Catalog,
     subscribers: Vec<ActorRef<SessionMsg>>,
     /// Only the sessions whose client asked for log messages: the others never
     /// get one.
@@ -62,6 +81,77 @@ pub struct RegistryState {
 }
 
 impl RegistryState {
+    /// Apply every step of `change`, or none if any would fail.
+    fn apply(&mut self, change: &Change) -> Result<(), ChangeError> {
+        self.catalog.check(change)?;
+        for _ in 0..change.count {
+            let applied = self.catalog.apply(change)?;
+            self.notify(&applied);
+            if change.count == 1 {
+                self.log_change(change, &applied);
+            }
+        }
+        if change.count > 1 {
+            tracing::info!(count = change.count, action = ?change.action, list = change.list.map_or("all", ListKind::as_str), "changes applied");
+        }
+        Ok(())
+    }
+
+    /// Tell every session what one step changed. Sessions that are gone are
+    /// dropped here.
+    fn notify(&mut self, applied: &Applied) {
+        let mut gone = Vec::new();
+        self.subscribers.retain(|session| {
+            let mut told = applied
+                .lists
+                .iter()
+                .all(|&list| session.cast(SessionMsg::ListChanged(list)).is_ok());
+            if let Some(uri) = &applied.updated {
+                told &= session
+                    .cast(SessionMsg::ResourceUpdated(uri.clone()))
+                    .is_ok();
+            }
+            if !told {
+                gone.push(session.get_id());
+            }
+            told
+        });
+        for id in gone {
+            self.session_closed(id);
+        }
+    }
+
+    /// One line on stderr and to the clients that asked, per change.
+    fn log_change(&self, change: &Change, applied: &Applied) {
+        let Some(list) = change.list else {
+            let lists: Vec<&str> = applied.lists.iter().map(|l| l.as_str()).collect();
+            tracing::info!(?lists, "catalog reset");
+            self.log_to_clients(json!({ "message": "catalog reset", "lists": lists }));
+            return;
+        };
+        let item = applied.item.as_deref().unwrap_or_default();
+        let verb = match (change.action, list) {
+            (Action::Add, _) => "added",
+            (Action::Remove, _) => "removed",
+            (Action::Revise, ListKind::Resources) => "updated",
+            (Action::Revise, _) => "changed",
+            (Action::Reset, _) => "reset",
+        };
+        let noun = match list {
+            ListKind::Tools => "tool",
+            ListKind::Prompts => "prompt",
+            ListKind::Resources => "resource",
+        };
+        let count = match list {
+            ListKind::Tools => self.catalog.tools.len(),
+            ListKind::Prompts => self.catalog.prompts.as_ref().map_or(0, |l| l.len()),
+            ListKind::Resources => self.catalog.resources.as_ref().map_or(0, |l| l.len()),
+        };
+        let message = format!("{noun} {verb}");
+        tracing::info!(item, list = %list, items = count, "{message}");
+        self.log_to_clients(json!({ "message": message, noun: item, list.as_str(): count }));
+    }
+
     /// Send a log line at info level to every session that asked for it.
     fn log_to_clients(&self, data: Value) {
         if self.log_levels.is_empty() {
@@ -89,7 +179,7 @@ impl RegistryState {
 }
 
 /// MCP's log levels in rising order of severity (RFC 5424's, reversed).
-fn severity(level: LoggingLevel) -> u8 {
+pub fn severity(level: LoggingLevel) -> u8 {
     match level {
         LoggingLevel::Debug => 0,
         LoggingLevel::Info => 1,
@@ -113,7 +203,7 @@ impl Actor for Registry {
         args: RegistryArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(RegistryState {
-            tools: Arc::new((1..=args.tools).map(tools::definition).collect()),
+            catalog: Catalog::new(args.size),
             subscribers: Vec::new(),
             log_levels: HashMap::new(),
             log_sessions: args.log_sessions,
@@ -127,29 +217,21 @@ impl Actor for Registry {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            RegistryMsg::AddTool => {
-                let list = Arc::make_mut(&mut state.tools);
-                let k = list.len() + 1;
-                list.push(tools::definition(k));
-                // Tell the sessions before logging: the notification is the hot path.
-                let mut gone = Vec::new();
-                state.subscribers.retain(|session| {
-                    let told = session.cast(SessionMsg::ToolsChanged).is_ok();
-                    if !told {
-                        gone.push(session.get_id());
-                    }
-                    told
-                });
-                let tool = list[k - 1].name.to_string();
-                tracing::info!(%tool, tools = k, "tool added");
-                state.log_to_clients(json!({ "message": "tool added", "tool": tool, "tools": k }));
-                for id in gone {
-                    state.session_closed(id);
+            RegistryMsg::Apply(change, reply) => {
+                let result = state.apply(&change);
+                if let Err(error) = &result {
+                    tracing::info!(%error, "change refused");
+                }
+                if let Some(reply) = reply {
+                    // A sender that gave up waiting is no error of ours.
+                    let _ = reply.send(result.map(|()| state.catalog.clone()));
                 }
             }
             RegistryMsg::Snapshot(reply) => {
-                // A caller that gave up waiting is no error of ours.
-                let _ = reply.send(Arc::clone(&state.tools));
+                let _ = reply.send(state.catalog.clone());
+            }
+            RegistryMsg::Sessions(reply) => {
+                let _ = reply.send(state.subscribers.clone());
             }
             RegistryMsg::Subscribe(session) => {
                 state.subscribers.push(session);
@@ -179,33 +261,43 @@ impl Actor for Registry {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use ractor::call;
 
     use super::*;
+    use crate::catalog::{ChangeKind, ChangeRequest, ToolList};
+    use crate::tools;
 
-    fn args(tools: usize) -> RegistryArgs {
-        RegistryArgs {
-            tools,
-            log_sessions: false,
-        }
-    }
-
-    async fn snapshot(registry: &ActorRef<RegistryMsg>) -> ToolList {
-        call!(registry, RegistryMsg::Snapshot).expect("registry answers")
+    async fn snapshot(registry: &ActorRef<RegistryMsg>) -> Arc<ToolList> {
+        call!(registry, RegistryMsg::Snapshot)
+            .expect("registry answers")
+            .tools
     }
 
     fn names(list: &ToolList) -> Vec<String> {
-        list.iter().map(|t| t.name.to_string()).collect()
+        list.definitions()
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect()
+    }
+
+    fn add_tool(registry: &ActorRef<RegistryMsg>) {
+        registry
+            .cast(RegistryMsg::Apply(Change::add_tool(), None))
+            .unwrap();
     }
 
     #[tokio::test]
     async fn starts_with_the_initial_tools_and_grows_in_order() {
-        let (registry, handle) = Actor::spawn(None, Registry, args(3)).await.unwrap();
+        let (registry, handle) = Actor::spawn(None, Registry, RegistryArgs::tools(3))
+            .await
+            .unwrap();
         let before = snapshot(&registry).await;
         assert_eq!(names(&before), ["echo", "calculator", "counter"]);
 
         for _ in 0..3 {
-            registry.cast(RegistryMsg::AddTool).unwrap();
+            add_tool(&registry);
         }
         let after = snapshot(&registry).await;
         assert_eq!(
@@ -221,15 +313,37 @@ mod tests {
 
     #[tokio::test]
     async fn thousands_of_additions_stay_contiguous() {
-        let (registry, handle) = Actor::spawn(None, Registry, args(1)).await.unwrap();
+        let (registry, handle) = Actor::spawn(None, Registry, RegistryArgs::tools(1))
+            .await
+            .unwrap();
         for _ in 0..5000 {
-            registry.cast(RegistryMsg::AddTool).unwrap();
+            add_tool(&registry);
         }
         let list = snapshot(&registry).await;
         assert_eq!(list.len(), 5001);
-        for (i, tool) in list.iter().enumerate() {
+        for (i, tool) in list.definitions().iter().enumerate() {
             assert_eq!(tool.name, tools::name(i + 1));
         }
+        registry.stop(None);
+        handle.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_counted_change_is_applied_whole_or_not_at_all() {
+        let (registry, handle) = Actor::spawn(None, Registry, RegistryArgs::tools(2))
+            .await
+            .unwrap();
+        let apply = async |request: ChangeRequest| {
+            let change = Change::try_from(request).unwrap();
+            call!(registry, |reply| RegistryMsg::Apply(change, Some(reply))).unwrap()
+        };
+        let catalog = apply(ChangeRequest::new(ChangeKind::AddTool).count(1000))
+            .await
+            .unwrap();
+        assert_eq!((catalog.tools.len(), catalog.tools.version()), (1002, 1001));
+        let refused = apply(ChangeRequest::new(ChangeKind::RemoveTool).count(1003)).await;
+        assert!(matches!(refused, Err(ChangeError::NothingToChange(_))));
+        assert_eq!(snapshot(&registry).await.len(), 1002);
         registry.stop(None);
         handle.await.unwrap();
     }

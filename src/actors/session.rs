@@ -1,17 +1,21 @@
 //! The Session actor: one per connected client. It owns everything that turns
-//! the registry's change messages into `notifications/tools/list_changed`:
-//! the rmcp [`Peer`] of a handshake client once it is initialized, and the
+//! the registry's change messages into notifications for that client
+//! (`notifications/{tools,prompts,resources}/list_changed` and
+//! `notifications/resources/updated`): the rmcp [`Peer`] of a handshake client
+//! once it is initialized, its resource subscriptions, and the
 //! `subscriptions/listen` streams of a 2026-07-28 client.
 //!
-//! Three rules shape it. A change before a handshake client's
+//! Three rules shape it. A list change before a handshake client's
 //! `notifications/initialized` is remembered and notified right after it. A
 //! change after rmcp accepted a listen stream, but before the stream reached
 //! this actor, is notified as soon as it does: rmcp acknowledges the stream
 //! before the handler sees it, so the handler marks the acceptance here first
-//! ([`SessionMsg::ListenAccepted`]), recording the change count at that moment.
-//! And while one notification is being written to a destination, any number of
-//! further changes fold into exactly one more: each destination's writer task
-//! waits on a [`Notify`], which holds at most one permit.
+//! ([`SessionMsg::ListenAccepted`]), recording the change counts at that
+//! moment. And while one `list_changed` is being written to a destination, any
+//! number of further changes of that list fold into exactly one more: each
+//! destination's writer task per list waits on a [`Notify`], which holds at
+//! most one permit. Resource updates do not fold: each update is one
+//! `notifications/resources/updated` to each subscriber.
 //!
 //! Dropping a listen stream's entry ends the stream: the listen handler is
 //! waiting on the entry's token and returns, so rmcp sends the final result.
@@ -22,27 +26,44 @@
 
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rmcp::model::LoggingMessageNotificationParam;
 use rmcp::{Peer, RoleServer};
+use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{Id as TaskId, JoinHandle};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::registry::RegistryMsg;
+use crate::catalog::ListKind;
 
 pub enum SessionMsg {
-    /// The registry's tool list changed.
-    ToolsChanged,
-    /// The client sent `notifications/initialized`; notifications may flow.
-    Initialized(Peer<RoleServer>),
+    /// One of the registry's lists changed.
+    ListChanged(ListKind),
+    /// A resource's contents changed: tell the destinations subscribed to it.
+    ResourceUpdated(String),
+    /// The client sent `initialize`: who it is, for `GET /state`.
+    Hello(Peer<RoleServer>),
+    /// The client sent `notifications/initialized`; notifications may flow,
+    /// through `send`.
+    Initialized {
+        peer: Peer<RoleServer>,
+        send: SendNotice,
+    },
+    /// A handshake client subscribed to a resource (`resources/subscribe`).
+    Subscribe(String),
+    /// A handshake client unsubscribed from a resource.
+    Unsubscribe(String),
     /// Replies once the session has started, and so has subscribed: a client
     /// answered after this misses no change.
     Started(RpcReplyPort<()>),
+    /// Reply with what `GET /state` shows of this session.
+    Describe(RpcReplyPort<Value>),
     /// A log line for a client that asked for log messages.
     Log(LoggingMessageNotificationParam),
     /// rmcp accepted a `subscriptions/listen` request handled in this task and
@@ -54,16 +75,26 @@ pub enum SessionMsg {
     ListenClosed(u64),
 }
 
-/// Writes one `notifications/tools/list_changed` to one destination, and
-/// says whether the destination is still there.
-pub type SendListChanged = Box<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
+/// A notification a session sends, whatever carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    ListChanged(ListKind),
+    ResourceUpdated(String),
+}
+
+/// Writes one notification to one destination (a handshake client's peer, a
+/// listen stream), and says whether the destination is still there.
+pub type SendNotice = Arc<dyn Fn(Notice) -> BoxFuture<'static, bool> + Send + Sync>;
 
 /// One open `subscriptions/listen` stream, as its handler hands it over.
 pub struct ListenStream {
     /// The task its request runs in, which marked its acceptance.
     pub task: Option<TaskId>,
-    /// `None` when the client did not ask for tool-list changes.
-    pub send: Option<SendListChanged>,
+    pub send: SendNotice,
+    /// The lists whose changes the stream accepted, by [`ListKind::index`].
+    pub lists: [bool; 3],
+    /// The resources whose updates the stream accepted.
+    pub resources: HashSet<String>,
     /// Cancelled when the client ends the request.
     pub closed: CancellationToken,
     /// Ends the stream when dropped: the handler waits for it. Part of the
@@ -83,27 +114,78 @@ pub struct Session;
 pub struct SessionState {
     registry: ActorRef<RegistryMsg>,
     service: CancellationToken,
-    /// Changes seen so far; listen marks compare against it.
-    changes: u64,
-    /// A change arrived before the handshake client was initialized.
-    changed_before_initialized: bool,
-    /// Present once a handshake client is initialized.
-    writer: Option<NotificationWriter>,
+    /// Changes seen so far per list; listen marks compare against them.
+    changes: [u64; 3],
+    /// Lists that changed before the handshake client was initialized.
+    changed_before_initialized: [bool; 3],
+    /// The handshake client's destination, once it is initialized.
+    client: Option<Destination>,
+    /// `resources/subscribe` calls, kept from before `initialized` too.
+    subscribed: HashSet<String>,
     /// `changes` when rmcp accepted a listen stream not yet handed over. A
     /// mark whose stream never comes (the acknowledgment could not be written:
     /// the client is gone) stays until the session ends.
-    accepted: HashMap<TaskId, u64>,
+    accepted: HashMap<TaskId, [u64; 3]>,
     streams: HashMap<u64, OpenStream>,
     next_stream: u64,
+    /// The client's peer from `initialize` on: who it is.
+    hello: Option<Peer<RoleServer>>,
     /// Kept for the log writer, which starts only with the first log line:
     /// most clients never ask for one.
     peer: Option<Peer<RoleServer>>,
     log_writer: Option<LogWriter>,
+    /// Notifications written to this client, per list and then resource
+    /// updates, across all its destinations.
+    sent: Arc<[AtomicU64; 4]>,
+}
+
+/// Where one client's notifications go: the writers per list (started by the
+/// list's first change: most sessions never see prompts or resources change)
+/// and the writer of resource updates.
+struct Destination {
+    send: SendNotice,
+    /// The lists this destination wants, by [`ListKind::index`].
+    wants: [bool; 3],
+    lists: [Option<NotificationWriter>; 3],
+    updates: Option<UpdateWriter>,
+    sent: Arc<[AtomicU64; 4]>,
+}
+
+impl Destination {
+    fn new(send: SendNotice, wants: [bool; 3], sent: Arc<[AtomicU64; 4]>) -> Self {
+        Self {
+            send,
+            wants,
+            lists: [None, None, None],
+            updates: None,
+            sent,
+        }
+    }
+
+    fn list_changed(&mut self, list: ListKind) {
+        let i = list.index();
+        if !self.wants[i] {
+            return;
+        }
+        let writer = self.lists[i].get_or_insert_with(|| {
+            NotificationWriter::start(Arc::clone(&self.send), list, Arc::clone(&self.sent))
+        });
+        writer.wake.notify_one();
+    }
+
+    fn resource_updated(&mut self, uri: String) {
+        let writer = self.updates.get_or_insert_with(|| {
+            UpdateWriter::start(Arc::clone(&self.send), Arc::clone(&self.sent))
+        });
+        if writer.uris.try_send(uri).is_err() {
+            tracing::debug!("client not reading its resource updates; one dropped");
+        }
+    }
 }
 
 struct OpenStream {
-    /// `None` for a stream that did not ask for tool-list changes.
-    writer: Option<NotificationWriter>,
+    destination: Destination,
+    resources: HashSet<String>,
     /// Ends the stream when the entry is dropped, however the session stops.
     _end: DropGuard,
     closed_watch: JoinHandle<()>,
@@ -115,23 +197,25 @@ impl Drop for OpenStream {
     }
 }
 
-/// The task that writes notifications to one destination, one at a time.
+/// The task that writes one list's `list_changed` to one destination, one at
+/// a time.
 struct NotificationWriter {
     wake: Arc<Notify>,
     task: JoinHandle<()>,
 }
 
 impl NotificationWriter {
-    fn start(send: SendListChanged) -> Self {
+    fn start(send: SendNotice, list: ListKind, sent: Arc<[AtomicU64; 4]>) -> Self {
         let wake = Arc::new(Notify::new());
         let woken = Arc::clone(&wake);
         let task = tokio::spawn(async move {
             loop {
                 woken.notified().await;
-                if !send().await {
+                if !send(Notice::ListChanged(list)).await {
                     tracing::debug!("notification destination gone; stopping its writer");
                     return;
                 }
+                sent[list.index()].fetch_add(1, Ordering::Relaxed);
             }
         });
         Self { wake, task }
@@ -139,6 +223,38 @@ impl NotificationWriter {
 }
 
 impl Drop for NotificationWriter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The task that writes `notifications/resources/updated` to one destination,
+/// in order.
+struct UpdateWriter {
+    uris: mpsc::Sender<String>,
+    task: JoinHandle<()>,
+}
+
+impl UpdateWriter {
+    /// Updates queued for a client that does not read them; past this, new
+    /// ones are dropped rather than held without bound.
+    const BACKLOG: usize = 1024;
+
+    fn start(send: SendNotice, sent: Arc<[AtomicU64; 4]>) -> Self {
+        let (uris, mut queued) = mpsc::channel(Self::BACKLOG);
+        let task = tokio::spawn(async move {
+            while let Some(uri) = queued.recv().await {
+                if !send(Notice::ResourceUpdated(uri)).await {
+                    return;
+                }
+                sent[3].fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Self { uris, task }
+    }
+}
+
+impl Drop for UpdateWriter {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -174,6 +290,30 @@ impl LogWriter {
     }
 }
 
+impl SessionState {
+    /// What `GET /state` shows of this session.
+    fn describe(&self) -> Value {
+        let info = self.hello.as_ref().and_then(|peer| peer.peer_info());
+        let client = info.as_ref().map(
+            |info| json!({ "name": info.client_info.name, "version": info.client_info.version }),
+        );
+        let protocol = info.as_ref().map(|info| info.protocol_version.to_string());
+        let sent = |i: usize| self.sent[i].load(Ordering::Relaxed);
+        json!({
+            "client": client,
+            "protocol": protocol,
+            "initialized": self.client.is_some(),
+            "listen_streams": self.streams.len(),
+            "notifications": {
+                "tools": sent(0),
+                "prompts": sent(1),
+                "resources": sent(2),
+                "resources_updated": sent(3),
+            },
+        })
+    }
+}
+
 impl Actor for Session {
     type Msg = SessionMsg;
     type State = SessionState;
@@ -188,14 +328,17 @@ impl Actor for Session {
         Ok(SessionState {
             registry: args.registry,
             service: args.service,
-            changes: 0,
-            changed_before_initialized: false,
-            writer: None,
+            changes: [0; 3],
+            changed_before_initialized: [false; 3],
+            client: None,
+            subscribed: HashSet::new(),
             accepted: HashMap::new(),
             streams: HashMap::new(),
             next_stream: 0,
+            hello: None,
             peer: None,
             log_writer: None,
+            sent: Arc::default(),
         })
     }
 
@@ -206,36 +349,59 @@ impl Actor for Session {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SessionMsg::ToolsChanged => {
-                state.changes += 1;
-                match &state.writer {
-                    Some(writer) => writer.wake.notify_one(),
-                    None => state.changed_before_initialized = true,
+            SessionMsg::ListChanged(list) => {
+                state.changes[list.index()] += 1;
+                match &mut state.client {
+                    Some(client) => client.list_changed(list),
+                    None => state.changed_before_initialized[list.index()] = true,
                 }
-                for writer in state.streams.values().filter_map(|s| s.writer.as_ref()) {
-                    writer.wake.notify_one();
+                for stream in state.streams.values_mut() {
+                    stream.destination.list_changed(list);
                 }
             }
-            SessionMsg::Initialized(peer) => {
-                if state.writer.is_some() {
+            SessionMsg::ResourceUpdated(uri) => {
+                // Before `initialized` an update has nowhere to go, and unlike
+                // a list change it is about contents the client has not read.
+                if let Some(client) = &mut state.client
+                    && state.subscribed.contains(&uri)
+                {
+                    client.resource_updated(uri.clone());
+                }
+                for stream in state.streams.values_mut() {
+                    if stream.resources.contains(&uri) {
+                        stream.destination.resource_updated(uri.clone());
+                    }
+                }
+            }
+            SessionMsg::Hello(peer) => {
+                state.hello = Some(peer);
+            }
+            SessionMsg::Initialized { peer, send } => {
+                if state.client.is_some() {
                     tracing::debug!("client sent notifications/initialized twice; ignored");
                     return Ok(());
                 }
-                let writer = NotificationWriter::start(Box::new({
-                    let peer = peer.clone();
-                    move || {
-                        let peer = peer.clone();
-                        Box::pin(async move { peer.notify_tool_list_changed().await.is_ok() })
+                let mut client = Destination::new(send, [true; 3], Arc::clone(&state.sent));
+                for list in ListKind::ALL {
+                    if std::mem::take(&mut state.changed_before_initialized[list.index()]) {
+                        client.list_changed(list);
                     }
-                }));
-                if std::mem::take(&mut state.changed_before_initialized) {
-                    writer.wake.notify_one();
                 }
-                state.writer = Some(writer);
+                state.client = Some(client);
+                state.hello.get_or_insert_with(|| peer.clone());
                 state.peer = Some(peer);
+            }
+            SessionMsg::Subscribe(uri) => {
+                state.subscribed.insert(uri);
+            }
+            SessionMsg::Unsubscribe(uri) => {
+                state.subscribed.remove(&uri);
             }
             SessionMsg::Started(reply) => {
                 let _ = reply.send(());
+            }
+            SessionMsg::Describe(reply) => {
+                let _ = reply.send(state.describe());
             }
             // Before `notifications/initialized` a line has nowhere to go yet.
             SessionMsg::Log(line) => {
@@ -256,14 +422,17 @@ impl Actor for Session {
                 let key = state.next_stream;
                 state.next_stream += 1;
 
-                let writer = stream.send.map(NotificationWriter::start);
+                let mut destination =
+                    Destination::new(stream.send, stream.lists, Arc::clone(&state.sent));
                 // Changes since the acknowledgment: the client already counts
                 // on them. (rmcp runs every handler in a task, so the mark is
                 // there.)
-                if let (Some(writer), Some(at)) = (&writer, accepted_at)
-                    && state.changes > at
-                {
-                    writer.wake.notify_one();
+                if let Some(at) = accepted_at {
+                    for list in ListKind::ALL {
+                        if state.changes[list.index()] > at[list.index()] {
+                            destination.list_changed(list);
+                        }
+                    }
                 }
                 let closed = stream.closed;
                 let closed_watch = tokio::spawn(async move {
@@ -273,7 +442,8 @@ impl Actor for Session {
                 state.streams.insert(
                     key,
                     OpenStream {
-                        writer,
+                        destination,
+                        resources: stream.resources,
                         _end: stream.end,
                         closed_watch,
                     },
@@ -300,7 +470,7 @@ impl Actor for Session {
         // its stream ends.
         state.streams.clear();
         state.service.cancel();
-        state.writer.take();
+        state.client.take();
         state.log_writer.take();
         Ok(())
     }
@@ -328,11 +498,9 @@ mod tests {
 
     impl Fixture {
         async fn start() -> Self {
-            let args = RegistryArgs {
-                tools: 1,
-                log_sessions: false,
-            };
-            let (registry, _) = Actor::spawn(None, Registry, args).await.unwrap();
+            let (registry, _) = Actor::spawn(None, Registry, RegistryArgs::tools(1))
+                .await
+                .unwrap();
             let service = CancellationToken::new();
             let args = SessionArgs {
                 registry: registry.clone(),
@@ -349,7 +517,9 @@ mod tests {
         /// Add a tool and wait until the registry has told the session: the
         /// session's `ToolsChanged` is queued before anything sent after this.
         async fn add_tool(&self) {
-            self.registry.cast(RegistryMsg::AddTool).unwrap();
+            self.registry
+                .cast(RegistryMsg::Apply(crate::catalog::Change::add_tool(), None))
+                .unwrap();
             call!(self.registry, RegistryMsg::Snapshot).unwrap();
         }
 
@@ -359,14 +529,17 @@ mod tests {
             tools: bool,
         ) -> (ListenStream, mpsc::UnboundedReceiver<()>, CancellationToken) {
             let (tx, rx) = mpsc::unbounded_channel();
-            let send: SendListChanged = Box::new(move || {
+            let send: SendNotice = Arc::new(move |notice| {
+                assert_eq!(notice, Notice::ListChanged(ListKind::Tools));
                 let tx = tx.clone();
                 Box::pin(async move { tx.send(()).is_ok() })
             });
             let end = CancellationToken::new();
             let stream = ListenStream {
                 task: Some(task),
-                send: tools.then_some(send),
+                send,
+                lists: [tools, false, false],
+                resources: HashSet::new(),
                 closed: CancellationToken::new(),
                 end: end.clone().drop_guard(),
             };

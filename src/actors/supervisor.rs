@@ -11,7 +11,10 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::oneshot;
 
+use super::control::ControlMsg;
+use super::http_server::HttpServerMsg;
 use super::pidfile::PidfileMsg;
+use super::ready_file::ReadyFileMsg;
 use super::registry::RegistryMsg;
 use super::session::SessionMsg;
 use super::signals::SignalListenerMsg;
@@ -46,6 +49,12 @@ fn actor_kind(cell: &ActorCell) -> &'static str {
         "signal listener"
     } else if cell.is_message_type_of::<PidfileMsg>() == Some(true) {
         "pidfile writer"
+    } else if cell.is_message_type_of::<ReadyFileMsg>() == Some(true) {
+        "ready file writer"
+    } else if cell.is_message_type_of::<ControlMsg>() == Some(true) {
+        "control endpoint"
+    } else if cell.is_message_type_of::<HttpServerMsg>() == Some(true) {
+        "HTTP server"
     } else if cell.is_message_type_of::<SessionMsg>() == Some(true) {
         "session"
     } else {
