@@ -5,7 +5,7 @@ export interface DynamicServerOptions {
   args?: string[];
   /** Serve Streamable HTTP: true for a free loopback port, or an address ("127.0.0.1:8765"). Default: stdio. */
   http?: boolean | string;
-  /** The control endpoint for every kind of change, state() and report(): true for a free loopback port, or an address. Default: none (addTool() needs none). */
+  /** The control endpoint for every kind of change, state() and report(): true (the default) for a free loopback port, an address, or false for none (addTool() needs none). */
   control?: boolean | string;
   /** The initial number of tools (default 1). */
   tools?: number;

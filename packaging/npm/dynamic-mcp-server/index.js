@@ -5,7 +5,6 @@
 // list_changed notifications an SDK Client receives. Types: index.d.ts.
 
 import { spawn } from "node:child_process";
-import { once } from "node:events";
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -54,6 +53,17 @@ function readIfExists(file) {
   }
 }
 
+/** Send `signal` to `pid`; false if there is no such process. */
+function signalled(pid, signal) {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch (error) {
+    if (error.code === "ESRCH") return false;
+    throw error;
+  }
+}
+
 /** The control endpoint refused a change (400, 404 or 409); `status` and `error` say why. */
 export class ControlError extends Error {
   constructor(status, error) {
@@ -67,19 +77,25 @@ class DynamicServer {
   #dir;
   #child;
   #exited;
+  #spawnError;
   #options;
-  #cleanup = () => this.#child?.kill("SIGKILL");
+  // A test that never calls stop() must not leave the server or the folder behind.
+  #cleanup = () => {
+    this.#child?.kill("SIGKILL");
+    fs.rmSync(this.#dir, { recursive: true, force: true });
+  };
 
   constructor(options) {
-    const { args = [], http = false, control = false, tools, binary, timeoutMs = 30_000 } = options;
+    const { args = [], http = false, control = true, tools, binary, timeoutMs = 30_000 } = options;
+    this.command = binary ?? binaryPath();
     this.#options = { http, control, timeoutMs };
     this.#dir = fs.mkdtempSync(path.join(os.tmpdir(), "dynamic-mcp-server-"));
+    process.once("exit", this.#cleanup);
     const flags = ["--pidfile", this.#file("server.pid")];
     if (http || control) flags.push("--ready-file", this.#file("ready.json"));
     if (http) flags.push("--http", address(http));
     if (control) flags.push("--control", address(control));
     if (tools !== undefined) flags.push("--tools", String(tools));
-    this.command = binary ?? binaryPath();
     this.args = [...flags, ...args];
   }
 
@@ -95,9 +111,13 @@ class DynamicServer {
     } finally {
       fs.closeSync(log);
     }
-    this.#exited = once(this.#child, "exit");
-    // A test that never calls stop() must not leave the server running.
-    process.once("exit", this.#cleanup);
+    this.#exited = new Promise((resolve) => {
+      this.#child.once("exit", resolve);
+      this.#child.once("error", (error) => {
+        this.#spawnError = error;
+        resolve(null);
+      });
+    });
     try {
       await this.#waitPid();
     } catch (error) {
@@ -143,6 +163,7 @@ class DynamicServer {
     const { http, timeoutMs } = this.#options;
     const text = await poll(
       () => {
+        if (this.#spawnError) throw new Error(`dynamic-mcp-server: cannot run ${this.command}: ${this.#spawnError.message}`);
         if (this.#child && this.#child.exitCode !== null) {
           throw new Error(`dynamic-mcp-server exited with status ${this.#child.exitCode}: ${this.stderr.trim()}`);
         }
@@ -243,24 +264,22 @@ class DynamicServer {
   /** Stop the server (SIGTERM, SIGKILL if it lingers) and remove its folder; resolves to its exit code. */
   async stop() {
     let code = null;
+    process.off("exit", this.#cleanup);
     if (this.#child) {
-      process.off("exit", this.#cleanup);
-      if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill("SIGTERM");
-      const timer = setTimeout(() => this.#child.kill("SIGKILL"), this.#options.timeoutMs);
-      [code] = await this.#exited;
+      const child = this.#child;
+      if (child.exitCode === null && child.signalCode === null && !this.#spawnError) child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), this.#options.timeoutMs);
+      code = await this.#exited;
       clearTimeout(timer);
       this.#child = undefined;
     } else {
       // The client normally stopped it by closing stdin; this is the safety net.
-      const pid = readIfExists(this.#file("server.pid"));
-      if (pid !== undefined) {
-        try {
-          process.kill(Number(pid), "SIGTERM");
-          await poll(() => readIfExists(this.#file("server.pid")) === undefined || undefined, this.#options.timeoutMs,
-            () => "the server did not stop");
-        } catch (error) {
-          if (error.code !== "ESRCH") throw error;
-        }
+      // Not our child: its pidfile going is the sign that it stopped.
+      const pidfile = this.#file("server.pid");
+      const pid = readIfExists(pidfile);
+      if (pid !== undefined && signalled(Number(pid), "SIGTERM")) {
+        const stopped = () => (fs.existsSync(pidfile) ? undefined : true);
+        await poll(stopped, this.#options.timeoutMs, () => "the server did not remove its pidfile");
       }
     }
     fs.rmSync(this.#dir, { recursive: true, force: true });

@@ -56,7 +56,7 @@ test("a server that cannot start says why", async () => {
 });
 
 test("a stdio server has no pid before a client starts it, and no mcpUrl", async () => {
-  const server = await startDynamicServer();
+  const server = await startDynamicServer({ control: false });
   assert.throws(() => server.pid, /connect the client first/);
   assert.equal(server.mcpUrl, undefined);
   await assert.rejects(server.state(), /started without control/);

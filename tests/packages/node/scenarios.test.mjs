@@ -1,36 +1,12 @@
-// The core client scenarios (1 to 6), a removal and a rug pull, written as a
-// client's own test suite would write them with this package: a server from
-// startDynamicServer(), the official TypeScript SDK's Client over stdio, and
-// listChangedCounter(). Every wait is bounded (waitFor's timeout, the SDK's
+// The core client scenarios (1 to 6) written as a client's own test suite
+// would write them with this package: a server from startDynamicServer(), the
+// official TypeScript SDK's Client over stdio, and listChangedCounter(). Every wait is bounded (waitFor's timeout, the SDK's
 // request timeout); nothing sleeps and then asserts.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { listChangedCounter, startDynamicServer } from "dynamic-mcp-server";
-
-/** A server and a client connected to it over stdio, both stopped after the test. */
-async function connect(t, options = {}) {
-  // Warnings and errors only: the info lines would fill the test report.
-  const server = await startDynamicServer({ args: ["--log-level", "warn"], ...options });
-  const client = new Client({ name: "package-tests", version: "1.0.0" });
-  const changes = listChangedCounter(client);
-  await client.connect(new StdioClientTransport(server.stdioParams));
-  t.after(async () => {
-    await client.close();
-    await server.stop();
-  });
-  const names = async () => (await client.listTools()).tools.map((tool) => tool.name);
-  const result = async (name, args = {}) => {
-    const answer = await client.callTool({ name, arguments: args });
-    assert.notEqual(answer.isError, true, JSON.stringify(answer));
-    assert.deepEqual(JSON.parse(answer.content[0].text), answer.structuredContent);
-    return answer.structuredContent;
-  };
-  return { server, client, changes, names, result };
-}
+import { connect } from "./connect.mjs";
 
 test("1: one tool by default", async (t) => {
   const { names, result } = await connect(t);

@@ -49,7 +49,7 @@ async def test_http_server_serves_its_mcp_url_and_stops_leaving_nothing(list_cha
     assert not folder.exists(), "the temporary folder is removed"
 
 
-def test_stdio_server_started_by_the_client_is_cleaned_up_if_the_client_did_not(tmp_path):
+def test_stdio_server_started_by_the_client_is_cleaned_up_if_the_client_did_not():
     with DynamicServer() as server:
         folder = Path(server.args[1]).parent
         # A client that starts the server and never closes its stdin.
@@ -72,7 +72,7 @@ def test_asking_a_stdio_server_for_its_pid_before_any_client_started_it_fails_cl
 
 
 def test_what_a_server_does_not_have_is_an_error_not_a_guess():
-    with DynamicServer() as server:
+    with DynamicServer(control=False) as server:
         with pytest.raises(ServerError, match="mcp_url exists only for a server started with http"):
             server.mcp_url
         with pytest.raises(ServerError, match="control_url exists only"):

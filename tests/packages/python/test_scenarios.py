@@ -1,43 +1,16 @@
-"""The core client scenarios (1 to 6), a removal and a rug pull, written as a
-client's own test suite would write them with this package: the
-dynamic_mcp_server and list_changed fixtures and the mcp SDK's ClientSession,
-1.x or 2.x, over stdio. Every wait is bounded (the counter's wait_for, the
-helpers' timeouts); nothing sleeps and then asserts."""
+"""The core client scenarios (1 to 6) written as a client's own test suite
+would write them with this package: the dynamic_mcp_server and list_changed
+fixtures and the mcp SDK's ClientSession, 1.x or 2.x, over stdio. Every wait
+is bounded (the counter's wait_for, the helpers' timeouts); nothing sleeps and
+then asserts."""
 
 from __future__ import annotations
 
-import json
-from contextlib import asynccontextmanager
-
 import pytest
-from mcp import ClientSession, stdio_client
+
+from client import connect, names, result
 
 pytestmark = pytest.mark.anyio
-
-
-@asynccontextmanager
-async def connect(server, handler=None):
-    async with stdio_client(server.stdio_params()) as (read, write):
-        async with ClientSession(read, write, message_handler=handler) as session:
-            await session.initialize()
-            yield session
-
-
-async def names(session) -> list[str]:
-    return [tool.name for tool in (await session.list_tools()).tools]
-
-
-async def call(session, name: str, **arguments) -> dict:
-    """The result in its wire form (camelCase), the same from mcp 1.x and 2.x."""
-    result = await session.call_tool(name, arguments)
-    return result.model_dump(by_alias=True, mode="json", exclude_none=True)
-
-
-async def result(session, name: str, **arguments) -> dict:
-    answer = await call(session, name, **arguments)
-    assert not answer.get("isError"), answer
-    assert json.loads(answer["content"][0]["text"]) == answer["structuredContent"]
-    return answer["structuredContent"]
 
 
 async def test_1_one_tool_by_default(dynamic_mcp_server):

@@ -87,9 +87,9 @@ class DynamicServer:
     With ``http``, entering starts the server over Streamable HTTP and waits
     until it serves (``mcp_url``). Without it (stdio), the MCP client starts the
     server itself from :meth:`stdio_params`; ``pid`` and the changes then reach
-    whichever server that client started. ``add_tool`` (SIGHUP) always works;
-    ``control`` adds the control endpoint that every other change, ``state``
-    and ``report`` go through. Leaving stops the server and removes the
+    whichever server that client started. ``control`` (on by default) serves
+    the control endpoint that every change but ``add_tool`` (a SIGHUP),
+    ``state`` and ``report`` go through. Leaving stops the server and removes the
     temporary folder that holds its pidfile, ready file and log.
 
     Every call is a quick local one and blocks; in async tests that is a few
@@ -100,7 +100,7 @@ class DynamicServer:
         self,
         *args: str,
         http: bool | str = False,
-        control: bool | str = False,
+        control: bool | str = True,
         tools: int | None = None,
         executable: str | None = None,
         timeout: float = 30.0,

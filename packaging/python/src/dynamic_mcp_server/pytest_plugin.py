@@ -14,7 +14,7 @@ from ._server import DynamicServer
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "dynamic_mcp_server(*args, http=False, control=False, tools=None): "
+        "dynamic_mcp_server(*args, http=False, control=True, tools=None): "
         "how the dynamic_mcp_server fixture starts the server (DynamicServer's arguments)",
     )
 
