@@ -6,8 +6,8 @@ resources, and a refused change. mcp 1.x and 2.x alike, over stdio."""
 from __future__ import annotations
 
 import pytest
-
 from dynamic_mcp_server import ControlError, ListChangedCounter, ServerError
+
 from client import call, connect, names, result, without_client
 
 try:  # mcp 1.x

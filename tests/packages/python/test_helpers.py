@@ -11,10 +11,11 @@ from pathlib import Path
 
 import anyio
 import pytest
+from dynamic_mcp_server import DynamicServer, ServerError, find_executable
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from dynamic_mcp_server import DynamicServer, ServerError, find_executable
+from client import without_client
 
 pytestmark = pytest.mark.anyio
 
@@ -85,3 +86,10 @@ def test_what_a_server_does_not_have_is_an_error_not_a_guess():
 def test_the_fixture_takes_the_marker(dynamic_mcp_server):
     assert dynamic_mcp_server.mcp_url.endswith("/mcp")
     dynamic_mcp_server.signal(signal.SIGHUP)
+
+
+@pytest.mark.dynamic_mcp_server(tools=3)
+@pytest.mark.parametrize("dynamic_mcp_server", [{"tools": 2}], indirect=True)
+def test_the_fixture_takes_indirect_parameters_over_the_marker(dynamic_mcp_server):
+    with without_client(dynamic_mcp_server):
+        assert [item["name"] for item in dynamic_mcp_server.state()["tools"]["items"]] == ["echo", "calculator"]
