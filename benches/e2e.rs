@@ -1181,7 +1181,21 @@ const ROWS: &[Row] = &[
     Row { label: "registry alone: Snapshot round trip at 10,000 tools", part: "registry", figure: "snapshot_at_10k", p99: true,
           target: "report", python: "",
           absolute: None, ratio: None, parts_arg: "" },
+    Row { label: "control request to notification read, stdio", part: "control", figure: "control_to_notification_stdio", p99: true,
+          target: "report", python: "",
+          absolute: None, ratio: None, parts_arg: "" },
+    Row { label: "control request to the last of 100 HTTP sessions notified", part: "control", figure: "control_to_last_http_session", p99: true,
+          target: "report", python: "",
+          absolute: None, ratio: None, parts_arg: "" },
 ];
+
+/// The bench that measures a row, and its arguments.
+fn bench_of(row: &Row) -> (&'static str, &'static str) {
+    match row.part {
+        "registry" | "control" => (row.part, ""),
+        _ => ("e2e --", row.parts_arg),
+    }
+}
 
 /// The verdict on one row: `-` for a figure that is only reported.
 fn verdict(row: &Row, ours: &Value, floor: &Value) -> String {
@@ -1291,16 +1305,8 @@ fn table_from(results: &Path) -> String {
             } else {
                 row.python
             },
-            if row.part == "registry" {
-                "registry"
-            } else {
-                "e2e --"
-            },
-            if row.part == "registry" {
-                ""
-            } else {
-                row.parts_arg
-            },
+            bench_of(row).0,
+            bench_of(row).1,
             v["run"].as_str().unwrap_or(""),
             v["machine"].as_str().unwrap_or(""),
             if v["quick"].as_bool() == Some(true) {

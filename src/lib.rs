@@ -61,11 +61,12 @@
 //! # In-process use
 //!
 //! Rust tests can run the server in their own process over any rmcp transport
-//! and add tools without signals:
+//! and make changes without signals:
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use dynamic_mcp_server::catalog::{ChangeKind, ChangeRequest};
 //! use dynamic_mcp_server::{Options, start};
 //! use rmcp::{ServiceExt, model::CallToolRequestParams};
 //!
@@ -79,6 +80,10 @@
 //!     .with_arguments(serde_json::json!({ "message": "hi" }).as_object().unwrap().clone());
 //! let result = client.call_tool(echo4).await?;
 //! assert_eq!(result.structured_content, Some(serde_json::json!({ "echo_message": "hi", "tool_number": 4 })));
+//!
+//! // Any other change, as the control endpoint makes it: here a rug pull.
+//! let catalog = server.apply(ChangeRequest::new(ChangeKind::ChangeTool).name("echo4")).await?;
+//! assert_eq!(catalog.tools.find("echo4").map(|(_, entry)| entry.revision), Some(2));
 //!
 //! client.cancel().await?;
 //! server.shutdown().await?;

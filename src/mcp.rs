@@ -18,7 +18,7 @@ use rmcp::model::{
     CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
     Implementation, InitializeRequestParams, InitializeResult, ListPromptsResult,
     ListResourcesResult, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
     ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
     SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
@@ -134,6 +134,15 @@ impl McpHandler {
         call!(self.registry, RegistryMsg::Snapshot).map_err(|_| shutting_down())
     }
 
+    /// Tell the Session who its client is, for `GET /state`.
+    fn hello(&self, client: &Implementation, protocol: &ProtocolVersion) {
+        let hello = SessionMsg::Hello {
+            client: json!({ "name": client.name, "version": client.version }),
+            protocol: protocol.to_string(),
+        };
+        let _ = self.session.cast(hello);
+    }
+
     /// Apply one change for a trigger tool and wait until it is applied.
     async fn apply(&self, change: Change) -> Result<Catalog, McpError> {
         call!(self.registry, |reply| RegistryMsg::Apply(
@@ -235,8 +244,9 @@ impl ServerHandler for McpHandler {
     ) -> Result<InitializeResult, McpError> {
         call!(self.session, SessionMsg::Started).map_err(|_| shutting_down())?;
         context.peer.set_peer_info(request.clone());
-        let _ = self.session.cast(SessionMsg::Hello(context.peer.clone()));
-        self.negotiate_initialize(&request)
+        let result = self.negotiate_initialize(&request)?;
+        self.hello(&request.client_info, &result.protocol_version);
+        Ok(result)
     }
 
     async fn set_level(
@@ -451,6 +461,11 @@ impl ServerHandler for McpHandler {
     /// waits until either side ends it. Returning `Ok` when the Session ends
     /// it (at shutdown) makes rmcp send the stream's final result.
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let request = context.request_context();
+        if let (Some(client), Some(protocol)) = (request.client_info(), request.protocol_version())
+        {
+            self.hello(&client, &protocol);
+        }
         let end = CancellationToken::new();
         let sink = context.sink().clone();
         let send: SendNotice = Arc::new(move |notice| {

@@ -573,6 +573,12 @@ async fn a_listen_stream_gets_the_lists_and_resources_it_asked_for() {
     assert_eq!(got, ["prompts", "dynamic://resources/1"]);
     let extra = tokio::time::timeout(QUIET, stream.next()).await;
     assert!(extra.is_err(), "nothing else: {extra:?}");
+    // No handshake, yet the state knows the client from the stream's `_meta`.
+    let session = &control.state().await["sessions"][0];
+    assert_eq!(session["protocol"], "2026-07-28", "{session}");
+    assert_eq!(session["client"]["name"], "rmcp", "{session}");
+    assert_eq!(session["listen_streams"], 1, "{session}");
+    assert_eq!(session["notifications"]["prompts"], 1, "{session}");
     let _ = service.cancel().await;
 }
 
@@ -656,7 +662,8 @@ async fn bad_control_requests_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn the_trigger_tools_make_exactly_one_change_each() {
-    let mut server = ServerProcess::start(&["--trigger-tools", "--tools", "3", "--prompts", "1"]).await;
+    let mut server =
+        ServerProcess::start(&["--trigger-tools", "--tools", "3", "--prompts", "1"]).await;
     let mut client = Client::new(server.take_stdio()).await;
     let listed: HashSet<String> = client.tool_names().await.into_iter().collect();
     for fixture in [

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod sessions;
+
 pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 pub fn target_dir() -> PathBuf {

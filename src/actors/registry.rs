@@ -148,7 +148,15 @@ impl RegistryState {
             ListKind::Resources => self.catalog.resources.as_ref().map_or(0, |l| l.len()),
         };
         let message = format!("{noun} {verb}");
-        tracing::info!(item, list = %list, items = count, "{message}");
+        // The fields name the list, as the first log line did: `tool added
+        // tool=echo4 tools=4`.
+        match list {
+            ListKind::Tools => tracing::info!(tool = item, tools = count, "{message}"),
+            ListKind::Prompts => tracing::info!(prompt = item, prompts = count, "{message}"),
+            ListKind::Resources => {
+                tracing::info!(resource = item, resources = count, "{message}")
+            }
+        }
         self.log_to_clients(json!({ "message": message, noun: item, list.as_str(): count }));
     }
 

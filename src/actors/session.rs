@@ -47,8 +47,9 @@ pub enum SessionMsg {
     ListChanged(ListKind),
     /// A resource's contents changed: tell the destinations subscribed to it.
     ResourceUpdated(String),
-    /// The client sent `initialize`: who it is, for `GET /state`.
-    Hello(Peer<RoleServer>),
+    /// Who the client is and which protocol revision it speaks, for `GET /state`:
+    /// from `initialize`, or from a 2026-07-28 request's `_meta`.
+    Hello { client: Value, protocol: String },
     /// The client sent `notifications/initialized`; notifications may flow,
     /// through `send`.
     Initialized {
@@ -128,8 +129,8 @@ pub struct SessionState {
     accepted: HashMap<TaskId, [u64; 3]>,
     streams: HashMap<u64, OpenStream>,
     next_stream: u64,
-    /// The client's peer from `initialize` on: who it is.
-    hello: Option<Peer<RoleServer>>,
+    /// Who the client is (`name`, `version`) and its protocol revision.
+    hello: Option<(Value, String)>,
     /// Kept for the log writer, which starts only with the first log line:
     /// most clients never ask for one.
     peer: Option<Peer<RoleServer>>,
@@ -293,11 +294,10 @@ impl LogWriter {
 impl SessionState {
     /// What `GET /state` shows of this session.
     fn describe(&self) -> Value {
-        let info = self.hello.as_ref().and_then(|peer| peer.peer_info());
-        let client = info.as_ref().map(
-            |info| json!({ "name": info.client_info.name, "version": info.client_info.version }),
-        );
-        let protocol = info.as_ref().map(|info| info.protocol_version.to_string());
+        let (client, protocol) = match &self.hello {
+            Some((client, protocol)) => (client.clone(), Value::from(protocol.as_str())),
+            None => (Value::Null, Value::Null),
+        };
         let sent = |i: usize| self.sent[i].load(Ordering::Relaxed);
         json!({
             "client": client,
@@ -373,8 +373,8 @@ impl Actor for Session {
                     }
                 }
             }
-            SessionMsg::Hello(peer) => {
-                state.hello = Some(peer);
+            SessionMsg::Hello { client, protocol } => {
+                state.hello = Some((client, protocol));
             }
             SessionMsg::Initialized { peer, send } => {
                 if state.client.is_some() {
@@ -388,7 +388,6 @@ impl Actor for Session {
                     }
                 }
                 state.client = Some(client);
-                state.hello.get_or_insert_with(|| peer.clone());
                 state.peer = Some(peer);
             }
             SessionMsg::Subscribe(uri) => {

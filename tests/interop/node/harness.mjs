@@ -1,5 +1,6 @@
 // Drive dynamic-mcp-server with the TypeScript SDK the way client test suites
-// do: Client + StdioClientTransport, the PID from the pidfile, real signals.
+// do: Client + StdioClientTransport, the PID from the pidfile, real signals,
+// or the control endpoint named in the ready file.
 // Every wait is bounded by TIMEOUT_MS; nothing sleeps and then asserts.
 
 import assert from "node:assert/strict";
@@ -82,6 +83,8 @@ export class Server {
   constructor(dir, client, transport, counter) {
     this.dir = dir;
     this.pidfile = path.join(dir, "server.pid");
+    this.readyFile = path.join(dir, "ready.json");
+    this.controlUrl = null;
     this.client = client;
     this.transport = transport;
     this.counter = counter;
@@ -100,10 +103,32 @@ export class Server {
     const text = fs.readFileSync(this.pidfile, "utf8");
     assert.notEqual(text, "", "the pidfile is never seen empty");
     this.pid = Number(text);
+    // The ready file is written before the pidfile: complete once it is there.
+    if (fs.existsSync(this.readyFile)) {
+      const ready = JSON.parse(fs.readFileSync(this.readyFile, "utf8"));
+      assert.equal(ready.pid, this.pid);
+      this.controlUrl = ready.control_url;
+    }
   }
 
   signal(sig = "SIGHUP") {
     process.kill(this.pid, sig);
+  }
+
+  /** POST /changes to the control endpoint; answered once the change is applied. */
+  async change(change) {
+    assert.ok(this.controlUrl, "start the server with { control: true }");
+    const response = await bounded(
+      `POST /changes ${change}`,
+      fetch(`${this.controlUrl}/changes`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ change }),
+      }),
+    );
+    const answer = await bounded("the control answer", response.json());
+    assert.equal(response.status, 200, JSON.stringify(answer));
+    return answer;
   }
 
   alive() {
@@ -146,9 +171,13 @@ export class Server {
     );
   }
 
-  async toolNames() {
+  async tools() {
     const { tools } = await bounded("tools/list", this.client.listTools());
-    return tools.map((t) => t.name);
+    return tools;
+  }
+
+  async toolNames() {
+    return (await this.tools()).map((t) => t.name);
   }
 
   async call(name, args = {}) {
@@ -181,6 +210,7 @@ export class Server {
       },
     );
     assert.equal(fs.existsSync(this.pidfile), false, "the server removes its pidfile");
+    assert.equal(fs.existsSync(this.readyFile), false, "and its ready file");
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -188,14 +218,17 @@ export class Server {
 /**
  * Start the server through StdioClientTransport. `options.connect: false`
  * leaves the handshake to the test; `options.clientOptions` go to the Client;
- * `options.countWithHandler: false` leaves notification handling to them.
+ * `options.countWithHandler: false` leaves notification handling to them;
+ * `options.control: true` serves the control endpoint on a free port, found
+ * through the ready file.
  */
 export async function startServer(args = [], options = {}) {
-  const { connect = true, clientOptions = {}, countWithHandler = true } = options;
+  const { connect = true, clientOptions = {}, countWithHandler = true, control = false } = options;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dms-ts-"));
+  const controlArgs = control ? ["--control", "127.0.0.1:0", "--ready-file", path.join(dir, "ready.json")] : [];
   const transport = new StdioClientTransport({
     command: BIN,
-    args: ["--pidfile", path.join(dir, "server.pid"), ...args],
+    args: ["--pidfile", path.join(dir, "server.pid"), ...controlArgs, ...args],
     stderr: "pipe",
   });
   const client = new Client({ name: "dms-interop", version: "1.0.0" }, clientOptions);

@@ -1,5 +1,7 @@
 // The core scenarios (1 to 10) as the TypeScript SDK sees them, plus 1000
-// tools, and the SDK's own `listChanged` option with autoRefresh.
+// tools, the SDK's own `listChanged` option with autoRefresh, and a removed
+// and a changed tool ("rug pull"), each made by a signal and through the
+// control endpoint.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -198,6 +200,74 @@ test("the listChanged option refreshes the tool list itself", async () => {
   assert.deepEqual(await server.callOk("counter"), { count: 3 });
   await server.close();
 });
+
+// Each change made both ways: a signal to the PID from the pidfile, or a POST
+// to the control endpoint from the ready file.
+const SIGNAL_FOR = { remove_tool: "SIGUSR1", change_tool: "SIGUSR2" };
+async function makeChange(server, trigger, change) {
+  if (trigger === "signal") server.signal(SIGNAL_FOR[change]);
+  else await server.change(change);
+}
+
+for (const trigger of ["signal", "control"]) {
+  test(`a removed tool is gone and a call to it is invalid params (${trigger})`, async () => {
+    const server = await startServer(["--tools", "4"], { control: trigger === "control" });
+    assert.deepEqual(await server.toolNames(), expectedNames(4));
+    assert.deepEqual(await server.callOk("echo4", { message: "four" }), { echo_message: "four", tool_number: 4 });
+
+    await makeChange(server, trigger, "remove_tool");
+    assert.equal(await server.counter.waitFor(1), 1);
+    assert.deepEqual(await server.toolNames(), expectedNames(3));
+    assert.equal(server.counter.count, 1);
+    // A call from the list cached before the change: -32602 naming the tool
+    // (the MCP tools spec's error for an unknown tool).
+    await assert.rejects(server.call("echo4", { message: "four" }), (error) => {
+      assert.ok(error instanceof McpError);
+      assert.equal(error.code, -32602);
+      assert.match(error.message, /echo4/);
+      return true;
+    });
+
+    // Numbers are never reused: the next addition is echo5.
+    server.signal();
+    assert.equal(await server.counter.waitFor(2), 2);
+    assert.deepEqual(await server.toolNames(), ["echo", "calculator", "counter", "echo5"]);
+    assert.deepEqual(await server.callOk("counter"), { count: 4 });
+    await server.close();
+  });
+
+  test(`a changed tool refuses the stale schema (${trigger})`, async () => {
+    const server = await startServer(["--tools", "4"], { control: trigger === "control" });
+    const before = await server.tools();
+    assert.deepEqual(await server.callOk("echo4", { message: "hi" }), { echo_message: "hi", tool_number: 4 });
+
+    await makeChange(server, trigger, "change_tool");
+    assert.equal(await server.counter.waitFor(1), 1);
+    const after = await server.tools();
+    assert.equal(server.counter.count, 1);
+    // A rug pull: the same names, only echo4's definition changed.
+    assert.deepEqual(after.map((t) => t.name), expectedNames(4));
+    assert.deepEqual(before.map((t) => t.name), expectedNames(4));
+    assert.deepEqual(after.slice(0, 3), before.slice(0, 3));
+    const [old, now] = [before[3], after[3]];
+    assert.notEqual(now.description, old.description);
+    assert.ok(now.description.endsWith(" (revision 2)"), now.description);
+    assert.equal(old.inputSchema.properties.revision, undefined);
+    assert.equal(now.inputSchema.properties.revision.type, "integer");
+    assert.equal(now.inputSchema.properties.revision.const, 2);
+    assert.deepEqual(now.inputSchema.required, ["message", "revision"]);
+
+    // The arguments that fit the cached schema: a tool error naming `revision`.
+    assert.match(await server.callError("echo4", { message: "hi" }), /revision/);
+    assert.match(await server.callError("echo4", { message: "hi", revision: 1 }), /revision 2/);
+    assert.deepEqual(await server.callOk("echo4", { message: "hi", revision: 2 }), {
+      echo_message: "hi",
+      tool_number: 4,
+    });
+    assert.ok(server.alive());
+    await server.close();
+  });
+}
 
 for (const sig of ["SIGTERM", "SIGINT"]) {
   test(`${sig} stops the server cleanly`, async () => {

@@ -1,6 +1,7 @@
 """Drive dynamic-mcp-server with the Python SDK 1.x the way client test suites
 do: `ClientSession` over `stdio_client`, a `message_handler` that counts
-`notifications/tools/list_changed`, the PID from the pidfile and real signals.
+`notifications/tools/list_changed`, the PID from the pidfile and real signals,
+or the control endpoint named in the ready file.
 
 Every wait is bounded by TIMEOUT; nothing sleeps and then asserts.
 """
@@ -14,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import httpx
 import mcp.types as types
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -65,6 +67,7 @@ class Server:
         self.session = session
         self.pid = 0
         self.initialize_result: types.InitializeResult | None = None
+        self.control_url: str | None = None
 
     async def wait_pid(self) -> None:
         with anyio.fail_after(TIMEOUT):
@@ -80,6 +83,15 @@ class Server:
 
     def signal(self, sig: int = signal.SIGHUP) -> None:
         os.kill(self.pid, sig)
+
+    async def change(self, change: str) -> dict:
+        """POST /changes to the control endpoint; answered once the change is applied."""
+        assert self.control_url, "start the server with control=True"
+        with anyio.fail_after(TIMEOUT):
+            async with httpx.AsyncClient() as http:
+                response = await http.post(f"{self.control_url}/changes", json={"change": change})
+        assert response.status_code == 200, response.text
+        return response.json()
 
     def alive(self) -> bool:
         try:
@@ -114,10 +126,13 @@ class Server:
                     return
                 await anyio.sleep(0)
 
-    async def tool_names(self) -> list[str]:
+    async def tools(self) -> list[types.Tool]:
         with anyio.fail_after(TIMEOUT):
             result = await self.session.list_tools()
-        return [tool.name for tool in result.tools]
+        return result.tools
+
+    async def tool_names(self) -> list[str]:
+        return [tool.name for tool in await self.tools()]
 
     async def call(self, name: str, arguments: dict | None = None) -> types.CallToolResult:
         with anyio.fail_after(TIMEOUT):
@@ -137,11 +152,15 @@ class Server:
 
 
 @asynccontextmanager
-async def running_server(tmp_path: Path, *args: str, initialize: bool = True):
+async def running_server(tmp_path: Path, *args: str, initialize: bool = True, control: bool = False):
     """Start the server through `stdio_client`, as a client test suite does,
-    and check on the way out that it removed its pidfile."""
+    and check on the way out that it removed its pidfile. `control`: with the
+    control endpoint on a free port, found through the ready file."""
     pidfile = tmp_path / "server.pid"
     stderr = tmp_path / "stderr.log"
+    ready = tmp_path / "ready.json"
+    if control:
+        args = ("--control", "127.0.0.1:0", "--ready-file", str(ready), *args)
     params = StdioServerParameters(command=BIN, args=["--pidfile", str(pidfile), *args])
     counter = ListChangedCounter()
     with open(stderr, "w") as errlog:
@@ -149,12 +168,18 @@ async def running_server(tmp_path: Path, *args: str, initialize: bool = True):
             async with ClientSession(read, write, message_handler=counter.handle) as session:
                 server = Server(pidfile, stderr, counter, session)
                 await server.wait_pid()
+                if control:
+                    # Written before the pidfile: complete once the pidfile is there.
+                    contents = json.loads(ready.read_text())
+                    assert contents["pid"] == server.pid
+                    server.control_url = contents["control_url"]
                 if initialize:
                     with anyio.fail_after(TIMEOUT):
                         server.initialize_result = await session.initialize()
                 yield server
     # stdio_client closed stdin and waited for the process: a clean exit.
     assert not pidfile.exists(), "the server removes its pidfile on EOF"
+    assert not ready.exists(), "and its ready file"
 
 
 def toolcount_file(tmp_path: Path, contents: str) -> str:

@@ -1,4 +1,6 @@
-"""The core scenarios (1 to 10) as the Python SDK 1.x sees them, plus 1000 tools."""
+"""The core scenarios (1 to 10) as the Python SDK 1.x sees them, plus 1000
+tools, and a removed and a changed tool ("rug pull"), each made by a signal
+and through the control endpoint."""
 
 from __future__ import annotations
 
@@ -158,6 +160,73 @@ async def test_a_thousand_tools(tmp_path):
         server.signal()
         await server.counter.wait_for(1)
         assert (await server.tool_names())[-1] == "echo1001"
+
+
+# Each change made both ways: a signal to the PID from the pidfile, or a POST
+# to the control endpoint from the ready file.
+SIGNAL_FOR = {"remove_tool": signal.SIGUSR1, "change_tool": signal.SIGUSR2}
+
+
+async def make_change(server, trigger: str, change: str) -> None:
+    if trigger == "signal":
+        server.signal(SIGNAL_FOR[change])
+    else:
+        await server.change(change)
+
+
+@pytest.mark.parametrize("trigger", ["signal", "control"])
+async def test_a_removed_tool_is_gone_and_a_call_to_it_is_invalid_params(tmp_path, trigger):
+    async with running_server(tmp_path, "--tools", "4", control=trigger == "control") as server:
+        assert await server.tool_names() == expected_names(4)
+        assert await server.call_ok("echo4", {"message": "four"}) == {"echo_message": "four", "tool_number": 4}
+
+        await make_change(server, trigger, "remove_tool")
+        assert await server.counter.wait_for(1) == 1
+        assert await server.tool_names() == expected_names(3)
+        assert server.counter.count == 1
+        # A call from the list cached before the change: -32602 naming the tool
+        # (the MCP tools spec's error for an unknown tool).
+        with pytest.raises(McpError) as gone:
+            await server.call("echo4", {"message": "four"})
+        assert gone.value.error.code == -32602
+        assert "echo4" in gone.value.error.message
+
+        # Numbers are never reused: the next addition is echo5.
+        server.signal()
+        assert await server.counter.wait_for(2) == 2
+        assert await server.tool_names() == ["echo", "calculator", "counter", "echo5"]
+        assert await server.call_ok("counter") == {"count": 4}
+
+
+@pytest.mark.parametrize("trigger", ["signal", "control"])
+async def test_a_changed_tool_refuses_the_stale_schema(tmp_path, trigger):
+    async with running_server(tmp_path, "--tools", "4", control=trigger == "control") as server:
+        before = await server.tools()
+        assert await server.call_ok("echo4", {"message": "hi"}) == {"echo_message": "hi", "tool_number": 4}
+
+        await make_change(server, trigger, "change_tool")
+        assert await server.counter.wait_for(1) == 1
+        after = await server.tools()
+        assert server.counter.count == 1
+        # A rug pull: the same names, only echo4's definition changed.
+        assert [t.name for t in after] == [t.name for t in before] == expected_names(4)
+        assert after[:3] == before[:3]
+        old, new = before[3], after[3]
+        assert new.description != old.description
+        assert new.description.endswith(" (revision 2)")
+        assert "revision" not in old.inputSchema["properties"]
+        assert new.inputSchema["properties"]["revision"]["type"] == "integer"
+        assert new.inputSchema["properties"]["revision"]["const"] == 2
+        assert new.inputSchema["required"] == ["message", "revision"]
+
+        # The arguments that fit the cached schema: a tool error naming `revision`.
+        assert "revision" in await server.call_error("echo4", {"message": "hi"})
+        assert "revision 2" in await server.call_error("echo4", {"message": "hi", "revision": 1})
+        assert await server.call_ok("echo4", {"message": "hi", "revision": 2}) == {
+            "echo_message": "hi",
+            "tool_number": 4,
+        }
+        assert server.alive()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
