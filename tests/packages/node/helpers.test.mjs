@@ -3,10 +3,13 @@
 // removed).
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -32,6 +35,22 @@ test("the binary comes from this platform's package", () => {
 test("the command runs the binary, which has the package's version", () => {
   const out = execFileSync("node_modules/.bin/dynamic-mcp-server", ["--version"], { encoding: "utf8" });
   assert.equal(out.trim(), `dynamic-mcp-server ${version}`);
+});
+
+test("the command passes SIGTERM on to the server, which exits cleanly", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dms-command-"));
+  const pidfile = path.join(dir, "server.pid");
+  const command = spawn("node_modules/.bin/dynamic-mcp-server", ["--pidfile", pidfile], { stdio: ["pipe", "ignore", "ignore"] });
+  const exited = once(command, "exit");
+  for (const deadline = Date.now() + 30_000; !fs.existsSync(pidfile); await sleep(5)) {
+    assert.equal(command.exitCode, null, "the command is still running");
+    assert.ok(Date.now() < deadline, "the server wrote its pidfile within 30 s");
+  }
+  assert.notEqual(Number(fs.readFileSync(pidfile, "utf8")), command.pid, "the pidfile names the server itself");
+  command.kill("SIGTERM");
+  assert.deepEqual(await exited, [0, null]);
+  assert.equal(fs.existsSync(pidfile), false, "the server removed its pidfile");
+  fs.rmSync(dir, { recursive: true });
 });
 
 test("an HTTP server serves its mcpUrl and stops leaving nothing behind", async () => {

@@ -16,9 +16,8 @@ child.on("error", (error) => {
   process.exit(1);
 });
 child.on("exit", (code, signal) => {
-  if (signal) {
-    process.removeAllListeners(signal);
-    process.kill(process.pid, signal);
-  }
-  else process.exit(code ?? 1);
+  if (!signal) process.exit(code ?? 1);
+  // Die of the same signal, as a shell would report it.
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
 });
