@@ -161,15 +161,7 @@ async fn over_http(sessions: usize, changes: usize) -> Vec<Duration> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let ready = dir.path().join("ready.json");
     let ready_arg = ready.to_str().unwrap().to_owned();
-    let mut server = Server::start(&[
-        "--control",
-        "127.0.0.1:0",
-        "--log-level",
-        "warn",
-        "--ready-file",
-        &ready_arg,
-    ])
-    .await;
+    let mut server = Server::start(&["--control", "127.0.0.1:0", "--ready-file", &ready_arg]).await;
     let control = control_url(&ready).await;
     let http = reqwest::Client::new();
     let progress = Progress::new(sessions);
