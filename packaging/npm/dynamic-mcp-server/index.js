@@ -164,8 +164,10 @@ class DynamicServer {
     const text = await poll(
       () => {
         if (this.#spawnError) throw new Error(`dynamic-mcp-server: cannot run ${this.command}: ${this.#spawnError.message}`);
-        if (this.#child && this.#child.exitCode !== null) {
-          throw new Error(`dynamic-mcp-server exited with status ${this.#child.exitCode}: ${this.stderr.trim()}`);
+        const child = this.#child;
+        if (child && (child.exitCode !== null || child.signalCode !== null)) {
+          const status = child.exitCode ?? child.signalCode;
+          throw new Error(`dynamic-mcp-server exited with status ${status}: ${this.stderr.trim()}`);
         }
         return readIfExists(this.#file("server.pid"));
       },
