@@ -37,11 +37,15 @@ test("the command runs the binary, which has the package's version", () => {
   assert.equal(out.trim(), `dynamic-mcp-server ${version}`);
 });
 
-test("the command passes SIGTERM on to the server, which exits cleanly", async () => {
+test("the command passes SIGTERM on to the server, which exits cleanly", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dms-command-"));
   const pidfile = path.join(dir, "server.pid");
   const command = spawn("node_modules/.bin/dynamic-mcp-server", ["--pidfile", pidfile], { stdio: ["pipe", "ignore", "ignore"] });
   const exited = once(command, "exit");
+  t.after(() => {
+    command.kill("SIGKILL");
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
   for (const deadline = Date.now() + 30_000; !fs.existsSync(pidfile); await sleep(5)) {
     assert.equal(command.exitCode, null, "the command is still running");
     assert.ok(Date.now() < deadline, "the server wrote its pidfile within 30 s");
@@ -50,7 +54,6 @@ test("the command passes SIGTERM on to the server, which exits cleanly", async (
   command.kill("SIGTERM");
   assert.deepEqual(await exited, [0, null]);
   assert.equal(fs.existsSync(pidfile), false, "the server removed its pidfile");
-  fs.rmSync(dir, { recursive: true });
 });
 
 test("an HTTP server serves its mcpUrl and stops leaving nothing behind", async () => {
