@@ -1,0 +1,94 @@
+// Types of index.js: the dynamic-mcp-server test helper.
+
+export interface DynamicServerOptions {
+  /** Further command-line flags, such as ["--prompts", "2"]. */
+  args?: string[];
+  /** Serve Streamable HTTP: true for a free loopback port, or an address ("127.0.0.1:8765"). Default: stdio. */
+  http?: boolean | string;
+  /** The control endpoint for every kind of change, state() and report(): true (the default) for a free loopback port, an address, or false for none (addTool() needs none). */
+  control?: boolean | string;
+  /** The initial number of tools (default 1). */
+  tools?: number;
+  /** The server binary (default: $DYNAMIC_MCP_SERVER_BIN, else the platform package's). */
+  binary?: string;
+  /** The bound on every wait (default 30 000). */
+  timeoutMs?: number;
+}
+
+export type Change =
+  | "add_tool"
+  | "remove_tool"
+  | "change_tool"
+  | "reset"
+  | "add_prompt"
+  | "remove_prompt"
+  | "change_prompt"
+  | "add_resource"
+  | "remove_resource"
+  | "update_resource";
+
+/** The server's state as its control endpoint reports it. */
+export type State = Record<string, unknown>;
+
+export interface DynamicServer {
+  /** The PID; on stdio, of the server the client started (throws if none has yet). */
+  readonly pid: number;
+  /** With http: the Streamable HTTP endpoint, such as "http://127.0.0.1:41234/mcp". */
+  readonly mcpUrl: string | undefined;
+  /** With control: the control endpoint's base URL. */
+  readonly controlUrl: string | undefined;
+  /** On stdio: the StdioClientTransport parameters that start this server. */
+  readonly stdioParams: { command: string; args: string[] };
+  /** The binary and its arguments. */
+  readonly command: string;
+  readonly args: string[];
+  /** What an HTTP server logged so far. */
+  readonly stderr: string;
+  /** Send a signal to the server. */
+  signal(signal: NodeJS.Signals): Promise<void>;
+  /** Add the next tool with SIGHUP. */
+  addTool(): Promise<void>;
+  /** Apply a change through the control endpoint; rejects with ControlError when refused. */
+  change(change: Change, options?: { name?: string; uri?: string; count?: number }): Promise<State>;
+  removeTool(name?: string): Promise<State>;
+  /** Change a tool's definition under the same name (a rug pull). */
+  changeTool(name?: string): Promise<State>;
+  reset(): Promise<State>;
+  addPrompt(): Promise<State>;
+  removePrompt(name?: string): Promise<State>;
+  changePrompt(name?: string): Promise<State>;
+  addResource(): Promise<State>;
+  removeResource(uri?: string): Promise<State>;
+  updateResource(uri?: string): Promise<State>;
+  state(): Promise<State>;
+  report(): Promise<State>;
+  /** Stop the server and remove its temporary folder; resolves to an HTTP server's exit code. */
+  stop(): Promise<number | null>;
+}
+
+export class ControlError extends Error {
+  readonly status: number;
+  readonly error: string;
+}
+
+export function startDynamicServer(options?: DynamicServerOptions): Promise<DynamicServer>;
+
+export interface ListChangedCounter {
+  readonly count: number;
+  /** Resolves to the count once at least `count` notifications have arrived; rejects after timeoutMs (default 30 000). */
+  waitFor(count: number, timeoutMs?: number): Promise<number>;
+}
+
+/** Minimal shape of the SDK's Client that the counter needs. */
+export interface NotificationClient {
+  setNotificationHandler(schema: any, handler: (notification: any) => void | Promise<void>): void;
+}
+
+/** Count notifications/{kind}/list_changed on an @modelcontextprotocol/sdk Client (sets its handler for them). */
+export function listChangedCounter(
+  client: NotificationClient,
+  kind?: "tools" | "prompts" | "resources",
+): ListChangedCounter;
+
+/** The path of the server binary for this platform. */
+export function binaryPath(): string;

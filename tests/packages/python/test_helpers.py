@@ -1,0 +1,95 @@
+"""DynamicServer itself: HTTP start-up, clear errors, and nothing left behind
+(the process reaped, the temporary folder removed), with or without pytest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from dynamic_mcp_server import DynamicServer, ServerError, find_executable
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from client import without_client
+
+pytestmark = pytest.mark.anyio
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_the_wheel_installed_the_executable_into_the_venv():
+    assert find_executable() == os.path.join(sys.prefix, "bin", "dynamic-mcp-server")
+
+
+async def test_http_server_serves_its_mcp_url_and_stops_leaving_nothing(list_changed):
+    async with DynamicServer(http=True, tools=2) as server:
+        pid, folder = server.pid, Path(server.args[1]).parent
+        assert server.mcp_url.startswith("http://127.0.0.1:") and server.mcp_url.endswith("/mcp")
+        async with streamable_http_client(server.mcp_url) as streams:
+            async with ClientSession(streams[0], streams[1], message_handler=list_changed) as session:
+                await session.initialize()
+                assert [t.name for t in (await session.list_tools()).tools] == ["echo", "calculator"]
+                server.add_tool()
+                # The notification rides the SSE stream the client opens in
+                # the background; the list itself is the certain witness.
+                with anyio.fail_after(30):
+                    while len((await session.list_tools()).tools) < 3:
+                        await anyio.sleep(0.005)
+    assert gone(pid), "the server was stopped and reaped"
+    assert not folder.exists(), "the temporary folder is removed"
+
+
+def test_stdio_server_started_by_the_client_is_cleaned_up_if_the_client_did_not():
+    with DynamicServer() as server:
+        folder = Path(server.args[1]).parent
+        # A client that starts the server and never closes its stdin.
+        client = subprocess.Popen([server.executable, *server.args], stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert server.pid == client.pid
+    assert client.wait(30) == 0, "stopped by SIGTERM, exit 0"
+    client.stdin.close()
+    assert not folder.exists()
+
+
+def test_a_server_that_cannot_start_says_why():
+    with pytest.raises(ServerError, match="exited with status 2.*--tools"):
+        with DynamicServer("--tools", "0", http=True):
+            pass
+
+
+def test_asking_a_stdio_server_for_its_pid_before_any_client_started_it_fails_clearly():
+    with DynamicServer(timeout=0.05) as server, pytest.raises(ServerError, match="stdio_params"):
+        server.pid
+
+
+def test_what_a_server_does_not_have_is_an_error_not_a_guess():
+    with DynamicServer(control=False) as server:
+        with pytest.raises(ServerError, match="mcp_url exists only for a server started with http"):
+            server.mcp_url
+        with pytest.raises(ServerError, match="control_url exists only"):
+            server.control_url
+    with pytest.raises(ServerError, match="start the DynamicServer first"):
+        DynamicServer().stdio_params()
+
+
+@pytest.mark.dynamic_mcp_server(http=True)
+def test_the_fixture_takes_the_marker(dynamic_mcp_server):
+    assert dynamic_mcp_server.mcp_url.endswith("/mcp")
+    dynamic_mcp_server.signal(signal.SIGHUP)
+
+
+@pytest.mark.dynamic_mcp_server(tools=3)
+@pytest.mark.parametrize("dynamic_mcp_server", [{"tools": 2}], indirect=True)
+def test_the_fixture_takes_indirect_parameters_over_the_marker(dynamic_mcp_server):
+    with without_client(dynamic_mcp_server):
+        assert [item["name"] for item in dynamic_mcp_server.state()["tools"]["items"]] == ["echo", "calculator"]
