@@ -32,19 +32,10 @@ struct Sizes {
 }
 
 fn sizes() -> Sizes {
-    let mut sizes = Sizes {
-        sessions: 100,
-        changes: 200,
-    };
-    let args: Vec<String> = std::env::args().collect();
-    for pair in args.windows(2) {
-        match pair[0].as_str() {
-            "--sessions" => sizes.sessions = pair[1].parse().expect("--sessions N"),
-            "--changes" => sizes.changes = pair[1].parse().expect("--changes N"),
-            _ => {}
-        }
+    Sizes {
+        sessions: common::size_arg("sessions", 100),
+        changes: common::size_arg("changes", 200),
     }
-    sizes
 }
 
 fn main() {

@@ -30,19 +30,10 @@ struct Sizes {
 }
 
 fn sizes() -> Sizes {
-    let mut sizes = Sizes {
-        sessions: 1000,
-        sighups: 50,
-    };
-    let args: Vec<String> = std::env::args().collect();
-    for pair in args.windows(2) {
-        match pair[0].as_str() {
-            "--sessions" => sizes.sessions = pair[1].parse().expect("--sessions N"),
-            "--sighups" => sizes.sighups = pair[1].parse().expect("--sighups N"),
-            _ => {}
-        }
+    Sizes {
+        sessions: common::size_arg("sessions", 1000),
+        sighups: common::size_arg("sighups", 50),
     }
-    sizes
 }
 
 fn main() {

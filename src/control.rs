@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::SessionMsg;
 use crate::catalog::{Change, ChangeError, ChangeRequest};
-use crate::http::{allowed_hosts, allowed_origins, with_default_port};
+use crate::http::{accept_loop, allowed_hosts, allowed_origins, with_default_port};
 
 /// The largest change request accepted: a change is a few dozen bytes.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -103,21 +103,10 @@ pub(crate) async fn serve(
             .collect(),
         origins: allowed_origins(bound, &options.allowed_origins),
     });
-    loop {
-        let accepted = tokio::select! {
-            () = cancel.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, _)) => {
-                tokio::spawn(connection(stream, Arc::clone(&endpoint), cancel.clone()));
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot accept a control connection");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    accept_loop(listener, cancel, "control", move |stream, cancel| {
+        connection(stream, Arc::clone(&endpoint), cancel)
+    })
+    .await
 }
 
 async fn connection(stream: TcpStream, endpoint: Arc<Endpoint>, cancel: CancellationToken) {

@@ -265,6 +265,23 @@ impl Edge {
 /// Accept connections until `cancel` fires, serving each on its own task.
 pub(crate) async fn accept(listener: TcpListener, edge: Edge, cancel: CancellationToken) {
     let edge = Arc::new(edge);
+    accept_loop(listener, cancel, "MCP", move |stream, cancel| {
+        serve_connection(stream, Arc::clone(&edge), cancel)
+    })
+    .await
+}
+
+/// Accept connections on `listener` until `cancel` fires, handing each to
+/// `serve` on a task of its own. What the MCP and control listeners share.
+pub(crate) async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    cancel: CancellationToken,
+    what: &'static str,
+    serve: F,
+) where
+    F: Fn(TcpStream, CancellationToken) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     loop {
         let accepted = tokio::select! {
             () = cancel.cancelled() => return,
@@ -272,11 +289,11 @@ pub(crate) async fn accept(listener: TcpListener, edge: Edge, cancel: Cancellati
         };
         match accepted {
             Ok((stream, _)) => {
-                tokio::spawn(serve_connection(stream, Arc::clone(&edge), cancel.clone()));
+                tokio::spawn(serve(stream, cancel.clone()));
             }
             Err(error) => {
                 // Out of file descriptors, typically: give connections time to close.
-                tracing::warn!(%error, "cannot accept a connection");
+                tracing::warn!(%error, listener = what, "cannot accept a connection");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

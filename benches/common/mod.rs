@@ -8,6 +8,19 @@ pub mod sessions;
 
 pub const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
+/// The value after `--NAME` on the bench's command line, or `default`.
+pub fn size_arg(name: &str, default: usize) -> usize {
+    let flag = format!("--{name}");
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2)
+        .find(|pair| pair[0] == flag)
+        .map_or(default, |pair| {
+            pair[1]
+                .parse()
+                .unwrap_or_else(|_| panic!("{flag} N: a number"))
+        })
+}
+
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
