@@ -18,8 +18,8 @@
 //!   second server given the same path, or a user who replaced the file, keeps
 //!   theirs.
 //!
-//! The ready file is written and removed by the same rules ([`write_atomically`]
-//! and [`Written::remove`]).
+//! The ready file is written and removed by the same rules (`write_atomically`
+//! and `Written::remove`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
