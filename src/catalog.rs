@@ -172,13 +172,11 @@ impl<I: ItemKind> List<I> {
         self.next += 1;
         self.entries.push(entry);
         self.definitions.push(I::definition(entry));
-        self.version += 1;
         entry
     }
 
     fn remove(&mut self, index: usize) -> Entry {
         self.definitions.remove(index);
-        self.version += 1;
         self.entries.remove(index)
     }
 
@@ -186,7 +184,6 @@ impl<I: ItemKind> List<I> {
         let entry = &mut self.entries[index];
         entry.revision += 1;
         self.definitions[index] = I::definition(*entry);
-        self.version += 1;
         *entry
     }
 
@@ -619,9 +616,11 @@ fn step<I: ItemKind>(list: &mut List<I>, change: &Change) -> Result<Applied, Cha
         }
         Action::Reset => unreachable!("a reset has no list"),
     };
+    // The version counts changes to the list; an update changes contents only.
     let lists = if updated.is_some() {
         Vec::new()
     } else {
+        list.version += 1;
         vec![I::LIST]
     };
     Ok(Applied {
