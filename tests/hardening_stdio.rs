@@ -5,25 +5,9 @@
 mod common;
 
 use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{BIN, ServerProcess, bounded};
-
-/// Run the server with `args` and stdin closed, expecting it to refuse to
-/// start: exit 2, nothing on stdout, one line on stderr (returned).
-fn refuses(pidfile: &Path, args: &[&str]) -> String {
-    let output = Command::new(BIN)
-        .arg("--pidfile")
-        .arg(pidfile)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the server");
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    assert!(output.stdout.is_empty(), "nothing served: {output:?}");
-    String::from_utf8(output.stderr).unwrap()
-}
+use common::{BIN, ServerProcess, bounded, refuses_to_start};
 
 // Finding 1: `--pidfile` at something that is not a regular file is refused,
 // and the thing is left exactly as it was (as root, `--pidfile /dev/null`
@@ -36,7 +20,7 @@ fn a_pidfile_path_that_is_a_fifo_is_refused_and_kept() {
     let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: mkfifo(3) with a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-    let stderr = refuses(&fifo, &[]);
+    let stderr = refuses_to_start(&fifo, &[]);
     assert!(stderr.contains("not a regular file"), "{stderr}");
     let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
     assert!(kind.is_fifo(), "the FIFO is still there");
@@ -52,7 +36,7 @@ fn a_pidfile_path_that_is_a_directory_or_a_symlink_is_refused_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let subdir = dir.path().join("subdir");
     std::fs::create_dir(&subdir).unwrap();
-    refuses(&subdir, &[]);
+    refuses_to_start(&subdir, &[]);
     assert!(subdir.is_dir());
 
     // A symlink to a file someone cares about: neither is touched.
@@ -60,7 +44,7 @@ fn a_pidfile_path_that_is_a_directory_or_a_symlink_is_refused_and_kept() {
     std::fs::write(&victim, "precious").unwrap();
     let link = dir.path().join("link.pid");
     std::os::unix::fs::symlink(&victim, &link).unwrap();
-    let stderr = refuses(&link, &[]);
+    let stderr = refuses_to_start(&link, &[]);
     assert!(stderr.contains("symbolic link"), "{stderr}");
     assert_eq!(std::fs::read_link(&link).unwrap(), victim);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");

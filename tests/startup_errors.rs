@@ -4,24 +4,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::BIN;
+use common::refuses_to_start;
 
 /// Run the server with `args`, expecting it to refuse to start. Returns its
 /// one stderr line.
 fn refuses(args: &[&str], pidfile: &Path) -> String {
-    let output = Command::new(BIN)
-        .arg("--pidfile")
-        .arg(pidfile)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the server");
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    assert!(output.stdout.is_empty(), "nothing served: {output:?}");
+    let stderr = refuses_to_start(pidfile, args);
     assert!(!pidfile.exists(), "no pidfile left behind");
-    let stderr = String::from_utf8(output.stderr).unwrap();
     let lines: Vec<_> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "one line on stderr: {stderr:?}");
     lines[0].to_owned()

@@ -32,6 +32,22 @@ pub async fn bounded<F: Future>(what: &str, future: F) -> F::Output {
         .unwrap_or_else(|_| panic!("timed out after {TIMEOUT:?} waiting for {what}"))
 }
 
+/// Run the server with `--pidfile pidfile`, `args` and stdin closed,
+/// expecting it to refuse to start: exit 2 and nothing on stdout. Returns its
+/// stderr.
+pub fn refuses_to_start(pidfile: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(BIN)
+        .arg("--pidfile")
+        .arg(pidfile)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the server");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(output.stdout.is_empty(), "nothing served: {output:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
 /// A running server process, with its own temporary directory for the pidfile
 /// and its stderr log. Killed on drop if still running.
 pub struct ServerProcess {
