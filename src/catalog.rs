@@ -29,6 +29,15 @@ pub type Revision = u32;
 /// enough that a typo cannot occupy the registry for minutes.
 pub const MAX_COUNT: usize = 1_000_000;
 
+/// The number written by `digits` in its one canonical spelling: decimal,
+/// no sign, no leading zero (`4` names item 4; `04`, `+4` and `4x` name none).
+pub fn canonical_number(digits: &str) -> Option<Number> {
+    if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 /// One of the three lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

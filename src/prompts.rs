@@ -9,7 +9,7 @@
 use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 use serde_json::Value;
 
-use crate::catalog::{Entry, ItemKind, ListKind, Number, Prompts, Revision};
+use crate::catalog::{Entry, ItemKind, ListKind, Number, Prompts, Revision, canonical_number};
 
 /// Why a `prompts/get` failed (a JSON-RPC invalid-params error).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,11 +31,7 @@ impl ItemKind for Prompts {
     }
 
     fn number(key: &str) -> Option<Number> {
-        let digits = key.strip_prefix("prompt")?;
-        if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        digits.parse().ok()
+        canonical_number(key.strip_prefix("prompt")?)
     }
 }
 

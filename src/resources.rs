@@ -8,7 +8,7 @@
 
 use rmcp::model::{ReadResourceResult, Resource, ResourceContents};
 
-use crate::catalog::{Entry, ItemKind, ListKind, Number, Resources, Revision};
+use crate::catalog::{Entry, ItemKind, ListKind, Number, Resources, Revision, canonical_number};
 
 /// What every resource URI starts with.
 pub const URI_PREFIX: &str = "dynamic://resources/";
@@ -26,11 +26,7 @@ impl ItemKind for Resources {
     }
 
     fn number(key: &str) -> Option<Number> {
-        let digits = key.strip_prefix(URI_PREFIX)?;
-        if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        digits.parse().ok()
+        canonical_number(key.strip_prefix(URI_PREFIX)?)
     }
 }
 

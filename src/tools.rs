@@ -19,7 +19,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 use rmcp::model::{JsonObject, Tool};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Entry, ItemKind, ListKind, Number, Revision, Tools};
+use crate::catalog::{Entry, ItemKind, ListKind, Number, Revision, Tools, canonical_number};
 
 /// A tool's 1-based position in the catalog.
 pub type ToolNumber = usize;
@@ -112,13 +112,7 @@ pub fn number(name: &str) -> Option<ToolNumber> {
         "echo" => Some(1),
         "calculator" => Some(2),
         "counter" => Some(3),
-        _ => {
-            let digits = name.strip_prefix("echo")?;
-            if digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            digits.parse::<ToolNumber>().ok().filter(|&k| k >= 4)
-        }
+        _ => canonical_number(name.strip_prefix("echo")?).filter(|&k| k >= 4),
     }
 }
 
