@@ -29,8 +29,9 @@
 //! answers bad lines, [`http`] serves Streamable HTTP (one Session actor per
 //! HTTP session, all subscribed to the one registry), [`control`] answers the
 //! control endpoint, [`revision`] knows what each protocol revision removed,
-//! [`pagination`] reads list cursors, [`server`] wires everything up, and
-//! [`cli`] reads the command line.
+//! [`pagination`] reads list cursors, [`observe`] shows what happens to
+//! whoever watches a run, [`server`] wires everything up, and [`cli`] reads
+//! the command line.
 //!
 //! # From a trigger to a notification
 //!
@@ -101,6 +102,7 @@ pub mod http;
 pub mod logging;
 pub mod mcp;
 pub mod memory;
+pub mod observe;
 pub mod pagination;
 pub mod prompts;
 pub mod resources;

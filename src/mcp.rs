@@ -33,6 +33,7 @@ use crate::actors::registry::RegistryMsg;
 use crate::actors::registry::severity;
 use crate::actors::session::{ListenStream, Notice, SendNotice, SessionMsg};
 use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind};
+use crate::observe::{Event, SessionKey, Watch};
 use crate::trigger_tools::{self, TriggerTool};
 use crate::{pagination, prompts, resources, revision, tools};
 
@@ -45,12 +46,13 @@ pub struct Offer {
     pub trigger_tools: bool,
 }
 
-/// What every session of one server answers with: its `initialize` result
-/// (and `server/discover`'s), and its offer.
+/// What every session of one server shares: its `initialize` result (and
+/// `server/discover`'s), its offer, and who watches the run.
 #[derive(Debug)]
 pub struct Profile {
     info: ServerConfig,
     offer: Offer,
+    watch: Watch,
 }
 
 /// The SEP-2549 caching hints of a 2026-07-28 list result, `(ttlMs,
@@ -93,6 +95,12 @@ impl SessionSlot {
         Ok(spawned)
     }
 
+    /// The Session's key for the watchers, if it runs; never spawns one.
+    fn key(&self) -> Option<SessionKey> {
+        let session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        session.as_ref().map(|session| session.get_id().pid())
+    }
+
     /// Send `message` to the Session, spawning it if need be.
     fn cast(&self, message: SessionMsg) -> Result<(), McpError> {
         self.get()?.cast(message).map_err(|_| shutting_down())
@@ -111,11 +119,17 @@ impl Drop for SessionSlot {
 impl Profile {
     /// Capabilities follow the offer, so a default server answers exactly as
     /// it always has.
-    pub fn new(offer: Offer) -> Arc<Self> {
+    pub fn new(offer: Offer, watch: Watch) -> Arc<Self> {
         Arc::new(Self {
             info: server_config(offer),
             offer,
+            watch,
         })
+    }
+
+    /// Who watches this server's run: what its Sessions report to.
+    pub fn watch(&self) -> &Watch {
+        &self.watch
     }
 }
 
@@ -198,12 +212,44 @@ impl McpHandler {
         }
     }
 
+    /// Show the watchers what this session's client did; a watcher running a
+    /// scenario step at this point holds the answer until the step ran.
+    async fn see(&self, make: impl FnOnce(Option<SessionKey>) -> Event) {
+        let watch = &self.profile.watch;
+        if watch.is_watched() {
+            watch.see(|| make(self.session.key())).await;
+        }
+    }
+
+    /// A list served whole, as every list is today: one page.
+    async fn see_whole_list(&self, method: &'static str, list: ListKind, catalog: &Catalog) {
+        self.see(|session| Event::Request { session, method }).await;
+        let version = catalog.version(list).unwrap_or_default();
+        self.see(|session| Event::Page {
+            session,
+            list,
+            version,
+            page: 0,
+            pages: 1,
+            cursor: None,
+        })
+        .await;
+    }
+
     async fn snapshot(&self) -> Result<Catalog, McpError> {
         call!(self.registry, RegistryMsg::Snapshot).map_err(|_| shutting_down())
     }
 
-    /// Tell the Session who its client is, for `GET /state`.
-    fn hello(&self, client: &Implementation, protocol: &ProtocolVersion) {
+    /// Tell the Session who its client is, for `GET /state`, and the
+    /// watchers.
+    async fn hello(&self, client: &Implementation, protocol: &ProtocolVersion) {
+        self.see(|session| Event::Hello {
+            session,
+            name: client.name.clone(),
+            version: client.version.clone(),
+            protocol: protocol.to_string(),
+        })
+        .await;
         let hello = SessionMsg::Hello {
             client: json!({ "name": client.name, "version": client.version }),
             protocol: protocol.to_string(),
@@ -314,8 +360,16 @@ impl ServerHandler for McpHandler {
     ) -> Result<InitializeResult, McpError> {
         call!(self.session.get()?, SessionMsg::Started).map_err(|_| shutting_down())?;
         context.peer.set_peer_info(request.clone());
+        self.see(|session| Event::Request {
+            session,
+            method: "initialize",
+        })
+        .await;
         let result = self.negotiate_initialize(&request)?;
-        self.hello(&request.client_info, &result.protocol_version);
+        self.hello(&request.client_info, &result.protocol_version)
+            .await;
+        self.see(|session| Event::InitializeAnswered { session })
+            .await;
         Ok(result)
     }
 
@@ -345,6 +399,8 @@ impl ServerHandler for McpHandler {
     ) -> Result<ListToolsResult, McpError> {
         pagination::first_page(request.as_ref())?;
         let catalog = self.snapshot().await?;
+        self.see_whole_list("tools/list", ListKind::Tools, &catalog)
+            .await;
         let mut tools = catalog.tools.definitions().to_vec();
         if self.profile.offer.trigger_tools {
             tools.extend_from_slice(trigger_tools::definitions());
@@ -368,6 +424,24 @@ impl ServerHandler for McpHandler {
         }
         let catalog = self.snapshot().await?;
         let tools = &catalog.tools;
+        self.see(|session| Event::Request {
+            session,
+            method: "tools/call",
+        })
+        .await;
+        self.see(|session| Event::ToolCall {
+            session,
+            name: request.name.to_string(),
+            revision: request
+                .arguments
+                .as_ref()
+                .and_then(|arguments| arguments.get("revision"))
+                .and_then(Value::as_u64),
+            current: tools
+                .find(&request.name)
+                .map(|(_, entry)| u64::from(entry.revision)),
+        })
+        .await;
         let Some((_, entry)) = tools.find(&request.name) else {
             return Err(McpError::invalid_params(
                 format!("Unknown tool: {}", request.name),
@@ -392,8 +466,13 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         let catalog = self.snapshot().await?;
-        let prompts = catalog.prompts.ok_or_else(|| not_offered("prompts/list"))?;
+        let prompts = catalog
+            .prompts
+            .clone()
+            .ok_or_else(|| not_offered("prompts/list"))?;
         pagination::first_page(request.as_ref())?;
+        self.see_whole_list("prompts/list", ListKind::Prompts, &catalog)
+            .await;
         let mut result = ListPromptsResult::with_all_items(prompts.definitions().to_vec());
         if is_stateless(&context) {
             (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
@@ -406,6 +485,11 @@ impl ServerHandler for McpHandler {
         request: GetPromptRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
+        self.see(|session| Event::Request {
+            session,
+            method: "prompts/get",
+        })
+        .await;
         let catalog = self.snapshot().await?;
         let prompts = catalog.prompts.ok_or_else(|| not_offered("prompts/get"))?;
         let Some((_, entry)) = prompts.find(&request.name) else {
@@ -428,8 +512,11 @@ impl ServerHandler for McpHandler {
         let catalog = self.snapshot().await?;
         let resources = catalog
             .resources
+            .clone()
             .ok_or_else(|| not_offered("resources/list"))?;
         pagination::first_page(request.as_ref())?;
+        self.see_whole_list("resources/list", ListKind::Resources, &catalog)
+            .await;
         let mut result = ListResourcesResult::with_all_items(resources.definitions().to_vec());
         if is_stateless(&context) {
             (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
@@ -442,6 +529,11 @@ impl ServerHandler for McpHandler {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
+        self.see(|session| Event::Request {
+            session,
+            method: "resources/read",
+        })
+        .await;
         let catalog = self.snapshot().await?;
         let resources = catalog
             .resources
@@ -542,7 +634,7 @@ impl ServerHandler for McpHandler {
         let request = context.request_context();
         if let (Some(client), Some(protocol)) = (request.client_info(), request.protocol_version())
         {
-            self.hello(&client, &protocol);
+            self.hello(&client, &protocol).await;
         }
         let end = CancellationToken::new();
         let sink = context.sink().clone();
@@ -592,6 +684,7 @@ impl ServerHandler for McpHandler {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.see(|session| Event::Initialized { session }).await;
         let peer = context.peer;
         let send: SendNotice = Arc::new({
             let peer = peer.clone();

@@ -35,6 +35,7 @@ use crate::control::ControlOptions;
 use crate::error::{Error, ServerError, StartupError};
 use crate::http::{HttpOptions, MCP_PATH};
 use crate::mcp::{McpHandler, Offer, Profile};
+use crate::observe::Watch;
 use crate::revision::Gate;
 use crate::transport::{InputWatch, LineTransport};
 
@@ -209,21 +210,22 @@ where
     T: IntoTransport<RoleServer, E, A>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let (handle, (handler, service)) = start_tree(&options, None, async |supervisor, registry| {
-        let service = CancellationToken::new();
-        let session_args = SessionArgs {
-            registry: registry.clone(),
-            service: service.clone(),
-        };
-        let (session, _) = Actor::spawn_linked(None, Session, session_args, supervisor.get_cell())
-            .await
-            .map_err(|e| startup_error("session", e))?;
-        Ok((
-            McpHandler::new(registry, session, Profile::new(options.offer())),
-            service,
-        ))
-    })
-    .await?;
+    let (handle, (handler, service)) =
+        start_tree(&options, None, async |supervisor, registry, watch| {
+            let service = CancellationToken::new();
+            let profile = Profile::new(options.offer(), watch.clone());
+            let session_args = SessionArgs {
+                registry: registry.clone(),
+                service: service.clone(),
+                watch: profile.watch().clone(),
+            };
+            let (session, _) =
+                Actor::spawn_linked(None, Session, session_args, supervisor.get_cell())
+                    .await
+                    .map_err(|e| startup_error("session", e))?;
+            Ok((McpHandler::new(registry, session, profile), service))
+        })
+        .await?;
 
     let mut handle = handle;
     // One client: when it goes, the server goes. It is gone when its input
@@ -265,19 +267,23 @@ pub async fn start_http(
         .map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
     let mcp_url = format!("http://{bound}{MCP_PATH}");
-    let (handle, ()) = start_tree(&options, Some(mcp_url), async |supervisor, registry| {
-        let args = HttpServerArgs {
-            listener,
-            options: http,
-            profile: Profile::new(options.offer()),
-            registry,
-            supervisor: supervisor.get_cell(),
-        };
-        Actor::spawn_linked(None, HttpServer, args, supervisor.get_cell())
-            .await
-            .map_err(|e| startup_error("HTTP server", e))?;
-        Ok(())
-    })
+    let (handle, ()) = start_tree(
+        &options,
+        Some(mcp_url),
+        async |supervisor, registry, watch| {
+            let args = HttpServerArgs {
+                listener,
+                options: http,
+                profile: Profile::new(options.offer(), watch.clone()),
+                registry,
+                supervisor: supervisor.get_cell(),
+            };
+            Actor::spawn_linked(None, HttpServer, args, supervisor.get_cell())
+                .await
+                .map_err(|e| startup_error("HTTP server", e))?;
+            Ok(())
+        },
+    )
     .await?;
     Ok((handle, bound))
 }
@@ -291,7 +297,11 @@ pub async fn start_http(
 async fn start_tree<T>(
     options: &Options,
     mcp_url: Option<String>,
-    edge: impl AsyncFnOnce(&ActorRef<SupervisorMsg>, ActorRef<RegistryMsg>) -> Result<T, StartupError>,
+    edge: impl AsyncFnOnce(
+        &ActorRef<SupervisorMsg>,
+        ActorRef<RegistryMsg>,
+        Watch,
+    ) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
     // Bound first, so that a bad address fails before anything starts.
     let control = match &options.control {
@@ -319,14 +329,18 @@ async fn start_tree<T>(
 
     let started = CancellationToken::new();
     let children = async {
+        // Nobody watches a run yet: the recorder and the scenario timeline
+        // join here.
+        let watch = Watch::default();
         let args = RegistryArgs {
             size: options.size(),
             log_sessions: many_clients,
+            watch: watch.clone(),
         };
         let (registry, _) = Actor::spawn_linked(None, Registry, args, supervisor.get_cell())
             .await
             .map_err(|e| startup_error("registry", e))?;
-        let edge = edge(&supervisor, registry.clone()).await?;
+        let edge = edge(&supervisor, registry.clone(), watch.clone()).await?;
         if let (Some((listener, _)), Some(control)) = (control, &options.control) {
             let args = ControlArgs {
                 listener,

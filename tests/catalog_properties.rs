@@ -207,7 +207,10 @@ proptest! {
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let (lists, updates, heard) = runtime.block_on(async {
-            let args = RegistryArgs { size, log_sessions: false };
+            let args = RegistryArgs {
+                size,
+                ..RegistryArgs::tools(1)
+            };
             let (registry, _) = Actor::spawn(None, Registry, args).await.unwrap();
             let mut listeners = Vec::new();
             for _ in 0..subscribers {

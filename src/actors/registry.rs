@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use super::session::SessionMsg;
 use crate::catalog::{Action, Applied, Catalog, CatalogSize, Change, ChangeError, ListKind};
+use crate::observe::{Event, Watch};
 
 /// What a change's sender hears back: the catalog after every step, or why
 /// nothing was changed.
@@ -53,10 +54,13 @@ pub struct RegistryArgs {
     /// HTTP clients, noise before stdio's one client (and before a start-up
     /// error, which must stay the only line).
     pub log_sessions: bool,
+    /// Who sees each change applied.
+    pub watch: Watch,
 }
 
 impl RegistryArgs {
-    /// `tools` tools, no prompts, no resources, sessions not logged.
+    /// `tools` tools, no prompts, no resources, sessions not logged, no
+    /// watchers.
     pub fn tools(tools: usize) -> Self {
         Self {
             size: CatalogSize {
@@ -65,6 +69,7 @@ impl RegistryArgs {
                 resources: None,
             },
             log_sessions: false,
+            watch: Watch::default(),
         }
     }
 }
@@ -78,6 +83,7 @@ pub struct RegistryState {
     /// get one.
     log_levels: HashMap<ActorId, LoggingLevel>,
     log_sessions: bool,
+    watch: Watch,
 }
 
 impl RegistryState {
@@ -87,6 +93,7 @@ impl RegistryState {
         for _ in 0..change.count {
             let applied = self.catalog.apply(change)?;
             self.notify(&applied);
+            self.show(change, &applied);
             if change.count == 1 {
                 self.log_change(change, &applied);
             }
@@ -118,6 +125,28 @@ impl RegistryState {
         });
         for id in gone {
             self.session_closed(id);
+        }
+    }
+
+    /// Show the watchers one step: one event per list it touched (a reset
+    /// touches several; a resource update touches its list, at the same
+    /// version).
+    fn show(&self, change: &Change, applied: &Applied) {
+        if !self.watch.is_watched() {
+            return;
+        }
+        let lists = match change.list {
+            Some(list) => vec![list],
+            None => applied.lists.clone(),
+        };
+        for list in lists {
+            let version = self.catalog.version(list).unwrap_or_default();
+            let _ = self.watch.tell(|| Event::Changed {
+                list,
+                action: change.action,
+                item: applied.item.clone(),
+                version,
+            });
         }
     }
 
@@ -215,6 +244,7 @@ impl Actor for Registry {
             subscribers: Vec::new(),
             log_levels: HashMap::new(),
             log_sessions: args.log_sessions,
+            watch: args.watch,
         })
     }
 

@@ -41,6 +41,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::registry::RegistryMsg;
 use crate::catalog::ListKind;
+use crate::observe::{Event, SessionKey, Watch};
 
 pub enum SessionMsg {
     /// One of the registry's lists changed.
@@ -108,6 +109,8 @@ pub struct SessionArgs {
     pub registry: ActorRef<RegistryMsg>,
     /// Cancels the rmcp service that serves this session's client.
     pub service: CancellationToken,
+    /// Who sees what this session writes, and that it ended.
+    pub watch: Watch,
 }
 
 pub struct Session;
@@ -135,9 +138,33 @@ pub struct SessionState {
     /// most clients never ask for one.
     peer: Option<Peer<RoleServer>>,
     log_writer: Option<LogWriter>,
-    /// Notifications written to this client, per list and then resource
-    /// updates, across all its destinations.
-    sent: Arc<[AtomicU64; 4]>,
+    /// Notifications written to this client, across all its destinations.
+    sent: Arc<Written>,
+}
+
+/// What a session's writers have written: counted for `GET /state`, and shown
+/// to the watchers.
+struct Written {
+    /// Per list by [`ListKind::index`], then resource updates.
+    counts: [AtomicU64; 4],
+    session: SessionKey,
+    watch: Watch,
+}
+
+impl Written {
+    fn record(&self, notice: Notice) {
+        let i = match &notice {
+            Notice::ListChanged(list) => list.index(),
+            Notice::ResourceUpdated(_) => 3,
+        };
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        let session = self.session;
+        let _ = self.watch.tell(|| Event::Notified { session, notice });
+    }
+
+    fn count(&self, i: usize) -> u64 {
+        self.counts[i].load(Ordering::Relaxed)
+    }
 }
 
 /// Where one client's notifications go: the writers per list (started by the
@@ -149,11 +176,11 @@ struct Destination {
     wants: [bool; 3],
     lists: [Option<NotificationWriter>; 3],
     updates: Option<UpdateWriter>,
-    sent: Arc<[AtomicU64; 4]>,
+    sent: Arc<Written>,
 }
 
 impl Destination {
-    fn new(send: SendNotice, wants: [bool; 3], sent: Arc<[AtomicU64; 4]>) -> Self {
+    fn new(send: SendNotice, wants: [bool; 3], sent: Arc<Written>) -> Self {
         Self {
             send,
             wants,
@@ -206,7 +233,7 @@ struct NotificationWriter {
 }
 
 impl NotificationWriter {
-    fn start(send: SendNotice, list: ListKind, sent: Arc<[AtomicU64; 4]>) -> Self {
+    fn start(send: SendNotice, list: ListKind, sent: Arc<Written>) -> Self {
         let wake = Arc::new(Notify::new());
         let woken = Arc::clone(&wake);
         let task = tokio::spawn(async move {
@@ -216,7 +243,7 @@ impl NotificationWriter {
                     tracing::debug!("notification destination gone; stopping its writer");
                     return;
                 }
-                sent[list.index()].fetch_add(1, Ordering::Relaxed);
+                sent.record(Notice::ListChanged(list));
             }
         });
         Self { wake, task }
@@ -241,14 +268,14 @@ impl UpdateWriter {
     /// ones are dropped rather than held without bound.
     const BACKLOG: usize = 1024;
 
-    fn start(send: SendNotice, sent: Arc<[AtomicU64; 4]>) -> Self {
-        let (uris, mut queued) = mpsc::channel(Self::BACKLOG);
+    fn start(send: SendNotice, sent: Arc<Written>) -> Self {
+        let (uris, mut queued) = mpsc::channel::<String>(Self::BACKLOG);
         let task = tokio::spawn(async move {
             while let Some(uri) = queued.recv().await {
-                if !send(Notice::ResourceUpdated(uri)).await {
+                if !send(Notice::ResourceUpdated(uri.clone())).await {
                     return;
                 }
-                sent[3].fetch_add(1, Ordering::Relaxed);
+                sent.record(Notice::ResourceUpdated(uri));
             }
         });
         Self { uris, task }
@@ -298,7 +325,7 @@ impl SessionState {
             Some((client, protocol)) => (client.clone(), Value::from(protocol.as_str())),
             None => (Value::Null, Value::Null),
         };
-        let sent = |i: usize| self.sent[i].load(Ordering::Relaxed);
+        let sent = |i: usize| self.sent.count(i);
         json!({
             "client": client,
             "protocol": protocol,
@@ -324,6 +351,7 @@ impl Actor for Session {
         myself: ActorRef<Self::Msg>,
         args: SessionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let session = myself.get_id().pid();
         args.registry.cast(RegistryMsg::Subscribe(myself))?;
         Ok(SessionState {
             registry: args.registry,
@@ -338,7 +366,11 @@ impl Actor for Session {
             hello: None,
             peer: None,
             log_writer: None,
-            sent: Arc::default(),
+            sent: Arc::new(Written {
+                counts: Default::default(),
+                session,
+                watch: args.watch,
+            }),
         })
     }
 
@@ -471,6 +503,8 @@ impl Actor for Session {
         state.service.cancel();
         state.client.take();
         state.log_writer.take();
+        let session = state.sent.session;
+        let _ = state.sent.watch.tell(|| Event::Closed { session });
         Ok(())
     }
 }
@@ -504,6 +538,7 @@ mod tests {
             let args = SessionArgs {
                 registry: registry.clone(),
                 service: service.clone(),
+                watch: Watch::default(),
             };
             let (session, _) = Actor::spawn(None, Session, args).await.unwrap();
             Self {
