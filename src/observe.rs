@@ -83,9 +83,28 @@ pub enum Event {
         current: Option<u64>,
     },
     /// A notification was written to one of a session's destinations.
-    Notified { session: SessionKey, notice: Notice },
+    Notified {
+        session: SessionKey,
+        notice: Notice,
+        cause: Cause,
+    },
+    /// A scenario step ran: its index in the file (from 0) and what it did,
+    /// as the report lists it.
+    StepRan { step: usize, what: String },
     /// A session ended (its client left, or the server stopped).
     Closed { session: SessionKey },
+}
+
+/// Why a notification was written, so that a report can tell real ones from
+/// the ones a hostile run adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// A change (or changes folded into it).
+    Change,
+    /// A deliberate copy of a notification already written.
+    Duplicate,
+    /// A scenario's notification with no change behind it.
+    Spurious,
 }
 
 /// Something that watches a run. `see` is called on the emitter's task and

@@ -41,7 +41,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::registry::RegistryMsg;
 use crate::catalog::ListKind;
-use crate::observe::{Event, SessionKey, Watch};
+use crate::observe::{Cause, Event, SessionKey, Watch};
 
 pub enum SessionMsg {
     /// One of the registry's lists changed.
@@ -159,7 +159,11 @@ impl Written {
         };
         self.counts[i].fetch_add(1, Ordering::Relaxed);
         let session = self.session;
-        let _ = self.watch.tell(|| Event::Notified { session, notice });
+        let _ = self.watch.tell(|| Event::Notified {
+            session,
+            notice,
+            cause: Cause::Change,
+        });
     }
 
     fn count(&self, i: usize) -> u64 {
