@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
+use crate::actors::session::{Coalesce, NotifyStyle};
 use crate::control::ControlOptions;
 use crate::error::StartupError;
 use crate::http::{self, HttpOptions};
@@ -98,6 +99,17 @@ pub struct Cli {
     /// its body; a stalled request is cut off [default: 30].
     #[arg(long, value_name = "SECONDS", requires = "http", value_parser = parse_seconds)]
     pub request_timeout: Option<Duration>,
+
+    /// off: every change is its own list_changed, in order, with no folding
+    /// (the storm a burst would be); a client that stops reading is owed at
+    /// most 10,000 per list, the rest fold [default: on: changes during a
+    /// write fold into one more].
+    #[arg(long, value_name = "ON|OFF", value_enum)]
+    pub coalesce: Option<Coalesce>,
+
+    /// Write every notification twice (a client must tolerate repeats).
+    #[arg(long)]
+    pub duplicate_notifications: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -138,6 +150,10 @@ impl Cli {
         options.resources = self.resources;
         options.ready_file = self.ready_file.clone();
         options.trigger_tools = self.trigger_tools;
+        options.notify = NotifyStyle {
+            coalesce: self.coalesce.unwrap_or_default(),
+            duplicates: self.duplicate_notifications,
+        };
         options.control = self.control.map(|addr| ControlOptions {
             addr,
             allowed_hosts: self.allow_host.clone(),
@@ -299,6 +315,19 @@ mod tests {
         assert!(cli.http_options().is_none());
         assert_eq!((options.prompts, options.resources), (None, None));
         assert!(options.control.is_none());
+        assert_eq!(options.notify, NotifyStyle::default());
+    }
+
+    #[test]
+    fn notification_flags() {
+        let cli =
+            Cli::try_parse_from(["x", "--coalesce", "off", "--duplicate-notifications"]).unwrap();
+        let notify = cli.options().unwrap().notify;
+        assert_eq!(notify.coalesce, Coalesce::Off);
+        assert!(notify.duplicates);
+        let on = Cli::try_parse_from(["x", "--coalesce", "on"]).unwrap();
+        assert_eq!(on.options().unwrap().notify, NotifyStyle::default());
+        assert!(Cli::try_parse_from(["x", "--coalesce", "sometimes"]).is_err());
     }
 
     #[test]

@@ -189,10 +189,12 @@ pub(crate) fn service(
         .with_cancellation_token(cancel);
     let spawner = registry.clone();
     let watch = profile.watch().clone();
+    let style = profile.notify();
     let spawn_session = Arc::new(move || {
         let args = SessionArgs {
             registry: spawner.clone(),
             watch: watch.clone(),
+            style,
             // rmcp owns an HTTP session's service and ends it itself (on
             // DELETE, idle, or shutdown through `cancel`), so the session
             // has no service of its own to cancel.

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::RegistryMsg;
 use crate::actors::registry::severity;
-use crate::actors::session::{ListenStream, Notice, SendNotice, SessionMsg};
+use crate::actors::session::{ListenStream, Notice, NotifyStyle, SendNotice, SessionMsg};
 use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind};
 use crate::observe::{Event, SessionKey, Watch};
 use crate::trigger_tools::{self, TriggerTool};
@@ -47,12 +47,14 @@ pub struct Offer {
 }
 
 /// What every session of one server shares: its `initialize` result (and
-/// `server/discover`'s), its offer, and who watches the run.
+/// `server/discover`'s), its offer, who watches the run, and how its sessions
+/// write notifications.
 #[derive(Debug)]
 pub struct Profile {
     info: ServerConfig,
     offer: Offer,
     watch: Watch,
+    notify: NotifyStyle,
 }
 
 /// The SEP-2549 caching hints of a 2026-07-28 list result, `(ttlMs,
@@ -119,17 +121,23 @@ impl Drop for SessionSlot {
 impl Profile {
     /// Capabilities follow the offer, so a default server answers exactly as
     /// it always has.
-    pub fn new(offer: Offer, watch: Watch) -> Arc<Self> {
+    pub fn new(offer: Offer, watch: Watch, notify: NotifyStyle) -> Arc<Self> {
         Arc::new(Self {
             info: server_config(offer),
             offer,
             watch,
+            notify,
         })
     }
 
     /// Who watches this server's run: what its Sessions report to.
     pub fn watch(&self) -> &Watch {
         &self.watch
+    }
+
+    /// How this server's Sessions write notifications.
+    pub fn notify(&self) -> NotifyStyle {
+        self.notify
     }
 }
 

@@ -27,7 +27,7 @@ use crate::actors::http_server::{HttpServer, HttpServerArgs};
 use crate::actors::pidfile::PidfileWriter;
 use crate::actors::ready_file::{ReadyFile, ReadyFileArgs};
 use crate::actors::registry::{Registry, RegistryArgs, RegistryMsg};
-use crate::actors::session::{Session, SessionArgs};
+use crate::actors::session::{NotifyStyle, Session, SessionArgs};
 use crate::actors::signals::{SignalListener, SignalListenerArgs};
 use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMsg};
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest};
@@ -65,6 +65,9 @@ pub struct Options {
     pub control: Option<ControlOptions>,
     /// List the conformance suite's fixture tools after the catalog's.
     pub trigger_tools: bool,
+    /// How sessions write notifications; the default folds changes during a
+    /// write and writes each notification once.
+    pub notify: NotifyStyle,
     /// Whether SIGHUP, SIGUSR1, SIGUSR2, SIGTERM and SIGINT drive this server.
     /// A server embedded in a test process usually leaves the process's
     /// signals alone.
@@ -83,6 +86,7 @@ impl Options {
             ready_file: None,
             control: None,
             trigger_tools: false,
+            notify: NotifyStyle::default(),
             handle_signals: false,
         }
     }
@@ -106,6 +110,12 @@ impl Options {
 
     pub fn control(mut self, control: ControlOptions) -> Self {
         self.control = Some(control);
+        self
+    }
+
+    /// Write notifications as `notify` says (no folding, copies).
+    pub fn notify(mut self, notify: NotifyStyle) -> Self {
+        self.notify = notify;
         self
     }
 
@@ -213,11 +223,12 @@ where
     let (handle, (handler, service)) =
         start_tree(&options, None, async |supervisor, registry, watch| {
             let service = CancellationToken::new();
-            let profile = Profile::new(options.offer(), watch.clone());
+            let profile = Profile::new(options.offer(), watch.clone(), options.notify);
             let session_args = SessionArgs {
                 registry: registry.clone(),
                 service: service.clone(),
                 watch: profile.watch().clone(),
+                style: profile.notify(),
             };
             let (session, _) =
                 Actor::spawn_linked(None, Session, session_args, supervisor.get_cell())
@@ -274,7 +285,7 @@ pub async fn start_http(
             let args = HttpServerArgs {
                 listener,
                 options: http,
-                profile: Profile::new(options.offer(), watch.clone()),
+                profile: Profile::new(options.offer(), watch.clone(), options.notify),
                 registry,
                 supervisor: supervisor.get_cell(),
             };

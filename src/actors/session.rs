@@ -17,6 +17,16 @@
 //! most one permit. Resource updates do not fold: each update is one
 //! `notifications/resources/updated` to each subscriber.
 //!
+//! Two opt-in knobs ([`NotifyStyle`]) change that, to provoke the bugs of
+//! clients that a storm or a repeat trips up. With `--coalesce off` every
+//! change is its own `list_changed`, in order, through one queue per
+//! destination ([`ExactWriter`]); a client that does not read can make it owe
+//! at most [`ExactWriter::BACKLOG`] notifications per list, past which a
+//! change folds into the ones still queued (which are written after it, so
+//! the client still hears of it) and is counted as folded. With
+//! `--duplicate-notifications` each notification is written twice, the copy
+//! shown to the watchers as [`Cause::Duplicate`].
+//!
 //! Dropping a listen stream's entry ends the stream: the listen handler is
 //! waiting on the entry's token and returns, so rmcp sends the final result.
 //! This is how shutdown ends every stream before rmcp's drain would wait on it.
@@ -28,7 +38,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -105,12 +115,54 @@ pub struct ListenStream {
     pub end: DropGuard,
 }
 
+/// How a session writes its notifications. The default is what every client
+/// of a normal server gets; the rest is hostile, for testing clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotifyStyle {
+    /// Whether changes during a write fold into one more `list_changed`.
+    pub coalesce: Coalesce,
+    /// Write each notification twice (`--duplicate-notifications`).
+    pub duplicates: bool,
+}
+
+/// Whether a destination's `list_changed` notifications fold (`--coalesce`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Coalesce {
+    /// Any number of changes during a write fold into exactly one more.
+    #[default]
+    On,
+    /// One notification per change, in order: the storm a burst would be.
+    Off,
+}
+
+impl Coalesce {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Coalesce::On => "on",
+            Coalesce::Off => "off",
+        }
+    }
+}
+
 pub struct SessionArgs {
     pub registry: ActorRef<RegistryMsg>,
     /// Cancels the rmcp service that serves this session's client.
     pub service: CancellationToken,
     /// Who sees what this session writes, and that it ended.
     pub watch: Watch,
+    /// How it writes its notifications.
+    pub style: NotifyStyle,
 }
 
 pub struct Session;
@@ -145,14 +197,39 @@ pub struct SessionState {
 /// What a session's writers have written: counted for `GET /state`, and shown
 /// to the watchers.
 struct Written {
-    /// Per list by [`ListKind::index`], then resource updates.
+    /// Per list by [`ListKind::index`], then resource updates; copies
+    /// included.
     counts: [AtomicU64; 4],
+    /// Of those, the copies `--duplicate-notifications` wrote.
+    duplicates: AtomicU64,
+    /// Changes folded into notifications already queued, with `--coalesce
+    /// off`, because a client did not read.
+    folded: AtomicU64,
+    style: NotifyStyle,
     session: SessionKey,
     watch: Watch,
 }
 
 impl Written {
-    fn record(&self, notice: Notice) {
+    /// Write `notice` to a destination, and its copy if this session
+    /// duplicates; false once the destination is gone.
+    async fn deliver(&self, send: &SendNotice, notice: Notice) -> bool {
+        let copy = self.style.duplicates.then(|| notice.clone());
+        if !send(notice.clone()).await {
+            return false;
+        }
+        self.record(notice, Cause::Change);
+        if let Some(copy) = copy {
+            if !send(copy.clone()).await {
+                return false;
+            }
+            self.duplicates.fetch_add(1, Ordering::Relaxed);
+            self.record(copy, Cause::Duplicate);
+        }
+        true
+    }
+
+    fn record(&self, notice: Notice, cause: Cause) {
         let i = match &notice {
             Notice::ListChanged(list) => list.index(),
             Notice::ResourceUpdated(_) => 3,
@@ -162,7 +239,7 @@ impl Written {
         let _ = self.watch.tell(|| Event::Notified {
             session,
             notice,
-            cause: Cause::Change,
+            cause,
         });
     }
 
@@ -178,17 +255,30 @@ struct Destination {
     send: SendNotice,
     /// The lists this destination wants, by [`ListKind::index`].
     wants: [bool; 3],
-    lists: [Option<NotificationWriter>; 3],
+    lists: ListWriters,
     updates: Option<UpdateWriter>,
     sent: Arc<Written>,
 }
 
+/// What writes a destination's `list_changed` notifications, as the
+/// session's [`Coalesce`] says.
+enum ListWriters {
+    /// One folding writer per list.
+    Folding([Option<NotificationWriter>; 3]),
+    /// One writer for every list, one notification per change.
+    Exact(Option<ExactWriter>),
+}
+
 impl Destination {
     fn new(send: SendNotice, wants: [bool; 3], sent: Arc<Written>) -> Self {
+        let lists = match sent.style.coalesce {
+            Coalesce::On => ListWriters::Folding([None, None, None]),
+            Coalesce::Off => ListWriters::Exact(None),
+        };
         Self {
             send,
             wants,
-            lists: [None, None, None],
+            lists,
             updates: None,
             sent,
         }
@@ -199,10 +289,19 @@ impl Destination {
         if !self.wants[i] {
             return;
         }
-        let writer = self.lists[i].get_or_insert_with(|| {
-            NotificationWriter::start(Arc::clone(&self.send), list, Arc::clone(&self.sent))
-        });
-        writer.wake.notify_one();
+        match &mut self.lists {
+            ListWriters::Folding(writers) => {
+                let writer = writers[i].get_or_insert_with(|| {
+                    NotificationWriter::start(Arc::clone(&self.send), list, Arc::clone(&self.sent))
+                });
+                writer.wake.notify_one();
+            }
+            ListWriters::Exact(writer) => writer
+                .get_or_insert_with(|| {
+                    ExactWriter::start(Arc::clone(&self.send), Arc::clone(&self.sent))
+                })
+                .list_changed(list, &self.sent),
+        }
     }
 
     fn resource_updated(&mut self, uri: String) {
@@ -243,11 +342,10 @@ impl NotificationWriter {
         let task = tokio::spawn(async move {
             loop {
                 woken.notified().await;
-                if !send(Notice::ListChanged(list)).await {
+                if !sent.deliver(&send, Notice::ListChanged(list)).await {
                     tracing::debug!("notification destination gone; stopping its writer");
                     return;
                 }
-                sent.record(Notice::ListChanged(list));
             }
         });
         Self { wake, task }
@@ -255,6 +353,73 @@ impl NotificationWriter {
 }
 
 impl Drop for NotificationWriter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The task that writes one `list_changed` per change to one destination, in
+/// the order of the changes (`--coalesce off`). Every notification of a list
+/// is the same message, so the queue holds only which list changed.
+struct ExactWriter {
+    queue: mpsc::Sender<ListKind>,
+    /// Per list, the notifications queued whose write has not begun: only
+    /// this session adds to them, only the task takes from them.
+    queued: Arc<[AtomicUsize; 3]>,
+    /// Whether the session has said that this client fell behind.
+    told_folding: bool,
+    task: JoinHandle<()>,
+}
+
+impl ExactWriter {
+    /// The most notifications of one list queued for a destination. A client
+    /// reading as fast as it can stays far below it; one that does not read
+    /// gets the rest folded, and the queue's memory stays bounded.
+    const BACKLOG: usize = 10_000;
+
+    fn start(send: SendNotice, sent: Arc<Written>) -> Self {
+        let (queue, mut lists) = mpsc::channel::<ListKind>(3 * Self::BACKLOG);
+        let queued: Arc<[AtomicUsize; 3]> = Arc::default();
+        let taken = Arc::clone(&queued);
+        let task = tokio::spawn(async move {
+            while let Some(list) = lists.recv().await {
+                taken[list.index()].fetch_sub(1, Ordering::Relaxed);
+                if !sent.deliver(&send, Notice::ListChanged(list)).await {
+                    tracing::debug!("notification destination gone; stopping its writer");
+                    return;
+                }
+            }
+        });
+        Self {
+            queue,
+            queued,
+            told_folding: false,
+            task,
+        }
+    }
+
+    fn list_changed(&mut self, list: ListKind, sent: &Written) {
+        let queued = &self.queued[list.index()];
+        // A full backlog holds a notification of this list not yet begun: it
+        // is written after this change, so the change folds into it.
+        if queued.load(Ordering::Relaxed) >= Self::BACKLOG {
+            sent.folded.fetch_add(1, Ordering::Relaxed);
+            if !std::mem::replace(&mut self.told_folding, true) {
+                tracing::warn!(
+                    list = list.as_str(),
+                    backlog = Self::BACKLOG,
+                    "a client is not reading its notifications; with --coalesce off, changes past the backlog fold"
+                );
+            }
+            return;
+        }
+        queued.fetch_add(1, Ordering::Relaxed);
+        // Never full: each list has at most BACKLOG in it.
+        let _ = self.queue.try_send(list);
+    }
+}
+
+impl Drop for ExactWriter {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -276,10 +441,9 @@ impl UpdateWriter {
         let (uris, mut queued) = mpsc::channel::<String>(Self::BACKLOG);
         let task = tokio::spawn(async move {
             while let Some(uri) = queued.recv().await {
-                if !send(Notice::ResourceUpdated(uri.clone())).await {
+                if !sent.deliver(&send, Notice::ResourceUpdated(uri)).await {
                     return;
                 }
-                sent.record(Notice::ResourceUpdated(uri));
             }
         });
         Self { uris, task }
@@ -330,17 +494,25 @@ impl SessionState {
             None => (Value::Null, Value::Null),
         };
         let sent = |i: usize| self.sent.count(i);
+        let mut notifications = json!({
+            "tools": sent(0),
+            "prompts": sent(1),
+            "resources": sent(2),
+            "resources_updated": sent(3),
+        });
+        // Only a hostile run has these, so a normal one's state is unchanged.
+        if self.sent.style.duplicates {
+            notifications["duplicates"] = self.sent.duplicates.load(Ordering::Relaxed).into();
+        }
+        if self.sent.style.coalesce == Coalesce::Off {
+            notifications["folded"] = self.sent.folded.load(Ordering::Relaxed).into();
+        }
         json!({
             "client": client,
             "protocol": protocol,
             "initialized": self.client.is_some(),
             "listen_streams": self.streams.len(),
-            "notifications": {
-                "tools": sent(0),
-                "prompts": sent(1),
-                "resources": sent(2),
-                "resources_updated": sent(3),
-            },
+            "notifications": notifications,
         })
     }
 }
@@ -372,6 +544,9 @@ impl Actor for Session {
             log_writer: None,
             sent: Arc::new(Written {
                 counts: Default::default(),
+                duplicates: AtomicU64::new(0),
+                folded: AtomicU64::new(0),
+                style: args.style,
                 session,
                 watch: args.watch,
             }),
@@ -535,6 +710,10 @@ mod tests {
 
     impl Fixture {
         async fn start() -> Self {
+            Self::with(NotifyStyle::default(), Watch::default()).await
+        }
+
+        async fn with(style: NotifyStyle, watch: Watch) -> Self {
             let (registry, _) = Actor::spawn(None, Registry, RegistryArgs::tools(1))
                 .await
                 .unwrap();
@@ -542,7 +721,8 @@ mod tests {
             let args = SessionArgs {
                 registry: registry.clone(),
                 service: service.clone(),
-                watch: Watch::default(),
+                watch,
+                style,
             };
             let (session, _) = Actor::spawn(None, Session, args).await.unwrap();
             Self {
@@ -559,6 +739,64 @@ mod tests {
                 .cast(RegistryMsg::Apply(crate::catalog::Change::add_tool(), None))
                 .unwrap();
             call!(self.registry, RegistryMsg::Snapshot).unwrap();
+        }
+
+        /// Add `n` tools in one change (as `count: n` does), and wait until
+        /// the session has taken every `ListChanged`.
+        async fn add_tools(&self, n: usize) {
+            let request = crate::catalog::ChangeRequest::new(crate::catalog::ChangeKind::AddTool);
+            let change = crate::catalog::Change::try_from(request.count(n)).unwrap();
+            self.registry
+                .cast(RegistryMsg::Apply(change, None))
+                .unwrap();
+            call!(self.registry, RegistryMsg::Snapshot).unwrap();
+            self.describe().await;
+        }
+
+        /// The session's `GET /state` entry; the session has handled every
+        /// message sent to it before.
+        async fn describe(&self) -> Value {
+            call!(self.session, SessionMsg::Describe).unwrap()
+        }
+
+        /// A listen stream for tool changes that is open at once, whose
+        /// writes each wait for a permit of the returned gate. `begun` hears
+        /// of each write as it begins, the receiver of each as it is done.
+        async fn gated_stream(
+            &self,
+        ) -> (
+            Arc<tokio::sync::Semaphore>,
+            mpsc::UnboundedReceiver<()>,
+            mpsc::UnboundedReceiver<Notice>,
+            CancellationToken,
+        ) {
+            let gate = Arc::new(tokio::sync::Semaphore::new(0));
+            let (begun_tx, begun) = mpsc::unbounded_channel();
+            let (done_tx, done) = mpsc::unbounded_channel();
+            let permits = Arc::clone(&gate);
+            let send: SendNotice = Arc::new(move |notice| {
+                let (permits, begun_tx, done_tx) =
+                    (Arc::clone(&permits), begun_tx.clone(), done_tx.clone());
+                Box::pin(async move {
+                    let _ = begun_tx.send(());
+                    permits.acquire().await.unwrap().forget();
+                    done_tx.send(notice).is_ok()
+                })
+            });
+            let end = CancellationToken::new();
+            let task = task_id().await;
+            let stream = ListenStream {
+                task: Some(task),
+                send,
+                lists: [true, false, false],
+                resources: HashSet::new(),
+                closed: CancellationToken::new(),
+                end: end.clone().drop_guard(),
+            };
+            self.session.cast(SessionMsg::ListenAccepted(task)).unwrap();
+            self.session.cast(SessionMsg::Listen(stream)).unwrap();
+            self.describe().await;
+            (gate, begun, done, end)
         }
 
         /// A listen stream whose notifications arrive on the receiver.
@@ -602,9 +840,116 @@ mod tests {
             .expect("the writer is running");
     }
 
-    async fn no_notification(rx: &mut mpsc::UnboundedReceiver<()>) {
+    async fn no_notification<T>(rx: &mut mpsc::UnboundedReceiver<T>) {
         let extra = tokio::time::timeout(QUIET, rx.recv()).await;
-        assert!(!matches!(extra, Ok(Some(()))), "no notification expected");
+        assert!(!matches!(extra, Ok(Some(_))), "no notification expected");
+    }
+
+    /// Wait until `n` notifications are written to a gated stream, and no
+    /// more come.
+    async fn exactly<T>(done: &mut mpsc::UnboundedReceiver<T>, n: usize) {
+        for i in 0..n {
+            tokio::time::timeout(TIMEOUT, done.recv())
+                .await
+                .unwrap_or_else(|_| panic!("notification {i} of {n}"))
+                .expect("the writer is running");
+        }
+        no_notification(done).await;
+    }
+
+    fn exact() -> NotifyStyle {
+        NotifyStyle {
+            coalesce: Coalesce::Off,
+            duplicates: false,
+        }
+    }
+
+    /// Every notification the watchers saw, with its cause.
+    #[derive(Default)]
+    struct Causes(std::sync::Mutex<Vec<Cause>>);
+
+    impl crate::observe::Watcher for Causes {
+        fn see(&self, _: std::time::Instant, event: &Event) -> Option<BoxFuture<'static, ()>> {
+            if let Event::Notified { cause, .. } = event {
+                self.0.lock().unwrap().push(*cause);
+            }
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn by_default_changes_during_a_write_fold_into_exactly_one_more() {
+        let fixture = Fixture::start().await;
+        let (gate, mut begun, mut done, _end) = fixture.gated_stream().await;
+        fixture.add_tool().await;
+        begun.recv().await.unwrap();
+        // The first write is under way: 50 more changes owe one more.
+        fixture.add_tools(50).await;
+        gate.add_permits(1000);
+        exactly(&mut done, 2).await;
+        fixture.stop().await;
+    }
+
+    #[tokio::test]
+    async fn with_coalesce_off_every_change_is_one_notification() {
+        let fixture = Fixture::with(exact(), Watch::default()).await;
+        let (gate, mut begun, mut done, _end) = fixture.gated_stream().await;
+        fixture.add_tool().await;
+        begun.recv().await.unwrap();
+        fixture.add_tools(50).await;
+        gate.add_permits(1000);
+        exactly(&mut done, 51).await;
+        let state = fixture.describe().await;
+        assert_eq!(state["notifications"]["tools"], 51);
+        assert_eq!(state["notifications"]["folded"], 0);
+        fixture.stop().await;
+    }
+
+    #[tokio::test]
+    async fn with_coalesce_off_a_client_that_does_not_read_is_owed_at_most_the_backlog() {
+        let fixture = Fixture::with(exact(), Watch::default()).await;
+        let (gate, mut begun, mut done, _end) = fixture.gated_stream().await;
+        fixture.add_tool().await;
+        // The first write hangs, as on a client that stopped reading.
+        begun.recv().await.unwrap();
+        fixture.add_tools(ExactWriter::BACKLOG + 25).await;
+        let state = fixture.describe().await;
+        assert_eq!(state["notifications"]["folded"], 25);
+        assert_eq!(state["notifications"]["tools"], 0);
+        // Reading again, the client gets the one in flight and the backlog,
+        // the last of them after the last change.
+        gate.add_permits(ExactWriter::BACKLOG + 1000);
+        exactly(&mut done, 1 + ExactWriter::BACKLOG).await;
+        fixture.stop().await;
+    }
+
+    #[tokio::test]
+    async fn duplicates_write_each_notification_twice_and_show_the_copy_as_one() {
+        let causes = Arc::new(Causes::default());
+        let style = NotifyStyle {
+            coalesce: Coalesce::On,
+            duplicates: true,
+        };
+        let fixture = Fixture::with(style, Watch::new(vec![causes.clone()])).await;
+        let (gate, _begun, mut done, _end) = fixture.gated_stream().await;
+        gate.add_permits(1000);
+        fixture.add_tool().await;
+        exactly(&mut done, 2).await;
+        let state = fixture.describe().await;
+        assert_eq!(state["notifications"]["tools"], 2);
+        assert_eq!(state["notifications"]["duplicates"], 1);
+        assert!(state["notifications"].get("folded").is_none());
+        assert_eq!(*causes.0.lock().unwrap(), [Cause::Change, Cause::Duplicate]);
+        fixture.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_default_session_state_has_no_hostile_counts() {
+        let fixture = Fixture::start().await;
+        let state = fixture.describe().await;
+        let keys: Vec<_> = state["notifications"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["prompts", "resources", "resources_updated", "tools"]);
+        fixture.stop().await;
     }
 
     #[tokio::test]
