@@ -122,6 +122,17 @@ pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
 
 /// Open `n` sessions, [`OPENING_AT_ONCE`] at a time.
 pub async fn open_sessions(http: &reqwest::Client, server: &Server, n: usize) -> Vec<TcpStream> {
+    let sessions = open_sessions_with_ids(http, server, n).await;
+    sessions.into_iter().map(|(_, stream)| stream).collect()
+}
+
+/// Open `n` sessions as [`open_sessions`] does; each with its session id,
+/// for requests of its own.
+pub async fn open_sessions_with_ids(
+    http: &reqwest::Client,
+    server: &Server,
+    n: usize,
+) -> Vec<(String, TcpStream)> {
     let opening = Arc::new(Semaphore::new(OPENING_AT_ONCE));
     within(
         "the sessions to open",
@@ -136,9 +147,9 @@ pub async fn open_sessions(http: &reqwest::Client, server: &Server, n: usize) ->
     .await
 }
 
-/// Open one session: initialize, initialized, and its SSE stream. Returns the
-/// stream, its response head read.
-async fn open_session(http: &reqwest::Client, server: &Server) -> TcpStream {
+/// Open one session: initialize, initialized, and its SSE stream. Returns its
+/// id and the stream, its response head read.
+async fn open_session(http: &reqwest::Client, server: &Server) -> (String, TcpStream) {
     let initialize = json!({
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {
@@ -194,7 +205,7 @@ async fn open_session(http: &reqwest::Client, server: &Server) -> TcpStream {
         "{}",
         String::from_utf8_lossy(&head)
     );
-    stream
+    (session, stream)
 }
 
 /// Counts the notifications read across all sessions. The reader that
@@ -238,7 +249,13 @@ impl Progress {
 }
 
 /// Read a session's SSE stream, counting each list change as it is read.
-pub async fn read_notifications(mut stream: TcpStream, progress: Arc<Progress>) {
+pub async fn read_notifications(stream: TcpStream, progress: Arc<Progress>) {
+    read_each_notification(stream, |at| progress.read_one(at)).await;
+}
+
+/// Read a session's SSE stream, calling `on_read` with the moment each list
+/// change is read.
+pub async fn read_each_notification(mut stream: TcpStream, mut on_read: impl FnMut(Instant)) {
     const NEEDLE: &[u8] = b"notifications/tools/list_changed";
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
@@ -254,7 +271,7 @@ pub async fn read_notifications(mut stream: TcpStream, progress: Arc<Progress>) 
             .position(|window| window == NEEDLE)
         {
             start += at + NEEDLE.len();
-            progress.read_one(now);
+            on_read(now);
         }
         buffer.drain(..start.max(buffer.len().saturating_sub(NEEDLE.len())));
     }
