@@ -325,8 +325,13 @@ mod tests {
         let notify = cli.options().unwrap().notify;
         assert_eq!(notify.coalesce, Coalesce::Off);
         assert!(notify.duplicates);
+        assert_eq!(
+            notify.describe().as_deref(),
+            Some("coalesce=off duplicate-notifications")
+        );
         let on = Cli::try_parse_from(["x", "--coalesce", "on"]).unwrap();
         assert_eq!(on.options().unwrap().notify, NotifyStyle::default());
+        assert_eq!(NotifyStyle::default().describe(), None);
         assert!(Cli::try_parse_from(["x", "--coalesce", "sometimes"]).is_err());
     }
 

@@ -314,6 +314,10 @@ async fn start_tree<T>(
         Watch,
     ) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
+    // First, so that nobody mistakes a hostile run for a normal one.
+    if let Some(knobs) = options.notify.describe() {
+        tracing::warn!("hostile: {knobs}");
+    }
     // Bound first, so that a bad address fails before anything starts.
     let control = match &options.control {
         Some(control) => {

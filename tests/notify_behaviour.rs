@@ -150,6 +150,10 @@ async fn sse_exactly(stream: &mut SseReader, n: usize) {
 #[tokio::test]
 async fn coalesce_off_writes_one_list_changed_per_change_on_stdio() {
     let mut server = Server::start(&["--coalesce", "off"]).await;
+    // A hostile run says so first.
+    let log = server.process.stderr();
+    let first = log.lines().next().unwrap_or_default();
+    assert!(first.contains("hostile: coalesce=off"), "{log}");
     let mut client = server.stdio_client().await;
     server.storm(50).await;
     stdio_exactly(&mut client, 50).await;
@@ -179,6 +183,7 @@ async fn coalesce_off_writes_one_list_changed_per_change_to_every_http_session()
 #[tokio::test]
 async fn by_default_a_storm_folds_and_its_last_change_is_notified() {
     let mut server = Server::start(&[]).await;
+    assert!(!server.process.stderr().contains("hostile"));
     let mut client = server.stdio_client().await;
     server.storm(50).await;
     // At least one notification, then as many as come before a quiet moment.
@@ -207,6 +212,12 @@ async fn by_default_a_storm_folds_and_its_last_change_is_notified() {
 #[tokio::test]
 async fn duplicate_notifications_write_each_list_changed_twice() {
     let mut server = Server::start(&["--duplicate-notifications", "--coalesce", "off"]).await;
+    let log = server.process.stderr();
+    let first = log.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("hostile: coalesce=off duplicate-notifications"),
+        "{log}"
+    );
     let mut client = server.stdio_client().await;
     server.storm(10).await;
     stdio_exactly(&mut client, 20).await;

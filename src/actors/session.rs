@@ -155,6 +155,21 @@ impl Coalesce {
     }
 }
 
+impl NotifyStyle {
+    /// Every knob that is not the default, as the flags spell them
+    /// (`coalesce=off duplicate-notifications`); `None` for a normal server.
+    pub fn describe(&self) -> Option<String> {
+        let mut knobs = Vec::new();
+        if self.coalesce != Coalesce::On {
+            knobs.push(format!("coalesce={}", self.coalesce.as_str()));
+        }
+        if self.duplicates {
+            knobs.push("duplicate-notifications".to_owned());
+        }
+        (!knobs.is_empty()).then(|| knobs.join(" "))
+    }
+}
+
 pub struct SessionArgs {
     pub registry: ActorRef<RegistryMsg>,
     /// Cancels the rmcp service that serves this session's client.
