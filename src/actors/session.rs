@@ -20,8 +20,8 @@
 //! Two opt-in knobs ([`NotifyStyle`]) change that, to provoke the bugs of
 //! clients that a storm or a repeat trips up. With `--coalesce off` every
 //! change is its own `list_changed`, in order, through one queue per
-//! destination ([`ExactWriter`]); a client that does not read can make it owe
-//! at most [`ExactWriter::BACKLOG`] notifications per list, past which a
+//! destination (`ExactWriter`); a client that does not read can make it owe
+//! at most 10,000 notifications per list (its `BACKLOG`), past which a
 //! change folds into the ones still queued (which are written after it, so
 //! the client still hears of it) and is counted as folded. With
 //! `--duplicate-notifications` each notification is written twice, the copy
