@@ -23,7 +23,9 @@
 //! destination (`ExactWriter`); a client that does not read can make it owe
 //! at most 10,000 notifications per list (its `BACKLOG`), past which a
 //! change folds into the ones still queued (which are written after it, so
-//! the client still hears of it) and is counted as folded. With
+//! the client still hears of it) and is counted as folded. Changes before
+//! `initialized` (or before a listen stream reached the session) still make
+//! one notification per list: the client has listed nothing yet. With
 //! `--duplicate-notifications` each notification is written twice, the copy
 //! shown to the watchers as [`Cause::Duplicate`].
 //!
