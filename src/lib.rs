@@ -107,6 +107,7 @@ pub mod pagination;
 pub mod prompts;
 pub mod resources;
 pub mod revision;
+pub mod scenario;
 pub mod server;
 pub mod tools;
 pub mod transport;
