@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser, ValueEnum};
@@ -10,6 +11,7 @@ use clap::{ArgGroup, Parser, ValueEnum};
 use crate::control::ControlOptions;
 use crate::error::StartupError;
 use crate::http::{self, HttpOptions};
+use crate::scenario::{Scenario, Setting};
 use crate::server::Options;
 
 /// The most tools a server may start with; far past any test's needs, and low
@@ -89,6 +91,12 @@ pub struct Cli {
     #[arg(long, value_name = "ORIGIN", requires = "listener")]
     pub allow_origin: Vec<String>,
 
+    /// Run the steps of this scenario file (TOML or JSON, by extension):
+    /// changes and hostile notifications at protocol points or times. The
+    /// file is checked before anything is served; see the README.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+
     /// With --http: close a session after this many seconds with no request
     /// or stream open [default: 60].
     #[arg(long, value_name = "SECONDS", requires = "http", value_parser = parse_seconds)]
@@ -138,6 +146,18 @@ impl Cli {
         options.resources = self.resources;
         options.ready_file = self.ready_file.clone();
         options.trigger_tools = self.trigger_tools;
+        if let Some(path) = &self.scenario {
+            let setting = Setting {
+                http: self.http.is_some(),
+                size: options.size(),
+                paged: [false; 3],
+            };
+            let scenario = Scenario::load(path, &setting).map_err(|e| StartupError::Scenario {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            options.scenario = Some(Arc::new(scenario));
+        }
         options.control = self.control.map(|addr| ControlOptions {
             addr,
             allowed_hosts: self.allow_host.clone(),

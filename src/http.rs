@@ -231,6 +231,25 @@ pub(crate) struct Edge {
     sessions: Arc<LocalSessionManager>,
     budget: BodyBudget,
     request_timeout: Duration,
+    cut: Arc<StreamCut>,
+}
+
+/// Ends the SSE responses open when it is pulled, without the rest of their
+/// stream (a scenario's `drop_stream`): the client sees its stream close
+/// with no final result. Each response takes the token current when it
+/// starts; pulling cancels that one and puts a fresh one in its place.
+#[derive(Default)]
+pub(crate) struct StreamCut(std::sync::Mutex<CancellationToken>);
+
+impl StreamCut {
+    fn current(&self) -> CancellationToken {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn pull(&self) {
+        let mut token = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *token).cancel();
+    }
 }
 
 impl Edge {
@@ -246,7 +265,13 @@ impl Edge {
             sessions,
             budget: BodyBudget::default(),
             request_timeout,
+            cut: Arc::default(),
         }
+    }
+
+    /// What ends this edge's open SSE responses.
+    pub(crate) fn stream_cut(&self) -> Arc<StreamCut> {
+        Arc::clone(&self.cut)
     }
 
     /// rmcp's `Host` and `Origin` check, run before the body is read. rmcp
@@ -411,13 +436,27 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
             .cast(HttpServerMsg::TakesBatches(session.clone()));
     }
     let open = OpenResponse::new(session, edge.tracker.clone());
+    let sse = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
+    let cut = sse.then(|| edge.cut.current());
     // Moved into the body, so that it counts exactly as long as the body lives.
     response.map(|body| {
-        body.map_frame(move |frame| {
+        let body = body.map_frame(move |frame| {
             let _alive = &open;
             frame
-        })
-        .boxed()
+        });
+        match cut {
+            Some(cut) => {
+                use futures::StreamExt;
+                let frames = http_body_util::BodyStream::new(body);
+                BodyExt::boxed(http_body_util::StreamBody::new(
+                    frames.take_until(cut.cancelled_owned()),
+                ))
+            }
+            None => body.boxed(),
+        }
     })
 }
 

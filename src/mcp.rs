@@ -331,6 +331,14 @@ impl McpHandler {
     }
 }
 
+/// Writes notices to a handshake client's peer.
+fn peer_sender(peer: Peer<RoleServer>) -> SendNotice {
+    Arc::new(move |notice| {
+        let peer = peer.clone();
+        Box::pin(async move { notify_peer(&peer, notice).await })
+    })
+}
+
 /// Write one notice to a handshake client.
 pub async fn notify_peer(peer: &Peer<RoleServer>, notice: Notice) -> bool {
     match notice {
@@ -360,6 +368,12 @@ impl ServerHandler for McpHandler {
     ) -> Result<InitializeResult, McpError> {
         call!(self.session.get()?, SessionMsg::Started).map_err(|_| shutting_down())?;
         context.peer.set_peer_info(request.clone());
+        if self.profile.watch.is_watched() {
+            // For a scenario's notification before `initialized`: rmcp
+            // writes it after this answer, as the peer is read only then.
+            let answering = SessionMsg::Answering(peer_sender(context.peer.clone()));
+            let _ = self.session.cast(answering);
+        }
         self.see(|session| Event::Request {
             session,
             method: "initialize",
@@ -686,13 +700,7 @@ impl ServerHandler for McpHandler {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         self.see(|session| Event::Initialized { session }).await;
         let peer = context.peer;
-        let send: SendNotice = Arc::new({
-            let peer = peer.clone();
-            move |notice| {
-                let peer = peer.clone();
-                Box::pin(async move { notify_peer(&peer, notice).await })
-            }
-        });
+        let send = peer_sender(peer.clone());
         if self
             .session
             .cast(SessionMsg::Initialized { peer, send })

@@ -207,8 +207,7 @@ impl Scenario {
                 })
             })?
         } else {
-            serde_json::from_str(text)
-                .map_err(|e| ScenarioError(format!("not valid JSON: {e}")))?
+            serde_json::from_str(text).map_err(|e| ScenarioError(format!("not valid JSON: {e}")))?
         };
         let Value::Object(mut top) = document else {
             return Err(ScenarioError(
@@ -279,7 +278,9 @@ fn offered(list: ListKind, setting: &Setting) -> Result<(), String> {
     if on {
         Ok(())
     } else {
-        Err(format!("the server has no {list} (start it with --{list} N)"))
+        Err(format!(
+            "the server has no {list} (start it with --{list} N)"
+        ))
     }
 }
 
@@ -444,7 +445,8 @@ fn check_moment(raw: &RawStep, setting: &Setting) -> Result<Moment, String> {
 }
 
 fn check_point(after: &Value, setting: &Setting) -> Result<Point, String> {
-    const EXPECTED: &str = "expected \"initialize\", \"initialized\", { method, n }, { list, page } or { call }";
+    const EXPECTED: &str =
+        "expected \"initialize\", \"initialized\", { method, n }, { list, page } or { call }";
     let table = match after {
         Value::String(point) => {
             return match point.as_str() {
@@ -731,10 +733,7 @@ mod tests {
                 "[[steps]]\nnotify = \"tools\"\nafter = \"lunch\"",
                 "after: expected \"initialize\"",
             ),
-            (
-                "[[steps]]\nat_ms = 5",
-                "steps[0] (no action): no action",
-            ),
+            ("[[steps]]\nat_ms = 5", "steps[0] (no action): no action"),
             (
                 "[[steps]]\nnotify = \"tools\"\nchange = \"add_tool\"",
                 "one action per step",
@@ -769,7 +768,10 @@ mod tests {
         assert_eq!(scenario.steps[0].action, StepAction::EndSession);
         assert_eq!(scenario.steps[1].action, StepAction::DropStream);
         let error = Scenario::parse("[[steps]]\nend_session = false", true, &http).unwrap_err();
-        assert!(error.to_string().contains("end_session takes true"), "{error}");
+        assert!(
+            error.to_string().contains("end_session takes true"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -794,6 +796,9 @@ mod tests {
         // echo4 exists once the first step added it.
         let text = "[[steps]]\nchange = \"add_tool\"\n[[steps]]\nchange = \"remove_tool\"\nname = \"echo4\"\n[[steps]]\nchange = \"remove_tool\"\nname = \"echo4\"";
         let error = toml(text).unwrap_err();
-        assert!(error.starts_with("steps[2] (remove_tool echo4): "), "{error}");
+        assert!(
+            error.starts_with("steps[2] (remove_tool echo4): "),
+            "{error}"
+        );
     }
 }

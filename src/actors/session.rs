@@ -75,6 +75,18 @@ pub enum SessionMsg {
     Listen(ListenStream),
     /// A listen stream's request ended: the client cancelled it or left.
     ListenClosed(u64),
+    /// A scenario's `list_changed` with no change behind it (written as
+    /// [`Cause::Spurious`], not folded with real ones): to the initialized
+    /// client and the listen streams that want the list or, with
+    /// `before_initialized`, only to a handshake client that has been
+    /// answered `initialize` but has not sent `notifications/initialized`.
+    Spurious {
+        list: ListKind,
+        before_initialized: bool,
+    },
+    /// The handshake client's peer from its `initialize` request, kept only
+    /// for a scenario's notification before `notifications/initialized`.
+    Answering(SendNotice),
 }
 
 /// A notification a session sends, whatever carries it.
@@ -140,6 +152,8 @@ pub struct SessionState {
     log_writer: Option<LogWriter>,
     /// Notifications written to this client, across all its destinations.
     sent: Arc<Written>,
+    /// Where a scenario's notification before `initialized` goes.
+    answering: Option<SendNotice>,
 }
 
 /// What a session's writers have written: counted for `GET /state`, and shown
@@ -153,6 +167,10 @@ struct Written {
 
 impl Written {
     fn record(&self, notice: Notice) {
+        self.record_as(notice, Cause::Change);
+    }
+
+    fn record_as(&self, notice: Notice, cause: Cause) {
         let i = match &notice {
             Notice::ListChanged(list) => list.index(),
             Notice::ResourceUpdated(_) => 3,
@@ -162,7 +180,18 @@ impl Written {
         let _ = self.watch.tell(|| Event::Notified {
             session,
             notice,
-            cause: Cause::Change,
+            cause,
+        });
+    }
+
+    /// Write one spurious `list_changed` on its own task, outside the
+    /// folding writers: it stands for no change.
+    fn spurious(self: &Arc<Self>, send: &SendNotice, list: ListKind) {
+        let (send, sent) = (Arc::clone(send), Arc::clone(self));
+        tokio::spawn(async move {
+            if send(Notice::ListChanged(list)).await {
+                sent.record_as(Notice::ListChanged(list), Cause::Spurious);
+            }
         });
     }
 
@@ -370,6 +399,7 @@ impl Actor for Session {
             hello: None,
             peer: None,
             log_writer: None,
+            answering: None,
             sent: Arc::new(Written {
                 counts: Default::default(),
                 session,
@@ -486,6 +516,24 @@ impl Actor for Session {
             }
             SessionMsg::ListenClosed(key) => {
                 state.streams.remove(&key);
+            }
+            SessionMsg::Answering(send) => state.answering = Some(send),
+            SessionMsg::Spurious {
+                list,
+                before_initialized: true,
+            } => {
+                if let (None, Some(send)) = (&state.client, &state.answering) {
+                    state.sent.spurious(send, list);
+                }
+            }
+            SessionMsg::Spurious { list, .. } => {
+                let wanting = state
+                    .client
+                    .iter()
+                    .chain(state.streams.values().map(|s| &s.destination));
+                for destination in wanting.filter(|d| d.wants[list.index()]) {
+                    state.sent.spurious(&destination.send, list);
+                }
             }
         }
         Ok(())
