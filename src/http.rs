@@ -405,6 +405,9 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
         return json_rpc_error(StatusCode::NOT_FOUND, Some(id), error);
     }
     let bad_message = checked.and_then(Result::err);
+    // Taken before rmcp sees the request: a stream dropped while the request
+    // is handled is this request's stream too.
+    let cut = edge.cut.current();
     let takes_batches =
         posted_json && request_session.is_none() && batch::opens_batch_session(&body);
 
@@ -440,7 +443,7 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
         .headers()
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
-    let cut = sse.then(|| edge.cut.current());
+    let cut = sse.then_some(cut);
     // Moved into the body, so that it counts exactly as long as the body lives.
     response.map(|body| {
         let body = body.map_frame(move |frame| {

@@ -42,8 +42,8 @@ pub enum HttpServerMsg {
     /// many were ended.
     EndSessions(RpcReplyPort<usize>),
     /// Drop every open SSE response without its final result (a scenario's
-    /// `drop_stream`).
-    DropStreams,
+    /// `drop_stream`); replies once they are cut.
+    DropStreams(RpcReplyPort<()>),
 }
 
 pub struct HttpServerArgs {
@@ -220,7 +220,10 @@ impl Actor for HttpServer {
                     let _ = reply.send(ids.len());
                 });
             }
-            HttpServerMsg::DropStreams => state.cut.pull(),
+            HttpServerMsg::DropStreams(reply) => {
+                state.cut.pull();
+                let _ = reply.send(());
+            }
             HttpServerMsg::Sweep => {
                 state.release_memory_of_ended_sessions();
                 state.adopt_unseen_sessions().await;

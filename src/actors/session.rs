@@ -154,6 +154,9 @@ pub struct SessionState {
     sent: Arc<Written>,
     /// Where a scenario's notification before `initialized` goes.
     answering: Option<SendNotice>,
+    /// Spurious notifications that came before `initialized`: written right
+    /// after it, as a change would be.
+    spurious_before_initialized: [bool; 3],
 }
 
 /// What a session's writers have written: counted for `GET /state`, and shown
@@ -400,6 +403,7 @@ impl Actor for Session {
             peer: None,
             log_writer: None,
             answering: None,
+            spurious_before_initialized: [false; 3],
             sent: Arc::new(Written {
                 counts: Default::default(),
                 session,
@@ -451,6 +455,11 @@ impl Actor for Session {
                 for list in ListKind::ALL {
                     if std::mem::take(&mut state.changed_before_initialized[list.index()]) {
                         client.list_changed(list);
+                    }
+                }
+                for list in ListKind::ALL {
+                    if std::mem::take(&mut state.spurious_before_initialized[list.index()]) {
+                        state.sent.spurious(&client.send, list);
                     }
                 }
                 state.client = Some(client);
@@ -527,6 +536,9 @@ impl Actor for Session {
                 }
             }
             SessionMsg::Spurious { list, .. } => {
+                if state.client.is_none() {
+                    state.spurious_before_initialized[list.index()] = true;
+                }
                 let wanting = state
                     .client
                     .iter()

@@ -261,8 +261,7 @@ impl TimelineState {
                 None => Err("skipped: not served over HTTP".into()),
             },
             StepAction::DropStream => match &self.http {
-                Some(http) => http
-                    .cast(HttpServerMsg::DropStreams)
+                Some(http) => call!(http, HttpServerMsg::DropStreams)
                     .map_err(|_| "the HTTP server has stopped".into()),
                 None => Err("skipped: not served over HTTP".into()),
             },
