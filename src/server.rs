@@ -33,6 +33,7 @@ use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMs
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest};
 use crate::control::ControlOptions;
 use crate::error::{Error, ServerError, StartupError};
+use crate::hostile::Hostile;
 use crate::http::{HttpOptions, MCP_PATH};
 use crate::mcp::{McpHandler, Offer, Profile};
 use crate::observe::Watch;
@@ -65,6 +66,8 @@ pub struct Options {
     pub control: Option<ControlOptions>,
     /// List the conformance suite's fixture tools after the catalog's.
     pub trigger_tools: bool,
+    /// Hostile but legal behaviour: paged lists, slow answers. Off by default.
+    pub hostile: Hostile,
     /// Whether SIGHUP, SIGUSR1, SIGUSR2, SIGTERM and SIGINT drive this server.
     /// A server embedded in a test process usually leaves the process's
     /// signals alone.
@@ -83,6 +86,7 @@ impl Options {
             ready_file: None,
             control: None,
             trigger_tools: false,
+            hostile: Hostile::default(),
             handle_signals: false,
         }
     }
@@ -123,6 +127,12 @@ impl Options {
             resources: self.resources.is_some(),
             trigger_tools: self.trigger_tools,
         }
+    }
+
+    /// Behave as `hostile` says (paged lists, slow answers).
+    pub fn hostile(mut self, hostile: Hostile) -> Self {
+        self.hostile = hostile;
+        self
     }
 
     pub fn pidfile(mut self, path: impl Into<PathBuf>) -> Self {
@@ -213,7 +223,7 @@ where
     let (handle, (handler, service)) =
         start_tree(&options, None, async |supervisor, registry, watch| {
             let service = CancellationToken::new();
-            let profile = Profile::new(options.offer(), watch.clone());
+            let profile = Profile::new(options.offer(), options.hostile, watch.clone());
             let session_args = SessionArgs {
                 registry: registry.clone(),
                 service: service.clone(),
@@ -274,7 +284,7 @@ pub async fn start_http(
             let args = HttpServerArgs {
                 listener,
                 options: http,
-                profile: Profile::new(options.offer(), watch.clone()),
+                profile: Profile::new(options.offer(), options.hostile, watch.clone()),
                 registry,
                 supervisor: supervisor.get_cell(),
             };
@@ -303,6 +313,10 @@ async fn start_tree<T>(
         Watch,
     ) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
+    // First, so that nobody mistakes a hostile run for a normal one.
+    if let Some(hostile) = options.hostile.describe() {
+        tracing::warn!("hostile: {hostile}");
+    }
     // Bound first, so that a bad address fails before anything starts.
     let control = match &options.control {
         Some(control) => {
