@@ -313,7 +313,7 @@ impl Cursor {
     /// The cursor `text` is, if this server could have issued it: exactly the
     /// encoding [`Cursor::encode`] gives, nothing else that decodes alike.
     fn decode(text: &str) -> Option<Self> {
-        if text.len() % 2 != 0 {
+        if !text.len().is_multiple_of(2) {
             return None;
         }
         let bytes = (0..text.len())
@@ -368,7 +368,7 @@ impl Cursor {
         // between pages or past the end: none was ever issued.
         if self.version > version
             || self.offset == 0
-            || self.offset % size != 0
+            || !self.offset.is_multiple_of(size)
             || self.offset >= len
         {
             return Err(CursorError::NotIssued { list, cursor });
@@ -470,7 +470,7 @@ mod tests {
             style: CursorStyle::Normal,
         });
         assert_eq!(ranges(&walk(&mut pager, Tools, 1, 7)), [0..3, 3..6, 6..7]);
-        assert_eq!(ranges(&walk(&mut pager, Prompts, 1, 7)), [0..7]);
+        assert_eq!(ranges(&walk(&mut pager, Prompts, 1, 7)), vec![0..7]);
         assert_eq!(ranges(&walk(&mut pager, Resources, 1, 2)), [0..1, 1..2]);
     }
 
