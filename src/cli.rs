@@ -2,6 +2,7 @@
 //! server [`Options`] or a [`StartupError`].
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,9 @@ use clap::{ArgGroup, Parser, ValueEnum};
 
 use crate::control::ControlOptions;
 use crate::error::StartupError;
+use crate::hostile::Hostile;
 use crate::http::{self, HttpOptions};
+use crate::pagination::CursorStyle;
 use crate::scenario::{Scenario, Setting};
 use crate::server::Options;
 
@@ -31,6 +34,9 @@ pub const MAX_INITIAL_TOOLS: usize = 1_000_000;
 #[derive(Debug, Parser)]
 #[command(name = "dynamic-mcp-server", version)]
 #[command(group(ArgGroup::new("listener").args(["http", "control"]).multiple(true)))]
+#[command(group(ArgGroup::new("paging").multiple(true).args([
+    "page_size", "page_size_tools", "page_size_prompts", "page_size_resources",
+])))]
 pub struct Cli {
     /// Where to write the PID (atomically); removed on exit.
     #[arg(long, value_name = "PATH", default_value = "dynamic_server.pid")]
@@ -106,7 +112,43 @@ pub struct Cli {
     /// its body; a stalled request is cut off [default: 30].
     #[arg(long, value_name = "SECONDS", requires = "http", value_parser = parse_seconds)]
     pub request_timeout: Option<Duration>,
+
+    /// Page every list (tools, prompts, resources) by N items. Cursors carry
+    /// the list's version: one from before a change gets -32602 [default:
+    /// every list on one page].
+    #[arg(long, value_name = "N", help_heading = HOSTILE)]
+    pub page_size: Option<NonZeroUsize>,
+
+    /// Page tools/list by N items (over --page-size).
+    #[arg(long, value_name = "N", help_heading = HOSTILE)]
+    pub page_size_tools: Option<NonZeroUsize>,
+
+    /// Page prompts/list by N items (over --page-size).
+    #[arg(long, value_name = "N", help_heading = HOSTILE)]
+    pub page_size_prompts: Option<NonZeroUsize>,
+
+    /// Page resources/list by N items (over --page-size).
+    #[arg(long, value_name = "N", help_heading = HOSTILE)]
+    pub page_size_resources: Option<NonZeroUsize>,
+
+    /// The paged lists' cursors: empty-once makes the first page's nextCursor
+    /// "" (which continues at page 2); repeat-once answers each cursor the
+    /// first time with itself as nextCursor [default: normal].
+    #[arg(long, value_name = "STYLE", value_enum, requires = "paging", help_heading = HOSTILE)]
+    pub cursor_style: Option<CursorStyle>,
+
+    /// Delay every */list answer by MS milliseconds.
+    #[arg(long, value_name = "MS", help_heading = HOSTILE)]
+    pub list_delay_ms: Option<u64>,
+
+    /// Delay every tools/call, prompts/get and resources/read answer by MS
+    /// milliseconds.
+    #[arg(long, value_name = "MS", help_heading = HOSTILE)]
+    pub call_delay_ms: Option<u64>,
 }
+
+/// The help heading of the hostile flags, all off by default.
+const HOSTILE: &str = "Hostile but legal behaviour (each named in the first log line)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
@@ -146,16 +188,19 @@ impl Cli {
         options.resources = self.resources;
         options.ready_file = self.ready_file.clone();
         options.trigger_tools = self.trigger_tools;
+        options.hostile = self.hostile();
         if let Some(path) = &self.scenario {
             let setting = Setting {
                 http: self.http.is_some(),
                 size: options.size(),
-                paged: [false; 3],
+                hostile: options.hostile,
             };
             let scenario = Scenario::load(path, &setting).map_err(|e| StartupError::Scenario {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
+            // The file's [hostile] keys over the flags'.
+            options.hostile = scenario.hostile;
             options.scenario = Some(Arc::new(scenario));
         }
         options.control = self.control.map(|addr| ControlOptions {
@@ -164,6 +209,19 @@ impl Cli {
             allowed_origins: self.allow_origin.clone(),
         });
         Ok(options)
+    }
+
+    /// The hostile behaviour these arguments ask for.
+    pub fn hostile(&self) -> Hostile {
+        Hostile {
+            page_size: self.page_size,
+            page_size_tools: self.page_size_tools,
+            page_size_prompts: self.page_size_prompts,
+            page_size_resources: self.page_size_resources,
+            cursor_style: self.cursor_style.unwrap_or_default(),
+            list_delay_ms: self.list_delay_ms.unwrap_or(0),
+            call_delay_ms: self.call_delay_ms.unwrap_or(0),
+        }
     }
 
     /// The HTTP transport these arguments ask for, if any.
@@ -319,6 +377,45 @@ mod tests {
         assert!(cli.http_options().is_none());
         assert_eq!((options.prompts, options.resources), (None, None));
         assert!(options.control.is_none());
+        assert_eq!(options.hostile, Hostile::default());
+    }
+
+    #[test]
+    fn hostile_flags() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--page-size",
+            "2",
+            "--page-size-prompts",
+            "3",
+            "--cursor-style",
+            "repeat-once",
+            "--list-delay-ms",
+            "50",
+        ])
+        .unwrap();
+        let hostile = cli.options().unwrap().hostile;
+        assert_eq!(
+            hostile.describe().unwrap(),
+            "page-size=2 page-size-prompts=3 cursor-style=repeat-once list-delay-ms=50"
+        );
+        // A cursor style pages nothing by itself; a page has at least one item.
+        assert!(Cli::try_parse_from(["x", "--cursor-style", "empty-once"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "x",
+                "--page-size-tools",
+                "1",
+                "--cursor-style",
+                "empty-once"
+            ])
+            .is_ok()
+        );
+        assert!(Cli::try_parse_from(["x", "--page-size", "0"]).is_err());
+        assert!(
+            Cli::try_parse_from(["x", "--page-size", "2", "--cursor-style", "sideways"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["x", "--list-delay-ms", "-1"]).is_err());
     }
 
     #[test]

@@ -29,9 +29,10 @@
 //! answers bad lines, [`http`] serves Streamable HTTP (one Session actor per
 //! HTTP session, all subscribed to the one registry), [`control`] answers the
 //! control endpoint, [`revision`] knows what each protocol revision removed,
-//! [`pagination`] reads list cursors, [`observe`] shows what happens to
-//! whoever watches a run, [`server`] wires everything up, and [`cli`] reads
-//! the command line.
+//! [`pagination`] pages the lists and reads their cursors, [`hostile`] holds
+//! the opt-in hostile behaviour (paging, delays), [`observe`] shows what
+//! happens to whoever watches a run, [`server`] wires everything up, and
+//! [`cli`] reads the command line.
 //!
 //! # From a trigger to a notification
 //!
@@ -98,6 +99,7 @@ pub mod catalog;
 pub mod cli;
 pub mod control;
 pub mod error;
+pub mod hostile;
 pub mod http;
 pub mod logging;
 pub mod mcp;

@@ -17,6 +17,10 @@
 //! times = 50
 //! ```
 //!
+//! A table `[hostile]` may set the hostile keys of the flags (`page_size`,
+//! `page_size_tools`, ..., `cursor_style`, `list_delay_ms`, `call_delay_ms`;
+//! see [`Hostile`]); each key given there overrides its flag.
+//!
 //! Each step has one action (`change` with `name`/`uri`/`count`; `notify`
 //! with `before_initialized`; `end_session = true`; `drop_stream = true`),
 //! at most one moment (`at_ms` with `from`, or `after`; none means right
@@ -43,6 +47,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeRequest, ListKind};
+use crate::hostile::Hostile;
 
 /// The most times a step may repeat, and the most changes one step may make
 /// in all (`times` × `count`): far past any storm a client test needs.
@@ -55,6 +60,9 @@ pub const MAX_STEP_CHANGES: u64 = 100_000;
 pub struct Scenario {
     /// The file it was read from, for the log.
     pub path: PathBuf,
+    /// The hostile knobs: the flags', with the file's `[hostile]` keys over
+    /// them.
+    pub hostile: Hostile,
     pub steps: Vec<Step>,
 }
 
@@ -139,8 +147,8 @@ pub struct Setting {
     /// Served over HTTP (end_session and drop_stream need it).
     pub http: bool,
     pub size: CatalogSize,
-    /// Which lists are paged, by [`ListKind::index`].
-    pub paged: [bool; 3],
+    /// The hostile knobs the flags set.
+    pub hostile: Hostile,
 }
 
 /// Why a scenario file was refused: one line, naming the step.
@@ -219,11 +227,20 @@ impl Scenario {
             Some(_) => return Err(ScenarioError("`steps` must be an array of steps".into())),
             None => return Err(ScenarioError("no `steps`: nothing to run".into())),
         };
+        let hostile = match top.remove("hostile") {
+            Some(keys) => over(setting.hostile, keys)
+                .map_err(|why| ScenarioError(format!("[hostile]: {why}")))?,
+            None => setting.hostile,
+        };
         if let Some(key) = top.keys().next() {
             return Err(ScenarioError(format!(
-                "unknown key `{key}` at the top level, expected `steps`"
+                "unknown key `{key}` at the top level, expected `steps` or `hostile`"
             )));
         }
+        let setting = &Setting {
+            hostile,
+            ..*setting
+        };
         let mut catalog = Catalog::new(setting.size);
         let steps = steps
             .into_iter()
@@ -236,9 +253,26 @@ impl Scenario {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             path: PathBuf::new(),
+            hostile,
             steps,
         })
     }
+}
+
+/// The `[hostile]` table's keys over the flags' knobs, key by key, and the
+/// result checked as the flags are.
+fn over(flags: Hostile, keys: Value) -> Result<Hostile, String> {
+    let Value::Object(keys) = keys else {
+        return Err("expected a table of the hostile keys (page_size, ...)".into());
+    };
+    let Ok(Value::Object(mut merged)) = serde_json::to_value(flags) else {
+        unreachable!("the knobs serialize to an object");
+    };
+    merged.extend(keys);
+    let hostile: Hostile =
+        serde_json::from_value(Value::Object(merged)).map_err(|e| e.to_string())?;
+    hostile.check()?;
+    Ok(hostile)
 }
 
 /// `steps[3] (remove_tool echo9)`: how an error names a step, from what the
@@ -498,7 +532,7 @@ fn check_point(after: &Value, setting: &Setting) -> Result<Point, String> {
             let list = list_kind(text("list")?).map_err(|e| format!("after.list: {e}"))?;
             offered(list, setting)?;
             let page = positive("page")?;
-            if !setting.paged[list.index()] {
+            if setting.hostile.paging().page_size(list).is_none() {
                 return Err(format!(
                     "after a page of {list}/list, but {list}/list is not paged (give --page-size)"
                 ));
@@ -579,7 +613,7 @@ mod tests {
                 prompts: None,
                 resources: None,
             },
-            paged: [false; 3],
+            hostile: Hostile::default(),
         }
     }
 
@@ -776,12 +810,19 @@ mod tests {
 
     #[test]
     fn a_page_point_needs_that_list_paged() {
-        let paged = Setting {
-            paged: [true, false, false],
+        let text = "[[steps]]\nchange = \"add_tool\"\nafter = { list = \"tools\", page = 1 }";
+        // Paged by the flags, or by the file itself.
+        let flags = Setting {
+            hostile: Hostile {
+                page_size_tools: std::num::NonZeroUsize::new(2),
+                ..Hostile::default()
+            },
             ..setting()
         };
-        let text = "[[steps]]\nchange = \"add_tool\"\nafter = { list = \"tools\", page = 1 }";
-        let scenario = Scenario::parse(text, true, &paged).unwrap();
+        Scenario::parse(text, true, &flags).unwrap();
+        let text = format!("[hostile]\npage_size = 2\n{text}");
+        let scenario = toml(&text).unwrap();
+        assert_eq!(scenario.hostile.page_size, std::num::NonZeroUsize::new(2));
         assert_eq!(
             scenario.steps[0].moment,
             Moment::After(Point::Page {
@@ -789,6 +830,37 @@ mod tests {
                 page: 1
             })
         );
+    }
+
+    #[test]
+    fn the_files_hostile_keys_override_the_flags_key_by_key() {
+        let flags = Setting {
+            hostile: Hostile {
+                page_size: std::num::NonZeroUsize::new(5),
+                list_delay_ms: 7,
+                ..Hostile::default()
+            },
+            ..setting()
+        };
+        let text = "[hostile]\npage_size = 2\ncursor_style = \"repeat-once\"\n[[steps]]\nnotify = \"tools\"";
+        let hostile = Scenario::parse(text, true, &flags).unwrap().hostile;
+        assert_eq!(hostile.page_size, std::num::NonZeroUsize::new(2));
+        assert_eq!(hostile.list_delay_ms, 7);
+        assert_eq!(hostile.cursor_style.as_str(), "repeat-once");
+        for (text, expected) in [
+            (
+                "[hostile]\npage_sise = 2\n",
+                "[hostile]: unknown field `page_sise`",
+            ),
+            (
+                "[hostile]\ncursor_style = \"empty-once\"\n",
+                "[hostile]: cursor_style empty-once needs a page size",
+            ),
+            ("hostile = 3\n", "[hostile]: expected a table"),
+        ] {
+            let error = toml(&format!("{text}[[steps]]\nnotify = \"tools\"")).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ use crate::actors::timeline::{CueWatcher, Timeline, TimelineArgs, TimelineMsg};
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest};
 use crate::control::ControlOptions;
 use crate::error::{Error, ServerError, StartupError};
+use crate::hostile::Hostile;
 use crate::http::{HttpOptions, MCP_PATH};
 use crate::mcp::{McpHandler, Offer, Profile};
 use crate::observe::{Watch, Watcher};
@@ -68,6 +69,8 @@ pub struct Options {
     pub control: Option<ControlOptions>,
     /// List the conformance suite's fixture tools after the catalog's.
     pub trigger_tools: bool,
+    /// Hostile but legal behaviour: paged lists, slow answers. Off by default.
+    pub hostile: Hostile,
     /// Run this scenario's steps (see [`crate::scenario`]).
     pub scenario: Option<Arc<Scenario>>,
     /// Whether SIGHUP, SIGUSR1, SIGUSR2, SIGTERM and SIGINT drive this server.
@@ -88,6 +91,7 @@ impl Options {
             ready_file: None,
             control: None,
             trigger_tools: false,
+            hostile: Hostile::default(),
             scenario: None,
             handle_signals: false,
         }
@@ -135,6 +139,12 @@ impl Options {
             resources: self.resources.is_some(),
             trigger_tools: self.trigger_tools,
         }
+    }
+
+    /// Behave as `hostile` says (paged lists, slow answers).
+    pub fn hostile(mut self, hostile: Hostile) -> Self {
+        self.hostile = hostile;
+        self
     }
 
     pub fn pidfile(mut self, path: impl Into<PathBuf>) -> Self {
@@ -234,7 +244,7 @@ where
     let (handle, (handler, service)) =
         start_tree(&options, None, async |supervisor, registry, watch| {
             let service = CancellationToken::new();
-            let profile = Profile::new(options.offer(), watch.clone());
+            let profile = Profile::new(options.offer(), options.hostile, watch.clone());
             let session_args = SessionArgs {
                 registry: registry.clone(),
                 service: service.clone(),
@@ -296,7 +306,7 @@ pub async fn start_http(
             let args = HttpServerArgs {
                 listener,
                 options: http,
-                profile: Profile::new(options.offer(), watch.clone()),
+                profile: Profile::new(options.offer(), options.hostile, watch.clone()),
                 registry,
                 supervisor: supervisor.get_cell(),
             };
@@ -327,13 +337,17 @@ async fn start_tree<T>(
         Watch,
     ) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
-    // First, so that nobody mistakes a scripted run for a normal one.
-    if let Some(scenario) = &options.scenario {
-        tracing::warn!(
-            "hostile: scenario={} ({} steps)",
-            scenario.path.display(),
-            scenario.steps.len()
-        );
+    // First, so that nobody mistakes a hostile run for a normal one.
+    let scenario = options
+        .scenario
+        .as_ref()
+        .map(|scenario| format!("scenario={}", scenario.path.display()));
+    let knobs: Vec<String> = scenario
+        .into_iter()
+        .chain(options.hostile.describe())
+        .collect();
+    if !knobs.is_empty() {
+        tracing::warn!("hostile: {}", knobs.join(" "));
     }
     // Bound first, so that a bad address fails before anything starts.
     let control = match &options.control {

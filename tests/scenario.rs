@@ -116,6 +116,44 @@ async fn a_change_at_initialize_is_notified_after_initialized() {
     assert!(is_tools_list_changed(&seen[0]));
 }
 
+/// A change between page 1 and page 2 of a paged list (the file's
+/// `[hostile]` pages it): page 1 is answered as it was, and its cursor, now
+/// of an older version of the list, gets -32602 Invalid params (MCP
+/// pagination: an invalid cursor SHOULD get -32602).
+#[tokio::test]
+async fn a_change_between_pages_makes_the_cursor_stale() {
+    let (server, mut raw) = initialized("5", "between-pages.toml").await;
+    assert!(
+        server
+            .stderr()
+            .lines()
+            .next()
+            .unwrap()
+            .contains("page-size-tools=2"),
+        "{}",
+        server.stderr()
+    );
+    let (first, seen) = raw.request("tools/list", json!({})).await;
+    assert_eq!(names(&first), expected_names(2));
+    let cursor = first["result"]["nextCursor"].clone();
+    assert!(cursor.is_string(), "{first}");
+    let (second, more) = raw.request("tools/list", json!({ "cursor": cursor })).await;
+    assert_eq!(second["error"]["code"], -32602, "{second}");
+    exactly(&mut raw, [seen, more].concat(), 1).await;
+    // Starting over walks the list as it is now.
+    let mut all = Vec::new();
+    let mut params = json!({});
+    loop {
+        let (page, _) = raw.request("tools/list", params).await;
+        all.extend(names(&page));
+        match page["result"]["nextCursor"].as_str() {
+            Some(cursor) => params = json!({ "cursor": cursor }),
+            None => break,
+        }
+    }
+    assert_eq!(all, expected_names(6));
+}
+
 /// A spurious list_changed (JSON scenario file): notified, yet the list is
 /// unchanged.
 #[tokio::test]
