@@ -339,3 +339,83 @@ async fn a_client_step_notifies_only_that_client() {
     assert_eq!(other.wait_changes(1).await, 1);
     other.close().await;
 }
+
+/// A client that does what the README says a correct client does with
+/// pages: it follows `nextCursor` until it is absent (`""` is a cursor, not
+/// the end), and when it gets back the cursor it sent, it asks once more and
+/// keeps that page once.
+async fn list_like_a_correct_client(raw: &mut RawClient) -> Vec<String> {
+    let mut pages: Vec<(Option<String>, Vec<String>)> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut repeats = 0;
+    loop {
+        let params = match &cursor {
+            Some(cursor) => json!({ "cursor": cursor }),
+            None => json!({}),
+        };
+        let (page, _) = raw.request("tools/list", params).await;
+        let items = names(&page);
+        match pages.last_mut() {
+            Some((sent, last)) if *sent == cursor && cursor.is_some() => *last = items,
+            _ => pages.push((cursor.clone(), items)),
+        }
+        let next = page["result"]["nextCursor"].as_str().map(str::to_owned);
+        if next.is_some() && next == cursor {
+            repeats += 1;
+            assert!(repeats <= pages.len(), "a cursor loop: {page}");
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return pages.into_iter().flat_map(|(_, items)| items).collect(),
+        }
+    }
+}
+
+/// Every file in examples/scenarios runs as its `# Run:` line says, its
+/// steps all run, and a correct client ends with the tools the file's
+/// comment promises.
+#[tokio::test]
+async fn every_example_scenario_runs_and_a_correct_client_gets_every_tool() {
+    let dir = format!("{}/examples/scenarios", env!("CARGO_MANIFEST_DIR"));
+    let expected = [
+        ("change-during-tools-list.toml", 4),
+        ("tools-registered-after-initialize.toml", 4),
+        ("empty-string-cursor.toml", 5),
+        ("repeated-cursor.toml", 5),
+        ("next-cursor-ignored.toml", 5),
+        ("notification-burst.toml", 101),
+        ("spurious-notifications.toml", 3),
+    ];
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    let mut listed: Vec<&str> = expected.iter().map(|(name, _)| *name).collect();
+    listed.sort();
+    assert_eq!(files, listed, "every example is run here");
+
+    for (name, tools) in expected {
+        let path = format!("{dir}/{name}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let run = text
+            .lines()
+            .find_map(|line| line.strip_prefix("# Run: dynamic-mcp-server "))
+            .unwrap_or_else(|| panic!("{name} has a # Run: line"));
+        let relative = format!("examples/scenarios/{name}");
+        let args: Vec<&str> = run
+            .split_whitespace()
+            .map(|arg| if arg == relative { path.as_str() } else { arg })
+            .collect();
+        assert!(args.contains(&path.as_str()), "{name}: {run}");
+
+        let mut server = ServerProcess::start(&args).await;
+        let mut raw = server.raw();
+        raw.initialize().await;
+        raw.initialized().await;
+        list_like_a_correct_client(&mut raw).await;
+        server.wait_stderr("scenario done", 1).await;
+        let all = list_like_a_correct_client(&mut raw).await;
+        assert_eq!(all, expected_names(tools), "{name}");
+    }
+}
