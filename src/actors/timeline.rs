@@ -2,13 +2,19 @@
 //! server.
 //!
 //! Each step waits for its moment once the step before it has run: a timer
-//! (`at_ms`, `every_ms`), or a protocol point that the [`Cues`] watcher spots
+//! (`at_ms`, `every_ms`), or a protocol point that its [`CueWatcher`] spots
 //! among the run's events (`after`). A change goes to the Registry as the
-//! same [`Change`] a signal or the control endpoint sends; a notification
-//! with no change goes to the Registry as [`RegistryMsg::Notify`], which has
-//! the Sessions write it as spurious; the HTTP-only steps go to the
-//! HttpServer. Every run is shown to the watchers as [`Event::StepRan`] and
-//! logged.
+//! same [`Change`](crate::catalog::Change) a signal or the control endpoint
+//! sends; a notification with no change goes to the Registry as
+//! [`RegistryMsg::Notify`], which has the Sessions write it as spurious; the
+//! HTTP-only steps go to the HttpServer. Every run is shown to the watchers
+//! as [`Event::StepRan`] and logged.
+//!
+//! The HTTP-only steps end sessions through rmcp's session manager, and cut
+//! SSE responses at the HTTP edge: rmcp can close a session's standalone
+//! stream or a request's stream by its id, but neither a stateless
+//! `subscriptions/listen` stream nor a stream whose request id the edge
+//! never learns.
 //!
 //! A request at a step's protocol point is held: the watcher hands its
 //! handler a future that completes once the step has run, so the change
@@ -48,7 +54,7 @@ pub enum TimelineMsg {
 pub struct TimelineArgs {
     pub scenario: Arc<Scenario>,
     pub registry: ActorRef<RegistryMsg>,
-    /// Shared with the watcher made by [`cues`].
+    /// Shared with its [`CueWatcher`].
     pub cues: Arc<Mutex<Cues>>,
     /// Who sees each step run (the timeline's own watcher is not among them).
     pub watch: Watch,
