@@ -231,13 +231,14 @@ pub(crate) struct Edge {
     sessions: Arc<LocalSessionManager>,
     budget: BodyBudget,
     request_timeout: Duration,
-    cut: Arc<StreamCut>,
+    /// Only for a scenario that drops streams: no other server pays for it.
+    cut: Option<Arc<StreamCut>>,
 }
 
 /// Ends the SSE responses open when it is pulled, without the rest of their
 /// stream (a scenario's `drop_stream`): the client sees its stream close
-/// with no final result. Each response takes the token current when it
-/// starts; pulling cancels that one and puts a fresh one in its place.
+/// with no final result. Each request takes the token current when it
+/// arrives; pulling cancels that one and puts a fresh one in its place.
 #[derive(Default)]
 pub(crate) struct StreamCut(std::sync::Mutex<CancellationToken>);
 
@@ -265,13 +266,13 @@ impl Edge {
             sessions,
             budget: BodyBudget::default(),
             request_timeout,
-            cut: Arc::default(),
+            cut: None,
         }
     }
 
-    /// What ends this edge's open SSE responses.
-    pub(crate) fn stream_cut(&self) -> Arc<StreamCut> {
-        Arc::clone(&self.cut)
+    /// Let this edge's open SSE responses be cut; returns what cuts them.
+    pub(crate) fn cut_streams(&mut self) -> Arc<StreamCut> {
+        Arc::clone(self.cut.get_or_insert_with(Arc::default))
     }
 
     /// rmcp's `Host` and `Origin` check, run before the body is read. rmcp
@@ -407,7 +408,7 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
     let bad_message = checked.and_then(Result::err);
     // Taken before rmcp sees the request: a stream dropped while the request
     // is handled is this request's stream too.
-    let cut = edge.cut.current();
+    let cut = edge.cut.as_ref().map(|cut| cut.current());
     let takes_batches =
         posted_json && request_session.is_none() && batch::opens_batch_session(&body);
 
@@ -443,7 +444,7 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
         .headers()
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
-    let cut = sse.then_some(cut);
+    let cut = cut.filter(|_| sse);
     // Moved into the body, so that it counts exactly as long as the body lives.
     response.map(|body| {
         let body = body.map_frame(move |frame| {

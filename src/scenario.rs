@@ -556,6 +556,16 @@ fn check_point(after: &Value, setting: &Setting) -> Result<Point, String> {
     }
 }
 
+impl Scenario {
+    /// Whether a step drops SSE streams, which the HTTP edge must then be
+    /// able to do.
+    pub fn drops_streams(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|step| step.action == StepAction::DropStream)
+    }
+}
+
 impl Step {
     /// What the step does, as the log and the report name it:
     /// `add_tool`, `remove_tool echo9`, `notify tools`.

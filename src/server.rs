@@ -309,6 +309,7 @@ pub async fn start_http(
                 profile: Profile::new(options.offer(), options.hostile, watch.clone()),
                 registry,
                 supervisor: supervisor.get_cell(),
+                drop_streams: options.scenario.as_ref().is_some_and(|s| s.drops_streams()),
             };
             let (http_server, _) =
                 Actor::spawn_linked(None, HttpServer, args, supervisor.get_cell())

@@ -56,6 +56,8 @@ pub struct HttpServerArgs {
     pub registry: ActorRef<RegistryMsg>,
     /// What each Session actor is linked to.
     pub supervisor: ActorCell,
+    /// Whether SSE responses may be dropped (a scenario's `drop_stream`).
+    pub drop_streams: bool,
 }
 
 pub struct HttpServer;
@@ -71,7 +73,7 @@ pub struct HttpServerState {
     /// Sweeps since a session last ended, while few enough that its memory
     /// may still be on its way back to the allocator.
     sweeps_since_release: Option<u8>,
-    cut: Arc<http::StreamCut>,
+    cut: Option<Arc<http::StreamCut>>,
 }
 
 impl HttpServerState {
@@ -138,13 +140,13 @@ impl Actor for HttpServer {
             Arc::clone(&rmcp_sessions),
             cancel.clone(),
         );
-        let edge = http::Edge::new(
+        let mut edge = http::Edge::new(
             service,
             myself.clone(),
             Arc::clone(&rmcp_sessions),
             args.options.request_timeout,
         );
-        let cut = edge.stream_cut();
+        let cut = args.drop_streams.then(|| edge.cut_streams());
         let accept = tokio::spawn(http::accept(args.listener, edge, cancel.clone()));
         let timeout = args.options.session_timeout;
         // A quarter of the timeout: a session closes at most 25% late.
@@ -221,7 +223,9 @@ impl Actor for HttpServer {
                 });
             }
             HttpServerMsg::DropStreams(reply) => {
-                state.cut.pull();
+                if let Some(cut) = &state.cut {
+                    cut.pull();
+                }
                 let _ = reply.send(());
             }
             HttpServerMsg::Sweep => {
