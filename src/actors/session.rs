@@ -169,11 +169,7 @@ struct Written {
 }
 
 impl Written {
-    fn record(&self, notice: Notice) {
-        self.record_as(notice, Cause::Change);
-    }
-
-    fn record_as(&self, notice: Notice, cause: Cause) {
+    fn record(&self, notice: Notice, cause: Cause) {
         let i = match &notice {
             Notice::ListChanged(list) => list.index(),
             Notice::ResourceUpdated(_) => 3,
@@ -193,7 +189,7 @@ impl Written {
         let (send, sent) = (Arc::clone(send), Arc::clone(self));
         tokio::spawn(async move {
             if send(Notice::ListChanged(list)).await {
-                sent.record_as(Notice::ListChanged(list), Cause::Spurious);
+                sent.record(Notice::ListChanged(list), Cause::Spurious);
             }
         });
     }
@@ -279,7 +275,7 @@ impl NotificationWriter {
                     tracing::debug!("notification destination gone; stopping its writer");
                     return;
                 }
-                sent.record(Notice::ListChanged(list));
+                sent.record(Notice::ListChanged(list), Cause::Change);
             }
         });
         Self { wake, task }
@@ -311,7 +307,7 @@ impl UpdateWriter {
                 if !send(Notice::ResourceUpdated(uri.clone())).await {
                     return;
                 }
-                sent.record(Notice::ResourceUpdated(uri));
+                sent.record(Notice::ResourceUpdated(uri), Cause::Change);
             }
         });
         Self { uris, task }
