@@ -119,8 +119,10 @@ impl Options {
         self
     }
 
-    /// Run `scenario`'s steps once the server has started.
+    /// Run `scenario`'s steps once the server has started, with its hostile
+    /// knobs.
     pub fn scenario(mut self, scenario: Scenario) -> Self {
+        self.hostile = scenario.hostile;
         self.scenario = Some(Arc::new(scenario));
         self
     }

@@ -362,7 +362,11 @@ impl Actor for Timeline {
             }
             TimelineMsg::FirstInitialized(at) => {
                 if let Some(Step {
-                    moment: Moment::At { ms, .. },
+                    moment:
+                        Moment::At {
+                            ms,
+                            from: Since::Initialized,
+                        },
                     ..
                 }) = state.step(state.next)
                 {
