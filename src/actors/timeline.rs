@@ -73,6 +73,9 @@ pub struct TimelineState {
     /// have run.
     next: usize,
     timer: Option<JoinHandle<Result<(), MessagingErr<TimelineMsg>>>>,
+    /// Whether `Begin` came; what came before it waits here.
+    begun: bool,
+    early: Vec<TimelineMsg>,
 }
 
 /// What the watcher keeps of the run, shared with the actor: the armed
@@ -173,6 +176,17 @@ impl Watcher for CueWatcher {
 impl TimelineState {
     fn step(&self, index: usize) -> Option<&Step> {
         self.scenario.steps.get(index)
+    }
+
+    /// Whether the first step waits for a protocol point.
+    fn starts_at_a_point(&self) -> bool {
+        matches!(
+            self.step(0),
+            Some(Step {
+                moment: Moment::After(_),
+                ..
+            })
+        )
     }
 
     /// Wait for step `next`'s moment.
@@ -310,12 +324,14 @@ impl Actor for Timeline {
     type State = TimelineState;
     type Arguments = TimelineArgs;
 
+    /// A first step at a protocol point is armed here, before any client can
+    /// reach the server; a timed one waits for `Begin`.
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: TimelineArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(TimelineState {
+        let mut state = TimelineState {
             scenario: args.scenario,
             registry: args.registry,
             http: None,
@@ -324,7 +340,13 @@ impl Actor for Timeline {
             start: Instant::now(),
             next: 0,
             timer: None,
-        })
+            begun: false,
+            early: Vec::new(),
+        };
+        if state.starts_at_a_point() {
+            state.arm(&myself);
+        }
+        Ok(state)
     }
 
     async fn handle(
@@ -336,14 +358,23 @@ impl Actor for Timeline {
         match message {
             TimelineMsg::Begin(http) => {
                 state.http = http;
+                state.begun = true;
                 state.start = Instant::now();
                 tracing::info!(
                     scenario = %state.scenario.path.display(),
                     steps = state.scenario.steps.len(),
                     "scenario started"
                 );
-                state.arm(&myself);
+                if !state.starts_at_a_point() {
+                    state.arm(&myself);
+                }
+                // A step whose point came first runs next, with the HTTP
+                // server known; its request is held meanwhile.
+                for message in std::mem::take(&mut state.early) {
+                    myself.send_message(message)?;
+                }
             }
+            message if !state.begun => state.early.push(message),
             TimelineMsg::Due { step, done } => {
                 // Only the armed step is due; anything else is stale.
                 if step == state.next {
@@ -387,5 +418,169 @@ impl Actor for Timeline {
             timer.abort();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::actors::registry::{Registry, RegistryArgs};
+    use crate::catalog::CatalogSize;
+    use crate::hostile::Hostile;
+    use crate::scenario::Setting;
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Records the steps that ran.
+    #[derive(Default)]
+    struct Ran(Mutex<Vec<(usize, String)>>);
+
+    impl Watcher for Ran {
+        fn see(&self, _at: Instant, event: &Event) -> Option<BoxFuture<'static, ()>> {
+            if let Event::StepRan { step, what } = event {
+                self.0.lock().unwrap().push((*step, what.clone()));
+            }
+            None
+        }
+    }
+
+    struct Fixture {
+        registry: ActorRef<RegistryMsg>,
+        timeline: ActorRef<TimelineMsg>,
+        /// What the edges would show: the timeline's watcher.
+        edge: Watch,
+        ran: Arc<Ran>,
+    }
+
+    impl Fixture {
+        async fn start(scenario: &str) -> Self {
+            let setting = Setting {
+                http: false,
+                size: CatalogSize {
+                    tools: 1,
+                    prompts: None,
+                    resources: None,
+                },
+                hostile: Hostile::default(),
+            };
+            let scenario = Scenario::parse(scenario, true, &setting).unwrap();
+            let (registry, _) = Actor::spawn(None, Registry, RegistryArgs::tools(1))
+                .await
+                .unwrap();
+            let ran = Arc::new(Ran::default());
+            let cues = Arc::default();
+            let args = TimelineArgs {
+                scenario: Arc::new(scenario),
+                registry: registry.clone(),
+                cues: Arc::clone(&cues),
+                watch: Watch::new(vec![ran.clone()]),
+            };
+            let (timeline, _) = Actor::spawn(None, Timeline, args).await.unwrap();
+            let edge = Watch::new(vec![Arc::new(CueWatcher::new(cues, timeline.clone()))]);
+            timeline.cast(TimelineMsg::Begin(None)).unwrap();
+            Self {
+                registry,
+                timeline,
+                edge,
+                ran,
+            }
+        }
+
+        async fn tools(&self) -> usize {
+            call!(self.registry, RegistryMsg::Snapshot)
+                .unwrap()
+                .tools
+                .len()
+        }
+
+        fn ran(&self) -> Vec<(usize, String)> {
+            self.ran.0.lock().unwrap().clone()
+        }
+
+        fn request(&self, method: &'static str) -> Option<BoxFuture<'static, ()>> {
+            self.edge.tell(|| Event::Request {
+                session: Some(1),
+                method,
+            })
+        }
+
+        async fn stop(self) {
+            self.timeline.stop_and_wait(None, None).await.unwrap();
+            self.registry.stop_and_wait(None, None).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn the_nth_request_is_held_until_its_step_ran() {
+        let fixture = Fixture::start(
+            "[[steps]]\nchange = \"add_tool\"\nafter = { method = \"tools/list\", n = 2 }",
+        )
+        .await;
+        assert!(fixture.request("tools/list").is_none(), "not the 2nd");
+        assert!(fixture.request("tools/call").is_none(), "another method");
+        let hold = fixture.request("tools/list").expect("the 2nd tools/list");
+        tokio::time::timeout(TIMEOUT, hold).await.unwrap();
+        // Released only once the change was applied.
+        assert_eq!(fixture.tools().await, 2);
+        assert_eq!(fixture.ran(), [(0, "add_tool".to_owned())]);
+        // Each point runs its step once.
+        assert!(fixture.request("tools/list").is_none());
+        fixture.stop().await;
+    }
+
+    #[tokio::test]
+    async fn steps_run_in_order_and_a_point_counts_once_armed() {
+        let fixture = Fixture::start(
+            "[[steps]]\nchange = \"add_tool\"\nafter = \"initialized\"\n\n\
+             [[steps]]\nchange = \"add_tool\"\nevery_ms = 1\ntimes = 3\n\n\
+             [[steps]]\nchange = \"remove_tool\"\nafter = { call = \"echo\" }",
+        )
+        .await;
+        // The call comes before its step is armed: nothing.
+        let early = fixture.edge.tell(|| Event::ToolCall {
+            session: Some(1),
+            name: "echo".into(),
+            revision: None,
+            current: Some(1),
+        });
+        assert!(early.is_none());
+        let hold = fixture
+            .edge
+            .tell(|| Event::Initialized { session: Some(1) })
+            .expect("held at initialized");
+        tokio::time::timeout(TIMEOUT, hold).await.unwrap();
+        tokio::time::timeout(TIMEOUT, async {
+            while fixture.ran().len() < 4 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(fixture.tools().await, 5);
+        let hold = fixture
+            .edge
+            .tell(|| Event::ToolCall {
+                session: Some(1),
+                name: "echo".into(),
+                revision: None,
+                current: Some(1),
+            })
+            .expect("armed now");
+        tokio::time::timeout(TIMEOUT, hold).await.unwrap();
+        assert_eq!(fixture.tools().await, 4);
+        let whats: Vec<String> = fixture.ran().into_iter().map(|(_, what)| what).collect();
+        assert_eq!(
+            whats,
+            [
+                "add_tool",
+                "add_tool (run 1 of 3)",
+                "add_tool (run 2 of 3)",
+                "add_tool (run 3 of 3)",
+                "remove_tool",
+            ]
+        );
+        fixture.stop().await;
     }
 }
