@@ -419,3 +419,29 @@ async fn every_example_scenario_runs_and_a_correct_client_gets_every_tool() {
         assert_eq!(all, expected_names(tools), "{name}");
     }
 }
+
+/// A change step with `client`: the change is made for every session, but
+/// only that client's sessions are notified of it.
+#[tokio::test]
+async fn a_client_change_is_global_but_notified_to_that_client_only() {
+    let server = HttpServer::start(&["--scenario", &file("client-change.toml")]).await;
+    let mut other = server.connect().await;
+    let raw = Raw::new(&server);
+    let session = raw.initialize().await;
+    raw.initialized(&session).await;
+    let mut stream = raw.listen(&session).await;
+    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }).to_string();
+    let response = bounded("tools/list", raw.post(Some(&session), list).send())
+        .await
+        .unwrap();
+    SseReader::new(response).next_message().await.unwrap();
+    assert!(is_tools_list_changed(&stream.next_notification().await));
+    assert_eq!(other.tool_names().await, expected_names(2));
+    assert!(
+        tokio::time::timeout(QUIET, other.wait_changes(1))
+            .await
+            .is_err(),
+        "the other client is not told"
+    );
+    other.close().await;
+}
