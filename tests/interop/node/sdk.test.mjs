@@ -196,6 +196,34 @@ test("pagination: the SDK lists every page of a paged server, in order", async (
   }
 });
 
+test("pagination: the listChanged option refreshes only the first page (SDK 1.32.2)", async () => {
+  // Its refresh calls listTools() once and ignores nextCursor: with pages, the
+  // list it hands to onChanged is page 1 alone. The README says so; when the
+  // SDK follows the cursor, this fails and the README needs updating.
+  const refreshed = [];
+  let wake = () => {};
+  const server = await startServer(["--tools", "3", "--page-size", "2"], {
+    countWithHandler: false,
+    clientOptions: {
+      listChanged: {
+        tools: {
+          autoRefresh: true,
+          onChanged: (error, tools) => {
+            refreshed.push(error ?? tools.map((t) => t.name));
+            wake();
+          },
+        },
+      },
+    },
+  });
+  server.signal();
+  await until("a refreshed tool list", () => refreshed.length >= 1, (check) => {
+    wake = check;
+  });
+  assert.deepEqual(refreshed[0], ["echo", "calculator"], "page 1 of echo, calculator, counter, echo4");
+  await server.close();
+});
+
 test("the listChanged option refreshes the tool list itself", async () => {
   const refreshed = [];
   let wake = () => {};
