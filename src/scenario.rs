@@ -19,7 +19,8 @@
 //!
 //! A table `[hostile]` may set the hostile keys of the flags (`page_size`,
 //! `page_size_tools`, ..., `cursor_style`, `list_delay_ms`, `call_delay_ms`;
-//! see [`Hostile`]); each key given there overrides its flag.
+//! see [`Hostile`]); each key given there overrides its flag. Its table
+//! `[hostile.delay_ms]` delays single methods (`"tools/list" = 200`).
 //!
 //! Each step has one action (`change` with `name`/`uri`/`count`; `notify`
 //! with `before_initialized`; `end_session = true`; `drop_stream = true`),
@@ -63,6 +64,9 @@ pub struct Scenario {
     /// The hostile knobs: the flags', with the file's `[hostile]` keys over
     /// them.
     pub hostile: Hostile,
+    /// Per-method delays (`[hostile.delay_ms]`): each such request is
+    /// answered this much later.
+    pub delays: Vec<(&'static str, Duration)>,
     pub steps: Vec<Step>,
 }
 
@@ -227,7 +231,16 @@ impl Scenario {
             Some(_) => return Err(ScenarioError("`steps` must be an array of steps".into())),
             None => return Err(ScenarioError("no `steps`: nothing to run".into())),
         };
-        let hostile = match top.remove("hostile") {
+        let mut hostile_keys = top.remove("hostile");
+        let delays = match hostile_keys.as_mut().and_then(Value::as_object_mut) {
+            Some(keys) => match keys.remove("delay_ms") {
+                Some(delays) => per_method_delays(delays)
+                    .map_err(|why| ScenarioError(format!("[hostile.delay_ms]: {why}")))?,
+                None => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        let hostile = match hostile_keys {
             Some(keys) => over(setting.hostile, keys)
                 .map_err(|why| ScenarioError(format!("[hostile]: {why}")))?,
             None => setting.hostile,
@@ -254,9 +267,61 @@ impl Scenario {
         Ok(Self {
             path: PathBuf::new(),
             hostile,
+            delays,
             steps,
         })
     }
+
+    /// What the first log line says of this scenario:
+    /// `scenario=s.toml delay-ms=tools/list:200`.
+    pub fn describe(&self) -> String {
+        let mut text = format!("scenario={}", self.path.display());
+        if !self.delays.is_empty() {
+            let delays: Vec<String> = self
+                .delays
+                .iter()
+                .map(|(method, delay)| format!("{method}:{}", delay.as_millis()))
+                .collect();
+            text.push_str(&format!(" delay-ms={}", delays.join(",")));
+        }
+        text
+    }
+
+    /// How long to hold a request of `method` before answering it.
+    pub fn delay(&self, method: &str) -> Option<Duration> {
+        self.delays
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map(|&(_, delay)| delay)
+    }
+}
+
+/// `[hostile.delay_ms]`: `"tools/list" = 200`, for the methods the handler
+/// shows the watchers.
+fn per_method_delays(delays: Value) -> Result<Vec<(&'static str, Duration)>, String> {
+    let Value::Object(delays) = delays else {
+        return Err("expected a table of methods and milliseconds".into());
+    };
+    delays
+        .into_iter()
+        .map(|(method, ms)| {
+            let known = COUNTED_METHODS
+                .into_iter()
+                .find(|&m| m == method)
+                .ok_or_else(|| {
+                    format!(
+                        "expected one of {}, found {method:?}",
+                        COUNTED_METHODS.join(", ")
+                    )
+                })?;
+            match ms.as_u64() {
+                Some(ms) if ms >= 1 => Ok((known, Duration::from_millis(ms))),
+                _ => Err(format!(
+                    "{method}: expected a whole number of milliseconds from 1, found {ms}"
+                )),
+            }
+        })
+        .collect()
 }
 
 /// The `[hostile]` table's keys over the flags' knobs, key by key, and the
@@ -869,6 +934,30 @@ mod tests {
             ("hostile = 3\n", "[hostile]: expected a table"),
         ] {
             let error = toml(&format!("{text}[[steps]]\nnotify = \"tools\"")).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn delays_per_method() {
+        let text = "[hostile]\nlist_delay_ms = 5\n[hostile.delay_ms]\n\"tools/call\" = 200\n[[steps]]\nnotify = \"tools\"";
+        let scenario = toml(text).unwrap();
+        assert_eq!(scenario.hostile.list_delay_ms, 5);
+        assert_eq!(
+            scenario.delay("tools/call"),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(scenario.delay("tools/list"), None);
+        assert!(scenario.describe().ends_with(" delay-ms=tools/call:200"));
+        for (delays, expected) in [
+            ("\"tools/lists\" = 5", "[hostile.delay_ms]: expected one of"),
+            (
+                "\"tools/list\" = 0",
+                "[hostile.delay_ms]: tools/list: expected a whole number",
+            ),
+        ] {
+            let text = format!("[hostile.delay_ms]\n{delays}\n[[steps]]\nnotify = \"tools\"");
+            let error = toml(&text).unwrap_err();
             assert!(error.contains(expected), "{error}");
         }
     }

@@ -344,7 +344,7 @@ async fn start_tree<T>(
     let scenario = options
         .scenario
         .as_ref()
-        .map(|scenario| format!("scenario={}", scenario.path.display()));
+        .map(|scenario| scenario.describe());
     let knobs: Vec<String> = scenario
         .into_iter()
         .chain(options.hostile.describe())
@@ -459,7 +459,11 @@ async fn spawn_timeline(
     let (timeline, _) = Actor::spawn_linked(None, Timeline, args, supervisor.get_cell())
         .await
         .map_err(|e| startup_error("scenario timeline", e))?;
-    let watcher = Arc::new(CueWatcher::new(cues, timeline.clone()));
+    let watcher = Arc::new(CueWatcher::new(
+        cues,
+        timeline.clone(),
+        Arc::clone(scenario),
+    ));
     Ok((timeline, watcher))
 }
 

@@ -445,3 +445,31 @@ async fn a_client_change_is_global_but_notified_to_that_client_only() {
     );
     other.close().await;
 }
+
+/// `[hostile.delay_ms]` holds one method's requests: a ping sent after a
+/// delayed call is answered before it, and the call is still answered.
+#[tokio::test]
+async fn a_per_method_delay_holds_that_method_only() {
+    let (server, mut raw) = initialized("1", "slow-calls.toml").await;
+    assert!(
+        server
+            .stderr()
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("delay-ms=tools/call:1000"),
+        "{}",
+        server.stderr()
+    );
+    raw.send(json!({
+        "jsonrpc": "2.0", "id": 10, "method": "tools/call",
+        "params": { "name": "echo", "arguments": { "message": "late" } },
+    }))
+    .await;
+    raw.send(json!({ "jsonrpc": "2.0", "id": 11, "method": "ping" }))
+        .await;
+    assert_eq!(raw.recv().await["id"], 11, "the ping first");
+    let call = raw.recv().await;
+    assert_eq!(call["id"], 10);
+    assert_eq!(call["result"]["structuredContent"]["echo_message"], "late");
+}

@@ -93,15 +93,25 @@ pub struct Cues {
     clients: HashMap<SessionKey, String>,
 }
 
-/// The watcher half of a timeline: spots the armed step's protocol point.
+/// The watcher half of a timeline: spots the armed step's protocol point,
+/// and holds the requests the scenario delays.
 pub struct CueWatcher {
     cues: Arc<Mutex<Cues>>,
     timeline: ActorRef<TimelineMsg>,
+    scenario: Arc<Scenario>,
 }
 
 impl CueWatcher {
-    pub fn new(cues: Arc<Mutex<Cues>>, timeline: ActorRef<TimelineMsg>) -> Self {
-        Self { cues, timeline }
+    pub fn new(
+        cues: Arc<Mutex<Cues>>,
+        timeline: ActorRef<TimelineMsg>,
+        scenario: Arc<Scenario>,
+    ) -> Self {
+        Self {
+            cues,
+            timeline,
+            scenario,
+        }
     }
 
     /// Run the armed step now, holding the emitter until it ran.
@@ -121,6 +131,24 @@ impl CueWatcher {
 
 impl Watcher for CueWatcher {
     fn see(&self, at: Instant, event: &Event) -> Option<BoxFuture<'static, ()>> {
+        let step = self.step_at(at, event);
+        let delay = match event {
+            Event::Request { method, .. } => self.scenario.delay(method),
+            _ => None,
+        };
+        match (step, delay) {
+            (step, None) => step,
+            (None, Some(delay)) => Some(Box::pin(tokio::time::sleep(delay))),
+            (Some(step), Some(delay)) => Some(Box::pin(async move {
+                futures::future::join(step, tokio::time::sleep(delay)).await;
+            })),
+        }
+    }
+}
+
+impl CueWatcher {
+    /// The hold of the armed step, if `event` is its point.
+    fn step_at(&self, at: Instant, event: &Event) -> Option<BoxFuture<'static, ()>> {
         let mut cues = self.cues.lock().unwrap_or_else(|e| e.into_inner());
         let reached = match event {
             Event::Hello {
@@ -471,14 +499,20 @@ mod tests {
                 .unwrap();
             let ran = Arc::new(Ran::default());
             let cues = Arc::default();
+            let args_scenario = Arc::new(scenario);
             let args = TimelineArgs {
-                scenario: Arc::new(scenario),
+                scenario: Arc::clone(&args_scenario),
                 registry: registry.clone(),
                 cues: Arc::clone(&cues),
                 watch: Watch::new(vec![ran.clone()]),
             };
             let (timeline, _) = Actor::spawn(None, Timeline, args).await.unwrap();
-            let edge = Watch::new(vec![Arc::new(CueWatcher::new(cues, timeline.clone()))]);
+            let scenario = Arc::clone(&args_scenario);
+            let edge = Watch::new(vec![Arc::new(CueWatcher::new(
+                cues,
+                timeline.clone(),
+                scenario,
+            ))]);
             timeline.cast(TimelineMsg::Begin(None)).unwrap();
             Self {
                 registry,
