@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Parts: `startup`, `sighup`, `burst`, `scale`, `calls`, `memory` (1 to 6 of
-//! issue 3; the floor, part 8, runs inside each). Every figure is printed as
+//! issue 3; the floor, part 8, runs inside each), and `paging` (the cost of
+//! `--page-size`, issue 10). Every figure is printed as
 //! ours, floor, and ours/floor, and appended as a JSON line to
 //! `target/bench-results.jsonl` (or `$BENCH_RESULTS`); at the end the table
 //! for `BENCHMARKS.md` is printed and written to `target/bench-table.md`.
@@ -95,6 +96,9 @@ fn main() {
     if wanted("memory") {
         bench.memory();
     }
+    if wanted("paging") {
+        bench.paging();
+    }
     println!("\ne2e done in {:.1} s\n", started.elapsed().as_secs_f64());
     let table = table_from(&bench.results);
     let _ = std::fs::write(target_dir().join("bench-table.md"), &table);
@@ -126,6 +130,16 @@ struct Server {
 
 impl Server {
     fn spawn(bench: &Bench, kind: Kind, tools: Option<usize>) -> (Self, Instant) {
+        Self::spawn_with(bench, kind, tools, &[])
+    }
+
+    /// [`Server::spawn`] with more arguments (ours only: the floor has none).
+    fn spawn_with(
+        bench: &Bench,
+        kind: Kind,
+        tools: Option<usize>,
+        args: &[&str],
+    ) -> (Self, Instant) {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut command = Command::new(match kind {
             Kind::Ours => bench.ours.as_path(),
@@ -135,6 +149,7 @@ impl Server {
         if let Some(n) = tools {
             command.arg("--tools").arg(n.to_string());
         }
+        command.args(args);
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -241,6 +256,38 @@ impl Server {
         self.send(&request);
         let len = self.read_line().len();
         (t.elapsed(), len + 1)
+    }
+
+    /// Every page of `tools/list`, following `nextCursor`: (latency from
+    /// writing the first request to having read the last page, pages, response
+    /// bytes with the newlines). The cursor is read without parsing the page
+    /// (a hex string, so no escapes), as a lean client would.
+    fn timed_all_pages(&mut self) -> (Duration, usize, usize) {
+        const FIELD: &[u8] = b"\"nextCursor\":\"";
+        let t = Instant::now();
+        let (mut pages, mut bytes) = (0, 0);
+        let mut cursor: Option<String> = None;
+        loop {
+            let request = self.request("tools/list", cursor.map(|c| json!({ "cursor": c })));
+            self.send(&request);
+            let line = self.read_line();
+            pages += 1;
+            bytes += line.len() + 1;
+            cursor = line
+                .windows(FIELD.len())
+                .position(|window| window == FIELD)
+                .map(|at| {
+                    let rest = &line[at + FIELD.len()..];
+                    let end = rest
+                        .iter()
+                        .position(|&b| b == b'"')
+                        .expect("a whole cursor");
+                    String::from_utf8(rest[..end].to_vec()).expect("an ASCII cursor")
+                });
+            if cursor.is_none() {
+                return (t.elapsed(), pages, bytes);
+            }
+        }
     }
 
     /// (VmRSS, VmHWM) in kB.
@@ -791,6 +838,77 @@ impl Bench {
         }
     }
 
+    // -- pagination (issue 10) ------------------------------------------------
+
+    /// The cost of `--page-size`: `tools/list` at 10,000 tools in one answer
+    /// (ours and the floor, as in part 4) against all of its pages at page size
+    /// 100 (ours, one client following `nextCursor`; the floor has no pages, so
+    /// its whole list in one answer is the reference: the same tools, the
+    /// least a server can do to deliver them), and one page of 100 alone.
+    fn paging(&self) {
+        const TOOLS: usize = 10_000;
+        const PAGE: usize = 100;
+        let rounds = self.count(20, 5);
+        println!(
+            "[paging] tools/list at {TOOLS} tools, whole and by {PAGE}: {rounds} rounds, alternating"
+        );
+        let ready = |kind, args: &[&str]| {
+            let (mut server, _) = Server::spawn_with(self, kind, Some(TOOLS), args);
+            server.initialize();
+            server
+        };
+        let mut ours = ready(Kind::Ours, &[]);
+        let mut floor = ready(Kind::Floor, &[]);
+        let page_size = PAGE.to_string();
+        let mut paged = ready(Kind::Ours, &["--page-size", &page_size]);
+        let mut whole: [Vec<Duration>; 2] = Default::default();
+        let mut all_pages = Vec::new();
+        let mut first_page = Vec::new();
+        let mut bytes = [0; 3];
+        for _ in 0..rounds {
+            let (elapsed, len) = ours.timed_list();
+            whole[0].push(elapsed);
+            bytes[0] = len;
+            let (elapsed, len) = floor.timed_list();
+            whole[1].push(elapsed);
+            bytes[1] = len;
+            let (elapsed, pages, len) = paged.timed_all_pages();
+            assert_eq!(pages, TOOLS / PAGE, "every page, each once");
+            all_pages.push(elapsed);
+            bytes[2] = len;
+            first_page.push(paged.timed_list().0);
+        }
+        assert_eq!(bytes[0], bytes[1], "the same list, the same bytes");
+        for server in [ours, floor, paged] {
+            server.close();
+        }
+        let part = format!("paging_{TOOLS}");
+        let floor_whole = Stats::of(&durations_ms(&whole[1]));
+        self.record(
+            &part,
+            "whole_list",
+            "ms",
+            &Stats::of(&durations_ms(&whole[0])),
+            Some(&floor_whole),
+        );
+        self.record(
+            &part,
+            "all_pages_by_100",
+            "ms",
+            &Stats::of(&durations_ms(&all_pages)),
+            Some(&floor_whole),
+        );
+        self.record(
+            &part,
+            "one_page_of_100",
+            "ms",
+            &Stats::of(&durations_ms(&first_page)),
+            None,
+        );
+        let b = |i: usize| Stats::one(bytes[i] as f64);
+        self.record(&part, "all_pages_bytes", "bytes", &b(2), Some(&b(1)));
+    }
+
     // -- part 5 ---------------------------------------------------------------
 
     fn calls(&self) {
@@ -1145,6 +1263,18 @@ const ROWS: &[Row] = &[
     Row { label: "tools/list response at 100,000 tools", part: "scale_100000", figure: "list_bytes", p99: false,
           target: "same bytes as the floor", python: "",
           absolute: None, ratio: Some(Equal), parts_arg: "scale" },
+    Row { label: "tools/list at 10,000 tools, whole (same run as the next rows)", part: "paging_10000", figure: "whole_list", p99: true,
+          target: "report", python: "",
+          absolute: None, ratio: None, parts_arg: "paging" },
+    Row { label: "tools/list at 10,000 tools, all 100 pages of --page-size 100", part: "paging_10000", figure: "all_pages_by_100", p99: true,
+          target: "report (floor: its whole list)", python: "",
+          absolute: None, ratio: None, parts_arg: "paging" },
+    Row { label: "tools/list, one page of 100 (of 10,000 tools)", part: "paging_10000", figure: "one_page_of_100", p99: true,
+          target: "report", python: "",
+          absolute: None, ratio: None, parts_arg: "paging" },
+    Row { label: "tools/list at 10,000 tools, all pages' bytes (floor: whole list)", part: "paging_10000", figure: "all_pages_bytes", p99: false,
+          target: "report", python: "",
+          absolute: None, ratio: None, parts_arg: "paging" },
     Row { label: "echo calls per second, sequential", part: "calls", figure: "sequential_calls_per_second", p99: false,
           target: ">= 20,000/s; >= 0.7x floor", python: "373/s",
           absolute: Some(|o| median(o) >= 20_000.0), ratio: Some(AtLeast(0.7)), parts_arg: "calls" },

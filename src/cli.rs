@@ -2,15 +2,20 @@
 //! server [`Options`] or a [`StartupError`].
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
-use crate::actors::session::{Coalesce, NotifyStyle};
+use crate::actors::session::Coalesce;
 use crate::control::ControlOptions;
 use crate::error::StartupError;
+use crate::hostile::Hostile;
 use crate::http::{self, HttpOptions};
+use crate::pagination::CursorStyle;
+use crate::scenario::{Scenario, Setting};
 use crate::server::Options;
 
 /// The most tools a server may start with; far past any test's needs, and low
@@ -30,6 +35,9 @@ pub const MAX_INITIAL_TOOLS: usize = 1_000_000;
 #[derive(Debug, Parser)]
 #[command(name = "dynamic-mcp-server", version)]
 #[command(group(ArgGroup::new("listener").args(["http", "control"]).multiple(true)))]
+#[command(group(ArgGroup::new("paging").multiple(true).args([
+    "page_size", "page_size_tools", "page_size_prompts", "page_size_resources",
+])))]
 pub struct Cli {
     /// Where to write the PID (atomically); removed on exit.
     #[arg(long, value_name = "PATH", default_value = "dynamic_server.pid")]
@@ -90,6 +98,12 @@ pub struct Cli {
     #[arg(long, value_name = "ORIGIN", requires = "listener")]
     pub allow_origin: Vec<String>,
 
+    /// Run the steps of this scenario file (TOML or JSON, by extension):
+    /// changes and hostile notifications at protocol points or times. The
+    /// file is checked before anything is served; see the README.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+
     /// With --http: close a session after this many seconds with no request
     /// or stream open [default: 60].
     #[arg(long, value_name = "SECONDS", requires = "http", value_parser = parse_seconds)]
@@ -100,17 +114,53 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", requires = "http", value_parser = parse_seconds)]
     pub request_timeout: Option<Duration>,
 
+    /// Page every list (tools, prompts, resources) by N items. Cursors carry
+    /// the list's version: one from before a change gets -32602 [default:
+    /// every list on one page].
+    #[arg(long, value_name = "N", help_heading = HOSTILE)]
+    pub page_size: Option<NonZeroUsize>,
+
+    /// Page tools/list by N items (over --page-size).
+    #[arg(long, value_name = "N", help_heading = HOSTILE)]
+    pub page_size_tools: Option<NonZeroUsize>,
+
+    /// Page prompts/list by N items (over --page-size).
+    #[arg(long, value_name = "N", help_heading = HOSTILE)]
+    pub page_size_prompts: Option<NonZeroUsize>,
+
+    /// Page resources/list by N items (over --page-size).
+    #[arg(long, value_name = "N", help_heading = HOSTILE)]
+    pub page_size_resources: Option<NonZeroUsize>,
+
+    /// The paged lists' cursors: empty-once makes the first page's nextCursor
+    /// "" (which continues at page 2); repeat-once answers each cursor the
+    /// first time with itself as nextCursor [default: normal].
+    #[arg(long, value_name = "STYLE", value_enum, requires = "paging", help_heading = HOSTILE)]
+    pub cursor_style: Option<CursorStyle>,
+
+    /// Delay every */list answer by MS milliseconds.
+    #[arg(long, value_name = "MS", help_heading = HOSTILE)]
+    pub list_delay_ms: Option<u64>,
+
+    /// Delay every tools/call, prompts/get and resources/read answer by MS
+    /// milliseconds.
+    #[arg(long, value_name = "MS", help_heading = HOSTILE)]
+    pub call_delay_ms: Option<u64>,
+
     /// off: every change is its own list_changed, in order, with no folding
     /// (the storm a burst would be); a client that stops reading is owed at
     /// most 10,000 per list, the rest fold [default: on: changes during a
     /// write fold into one more].
-    #[arg(long, value_name = "ON|OFF", value_enum)]
+    #[arg(long, value_name = "ON|OFF", value_enum, help_heading = HOSTILE)]
     pub coalesce: Option<Coalesce>,
 
     /// Write every notification twice (a client must tolerate repeats).
-    #[arg(long)]
+    #[arg(long, help_heading = HOSTILE)]
     pub duplicate_notifications: bool,
 }
+
+/// The help heading of the hostile flags, all off by default.
+const HOSTILE: &str = "Hostile but legal behaviour (each named in the first log line)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
@@ -150,16 +200,42 @@ impl Cli {
         options.resources = self.resources;
         options.ready_file = self.ready_file.clone();
         options.trigger_tools = self.trigger_tools;
-        options.notify = NotifyStyle {
-            coalesce: self.coalesce.unwrap_or_default(),
-            duplicates: self.duplicate_notifications,
-        };
+        options.hostile = self.hostile();
+        if let Some(path) = &self.scenario {
+            let setting = Setting {
+                http: self.http.is_some(),
+                size: options.size(),
+                hostile: options.hostile,
+            };
+            let scenario = Scenario::load(path, &setting).map_err(|e| StartupError::Scenario {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            // The file's [hostile] keys over the flags'.
+            options.hostile = scenario.hostile;
+            options.scenario = Some(Arc::new(scenario));
+        }
         options.control = self.control.map(|addr| ControlOptions {
             addr,
             allowed_hosts: self.allow_host.clone(),
             allowed_origins: self.allow_origin.clone(),
         });
         Ok(options)
+    }
+
+    /// The hostile behaviour these arguments ask for.
+    pub fn hostile(&self) -> Hostile {
+        Hostile {
+            page_size: self.page_size,
+            page_size_tools: self.page_size_tools,
+            page_size_prompts: self.page_size_prompts,
+            page_size_resources: self.page_size_resources,
+            cursor_style: self.cursor_style.unwrap_or_default(),
+            list_delay_ms: self.list_delay_ms.unwrap_or(0),
+            call_delay_ms: self.call_delay_ms.unwrap_or(0),
+            coalesce: self.coalesce.unwrap_or_default(),
+            duplicate_notifications: self.duplicate_notifications,
+        }
     }
 
     /// The HTTP transport these arguments ask for, if any.
@@ -315,24 +391,61 @@ mod tests {
         assert!(cli.http_options().is_none());
         assert_eq!((options.prompts, options.resources), (None, None));
         assert!(options.control.is_none());
-        assert_eq!(options.notify, NotifyStyle::default());
+        assert_eq!(options.hostile, Hostile::default());
     }
 
     #[test]
     fn notification_flags() {
         let cli =
             Cli::try_parse_from(["x", "--coalesce", "off", "--duplicate-notifications"]).unwrap();
-        let notify = cli.options().unwrap().notify;
-        assert_eq!(notify.coalesce, Coalesce::Off);
-        assert!(notify.duplicates);
+        let hostile = cli.options().unwrap().hostile;
+        assert_eq!(hostile.coalesce, Coalesce::Off);
+        assert!(hostile.duplicate_notifications);
         assert_eq!(
-            notify.describe().as_deref(),
+            hostile.describe().as_deref(),
             Some("coalesce=off duplicate-notifications")
         );
         let on = Cli::try_parse_from(["x", "--coalesce", "on"]).unwrap();
-        assert_eq!(on.options().unwrap().notify, NotifyStyle::default());
-        assert_eq!(NotifyStyle::default().describe(), None);
+        assert_eq!(on.options().unwrap().hostile, Hostile::default());
         assert!(Cli::try_parse_from(["x", "--coalesce", "sometimes"]).is_err());
+    }
+
+    #[test]
+    fn hostile_flags() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--page-size",
+            "2",
+            "--page-size-prompts",
+            "3",
+            "--cursor-style",
+            "repeat-once",
+            "--list-delay-ms",
+            "50",
+        ])
+        .unwrap();
+        let hostile = cli.options().unwrap().hostile;
+        assert_eq!(
+            hostile.describe().unwrap(),
+            "page-size=2 page-size-prompts=3 cursor-style=repeat-once list-delay-ms=50"
+        );
+        // A cursor style pages nothing by itself; a page has at least one item.
+        assert!(Cli::try_parse_from(["x", "--cursor-style", "empty-once"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "x",
+                "--page-size-tools",
+                "1",
+                "--cursor-style",
+                "empty-once"
+            ])
+            .is_ok()
+        );
+        assert!(Cli::try_parse_from(["x", "--page-size", "0"]).is_err());
+        assert!(
+            Cli::try_parse_from(["x", "--page-size", "2", "--cursor-style", "sideways"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["x", "--list-delay-ms", "-1"]).is_err());
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum StartupError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("--scenario {}: {reason}", path.display())]
+    Scenario { path: PathBuf, reason: String },
     #[error("cannot install the signal handlers: {0}")]
     Signals(std::io::Error),
     #[error("cannot start the {actor} actor: {reason}")]

@@ -233,6 +233,26 @@ pub(crate) struct Edge {
     sessions: Arc<LocalSessionManager>,
     budget: BodyBudget,
     request_timeout: Duration,
+    /// Only for a scenario that drops streams: no other server pays for it.
+    cut: Option<Arc<StreamCut>>,
+}
+
+/// Ends the SSE responses open when it is pulled, without the rest of their
+/// stream (a scenario's `drop_stream`): the client sees its stream close
+/// with no final result. Each request takes the token current when it
+/// arrives; pulling cancels that one and puts a fresh one in its place.
+#[derive(Default)]
+pub(crate) struct StreamCut(std::sync::Mutex<CancellationToken>);
+
+impl StreamCut {
+    fn current(&self) -> CancellationToken {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn pull(&self) {
+        let mut token = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *token).cancel();
+    }
 }
 
 impl Edge {
@@ -248,7 +268,13 @@ impl Edge {
             sessions,
             budget: BodyBudget::default(),
             request_timeout,
+            cut: None,
         }
+    }
+
+    /// Let this edge's open SSE responses be cut; returns what cuts them.
+    pub(crate) fn cut_streams(&mut self) -> Arc<StreamCut> {
+        Arc::clone(self.cut.get_or_insert_with(Arc::default))
     }
 
     /// rmcp's `Host` and `Origin` check, run before the body is read. rmcp
@@ -382,6 +408,9 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
         return json_rpc_error(StatusCode::NOT_FOUND, Some(id), error);
     }
     let bad_message = checked.and_then(Result::err);
+    // Taken before rmcp sees the request: a stream dropped while the request
+    // is handled is this request's stream too.
+    let cut = edge.cut.as_ref().map(|cut| cut.current());
     let takes_batches =
         posted_json && request_session.is_none() && batch::opens_batch_session(&body);
 
@@ -413,13 +442,27 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
             .cast(HttpServerMsg::TakesBatches(session.clone()));
     }
     let open = OpenResponse::new(session, edge.tracker.clone());
+    let sse = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
+    let cut = cut.filter(|_| sse);
     // Moved into the body, so that it counts exactly as long as the body lives.
     response.map(|body| {
-        body.map_frame(move |frame| {
+        let body = body.map_frame(move |frame| {
             let _alive = &open;
             frame
-        })
-        .boxed()
+        });
+        match cut {
+            Some(cut) => {
+                use futures::StreamExt;
+                let frames = http_body_util::BodyStream::new(body);
+                BodyExt::boxed(http_body_util::StreamBody::new(
+                    frames.take_until(cut.cancelled_owned()),
+                ))
+            }
+            None => body.boxed(),
+        }
     })
 }
 

@@ -21,6 +21,7 @@
 //! | ReadyFile | the ready file (PID and URLs): written on start, removed on stop | [`actors::ready_file`] |
 //! | Session | one client's notifications: its rmcp `Peer` after the handshake, its `subscriptions/listen` streams on 2026-07-28 | [`actors::session`] |
 //! | HttpServer | the listening socket; which HTTP sessions still have a client | [`actors::http_server`] |
+//! | Timeline | a `--scenario`'s steps, run in order at their moments | [`actors::timeline`] |
 //!
 //! Around them: [`catalog`] holds the three lists and the changes to them;
 //! [`tools`], [`prompts`] and [`resources`] map item `k` at revision `r` to its
@@ -29,9 +30,11 @@
 //! answers bad lines, [`http`] serves Streamable HTTP (one Session actor per
 //! HTTP session, all subscribed to the one registry), [`control`] answers the
 //! control endpoint, [`revision`] knows what each protocol revision removed,
-//! [`pagination`] reads list cursors, [`observe`] shows what happens to
-//! whoever watches a run, [`server`] wires everything up, and [`cli`] reads
-//! the command line.
+//! [`pagination`] pages the lists and reads their cursors, [`hostile`] holds
+//! the opt-in hostile behaviour (paging, delays), [`scenario`] reads and
+//! checks scenario files, [`observe`] shows what
+//! happens to whoever watches a run, [`server`] wires everything up, and
+//! [`cli`] reads the command line.
 //!
 //! # From a trigger to a notification
 //!
@@ -98,6 +101,7 @@ pub mod catalog;
 pub mod cli;
 pub mod control;
 pub mod error;
+pub mod hostile;
 pub mod http;
 pub mod logging;
 pub mod mcp;
@@ -107,6 +111,7 @@ pub mod pagination;
 pub mod prompts;
 pub mod resources;
 pub mod revision;
+pub mod scenario;
 pub mod server;
 pub mod tools;
 pub mod transport;

@@ -12,6 +12,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ractor::{ActorRef, SpawnErr, call};
 use rmcp::model::{
@@ -33,9 +34,11 @@ use crate::actors::registry::RegistryMsg;
 use crate::actors::registry::severity;
 use crate::actors::session::{ListenStream, Notice, NotifyStyle, SendNotice, SessionMsg};
 use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind};
+use crate::hostile::Hostile;
 use crate::observe::{Event, SessionKey, Watch};
+use crate::pagination::Pager;
 use crate::trigger_tools::{self, TriggerTool};
-use crate::{pagination, prompts, resources, revision, tools};
+use crate::{prompts, resources, revision, tools};
 
 /// What a server offers beyond its tools: which lists have a capability, and
 /// whether the conformance suite's fixture tools are listed.
@@ -47,14 +50,18 @@ pub struct Offer {
 }
 
 /// What every session of one server shares: its `initialize` result (and
-/// `server/discover`'s), its offer, who watches the run, and how its sessions
-/// write notifications.
+/// `server/discover`'s), its offer, its hostile behaviour, and who watches
+/// the run.
 #[derive(Debug)]
 pub struct Profile {
     info: ServerConfig,
     offer: Offer,
+    hostile: Hostile,
+    /// Pages the lists. What it remembers (which cursors `repeat-once` has
+    /// repeated) is the server's, shared by every session: a 2026-07-28
+    /// client has no session to remember it in.
+    pager: Mutex<Pager>,
     watch: Watch,
-    notify: NotifyStyle,
 }
 
 /// The SEP-2549 caching hints of a 2026-07-28 list result, `(ttlMs,
@@ -121,12 +128,13 @@ impl Drop for SessionSlot {
 impl Profile {
     /// Capabilities follow the offer, so a default server answers exactly as
     /// it always has.
-    pub fn new(offer: Offer, watch: Watch, notify: NotifyStyle) -> Arc<Self> {
+    pub fn new(offer: Offer, hostile: Hostile, watch: Watch) -> Arc<Self> {
         Arc::new(Self {
             info: server_config(offer),
             offer,
+            hostile,
+            pager: Mutex::new(Pager::new(hostile.paging())),
             watch,
-            notify,
         })
     }
 
@@ -137,7 +145,7 @@ impl Profile {
 
     /// How this server's Sessions write notifications.
     pub fn notify(&self) -> NotifyStyle {
-        self.notify
+        self.hostile.notify_style()
     }
 }
 
@@ -229,19 +237,225 @@ impl McpHandler {
         }
     }
 
-    /// A list served whole, as every list is today: one page.
-    async fn see_whole_list(&self, method: &'static str, list: ListKind, catalog: &Catalog) {
+    /// The page of `list` (at `version`, `len` items in `items`) that
+    /// `request` asks for, and its `nextCursor`; the watchers see the request
+    /// and the page served or the cursor refused.
+    async fn page<'a, T: Clone + 'a>(
+        &self,
+        (method, list): (&'static str, ListKind),
+        version: u64,
+        len: usize,
+        items: impl Iterator<Item = &'a T>,
+        request: Option<&PaginatedRequestParams>,
+    ) -> Result<(Vec<T>, Option<String>), McpError> {
         self.see(|session| Event::Request { session, method }).await;
-        let version = catalog.version(list).unwrap_or_default();
+        let cursor = request.and_then(|request| request.cursor.as_deref());
+        let served = self
+            .profile
+            .pager
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .page(list, version, len, cursor);
+        let served = match served {
+            Ok(served) => served,
+            Err(refused) => {
+                self.see(|session| Event::RefusedCursor {
+                    session,
+                    list,
+                    cursor: refused.cursor().to_owned(),
+                    reason: refused.reason().to_owned(),
+                })
+                .await;
+                return Err(refused.into());
+            }
+        };
+        let page = items
+            .skip(served.range.start)
+            .take(served.range.len())
+            .cloned()
+            .collect();
+        let next_cursor = served.next_cursor;
+        let served = served.page;
         self.see(|session| Event::Page {
             session,
             list,
-            version,
-            page: 0,
-            pages: 1,
-            cursor: None,
+            version: served.version,
+            page: served.index,
+            pages: served.total,
+            cursor: served.cursor,
         })
         .await;
+        Ok((page, next_cursor))
+    }
+
+    async fn tools_page(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let catalog = self.snapshot().await?;
+        let listed = catalog.tools.definitions();
+        let triggers = match self.profile.offer.trigger_tools {
+            true => trigger_tools::definitions(),
+            false => &[],
+        };
+        let (tools, next_cursor) = self
+            .page(
+                ("tools/list", ListKind::Tools),
+                catalog.tools.version(),
+                listed.len() + triggers.len(),
+                listed.iter().chain(triggers),
+                request.as_ref(),
+            )
+            .await?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next_cursor;
+        if is_stateless(context) {
+            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
+        }
+        Ok(result)
+    }
+
+    async fn prompts_page(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let catalog = self.snapshot().await?;
+        let prompts = catalog.prompts.ok_or_else(|| not_offered("prompts/list"))?;
+        let listed = prompts.definitions();
+        let (page, next_cursor) = self
+            .page(
+                ("prompts/list", ListKind::Prompts),
+                prompts.version(),
+                listed.len(),
+                listed.iter(),
+                request.as_ref(),
+            )
+            .await?;
+        let mut result = ListPromptsResult::with_all_items(page);
+        result.next_cursor = next_cursor;
+        if is_stateless(context) {
+            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
+        }
+        Ok(result)
+    }
+
+    async fn resources_page(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let catalog = self.snapshot().await?;
+        let resources = catalog
+            .resources
+            .ok_or_else(|| not_offered("resources/list"))?;
+        let listed = resources.definitions();
+        let (page, next_cursor) = self
+            .page(
+                ("resources/list", ListKind::Resources),
+                resources.version(),
+                listed.len(),
+                listed.iter(),
+                request.as_ref(),
+            )
+            .await?;
+        let mut result = ListResourcesResult::with_all_items(page);
+        result.next_cursor = next_cursor;
+        if is_stateless(context) {
+            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
+        }
+        Ok(result)
+    }
+
+    async fn answer_call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        if self.profile.offer.trigger_tools
+            && let Some(tool) = TriggerTool::named(&request.name)
+        {
+            return self.call_trigger_tool(tool, request, context).await;
+        }
+        let catalog = self.snapshot().await?;
+        let tools = &catalog.tools;
+        self.see(|session| Event::Request {
+            session,
+            method: "tools/call",
+        })
+        .await;
+        self.see(|session| Event::ToolCall {
+            session,
+            name: request.name.to_string(),
+            revision: request
+                .arguments
+                .as_ref()
+                .and_then(|arguments| arguments.get("revision"))
+                .and_then(Value::as_u64),
+            current: tools
+                .find(&request.name)
+                .map(|(_, entry)| u64::from(entry.revision)),
+        })
+        .await;
+        let Some((_, entry)) = tools.find(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("Unknown tool: {}", request.name),
+                Some(json!({ "tool": request.name })),
+            ));
+        };
+        let arguments = request.arguments.map_or(Value::Null, Value::Object);
+        let result = match tools::call(entry.number, entry.revision, &arguments, tools.len()) {
+            Ok(value) => CallToolResult::structured(value),
+            // The text is JSON so that clients can parse it; no structured
+            // content, since it would not match the tool's output schema.
+            Err(error) => CallToolResult::error(vec![ContentBlock::text(
+                json!({ "error": error.to_string() }).to_string(),
+            )]),
+        };
+        Ok(result.into())
+    }
+
+    async fn answer_get(
+        &self,
+        request: GetPromptRequestParams,
+    ) -> Result<GetPromptResponse, McpError> {
+        self.see(|session| Event::Request {
+            session,
+            method: "prompts/get",
+        })
+        .await;
+        let catalog = self.snapshot().await?;
+        let prompts = catalog.prompts.ok_or_else(|| not_offered("prompts/get"))?;
+        let Some((_, entry)) = prompts.find(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("Unknown prompt: {}", request.name),
+                Some(json!({ "prompt": request.name })),
+            ));
+        };
+        let topic = request.arguments.as_ref().and_then(|a| a.get("topic"));
+        prompts::get(entry.number, entry.revision, topic)
+            .map(Into::into)
+            .map_err(|error| McpError::invalid_params(error.to_string(), None))
+    }
+
+    async fn answer_read(
+        &self,
+        request: ReadResourceRequestParams,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.see(|session| Event::Request {
+            session,
+            method: "resources/read",
+        })
+        .await;
+        let catalog = self.snapshot().await?;
+        let resources = catalog
+            .resources
+            .ok_or_else(|| not_offered("resources/read"))?;
+        let (_, entry) = resources
+            .find(&request.uri)
+            .ok_or_else(|| resource_not_found(&request.uri))?;
+        Ok(resources::read(entry.number, entry.revision).into())
     }
 
     async fn snapshot(&self) -> Result<Catalog, McpError> {
@@ -339,6 +553,14 @@ impl McpHandler {
     }
 }
 
+/// Writes notices to a handshake client's peer.
+fn peer_sender(peer: Peer<RoleServer>) -> SendNotice {
+    Arc::new(move |notice| {
+        let peer = peer.clone();
+        Box::pin(async move { notify_peer(&peer, notice).await })
+    })
+}
+
 /// Write one notice to a handshake client.
 pub async fn notify_peer(peer: &Peer<RoleServer>, notice: Notice) -> bool {
     match notice {
@@ -368,6 +590,12 @@ impl ServerHandler for McpHandler {
     ) -> Result<InitializeResult, McpError> {
         call!(self.session.get()?, SessionMsg::Started).map_err(|_| shutting_down())?;
         context.peer.set_peer_info(request.clone());
+        if self.profile.watch.is_watched() {
+            // For a scenario's notification before `initialized`: rmcp
+            // writes it after this answer, as the peer is read only then.
+            let answering = SessionMsg::Answering(peer_sender(context.peer.clone()));
+            let _ = self.session.cast(answering);
+        }
         self.see(|session| Event::Request {
             session,
             method: "initialize",
@@ -405,19 +633,8 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        pagination::first_page(request.as_ref())?;
-        let catalog = self.snapshot().await?;
-        self.see_whole_list("tools/list", ListKind::Tools, &catalog)
-            .await;
-        let mut tools = catalog.tools.definitions().to_vec();
-        if self.profile.offer.trigger_tools {
-            tools.extend_from_slice(trigger_tools::definitions());
-        }
-        let mut result = ListToolsResult::with_all_items(tools);
-        if is_stateless(&context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
-        Ok(result)
+        let answer = self.tools_page(request, &context).await;
+        delayed(self.profile.hostile.list_delay(), &context.ct, answer).await
     }
 
     async fn call_tool(
@@ -425,47 +642,10 @@ impl ServerHandler for McpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        if self.profile.offer.trigger_tools
-            && let Some(tool) = TriggerTool::named(&request.name)
-        {
-            return self.call_trigger_tool(tool, request, context).await;
-        }
-        let catalog = self.snapshot().await?;
-        let tools = &catalog.tools;
-        self.see(|session| Event::Request {
-            session,
-            method: "tools/call",
-        })
-        .await;
-        self.see(|session| Event::ToolCall {
-            session,
-            name: request.name.to_string(),
-            revision: request
-                .arguments
-                .as_ref()
-                .and_then(|arguments| arguments.get("revision"))
-                .and_then(Value::as_u64),
-            current: tools
-                .find(&request.name)
-                .map(|(_, entry)| u64::from(entry.revision)),
-        })
-        .await;
-        let Some((_, entry)) = tools.find(&request.name) else {
-            return Err(McpError::invalid_params(
-                format!("Unknown tool: {}", request.name),
-                Some(json!({ "tool": request.name })),
-            ));
-        };
-        let arguments = request.arguments.map_or(Value::Null, Value::Object);
-        let result = match tools::call(entry.number, entry.revision, &arguments, tools.len()) {
-            Ok(value) => CallToolResult::structured(value),
-            // The text is JSON so that clients can parse it; no structured
-            // content, since it would not match the tool's output schema.
-            Err(error) => CallToolResult::error(vec![ContentBlock::text(
-                json!({ "error": error.to_string() }).to_string(),
-            )]),
-        };
-        Ok(result.into())
+        let delay = self.profile.hostile.call_delay();
+        let cancelled = context.ct.clone();
+        let answer = self.answer_call(request, context).await;
+        delayed(delay, &cancelled, answer).await
     }
 
     async fn list_prompts(
@@ -473,43 +653,17 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let catalog = self.snapshot().await?;
-        let prompts = catalog
-            .prompts
-            .clone()
-            .ok_or_else(|| not_offered("prompts/list"))?;
-        pagination::first_page(request.as_ref())?;
-        self.see_whole_list("prompts/list", ListKind::Prompts, &catalog)
-            .await;
-        let mut result = ListPromptsResult::with_all_items(prompts.definitions().to_vec());
-        if is_stateless(&context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
-        Ok(result)
+        let answer = self.prompts_page(request, &context).await;
+        delayed(self.profile.hostile.list_delay(), &context.ct, answer).await
     }
 
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        self.see(|session| Event::Request {
-            session,
-            method: "prompts/get",
-        })
-        .await;
-        let catalog = self.snapshot().await?;
-        let prompts = catalog.prompts.ok_or_else(|| not_offered("prompts/get"))?;
-        let Some((_, entry)) = prompts.find(&request.name) else {
-            return Err(McpError::invalid_params(
-                format!("Unknown prompt: {}", request.name),
-                Some(json!({ "prompt": request.name })),
-            ));
-        };
-        let topic = request.arguments.as_ref().and_then(|a| a.get("topic"));
-        prompts::get(entry.number, entry.revision, topic)
-            .map(Into::into)
-            .map_err(|error| McpError::invalid_params(error.to_string(), None))
+        let answer = self.answer_get(request).await;
+        delayed(self.profile.hostile.call_delay(), &context.ct, answer).await
     }
 
     async fn list_resources(
@@ -517,39 +671,17 @@ impl ServerHandler for McpHandler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let catalog = self.snapshot().await?;
-        let resources = catalog
-            .resources
-            .clone()
-            .ok_or_else(|| not_offered("resources/list"))?;
-        pagination::first_page(request.as_ref())?;
-        self.see_whole_list("resources/list", ListKind::Resources, &catalog)
-            .await;
-        let mut result = ListResourcesResult::with_all_items(resources.definitions().to_vec());
-        if is_stateless(&context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
-        Ok(result)
+        let answer = self.resources_page(request, &context).await;
+        delayed(self.profile.hostile.list_delay(), &context.ct, answer).await
     }
 
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        self.see(|session| Event::Request {
-            session,
-            method: "resources/read",
-        })
-        .await;
-        let catalog = self.snapshot().await?;
-        let resources = catalog
-            .resources
-            .ok_or_else(|| not_offered("resources/read"))?;
-        let (_, entry) = resources
-            .find(&request.uri)
-            .ok_or_else(|| resource_not_found(&request.uri))?;
-        Ok(resources::read(entry.number, entry.revision).into())
+        let answer = self.answer_read(request).await;
+        delayed(self.profile.hostile.call_delay(), &context.ct, answer).await
     }
 
     async fn subscribe(
@@ -694,13 +826,7 @@ impl ServerHandler for McpHandler {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         self.see(|session| Event::Initialized { session }).await;
         let peer = context.peer;
-        let send: SendNotice = Arc::new({
-            let peer = peer.clone();
-            move |notice| {
-                let peer = peer.clone();
-                Box::pin(async move { notify_peer(&peer, notice).await })
-            }
-        });
+        let send = peer_sender(peer.clone());
         if self
             .session
             .cast(SessionMsg::Initialized { peer, send })
@@ -709,6 +835,19 @@ impl ServerHandler for McpHandler {
             tracing::debug!("client initialized while its session was stopping");
         }
     }
+}
+
+/// Holds `answer` back for `delay` (`--list-delay-ms`, `--call-delay-ms`):
+/// computed when the request arrived, delivered late, as over a slow link.
+/// A request cancelled meanwhile is let go at once.
+async fn delayed<T>(delay: Option<Duration>, cancelled: &CancellationToken, answer: T) -> T {
+    if let Some(delay) = delay {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = cancelled.cancelled() => {}
+        }
+    }
+    answer
 }
 
 /// Whether the request speaks 2026-07-28 or later, which has no handshake.

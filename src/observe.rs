@@ -133,6 +133,13 @@ impl Watch {
         }
     }
 
+    /// These watchers and one more.
+    pub fn and(&self, watcher: Arc<dyn Watcher>) -> Self {
+        let mut watchers = self.watchers.to_vec();
+        watchers.push(watcher);
+        Self::new(watchers)
+    }
+
     /// Whether anyone watches: an emitter with costly work to describe an
     /// event may skip it.
     pub fn is_watched(&self) -> bool {

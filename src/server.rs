@@ -12,6 +12,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorRef, SpawnErr, call};
@@ -23,20 +24,23 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::control::{Control, ControlArgs};
-use crate::actors::http_server::{HttpServer, HttpServerArgs};
+use crate::actors::http_server::{HttpServer, HttpServerArgs, HttpServerMsg};
 use crate::actors::pidfile::PidfileWriter;
 use crate::actors::ready_file::{ReadyFile, ReadyFileArgs};
 use crate::actors::registry::{Registry, RegistryArgs, RegistryMsg};
-use crate::actors::session::{NotifyStyle, Session, SessionArgs};
+use crate::actors::session::{Session, SessionArgs};
 use crate::actors::signals::{SignalListener, SignalListenerArgs};
 use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMsg};
+use crate::actors::timeline::{CueWatcher, Timeline, TimelineArgs, TimelineMsg};
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest};
 use crate::control::ControlOptions;
 use crate::error::{Error, ServerError, StartupError};
+use crate::hostile::Hostile;
 use crate::http::{HttpOptions, MCP_PATH};
 use crate::mcp::{McpHandler, Offer, Profile};
-use crate::observe::Watch;
+use crate::observe::{Watch, Watcher};
 use crate::revision::Gate;
+use crate::scenario::Scenario;
 use crate::transport::{InputWatch, LineTransport};
 
 /// How long [`ServerHandle::wait`] gives rmcp's service, once the actors have
@@ -65,9 +69,11 @@ pub struct Options {
     pub control: Option<ControlOptions>,
     /// List the conformance suite's fixture tools after the catalog's.
     pub trigger_tools: bool,
-    /// How sessions write notifications; the default folds changes during a
-    /// write and writes each notification once.
-    pub notify: NotifyStyle,
+    /// Hostile but legal behaviour: paged lists, slow answers, notification
+    /// storms and copies. Off by default.
+    pub hostile: Hostile,
+    /// Run this scenario's steps (see [`crate::scenario`]).
+    pub scenario: Option<Arc<Scenario>>,
     /// Whether SIGHUP, SIGUSR1, SIGUSR2, SIGTERM and SIGINT drive this server.
     /// A server embedded in a test process usually leaves the process's
     /// signals alone.
@@ -86,7 +92,8 @@ impl Options {
             ready_file: None,
             control: None,
             trigger_tools: false,
-            notify: NotifyStyle::default(),
+            hostile: Hostile::default(),
+            scenario: None,
             handle_signals: false,
         }
     }
@@ -113,13 +120,15 @@ impl Options {
         self
     }
 
-    /// Write notifications as `notify` says (no folding, copies).
-    pub fn notify(mut self, notify: NotifyStyle) -> Self {
-        self.notify = notify;
+    /// Run `scenario`'s steps once the server has started, with its hostile
+    /// knobs.
+    pub fn scenario(mut self, scenario: Scenario) -> Self {
+        self.hostile = scenario.hostile;
+        self.scenario = Some(Arc::new(scenario));
         self
     }
 
-    fn size(&self) -> CatalogSize {
+    pub(crate) fn size(&self) -> CatalogSize {
         CatalogSize {
             tools: self.tools,
             prompts: self.prompts,
@@ -133,6 +142,13 @@ impl Options {
             resources: self.resources.is_some(),
             trigger_tools: self.trigger_tools,
         }
+    }
+
+    /// Behave as `hostile` says (paged lists, slow answers, notification
+    /// storms and copies).
+    pub fn hostile(mut self, hostile: Hostile) -> Self {
+        self.hostile = hostile;
+        self
     }
 
     pub fn pidfile(mut self, path: impl Into<PathBuf>) -> Self {
@@ -154,9 +170,18 @@ pub struct ServerHandle {
     outcome: oneshot::Receiver<Outcome>,
     /// The rmcp service task of a single-client server.
     service: Option<JoinHandle<()>>,
+    /// The scenario's timeline, if the server runs one.
+    timeline: Option<ActorRef<TimelineMsg>>,
 }
 
 impl ServerHandle {
+    /// Start the scenario's clock, once clients can come.
+    fn begin_scenario(&self, http: Option<ActorRef<HttpServerMsg>>) {
+        if let Some(timeline) = &self.timeline {
+            let _ = timeline.cast(TimelineMsg::Begin(http));
+        }
+    }
+
     /// Add the next tool and notify the client, exactly as a SIGHUP does.
     /// Returns the tool count after the addition.
     pub async fn add_tool(&self) -> Result<usize, ServerError> {
@@ -223,7 +248,7 @@ where
     let (handle, (handler, service)) =
         start_tree(&options, None, async |supervisor, registry, watch| {
             let service = CancellationToken::new();
-            let profile = Profile::new(options.offer(), watch.clone(), options.notify);
+            let profile = Profile::new(options.offer(), options.hostile, watch.clone());
             let session_args = SessionArgs {
                 registry: registry.clone(),
                 service: service.clone(),
@@ -260,6 +285,7 @@ where
         }
         client_gone.cancel();
     }));
+    handle.begin_scenario(None);
     Ok(handle)
 }
 
@@ -278,24 +304,27 @@ pub async fn start_http(
         .map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
     let mcp_url = format!("http://{bound}{MCP_PATH}");
-    let (handle, ()) = start_tree(
+    let (handle, http_server) = start_tree(
         &options,
         Some(mcp_url),
         async |supervisor, registry, watch| {
             let args = HttpServerArgs {
                 listener,
                 options: http,
-                profile: Profile::new(options.offer(), watch.clone(), options.notify),
+                profile: Profile::new(options.offer(), options.hostile, watch.clone()),
                 registry,
                 supervisor: supervisor.get_cell(),
+                drop_streams: options.scenario.as_ref().is_some_and(|s| s.drops_streams()),
             };
-            Actor::spawn_linked(None, HttpServer, args, supervisor.get_cell())
-                .await
-                .map_err(|e| startup_error("HTTP server", e))?;
-            Ok(())
+            let (http_server, _) =
+                Actor::spawn_linked(None, HttpServer, args, supervisor.get_cell())
+                    .await
+                    .map_err(|e| startup_error("HTTP server", e))?;
+            Ok(http_server)
         },
     )
     .await?;
+    handle.begin_scenario(Some(http_server));
     Ok((handle, bound))
 }
 
@@ -315,8 +344,16 @@ async fn start_tree<T>(
     ) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
     // First, so that nobody mistakes a hostile run for a normal one.
-    if let Some(knobs) = options.notify.describe() {
-        tracing::warn!("hostile: {knobs}");
+    let scenario = options
+        .scenario
+        .as_ref()
+        .map(|scenario| scenario.describe());
+    let knobs: Vec<String> = scenario
+        .into_iter()
+        .chain(options.hostile.describe())
+        .collect();
+    if !knobs.is_empty() {
+        tracing::warn!("hostile: {}", knobs.join(" "));
     }
     // Bound first, so that a bad address fails before anything starts.
     let control = match &options.control {
@@ -355,6 +392,15 @@ async fn start_tree<T>(
         let (registry, _) = Actor::spawn_linked(None, Registry, args, supervisor.get_cell())
             .await
             .map_err(|e| startup_error("registry", e))?;
+        // The timeline needs the registry, and the edges need its watcher.
+        let (watch, timeline) = match &options.scenario {
+            Some(scenario) => {
+                let (timeline, watcher) =
+                    spawn_timeline(&supervisor, &registry, scenario, watch.clone()).await?;
+                (watch.and(watcher), Some(timeline))
+            }
+            None => (watch, None),
+        };
         let edge = edge(&supervisor, registry.clone(), watch.clone()).await?;
         if let (Some((listener, _)), Some(control)) = (control, &options.control) {
             let args = ControlArgs {
@@ -367,9 +413,9 @@ async fn start_tree<T>(
                 .map_err(|e| startup_error("control", e))?;
         }
         spawn_signals_and_files(&supervisor, &registry, options, ready, started.clone()).await?;
-        Ok((registry, edge))
+        Ok((registry, timeline, edge))
     };
-    let (registry, edge) = match children.await {
+    let (registry, timeline, edge) = match children.await {
         Ok(children) => {
             started.cancel();
             children
@@ -393,8 +439,35 @@ async fn start_tree<T>(
         registry,
         outcome,
         service: None,
+        timeline,
     };
     Ok((handle, edge))
+}
+
+/// Spawn the scenario's Timeline and the watcher that cues it. Its steps are
+/// shown to `watch`.
+async fn spawn_timeline(
+    supervisor: &ActorRef<SupervisorMsg>,
+    registry: &ActorRef<RegistryMsg>,
+    scenario: &Arc<Scenario>,
+    watch: Watch,
+) -> Result<(ActorRef<TimelineMsg>, Arc<dyn Watcher>), StartupError> {
+    let cues = Arc::default();
+    let args = TimelineArgs {
+        scenario: Arc::clone(scenario),
+        registry: registry.clone(),
+        cues: Arc::clone(&cues),
+        watch,
+    };
+    let (timeline, _) = Actor::spawn_linked(None, Timeline, args, supervisor.get_cell())
+        .await
+        .map_err(|e| startup_error("scenario timeline", e))?;
+    let watcher = Arc::new(CueWatcher::new(
+        cues,
+        timeline.clone(),
+        Arc::clone(scenario),
+    ));
+    Ok((timeline, watcher))
 }
 
 async fn spawn_signals_and_files(

@@ -273,3 +273,24 @@ async fn coalesce_off_owes_a_client_that_does_not_read_at_most_its_backlog() {
         "the log says the client fell behind"
     );
 }
+
+#[tokio::test]
+async fn a_scenario_files_hostile_table_sets_the_same_knobs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("storm.toml");
+    std::fs::write(
+        &file,
+        "steps = []\n[hostile]\ncoalesce = \"off\"\nduplicate_notifications = true\n",
+    )
+    .expect("write the scenario");
+    let mut server = Server::start(&["--scenario", file.to_str().unwrap()]).await;
+    let log = server.process.stderr();
+    let first = log.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("coalesce=off duplicate-notifications"),
+        "{log}"
+    );
+    let mut client = server.stdio_client().await;
+    server.storm(5).await;
+    stdio_exactly(&mut client, 10).await;
+}

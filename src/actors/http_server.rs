@@ -38,6 +38,12 @@ pub enum HttpServerMsg {
     IfTakesBatches(SessionId, RpcReplyPort<bool>),
     /// Close the sessions that have been idle for the session timeout.
     Sweep,
+    /// End every session now (a scenario's `end_session`); replies with how
+    /// many were ended.
+    EndSessions(RpcReplyPort<usize>),
+    /// Drop every open SSE response without its final result (a scenario's
+    /// `drop_stream`); replies once they are cut.
+    DropStreams(RpcReplyPort<()>),
 }
 
 pub struct HttpServerArgs {
@@ -50,6 +56,8 @@ pub struct HttpServerArgs {
     pub registry: ActorRef<RegistryMsg>,
     /// What each Session actor is linked to.
     pub supervisor: ActorCell,
+    /// Whether SSE responses may be dropped (a scenario's `drop_stream`).
+    pub drop_streams: bool,
 }
 
 pub struct HttpServer;
@@ -65,6 +73,7 @@ pub struct HttpServerState {
     /// Sweeps since a session last ended, while few enough that its memory
     /// may still be on its way back to the allocator.
     sweeps_since_release: Option<u8>,
+    cut: Option<Arc<http::StreamCut>>,
 }
 
 impl HttpServerState {
@@ -131,12 +140,13 @@ impl Actor for HttpServer {
             Arc::clone(&rmcp_sessions),
             cancel.clone(),
         );
-        let edge = http::Edge::new(
+        let mut edge = http::Edge::new(
             service,
             myself.clone(),
             Arc::clone(&rmcp_sessions),
             args.options.request_timeout,
         );
+        let cut = args.drop_streams.then(|| edge.cut_streams());
         let accept = tokio::spawn(http::accept(args.listener, edge, cancel.clone()));
         let timeout = args.options.session_timeout;
         // A quarter of the timeout: a session closes at most 25% late.
@@ -151,6 +161,7 @@ impl Actor for HttpServer {
             timeout,
             sessions: HashMap::new(),
             sweeps_since_release: None,
+            cut,
         })
     }
 
@@ -184,6 +195,38 @@ impl Actor for HttpServer {
             HttpServerMsg::IfTakesBatches(id, reply) => {
                 let takes = state.sessions.get(&id).is_some_and(|a| a.takes_batches);
                 let _ = reply.send(takes);
+            }
+            HttpServerMsg::EndSessions(reply) => {
+                let ids: Vec<SessionId> = state
+                    .rmcp_sessions
+                    .sessions
+                    .read()
+                    .await
+                    .keys()
+                    .cloned()
+                    .collect();
+                for id in &ids {
+                    state.sessions.remove(id);
+                }
+                state.sweeps_since_release = Some(0);
+                tracing::info!(sessions = ids.len(), "ending every HTTP session (scenario)");
+                // As in the sweep: a session stuck writing must not hold up
+                // this actor.
+                let rmcp_sessions = Arc::clone(&state.rmcp_sessions);
+                tokio::spawn(async move {
+                    for id in &ids {
+                        if let Err(error) = rmcp_sessions.close_session(id).await {
+                            tracing::debug!(session = %id, %error, "cannot close a session");
+                        }
+                    }
+                    let _ = reply.send(ids.len());
+                });
+            }
+            HttpServerMsg::DropStreams(reply) => {
+                if let Some(cut) = &state.cut {
+                    cut.pull();
+                }
+                let _ = reply.send(());
             }
             HttpServerMsg::Sweep => {
                 state.release_memory_of_ended_sessions();

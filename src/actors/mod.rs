@@ -9,3 +9,4 @@ pub mod registry;
 pub mod session;
 pub mod signals;
 pub mod supervisor;
+pub mod timeline;

@@ -14,7 +14,7 @@
 
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::session::SessionMsg;
 use crate::catalog::{Action, Applied, Catalog, CatalogSize, Change, ChangeError, ListKind};
-use crate::observe::{Event, Watch};
+use crate::observe::{Event, SessionKey, Watch};
 
 /// What a change's sender hears back: the catalog after every step, or why
 /// nothing was changed.
@@ -32,6 +32,18 @@ pub enum RegistryMsg {
     /// Apply a change (`count` steps), telling the subscribers after each
     /// step; reply, if asked, once all are applied.
     Apply(Change, Option<ChangeReply>),
+    /// Apply a change as `Apply` does, telling only `Audience` (a scenario
+    /// step's `client`): the others miss it.
+    ApplyTo(Change, Audience, ChangeReply),
+    /// A scenario's `list_changed` with no change behind it, to the
+    /// audience's sessions (with `before_initialized`, only to those not yet
+    /// initialized); replies with how many sessions were told.
+    Notify {
+        list: ListKind,
+        before_initialized: bool,
+        audience: Audience,
+        reply: RpcReplyPort<usize>,
+    },
     /// Reply with the current catalog.
     Snapshot(RpcReplyPort<Catalog>),
     /// Reply with the subscribed sessions, for `GET /state`.
@@ -46,6 +58,23 @@ pub enum RegistryMsg {
 }
 
 pub struct Registry;
+
+/// Which sessions hear of a change: every one, or only these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Audience {
+    #[default]
+    All,
+    Only(HashSet<SessionKey>),
+}
+
+impl Audience {
+    fn includes(&self, session: &ActorRef<SessionMsg>) -> bool {
+        match self {
+            Audience::All => true,
+            Audience::Only(keys) => keys.contains(&session.get_id().pid()),
+        }
+    }
+}
 
 pub struct RegistryArgs {
     /// The initial size of each list.
@@ -88,11 +117,11 @@ pub struct RegistryState {
 
 impl RegistryState {
     /// Apply every step of `change`, or none if any would fail.
-    fn apply(&mut self, change: &Change) -> Result<(), ChangeError> {
+    fn apply(&mut self, change: &Change, audience: &Audience) -> Result<(), ChangeError> {
         self.catalog.check(change)?;
         for _ in 0..change.count {
             let applied = self.catalog.apply(change)?;
-            self.notify(&applied);
+            self.notify(&applied, audience);
             self.show(change, &applied);
             if change.count == 1 {
                 self.log_change(change, &applied);
@@ -104,11 +133,30 @@ impl RegistryState {
         Ok(())
     }
 
-    /// Tell every session what one step changed. Sessions that are gone are
+    fn apply_and_reply(
+        &mut self,
+        change: &Change,
+        audience: &Audience,
+        reply: Option<ChangeReply>,
+    ) {
+        let result = self.apply(change, audience);
+        if let Err(error) = &result {
+            tracing::info!(%error, "change refused");
+        }
+        if let Some(reply) = reply {
+            // A sender that gave up waiting is no error of ours.
+            let _ = reply.send(result.map(|()| self.catalog.clone()));
+        }
+    }
+
+    /// Tell every session in `audience` what one step changed. Sessions that are gone are
     /// dropped here.
-    fn notify(&mut self, applied: &Applied) {
+    fn notify(&mut self, applied: &Applied, audience: &Audience) {
         let mut gone = Vec::new();
         self.subscribers.retain(|session| {
+            if !audience.includes(session) {
+                return true;
+            }
             let mut told = applied
                 .lists
                 .iter()
@@ -256,14 +304,26 @@ impl Actor for Registry {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             RegistryMsg::Apply(change, reply) => {
-                let result = state.apply(&change);
-                if let Err(error) = &result {
-                    tracing::info!(%error, "change refused");
+                state.apply_and_reply(&change, &Audience::All, reply);
+            }
+            RegistryMsg::ApplyTo(change, audience, reply) => {
+                state.apply_and_reply(&change, &audience, Some(reply));
+            }
+            RegistryMsg::Notify {
+                list,
+                before_initialized,
+                audience,
+                reply,
+            } => {
+                let mut told = 0;
+                for session in state.subscribers.iter().filter(|s| audience.includes(s)) {
+                    let spurious = SessionMsg::Spurious {
+                        list,
+                        before_initialized,
+                    };
+                    told += usize::from(session.cast(spurious).is_ok());
                 }
-                if let Some(reply) = reply {
-                    // A sender that gave up waiting is no error of ours.
-                    let _ = reply.send(result.map(|()| state.catalog.clone()));
-                }
+                let _ = reply.send(told);
             }
             RegistryMsg::Snapshot(reply) => {
                 let _ = reply.send(state.catalog.clone());

@@ -87,6 +87,18 @@ pub enum SessionMsg {
     Listen(ListenStream),
     /// A listen stream's request ended: the client cancelled it or left.
     ListenClosed(u64),
+    /// A scenario's `list_changed` with no change behind it (written as
+    /// [`Cause::Spurious`], not folded with real ones): to the initialized
+    /// client and the listen streams that want the list or, with
+    /// `before_initialized`, only to a handshake client that has been
+    /// answered `initialize` but has not sent `notifications/initialized`.
+    Spurious {
+        list: ListKind,
+        before_initialized: bool,
+    },
+    /// The handshake client's peer from its `initialize` request, kept only
+    /// for a scenario's notification before `notifications/initialized`.
+    Answering(SendNotice),
 }
 
 /// A notification a session sends, whatever carries it.
@@ -157,21 +169,6 @@ impl Coalesce {
     }
 }
 
-impl NotifyStyle {
-    /// Every knob that is not the default, as the flags spell them
-    /// (`coalesce=off duplicate-notifications`); `None` for a normal server.
-    pub fn describe(&self) -> Option<String> {
-        let mut knobs = Vec::new();
-        if self.coalesce != Coalesce::On {
-            knobs.push(format!("coalesce={}", self.coalesce.as_str()));
-        }
-        if self.duplicates {
-            knobs.push("duplicate-notifications".to_owned());
-        }
-        (!knobs.is_empty()).then(|| knobs.join(" "))
-    }
-}
-
 pub struct SessionArgs {
     pub registry: ActorRef<RegistryMsg>,
     /// Cancels the rmcp service that serves this session's client.
@@ -209,6 +206,11 @@ pub struct SessionState {
     log_writer: Option<LogWriter>,
     /// Notifications written to this client, across all its destinations.
     sent: Arc<Written>,
+    /// Where a scenario's notification before `initialized` goes.
+    answering: Option<SendNotice>,
+    /// Spurious notifications that came before `initialized`: written right
+    /// after it, as a change would be.
+    spurious_before_initialized: [bool; 3],
 }
 
 /// What a session's writers have written: counted for `GET /state`, and shown
@@ -257,6 +259,17 @@ impl Written {
             session,
             notice,
             cause,
+        });
+    }
+
+    /// Write one spurious `list_changed` on its own task, outside the
+    /// folding writers: it stands for no change.
+    fn spurious(self: &Arc<Self>, send: &SendNotice, list: ListKind) {
+        let (send, sent) = (Arc::clone(send), Arc::clone(self));
+        tokio::spawn(async move {
+            if send(Notice::ListChanged(list)).await {
+                sent.record(Notice::ListChanged(list), Cause::Spurious);
+            }
         });
     }
 
@@ -559,6 +572,8 @@ impl Actor for Session {
             hello: None,
             peer: None,
             log_writer: None,
+            answering: None,
+            spurious_before_initialized: [false; 3],
             sent: Arc::new(Written {
                 counts: Default::default(),
                 duplicates: AtomicU64::new(0),
@@ -613,6 +628,11 @@ impl Actor for Session {
                 for list in ListKind::ALL {
                     if std::mem::take(&mut state.changed_before_initialized[list.index()]) {
                         client.list_changed(list);
+                    }
+                }
+                for list in ListKind::ALL {
+                    if std::mem::take(&mut state.spurious_before_initialized[list.index()]) {
+                        state.sent.spurious(&client.send, list);
                     }
                 }
                 state.client = Some(client);
@@ -678,6 +698,27 @@ impl Actor for Session {
             }
             SessionMsg::ListenClosed(key) => {
                 state.streams.remove(&key);
+            }
+            SessionMsg::Answering(send) => state.answering = Some(send),
+            SessionMsg::Spurious {
+                list,
+                before_initialized: true,
+            } => {
+                if let (None, Some(send)) = (&state.client, &state.answering) {
+                    state.sent.spurious(send, list);
+                }
+            }
+            SessionMsg::Spurious { list, .. } => {
+                if state.client.is_none() {
+                    state.spurious_before_initialized[list.index()] = true;
+                }
+                let wanting = state
+                    .client
+                    .iter()
+                    .chain(state.streams.values().map(|s| &s.destination));
+                for destination in wanting.filter(|d| d.wants[list.index()]) {
+                    state.sent.spurious(&destination.send, list);
+                }
             }
         }
         Ok(())

@@ -18,6 +18,7 @@ use super::ready_file::ReadyFileMsg;
 use super::registry::RegistryMsg;
 use super::session::SessionMsg;
 use super::signals::SignalListenerMsg;
+use super::timeline::TimelineMsg;
 use crate::error::ServerError;
 
 /// How long the children get to stop before the supervisor stops anyway.
@@ -57,6 +58,8 @@ fn actor_kind(cell: &ActorCell) -> &'static str {
         "HTTP server"
     } else if cell.is_message_type_of::<SessionMsg>() == Some(true) {
         "session"
+    } else if cell.is_message_type_of::<TimelineMsg>() == Some(true) {
+        "scenario timeline"
     } else {
         "unknown"
     }

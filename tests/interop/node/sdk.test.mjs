@@ -1,7 +1,7 @@
 // The core scenarios (1 to 10) as the TypeScript SDK sees them, plus 1000
-// tools, the SDK's own `listChanged` option with autoRefresh, and a removed
-// and a changed tool ("rug pull"), each made by a signal and through the
-// control endpoint.
+// tools, every page of a paged server, the SDK's own `listChanged` option
+// with autoRefresh, and a removed and a changed tool ("rug pull"), each made
+// by a signal and through the control endpoint.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -165,6 +165,62 @@ test("a thousand tools", async () => {
   server.signal();
   await server.counter.waitFor(1);
   assert.equal((await server.toolNames()).at(-1), "echo1001");
+  await server.close();
+});
+
+test("pagination: the SDK lists every page of a paged server, in order", async () => {
+  // nextCursor "" (empty-once) is a cursor like any other: it must not end the listing.
+  for (const style of ["normal", "empty-once"]) {
+    const server = await startServer([
+      "--tools", "7", "--prompts", "7", "--resources", "7", "--page-size", "2", "--cursor-style", style,
+    ]);
+    const walk = async (list, items, name) => {
+      const pages = [];
+      let cursor;
+      do {
+        const page = await bounded(`${list} page`, server.client[list](cursor === undefined ? {} : { cursor }));
+        pages.push(page[items].map(name));
+        assert.ok(pages.length <= 100, "a listing that never ends");
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+      return pages;
+    };
+    const tools = await walk("listTools", "tools", (t) => t.name);
+    assert.deepEqual(tools.map((p) => p.length), [2, 2, 2, 1], style);
+    assert.deepEqual(tools.flat(), expectedNames(7), style);
+    const prompts = await walk("listPrompts", "prompts", (p) => p.name);
+    assert.deepEqual(prompts.flat(), Array.from({ length: 7 }, (_, i) => `prompt${i + 1}`));
+    const resources = await walk("listResources", "resources", (r) => r.uri);
+    assert.deepEqual(resources.flat(), Array.from({ length: 7 }, (_, i) => `dynamic://resources/${i + 1}`));
+    await server.close();
+  }
+});
+
+test("pagination: the listChanged option refreshes only the first page (SDK 1.32.2)", async () => {
+  // Its refresh calls listTools() once and ignores nextCursor: with pages, the
+  // list it hands to onChanged is page 1 alone. The README says so; when the
+  // SDK follows the cursor, this fails and the README needs updating.
+  const refreshed = [];
+  let wake = () => {};
+  const server = await startServer(["--tools", "3", "--page-size", "2"], {
+    countWithHandler: false,
+    clientOptions: {
+      listChanged: {
+        tools: {
+          autoRefresh: true,
+          onChanged: (error, tools) => {
+            refreshed.push(error ?? tools.map((t) => t.name));
+            wake();
+          },
+        },
+      },
+    },
+  });
+  server.signal();
+  await until("a refreshed tool list", () => refreshed.length >= 1, (check) => {
+    wake = check;
+  });
+  assert.deepEqual(refreshed[0], ["echo", "calculator"], "page 1 of echo, calculator, counter, echo4");
   await server.close();
 });
 

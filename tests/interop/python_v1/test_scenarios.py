@@ -1,12 +1,13 @@
 """The core scenarios (1 to 10) as the Python SDK 1.x sees them, plus 1000
-tools, and a removed and a changed tool ("rug pull"), each made by a signal
-and through the control endpoint."""
+tools, every page of a paged server, and a removed and a changed tool ("rug
+pull"), each made by a signal and through the control endpoint."""
 
 from __future__ import annotations
 
 import signal
 
 import anyio
+import mcp.types as types
 import pytest
 from mcp.shared.exceptions import McpError
 
@@ -160,6 +161,33 @@ async def test_a_thousand_tools(tmp_path):
         server.signal()
         await server.counter.wait_for(1)
         assert (await server.tool_names())[-1] == "echo1001"
+
+
+@pytest.mark.parametrize("style", ["normal", "empty-once"])
+async def test_every_page_of_a_paged_server_in_order(tmp_path, style):
+    # nextCursor "" (empty-once) is a cursor like any other: it must not end the listing.
+    args = ("--tools", "7", "--prompts", "7", "--resources", "7", "--page-size", "2", "--cursor-style", style)
+
+    async def walk(list_page, items, name) -> list[list[str]]:
+        pages, cursor = [], None
+        while True:
+            with anyio.fail_after(TIMEOUT):
+                page = await list_page(params=types.PaginatedRequestParams(cursor=cursor))
+            pages.append([name(item) for item in getattr(page, items)])
+            assert len(pages) <= 100, "a listing that never ends"
+            cursor = page.nextCursor
+            if cursor is None:
+                return pages
+
+    async with running_server(tmp_path, *args) as server:
+        session = server.session
+        tools = await walk(session.list_tools, "tools", lambda t: t.name)
+        assert [len(page) for page in tools] == [2, 2, 2, 1]
+        assert sum(tools, []) == expected_names(7)
+        prompts = await walk(session.list_prompts, "prompts", lambda p: p.name)
+        assert sum(prompts, []) == [f"prompt{k}" for k in range(1, 8)]
+        resources = await walk(session.list_resources, "resources", lambda r: str(r.uri))
+        assert sum(resources, []) == [f"dynamic://resources/{k}" for k in range(1, 8)]
 
 
 # Each change made both ways: a signal to the PID from the pidfile, or a POST

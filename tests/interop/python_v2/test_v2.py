@@ -1,6 +1,7 @@
 """The Python SDK 2.x: its high-level `Client` in the default mode, which probes
 with `server/discover` and lands on 2026-07-28, where `list_changed` arrives
-only on a `subscriptions/listen` stream; and its `ClientSession` handshake path.
+only on a `subscriptions/listen` stream; and its `ClientSession` handshake path;
+and every page of a paged server, on 2026-07-28.
 
 Every wait is bounded by TIMEOUT; nothing sleeps and then asserts.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import anyio
 import mcp_types as types
+import pytest
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 from mcp.client.subscriptions import ToolsListChanged
 
@@ -149,4 +151,31 @@ async def test_client_session_handshake_path(tmp_path):
                     "tool_number": 4,
                 }
                 assert counter.count == 2
+    assert not (tmp_path / "server.pid").exists()
+
+
+@pytest.mark.parametrize("style", ["normal", "empty-once"])
+async def test_client_lists_every_page_of_a_paged_server_in_order(tmp_path, style):
+    # nextCursor "" (empty-once) is a cursor like any other: it must not end the listing.
+    args = ("--tools", "7", "--prompts", "7", "--resources", "7", "--page-size", "2", "--cursor-style", style)
+
+    async def walk(list_page, items, name) -> list[list[str]]:
+        pages, cursor = [], None
+        while True:
+            page = await list_page(cursor=cursor)
+            pages.append([name(item) for item in getattr(page, items)])
+            assert len(pages) <= 100, "a listing that never ends"
+            cursor = page.next_cursor
+            if cursor is None:
+                return pages
+
+    async with bounded(), Client(params(tmp_path, *args)) as client:
+        assert client.protocol_version == "2026-07-28"
+        tools = await walk(client.list_tools, "tools", lambda t: t.name)
+        assert [len(page) for page in tools] == [2, 2, 2, 1]
+        assert sum(tools, []) == ["echo", "calculator", "counter", "echo4", "echo5", "echo6", "echo7"]
+        prompts = await walk(client.list_prompts, "prompts", lambda p: p.name)
+        assert sum(prompts, []) == [f"prompt{k}" for k in range(1, 8)]
+        resources = await walk(client.list_resources, "resources", lambda r: str(r.uri))
+        assert sum(resources, []) == [f"dynamic://resources/{k}" for k in range(1, 8)]
     assert not (tmp_path / "server.pid").exists()

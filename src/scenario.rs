@@ -1,0 +1,975 @@
+//! Scenario files (`--scenario FILE`): a timeline of steps, each a change or
+//! a hostile notification at a moment the file names, checked whole before
+//! anything is served. Pure: reading and checking only; the
+//! [`Timeline`](crate::actors::timeline) actor runs the steps.
+//!
+//! A file is TOML (`.toml`) or JSON (any other name) holding an array
+//! `steps`, run in order, one after the other:
+//!
+//! ```toml
+//! [[steps]]
+//! change = "add_tool"                      # the control endpoint's keys
+//! after = { method = "tools/list", n = 1 } # held until the change ran
+//!
+//! [[steps]]
+//! notify = "tools"                         # a list_changed with no change
+//! every_ms = 10
+//! times = 50
+//! ```
+//!
+//! A table `[hostile]` may set the hostile keys of the flags (`page_size`,
+//! `page_size_tools`, ..., `cursor_style`, `list_delay_ms`, `call_delay_ms`;
+//! see [`Hostile`]); each key given there overrides its flag. Its table
+//! `[hostile.delay_ms]` delays single methods (`"tools/list" = 200`).
+//!
+//! Each step has one action (`change` with `name`/`uri`/`count`; `notify`
+//! with `before_initialized`; `end_session = true`; `drop_stream = true`),
+//! at most one moment (`at_ms` with `from`, or `after`; none means right
+//! after the step before it), optionally `every_ms` with `times`, and
+//! optionally `client` (only sessions whose client has that name are
+//! notified; the change itself is global). The README has the whole format.
+//!
+//! A step's `after` point counts from the moment the step before it ran: the
+//! first matching point after that runs it. Its `at_ms` counts from the start
+//! (or from the first client's `notifications/initialized`); a moment already
+//! past runs the step at once.
+//!
+//! Checking covers what can be known before the server starts: unknown keys,
+//! bad values, and impossible steps (a page of a list that is not paged, an
+//! HTTP-only step over stdio, a list the server does not offer, a removal of
+//! an item that will not be there when the step runs, as far as the file's
+//! own steps tell). A change refused at run time (a signal or the control
+//! endpoint changed the catalog meanwhile) is logged and the timeline goes on.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::catalog::{Catalog, CatalogSize, Change, ChangeRequest, ListKind};
+use crate::hostile::Hostile;
+
+/// The most times a step may repeat, and the most changes one step may make
+/// in all (`times` × `count`): far past any storm a client test needs.
+pub const MAX_TIMES: u64 = 100_000;
+/// The most changes one step makes in all, checked by replaying them.
+pub const MAX_STEP_CHANGES: u64 = 100_000;
+
+/// A checked scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    /// The file it was read from, for the log.
+    pub path: PathBuf,
+    /// The hostile knobs: the flags', with the file's `[hostile]` keys over
+    /// them.
+    pub hostile: Hostile,
+    /// Per-method delays (`[hostile.delay_ms]`): each such request is
+    /// answered this much later.
+    pub delays: Vec<(&'static str, Duration)>,
+    pub steps: Vec<Step>,
+}
+
+/// One step of the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Its index in the file's `steps`, from 0.
+    pub index: usize,
+    pub action: StepAction,
+    pub moment: Moment,
+    /// Run `times` times in all, `every` apart (a storm); `None`: once.
+    pub repeat: Option<Repeat>,
+    /// Only sessions whose client has this name are notified.
+    pub client: Option<String>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepAction {
+    /// A change, exactly as a control request makes it.
+    Change(Change),
+    /// A `list_changed` with no change behind it; with `before_initialized`,
+    /// to handshake sessions that answered `initialize` but have not had
+    /// `notifications/initialized` yet (only to those).
+    Notify {
+        list: ListKind,
+        before_initialized: bool,
+    },
+    /// End every HTTP session: its next request gets 404.
+    EndSession,
+    /// Drop every open SSE response (a request's stream, the standalone GET
+    /// stream, a `subscriptions/listen` stream) without its final result.
+    DropStream,
+}
+
+/// When a step runs, once the step before it has run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moment {
+    /// Right away.
+    Next,
+    /// `ms` milliseconds after the start, or after the first client's
+    /// `notifications/initialized`.
+    At { ms: u64, from: Since },
+    /// At a protocol point; a request there is answered only once the step
+    /// ran.
+    After(Point),
+}
+
+/// What an `at_ms` counts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    Start,
+    Initialized,
+}
+
+/// A protocol point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Point {
+    /// `initialize` answered (the step runs before the answer is written).
+    Initialize,
+    /// `notifications/initialized` received.
+    Initialized,
+    /// The `n`-th request of `method` on one session (from 1).
+    Request { method: &'static str, n: u64 },
+    /// Page `page` (from 1) of `list` served, before page `page + 1` is
+    /// asked for.
+    Page { list: ListKind, page: usize },
+    /// A `tools/call` of this tool in flight.
+    Call { tool: String },
+}
+
+/// A repeated step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeat {
+    pub every: Duration,
+    pub times: u64,
+}
+
+/// What a scenario is checked against: the server it will run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// Served over HTTP (end_session and drop_stream need it).
+    pub http: bool,
+    pub size: CatalogSize,
+    /// The hostile knobs the flags set.
+    pub hostile: Hostile,
+}
+
+/// Why a scenario file was refused: one line, naming the step.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ScenarioError(String);
+
+/// The requests whose count an `after = { method, n }` may name: those the
+/// handler shows the watchers.
+const COUNTED_METHODS: [&str; 7] = [
+    "initialize",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+];
+
+/// One step as the file spells it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    change: Option<Value>,
+    name: Option<String>,
+    uri: Option<String>,
+    count: Option<usize>,
+    notify: Option<String>,
+    before_initialized: Option<bool>,
+    end_session: Option<bool>,
+    drop_stream: Option<bool>,
+    at_ms: Option<u64>,
+    from: Option<String>,
+    after: Option<Value>,
+    every_ms: Option<u64>,
+    times: Option<u64>,
+    client: Option<String>,
+}
+
+impl Scenario {
+    /// Read and check the file at `path`.
+    pub fn load(path: &Path, setting: &Setting) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError(format!("cannot read it: {e}")))?;
+        let toml = path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
+        let mut scenario = Self::parse(&text, toml, setting)?;
+        scenario.path = path.to_owned();
+        Ok(scenario)
+    }
+
+    /// Parse and check a scenario written in TOML (`toml`) or JSON.
+    pub fn parse(text: &str, toml: bool, setting: &Setting) -> Result<Self, ScenarioError> {
+        let document: Value = if toml {
+            toml::from_str(text).map_err(|e| {
+                let line = e
+                    .span()
+                    .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+                let message = e.message().trim().replace('\n', " ");
+                ScenarioError(match line {
+                    Some(line) => format!("not valid TOML (line {line}): {message}"),
+                    None => format!("not valid TOML: {message}"),
+                })
+            })?
+        } else {
+            serde_json::from_str(text).map_err(|e| ScenarioError(format!("not valid JSON: {e}")))?
+        };
+        let Value::Object(mut top) = document else {
+            return Err(ScenarioError(
+                "expected a table (an object) with `steps`".into(),
+            ));
+        };
+        let steps = match top.remove("steps") {
+            Some(Value::Array(steps)) => steps,
+            Some(_) => return Err(ScenarioError("`steps` must be an array of steps".into())),
+            None => return Err(ScenarioError("no `steps`: nothing to run".into())),
+        };
+        let mut hostile_keys = top.remove("hostile");
+        let delays = match hostile_keys.as_mut().and_then(Value::as_object_mut) {
+            Some(keys) => match keys.remove("delay_ms") {
+                Some(delays) => per_method_delays(delays)
+                    .map_err(|why| ScenarioError(format!("[hostile.delay_ms]: {why}")))?,
+                None => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        let hostile = match hostile_keys {
+            Some(keys) => over(setting.hostile, keys)
+                .map_err(|why| ScenarioError(format!("[hostile]: {why}")))?,
+            None => setting.hostile,
+        };
+        if let Some(key) = top.keys().next() {
+            return Err(ScenarioError(format!(
+                "unknown key `{key}` at the top level, expected `steps` or `hostile`"
+            )));
+        }
+        let setting = &Setting {
+            hostile,
+            ..*setting
+        };
+        let mut catalog = Catalog::new(setting.size);
+        let steps = steps
+            .into_iter()
+            .enumerate()
+            .map(|(index, raw)| {
+                let label = label(index, &raw);
+                check_step(index, raw, setting, &mut catalog)
+                    .map_err(|why| ScenarioError(format!("{label}: {why}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            path: PathBuf::new(),
+            hostile,
+            delays,
+            steps,
+        })
+    }
+
+    /// What the first log line says of this scenario:
+    /// `scenario=s.toml delay-ms=tools/list:200`.
+    pub fn describe(&self) -> String {
+        let mut text = format!("scenario={}", self.path.display());
+        if !self.delays.is_empty() {
+            let delays: Vec<String> = self
+                .delays
+                .iter()
+                .map(|(method, delay)| format!("{method}:{}", delay.as_millis()))
+                .collect();
+            text.push_str(&format!(" delay-ms={}", delays.join(",")));
+        }
+        text
+    }
+
+    /// How long to hold a request of `method` before answering it.
+    pub fn delay(&self, method: &str) -> Option<Duration> {
+        self.delays
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map(|&(_, delay)| delay)
+    }
+}
+
+/// `[hostile.delay_ms]`: `"tools/list" = 200`, for the methods the handler
+/// shows the watchers.
+fn per_method_delays(delays: Value) -> Result<Vec<(&'static str, Duration)>, String> {
+    let Value::Object(delays) = delays else {
+        return Err("expected a table of methods and milliseconds".into());
+    };
+    delays
+        .into_iter()
+        .map(|(method, ms)| {
+            let known = COUNTED_METHODS
+                .into_iter()
+                .find(|&m| m == method)
+                .ok_or_else(|| {
+                    format!(
+                        "expected one of {}, found {method:?}",
+                        COUNTED_METHODS.join(", ")
+                    )
+                })?;
+            match ms.as_u64() {
+                Some(ms) if ms >= 1 => Ok((known, Duration::from_millis(ms))),
+                _ => Err(format!(
+                    "{method}: expected a whole number of milliseconds from 1, found {ms}"
+                )),
+            }
+        })
+        .collect()
+}
+
+/// The `[hostile]` table's keys over the flags' knobs, key by key, and the
+/// result checked as the flags are.
+fn over(flags: Hostile, keys: Value) -> Result<Hostile, String> {
+    let Value::Object(keys) = keys else {
+        return Err("expected a table of the hostile keys (page_size, ...)".into());
+    };
+    let Ok(Value::Object(mut merged)) = serde_json::to_value(flags) else {
+        unreachable!("the knobs serialize to an object");
+    };
+    merged.extend(keys);
+    let hostile: Hostile =
+        serde_json::from_value(Value::Object(merged)).map_err(|e| e.to_string())?;
+    hostile.check()?;
+    Ok(hostile)
+}
+
+/// `steps[3] (remove_tool echo9)`: how an error names a step, from what the
+/// file says even if it does not parse.
+fn label(index: usize, raw: &Value) -> String {
+    let text = |key: &str| raw.get(key).and_then(Value::as_str);
+    let action = if let Some(change) = text("change") {
+        match text("name").or_else(|| text("uri")) {
+            Some(target) => format!("{change} {target}"),
+            None => change.to_owned(),
+        }
+    } else if let Some(list) = text("notify") {
+        format!("notify {list}")
+    } else if raw.get("end_session").is_some() {
+        "end_session".to_owned()
+    } else if raw.get("drop_stream").is_some() {
+        "drop_stream".to_owned()
+    } else {
+        "no action".to_owned()
+    };
+    format!("steps[{index}] ({action})")
+}
+
+fn list_kind(text: &str) -> Result<ListKind, String> {
+    ListKind::ALL
+        .into_iter()
+        .find(|list| list.as_str() == text)
+        .ok_or_else(|| format!("expected \"tools\", \"prompts\" or \"resources\", found {text:?}"))
+}
+
+fn offered(list: ListKind, setting: &Setting) -> Result<(), String> {
+    let on = match list {
+        ListKind::Tools => true,
+        ListKind::Prompts => setting.size.prompts.is_some(),
+        ListKind::Resources => setting.size.resources.is_some(),
+    };
+    if on {
+        Ok(())
+    } else {
+        Err(format!(
+            "the server has no {list} (start it with --{list} N)"
+        ))
+    }
+}
+
+fn check_step(
+    index: usize,
+    raw: Value,
+    setting: &Setting,
+    catalog: &mut Catalog,
+) -> Result<Step, String> {
+    if !raw.is_object() {
+        return Err("a step is a table (an object)".into());
+    }
+    let raw: RawStep = serde_json::from_value(raw).map_err(|e| e.to_string())?;
+    let repeat = match (raw.every_ms, raw.times) {
+        (None, None) => None,
+        (Some(every), Some(times)) => {
+            if every == 0 {
+                return Err("every_ms must be at least 1".into());
+            }
+            if !(1..=MAX_TIMES).contains(&times) {
+                return Err(format!("times must be from 1 to {MAX_TIMES}, not {times}"));
+            }
+            Some(Repeat {
+                every: Duration::from_millis(every),
+                times,
+            })
+        }
+        (Some(_), None) => return Err("every_ms needs times (how many runs in all)".into()),
+        (None, Some(_)) => return Err("times needs every_ms (how far apart)".into()),
+    };
+    let times = repeat.map_or(1, |r| r.times);
+    let action = check_action(&raw, setting, catalog, times)?;
+    let moment = check_moment(&raw, setting)?;
+    if let Some(client) = &raw.client {
+        if client.is_empty() {
+            return Err("client must name a client (its clientInfo.name)".into());
+        }
+        if matches!(action, StepAction::EndSession | StepAction::DropStream) {
+            return Err("client applies to notifications; this step acts on every session".into());
+        }
+    }
+    Ok(Step {
+        index,
+        action,
+        moment,
+        repeat,
+        client: raw.client.clone(),
+    })
+}
+
+fn check_action(
+    raw: &RawStep,
+    setting: &Setting,
+    catalog: &mut Catalog,
+    times: u64,
+) -> Result<StepAction, String> {
+    let actions = [
+        raw.change.is_some(),
+        raw.notify.is_some(),
+        raw.end_session.is_some(),
+        raw.drop_stream.is_some(),
+    ];
+    match actions.iter().filter(|&&a| a).count() {
+        0 => {
+            return Err(
+                "no action: give change, notify, end_session = true or drop_stream = true".into(),
+            );
+        }
+        1 => {}
+        _ => return Err("one action per step: change, notify, end_session or drop_stream".into()),
+    }
+    if raw.change.is_none() && (raw.name.is_some() || raw.uri.is_some() || raw.count.is_some()) {
+        return Err("name, uri and count go with change".into());
+    }
+    if raw.notify.is_none() && raw.before_initialized.is_some() {
+        return Err("before_initialized goes with notify".into());
+    }
+    let http_only = |what: &str, flag: Option<bool>| match flag {
+        Some(true) if setting.http => Ok(()),
+        Some(true) => Err(format!(
+            "{what} needs --http: a stdio session has no HTTP session or stream"
+        )),
+        _ => Err(format!("{what} takes true")),
+    };
+    if raw.end_session.is_some() {
+        http_only("end_session", raw.end_session)?;
+        return Ok(StepAction::EndSession);
+    }
+    if raw.drop_stream.is_some() {
+        http_only("drop_stream", raw.drop_stream)?;
+        return Ok(StepAction::DropStream);
+    }
+    if let Some(list) = &raw.notify {
+        let list = list_kind(list).map_err(|e| format!("notify: {e}"))?;
+        offered(list, setting)?;
+        return Ok(StepAction::Notify {
+            list,
+            before_initialized: raw.before_initialized.unwrap_or(false),
+        });
+    }
+    let mut request = Map::new();
+    for (key, value) in [
+        ("change", raw.change.clone()),
+        ("name", raw.name.clone().map(Value::from)),
+        ("uri", raw.uri.clone().map(Value::from)),
+        ("count", raw.count.map(Value::from)),
+    ] {
+        if let Some(value) = value {
+            request.insert(key.into(), value);
+        }
+    }
+    let request: ChangeRequest =
+        serde_json::from_value(Value::Object(request)).map_err(|e| format!("change: {e}"))?;
+    let change = Change::try_from(request).map_err(|e| e.to_string())?;
+    let total = times.saturating_mul(change.count as u64);
+    if total > MAX_STEP_CHANGES {
+        return Err(format!(
+            "{total} changes in one step (times × count); at most {MAX_STEP_CHANGES}"
+        ));
+    }
+    // Replay the file's own changes: a step that cannot apply when its turn
+    // comes is a mistake in the file.
+    for _ in 0..times {
+        catalog
+            .check(&change)
+            .map_err(|e| format!("{e} when this step runs"))?;
+        for _ in 0..change.count {
+            catalog
+                .apply(&change)
+                .map_err(|e| format!("{e} when this step runs"))?;
+        }
+    }
+    Ok(StepAction::Change(change))
+}
+
+fn check_moment(raw: &RawStep, setting: &Setting) -> Result<Moment, String> {
+    match (raw.at_ms, &raw.after) {
+        (Some(_), Some(_)) => Err("at_ms or after, not both".into()),
+        (None, None) => match raw.from {
+            Some(_) => Err("from goes with at_ms".into()),
+            None => Ok(Moment::Next),
+        },
+        (Some(ms), None) => {
+            let from = match raw.from.as_deref() {
+                None | Some("start") => Since::Start,
+                Some("initialized") => Since::Initialized,
+                Some(other) => {
+                    return Err(format!(
+                        "from: expected \"start\" or \"initialized\", found {other:?}"
+                    ));
+                }
+            };
+            Ok(Moment::At { ms, from })
+        }
+        (None, Some(after)) => {
+            if raw.from.is_some() {
+                return Err("from goes with at_ms".into());
+            }
+            check_point(after, setting).map(Moment::After)
+        }
+    }
+}
+
+fn check_point(after: &Value, setting: &Setting) -> Result<Point, String> {
+    const EXPECTED: &str =
+        "expected \"initialize\", \"initialized\", { method, n }, { list, page } or { call }";
+    let table = match after {
+        Value::String(point) => {
+            return match point.as_str() {
+                "initialize" => Ok(Point::Initialize),
+                "initialized" => Ok(Point::Initialized),
+                other => Err(format!("after: {EXPECTED}, found {other:?}")),
+            };
+        }
+        Value::Object(table) => table,
+        other => return Err(format!("after: {EXPECTED}, found {other}")),
+    };
+    let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let text = |key: &str| match table.get(key) {
+        Some(Value::String(text)) if !text.is_empty() => Ok(text.as_str()),
+        other => Err(format!(
+            "after.{key}: expected a non-empty string, found {}",
+            other.map_or("nothing".into(), Value::to_string)
+        )),
+    };
+    let positive = |key: &str| match table.get(key).and_then(Value::as_u64) {
+        Some(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "after.{key}: expected a whole number from 1, found {}",
+            table.get(key).map_or("nothing".into(), Value::to_string)
+        )),
+    };
+    match keys.as_slice() {
+        ["method", "n"] => {
+            let method = text("method")?;
+            let method = COUNTED_METHODS
+                .into_iter()
+                .find(|&m| m == method)
+                .ok_or_else(|| {
+                    format!(
+                        "after.method: expected one of {}, found {method:?}",
+                        COUNTED_METHODS.join(", ")
+                    )
+                })?;
+            if let Some(list) = method.split('/').next().and_then(|l| list_kind(l).ok()) {
+                offered(list, setting)?;
+            }
+            Ok(Point::Request {
+                method,
+                n: positive("n")?,
+            })
+        }
+        ["list", "page"] => {
+            let list = list_kind(text("list")?).map_err(|e| format!("after.list: {e}"))?;
+            offered(list, setting)?;
+            let page = positive("page")?;
+            if setting.hostile.paging().page_size(list).is_none() {
+                return Err(format!(
+                    "after a page of {list}/list, but {list}/list is not paged (give --page-size)"
+                ));
+            }
+            Ok(Point::Page {
+                list,
+                page: usize::try_from(page).map_err(|_| "after.page is too large".to_owned())?,
+            })
+        }
+        ["call"] => Ok(Point::Call {
+            tool: text("call")?.to_owned(),
+        }),
+        _ => Err(format!(
+            "after: {EXPECTED}, found keys {}",
+            if keys.is_empty() {
+                "none".to_owned()
+            } else {
+                keys.join(", ")
+            }
+        )),
+    }
+}
+
+impl Scenario {
+    /// Whether a step drops SSE streams, which the HTTP edge must then be
+    /// able to do.
+    pub fn drops_streams(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|step| step.action == StepAction::DropStream)
+    }
+}
+
+impl Step {
+    /// What the step does, as the log and the report name it:
+    /// `add_tool`, `remove_tool echo9`, `notify tools`.
+    pub fn what(&self) -> String {
+        match &self.action {
+            StepAction::Change(change) => {
+                let kind = change_name(change);
+                match (&change.target, change.count) {
+                    (Some(target), _) => format!("{kind} {target}"),
+                    (None, 1) => kind.to_owned(),
+                    (None, count) => format!("{kind} ×{count}"),
+                }
+            }
+            StepAction::Notify {
+                list,
+                before_initialized: false,
+            } => format!("notify {list}"),
+            StepAction::Notify {
+                list,
+                before_initialized: true,
+            } => format!("notify {list} before initialized"),
+            StepAction::EndSession => "end_session".to_owned(),
+            StepAction::DropStream => "drop_stream".to_owned(),
+        }
+    }
+}
+
+/// The `change` a checked change was written as.
+fn change_name(change: &Change) -> &'static str {
+    use crate::catalog::Action::*;
+    match (change.action, change.list) {
+        (Add, Some(ListKind::Tools)) => "add_tool",
+        (Remove, Some(ListKind::Tools)) => "remove_tool",
+        (Revise, Some(ListKind::Tools)) => "change_tool",
+        (Add, Some(ListKind::Prompts)) => "add_prompt",
+        (Remove, Some(ListKind::Prompts)) => "remove_prompt",
+        (Revise, Some(ListKind::Prompts)) => "change_prompt",
+        (Add, Some(ListKind::Resources)) => "add_resource",
+        (Remove, Some(ListKind::Resources)) => "remove_resource",
+        (Revise, Some(ListKind::Resources)) => "update_resource",
+        (Reset, _) | (_, None) => "reset",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Action;
+
+    fn setting() -> Setting {
+        Setting {
+            http: false,
+            size: CatalogSize {
+                tools: 3,
+                prompts: None,
+                resources: None,
+            },
+            hostile: Hostile::default(),
+        }
+    }
+
+    fn toml(text: &str) -> Result<Scenario, String> {
+        Scenario::parse(text, true, &setting()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_moment_and_action() {
+        let scenario = toml(
+            r#"
+            [[steps]]
+            change = "add_tool"
+            after = "initialize"
+
+            [[steps]]
+            notify = "tools"
+            after = "initialized"
+
+            [[steps]]
+            change = "remove_tool"
+            name = "echo4"
+            after = { method = "tools/list", n = 2 }
+
+            [[steps]]
+            change = "change_tool"
+            name = "echo"
+            after = { call = "echo" }
+            client = "inspector"
+
+            [[steps]]
+            notify = "tools"
+            before_initialized = true
+            at_ms = 50
+            from = "initialized"
+
+            [[steps]]
+            change = "add_tool"
+            every_ms = 10
+            times = 50
+            "#,
+        )
+        .unwrap();
+        let steps = &scenario.steps;
+        assert_eq!(steps.len(), 6);
+        assert_eq!(steps[0].moment, Moment::After(Point::Initialize));
+        assert_eq!(steps[0].what(), "add_tool");
+        assert_eq!(steps[1].what(), "notify tools");
+        assert_eq!(
+            steps[2].moment,
+            Moment::After(Point::Request {
+                method: "tools/list",
+                n: 2
+            })
+        );
+        assert_eq!(steps[2].what(), "remove_tool echo4");
+        assert_eq!(steps[3].client.as_deref(), Some("inspector"));
+        assert_eq!(
+            steps[3].moment,
+            Moment::After(Point::Call {
+                tool: "echo".into()
+            })
+        );
+        assert_eq!(
+            steps[4].moment,
+            Moment::At {
+                ms: 50,
+                from: Since::Initialized
+            }
+        );
+        assert_eq!(steps[4].what(), "notify tools before initialized");
+        assert_eq!(
+            steps[5].repeat,
+            Some(Repeat {
+                every: Duration::from_millis(10),
+                times: 50
+            })
+        );
+        assert_eq!(steps[5].moment, Moment::Next);
+        assert!(matches!(&steps[5].action, StepAction::Change(c) if c.action == Action::Add));
+    }
+
+    #[test]
+    fn json_reads_the_same() {
+        let json = r#"{"steps": [{"change": "add_tool", "count": 2, "at_ms": 0}]}"#;
+        let scenario = Scenario::parse(json, false, &setting()).unwrap();
+        assert_eq!(scenario.steps[0].what(), "add_tool ×2");
+        assert_eq!(
+            scenario.steps[0].moment,
+            Moment::At {
+                ms: 0,
+                from: Since::Start
+            }
+        );
+    }
+
+    /// Each bad file gets one line naming the step (index and action) and
+    /// the problem.
+    #[test]
+    fn bad_steps_are_named() {
+        for (text, expected) in [
+            (
+                "[[steps]]\nchange = \"add_tool\"\nwhen = 3",
+                "steps[0] (add_tool): unknown field `when`",
+            ),
+            (
+                "[[steps]]\nchange = \"add_tool\"\n[[steps]]\nchange = \"grow_tool\"",
+                "steps[1] (grow_tool): change: unknown variant `grow_tool`",
+            ),
+            (
+                "[[steps]]\nchange = \"remove_tool\"\nname = \"echo9\"",
+                "steps[0] (remove_tool echo9): no item of the tools list is named \"echo9\" when this step runs",
+            ),
+            (
+                "[[steps]]\nchange = \"remove_tool\"\ncount = 3\n[[steps]]\nchange = \"remove_tool\"",
+                "steps[1] (remove_tool): nothing to change",
+            ),
+            (
+                "[[steps]]\nend_session = true",
+                "steps[0] (end_session): end_session needs --http",
+            ),
+            (
+                "[[steps]]\ndrop_stream = true",
+                "steps[0] (drop_stream): drop_stream needs --http",
+            ),
+            (
+                "[[steps]]\nnotify = \"tools\"\nafter = { list = \"tools\", page = 1 }",
+                "steps[0] (notify tools): after a page of tools/list, but tools/list is not paged",
+            ),
+            (
+                "[[steps]]\nnotify = \"prompts\"",
+                "steps[0] (notify prompts): the server has no prompts",
+            ),
+            (
+                "[[steps]]\nnotify = \"tools\"\nevery_ms = 10",
+                "steps[0] (notify tools): every_ms needs times",
+            ),
+            (
+                "[[steps]]\nnotify = \"tools\"\nat_ms = 1\nafter = \"initialize\"",
+                "at_ms or after, not both",
+            ),
+            (
+                "[[steps]]\nnotify = \"tools\"\nafter = { method = \"tools/lists\", n = 1 }",
+                "after.method: expected one of",
+            ),
+            (
+                "[[steps]]\nnotify = \"tools\"\nafter = { method = \"tools/list\", n = 0 }",
+                "after.n: expected a whole number from 1",
+            ),
+            (
+                "[[steps]]\nnotify = \"tools\"\nafter = \"lunch\"",
+                "after: expected \"initialize\"",
+            ),
+            ("[[steps]]\nat_ms = 5", "steps[0] (no action): no action"),
+            (
+                "[[steps]]\nnotify = \"tools\"\nchange = \"add_tool\"",
+                "one action per step",
+            ),
+            (
+                "[[steps]]\nnotify = \"tools\"\nat_ms = -1",
+                "steps[0] (notify tools): invalid value",
+            ),
+            (
+                "[[steps]]\nchange = \"add_tool\"\ntimes = 200000\nevery_ms = 1",
+                "times must be from 1 to 100000",
+            ),
+            ("steps = 3", "`steps` must be an array"),
+            ("stepz = []", "no `steps`"),
+            ("steps = []\nextra = 1", "unknown key `extra`"),
+            ("[[steps]\n", "not valid TOML (line 1)"),
+        ] {
+            let error = toml(text).unwrap_err();
+            assert!(error.contains(expected), "{text:?}: {error}");
+            assert!(!error.contains('\n'), "one line: {error:?}");
+        }
+    }
+
+    #[test]
+    fn http_steps_over_http() {
+        let http = Setting {
+            http: true,
+            ..setting()
+        };
+        let text = "[[steps]]\nend_session = true\n[[steps]]\ndrop_stream = true";
+        let scenario = Scenario::parse(text, true, &http).unwrap();
+        assert_eq!(scenario.steps[0].action, StepAction::EndSession);
+        assert_eq!(scenario.steps[1].action, StepAction::DropStream);
+        let error = Scenario::parse("[[steps]]\nend_session = false", true, &http).unwrap_err();
+        assert!(
+            error.to_string().contains("end_session takes true"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_page_point_needs_that_list_paged() {
+        let text = "[[steps]]\nchange = \"add_tool\"\nafter = { list = \"tools\", page = 1 }";
+        // Paged by the flags, or by the file itself.
+        let flags = Setting {
+            hostile: Hostile {
+                page_size_tools: std::num::NonZeroUsize::new(2),
+                ..Hostile::default()
+            },
+            ..setting()
+        };
+        Scenario::parse(text, true, &flags).unwrap();
+        let text = format!("[hostile]\npage_size = 2\n{text}");
+        let scenario = toml(&text).unwrap();
+        assert_eq!(scenario.hostile.page_size, std::num::NonZeroUsize::new(2));
+        assert_eq!(
+            scenario.steps[0].moment,
+            Moment::After(Point::Page {
+                list: ListKind::Tools,
+                page: 1
+            })
+        );
+    }
+
+    #[test]
+    fn the_files_hostile_keys_override_the_flags_key_by_key() {
+        let flags = Setting {
+            hostile: Hostile {
+                page_size: std::num::NonZeroUsize::new(5),
+                list_delay_ms: 7,
+                ..Hostile::default()
+            },
+            ..setting()
+        };
+        let text = "[hostile]\npage_size = 2\ncursor_style = \"repeat-once\"\n[[steps]]\nnotify = \"tools\"";
+        let hostile = Scenario::parse(text, true, &flags).unwrap().hostile;
+        assert_eq!(hostile.page_size, std::num::NonZeroUsize::new(2));
+        assert_eq!(hostile.list_delay_ms, 7);
+        assert_eq!(hostile.cursor_style.as_str(), "repeat-once");
+        for (text, expected) in [
+            (
+                "[hostile]\npage_sise = 2\n",
+                "[hostile]: unknown field `page_sise`",
+            ),
+            (
+                "[hostile]\ncursor_style = \"empty-once\"\n",
+                "[hostile]: cursor_style empty-once needs a page size",
+            ),
+            ("hostile = 3\n", "[hostile]: expected a table"),
+        ] {
+            let error = toml(&format!("{text}[[steps]]\nnotify = \"tools\"")).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn delays_per_method() {
+        let text = "[hostile]\nlist_delay_ms = 5\n[hostile.delay_ms]\n\"tools/call\" = 200\n[[steps]]\nnotify = \"tools\"";
+        let scenario = toml(text).unwrap();
+        assert_eq!(scenario.hostile.list_delay_ms, 5);
+        assert_eq!(
+            scenario.delay("tools/call"),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(scenario.delay("tools/list"), None);
+        assert!(scenario.describe().ends_with(" delay-ms=tools/call:200"));
+        for (delays, expected) in [
+            ("\"tools/lists\" = 5", "[hostile.delay_ms]: expected one of"),
+            (
+                "\"tools/list\" = 0",
+                "[hostile.delay_ms]: tools/list: expected a whole number",
+            ),
+        ] {
+            let text = format!("[hostile.delay_ms]\n{delays}\n[[steps]]\nnotify = \"tools\"");
+            let error = toml(&text).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_files_own_changes_are_replayed() {
+        // echo4 exists once the first step added it.
+        let text = "[[steps]]\nchange = \"add_tool\"\n[[steps]]\nchange = \"remove_tool\"\nname = \"echo4\"\n[[steps]]\nchange = \"remove_tool\"\nname = \"echo4\"";
+        let error = toml(text).unwrap_err();
+        assert!(
+            error.starts_with("steps[2] (remove_tool echo4): "),
+            "{error}"
+        );
+    }
+}
