@@ -279,32 +279,10 @@ const SIGINFO: usize = std::mem::size_of::<libc::signalfd_siginfo>();
 
 impl CatcherLoop {
     fn run(self) {
-        let mut records = [0u8; SIGINFO * 4];
+        // Room for more records than there are change signals: each is
+        // pending at most once, so one read takes all that are.
+        let mut records = [0u8; SIGINFO * (CHANGE_SIGNALS.len() + 1)];
         loop {
-            // Take whatever is pending before sleeping: under a burst the next
-            // one is usually there already.
-            loop {
-                // SAFETY: reads into a buffer we own, within its length.
-                let n = unsafe {
-                    libc::read(
-                        self.signals.as_raw_fd(),
-                        records.as_mut_ptr().cast(),
-                        records.len(),
-                    )
-                };
-                if n <= 0 {
-                    break;
-                }
-                for record in records[..n as usize].chunks_exact(SIGINFO) {
-                    // ssi_signo is the record's first field, a u32.
-                    let signo = u32::from_ne_bytes(record[..4].try_into().unwrap()) as i32;
-                    if let Some(index) = CHANGE_SIGNALS.iter().position(|(s, _)| *s == signo)
-                        && !self.apply(index, 1)
-                    {
-                        return;
-                    }
-                }
-            }
             let mut fds = [
                 libc::pollfd {
                     fd: self.signals.as_raw_fd(),
@@ -317,9 +295,29 @@ impl CatcherLoop {
                     revents: 0,
                 },
             ];
-            // SAFETY: two valid pollfds we own.
+            // SAFETY: two valid pollfds we own. Under a burst the next signal
+            // is usually pending already, and poll returns at once.
             if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
                 continue; // EINTR
+            }
+            if fds[0].revents != 0 {
+                // SAFETY: reads into a buffer we own, within its length.
+                let n = unsafe {
+                    libc::read(
+                        self.signals.as_raw_fd(),
+                        records.as_mut_ptr().cast(),
+                        records.len(),
+                    )
+                };
+                for record in records[..n.max(0) as usize].chunks_exact(SIGINFO) {
+                    // ssi_signo is the record's first field, a u32.
+                    let signo = u32::from_ne_bytes(record[..4].try_into().unwrap()) as i32;
+                    if let Some(index) = CHANGE_SIGNALS.iter().position(|(s, _)| *s == signo)
+                        && !self.apply(index, 1)
+                    {
+                        return;
+                    }
+                }
             }
             if fds[1].revents != 0 {
                 let mut drained = [0u8; 64];
