@@ -165,11 +165,12 @@ impl Actor for SignalListener {
 }
 
 /// Block the change signals (SIGHUP, SIGUSR1, SIGUSR2) in the calling thread
-/// and every thread it starts from now on. The binary calls it first thing in
-/// `main`, before the runtime starts its threads, so that the kernel leaves
-/// every change signal pending for the listener's signalfd rather than
-/// interrupting whichever thread it picks. A process that never starts a
-/// listener must not call it: the signals would stay pending for ever.
+/// and every thread it starts from now on. The binary calls it in `main`,
+/// before it builds the runtime and so before any thread starts, so that the
+/// kernel leaves every change signal pending for the listener's signalfd
+/// rather than interrupting whichever thread it picks. A child process would
+/// inherit the block too (the server starts none). A process that never
+/// starts a listener must not call it: the signals would stay pending for ever.
 pub fn block_change_signals() -> io::Result<()> {
     sigmask(libc::SIG_BLOCK, &change_set()).map(drop)
 }
