@@ -580,8 +580,11 @@ impl Bench {
 
     fn bursts(&self) {
         println!("[3] bursts: SIGHUPs in a tight loop from another process");
+        // Single 1,000-SIGHUP bursts are bimodal (whether the receiver gets a
+        // core during the millisecond the burst lasts), so the share caught
+        // is compared as a mean over 30 bursts, ours and the floor alternating.
         for (size, runs) in [
-            (1_000, self.count(10, 3)),
+            (1_000, self.count(30, 3)),
             (10_000, self.count(3, 1)),
             (20_000, self.count(10, 2)),
             (100_000, self.count(2, 1)),
@@ -630,6 +633,15 @@ impl Bench {
                     (b.crashed || b.hung) as u8 as f64
                 }),
             ];
+            if size == 1_000 {
+                // Issue 12's target: the mean share caught, >= 0.8x the floor's.
+                let percent = |b: &BurstOutcome| 100.0 * b.added as f64 / b.sent.max(1) as f64;
+                let mean = |i: usize| {
+                    Stats::one(outcomes[i].iter().map(percent).sum::<f64>() / runs as f64)
+                };
+                println!("  mean of {runs} bursts each:");
+                self.record(&part, "added_percent_mean", "%", &mean(0), Some(&mean(1)));
+            }
             for (figure, unit, f) in fields {
                 let (ours, floor) = (stat(0, &f), stat(1, &f));
                 if figure == "failed_runs" || figure == "crashes_or_hangs" {
@@ -1215,7 +1227,10 @@ const ROWS: &[Row] = &[
     Row { label: "SIGHUP to notification", part: "sighup", figure: "sighup_to_notification", p99: true,
           target: "p50 <= 50 us, p99 <= 250 us; p50 <= 1.5x floor", python: "2,280 us / 7,688 us",
           absolute: Some(|o| median(o) <= 50.0 && p99(o) <= 250.0), ratio: Some(AtMost(1.5)), parts_arg: "sighup" },
-    Row { label: "1,000-SIGHUP burst: SIGHUPs that become tools", part: "burst_1000", figure: "added_percent", p99: false,
+    Row { label: "1,000-SIGHUP burst x30: SIGHUPs that become tools, mean", part: "burst_1000", figure: "added_percent_mean", p99: false,
+          target: ">= 0.8x floor", python: "",
+          absolute: None, ratio: Some(AtLeast(0.8)), parts_arg: "burst" },
+    Row { label: "1,000-SIGHUP burst x30: SIGHUPs that become tools, median", part: "burst_1000", figure: "added_percent", p99: false,
           target: "report; more is better", python: "6 to 8 %",
           absolute: None, ratio: None, parts_arg: "burst" },
     Row { label: "10,000-SIGHUP burst: tools added", part: "burst_10000", figure: "added", p99: false,

@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use dynamic_mcp_server::actors::signals;
 use dynamic_mcp_server::cli::Cli;
 use dynamic_mcp_server::{Error, StartupError, logging, serve_http, serve_stdio};
 
@@ -12,6 +13,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_level);
     let result = cli.options().map_err(Error::from).and_then(|options| {
+        // Before any thread starts, so that every thread inherits the block:
+        // the change signals then stay pending until the signal listener's
+        // own thread reads them (see `actors::signals`).
+        signals::block_change_signals().map_err(StartupError::Signals)?;
         let http = cli.http_options();
         // One client needs one thread; many HTTP clients get every core.
         let mut builder = match http {

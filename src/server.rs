@@ -76,7 +76,11 @@ pub struct Options {
     pub scenario: Option<Arc<Scenario>>,
     /// Whether SIGHUP, SIGUSR1, SIGUSR2, SIGTERM and SIGINT drive this server.
     /// A server embedded in a test process usually leaves the process's
-    /// signals alone.
+    /// signals alone. A process that wants every change signal of a burst
+    /// counted calls [`block_change_signals`] before it starts any thread, as
+    /// the binary does; without it they are still counted, through handlers.
+    ///
+    /// [`block_change_signals`]: crate::actors::signals::block_change_signals
     pub handle_signals: bool,
 }
 

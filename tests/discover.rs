@@ -126,6 +126,11 @@ async fn a_cancelled_stream_gets_nothing_more() {
     bounded("cancel", cancelled.cancel())
         .await
         .expect("cancel the stream");
+    // A round trip, so that the server has read the cancellation before the
+    // next SIGHUP: the signal reaches it by another path (its signals thread)
+    // and could otherwise overtake the line still in the pipe, and a change
+    // made before a cancellation arrives is rightly still sent.
+    assert_eq!(client.tool_names().await, expected_names(2));
 
     server.sighup();
     tool_list_changed(&mut kept).await;
