@@ -28,6 +28,8 @@
 
 mod batch;
 mod body;
+pub mod descriptors;
+pub mod sessions;
 #[cfg(test)]
 mod fuzz;
 pub mod guard;
@@ -50,7 +52,6 @@ use ractor::{ActorCell, ActorRef, ActorRuntime};
 use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::common::http_header::{HEADER_SESSION_ID, JSON_MIME_TYPE};
 use rmcp::transport::streamable_http_server::session::SessionManager;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{
     SessionId, StreamableHttpServerConfig, StreamableHttpService,
 };
@@ -64,12 +65,13 @@ use crate::actors::session::{Session, SessionArgs};
 use crate::mcp::{McpHandler, Profile};
 use crate::revision;
 use body::{BodyBudget, BodyError};
+use sessions::Sessions;
 
 /// Where MCP is served.
 pub const MCP_PATH: &str = "/mcp";
 
 /// rmcp's HTTP service with our handler.
-pub type McpService = StreamableHttpService<McpHandler, LocalSessionManager>;
+pub type McpService = StreamableHttpService<McpHandler, Sessions>;
 
 type HttpResponse = Response<BoxBody<Bytes, Infallible>>;
 
@@ -179,7 +181,7 @@ pub(crate) fn service(
     profile: Arc<Profile>,
     registry: ActorRef<RegistryMsg>,
     supervisor: ActorCell,
-    sessions: Arc<LocalSessionManager>,
+    sessions: Arc<Sessions>,
     cancel: CancellationToken,
 ) -> McpService {
     let config = StreamableHttpServerConfig::default()
@@ -217,18 +219,17 @@ pub(crate) fn service(
 }
 
 /// A session manager whose sessions close only when told: rmcp's idle timeout
-/// counts messages, not open streams (see the module doc).
-pub(crate) fn session_manager() -> LocalSessionManager {
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = None;
-    sessions
+/// counts messages, not open streams (see the module doc), so [`Sessions`]
+/// has none.
+pub(crate) fn session_manager() -> Sessions {
+    Sessions::default()
 }
 
 /// Everything a connection's requests share.
 pub(crate) struct Edge {
     service: McpService,
     tracker: ActorRef<HttpServerMsg>,
-    sessions: Arc<LocalSessionManager>,
+    sessions: Arc<Sessions>,
     budget: BodyBudget,
     request_timeout: Duration,
     /// Only for a scenario that drops streams: no other server pays for it.
@@ -257,7 +258,7 @@ impl Edge {
     pub(crate) fn new(
         service: McpService,
         tracker: ActorRef<HttpServerMsg>,
-        sessions: Arc<LocalSessionManager>,
+        sessions: Arc<Sessions>,
         request_timeout: Duration,
     ) -> Self {
         Self {
