@@ -1311,6 +1311,24 @@ const ROWS: &[Row] = &[
     Row { label: "registry alone: Snapshot round trip at 10,000 tools", part: "registry", figure: "snapshot_at_10k", p99: true,
           target: "report", python: "",
           absolute: None, ratio: None, parts_arg: "" },
+    Row { label: "SIGHUP to the last of 1,000 HTTP sessions notified", part: "http_fanout_1000", figure: "sighup_to_last_session", p99: true,
+          target: "p99 <= 15 ms (before issue 12: 18.6 (23.0) ms)", python: "",
+          absolute: Some(|o| p99(o) <= 15.0), ratio: None, parts_arg: "" },
+    Row { label: "SIGHUP to the last of 10,000 HTTP sessions notified", part: "http_fanout_10000", figure: "sighup_to_last_session", p99: true,
+          target: "p99 <= 100 ms (before issue 12: 226 (262) ms)", python: "",
+          absolute: Some(|o| p99(o) <= 100.0), ratio: None, parts_arg: "" },
+    Row { label: "server CPU per SIGHUP, 10,000 HTTP sessions", part: "http_fanout_10000", figure: "cpu_per_sighup", p99: false,
+          target: "report (before issue 12: 367 ms)", python: "",
+          absolute: None, ratio: None, parts_arg: "" },
+    Row { label: "RSS per idle HTTP session (1,000 sessions)", part: "http_fanout_1000", figure: "rss_per_idle_session", p99: false,
+          target: "<= 32 KiB (before issue 12: 79.3 KiB)", python: "",
+          absolute: Some(|o| median(o) <= 32.0), ratio: None, parts_arg: "" },
+    Row { label: "RSS per idle HTTP session (10,000 sessions)", part: "http_fanout_10000", figure: "rss_per_idle_session", p99: false,
+          target: "<= 32 KiB (before issue 12: 78.3 KiB)", python: "",
+          absolute: Some(|o| median(o) <= 32.0), ratio: None, parts_arg: "" },
+    Row { label: "SIGTERM to exit with 10,000 HTTP sessions open", part: "http_fanout_10000", figure: "shutdown", p99: false,
+          target: "<= 1,000 ms (before issue 12: 397 ms)", python: "",
+          absolute: Some(|o| median(o) <= 1000.0), ratio: None, parts_arg: "" },
     Row { label: "control request to notification read, stdio", part: "control", figure: "control_to_notification_stdio", p99: true,
           target: "report", python: "",
           absolute: None, ratio: None, parts_arg: "" },
@@ -1323,6 +1341,7 @@ const ROWS: &[Row] = &[
 fn bench_of(row: &Row) -> (&'static str, &'static str) {
     match row.part {
         "registry" | "control" => (row.part, ""),
+        part if part.starts_with("http_fanout") => ("http_fanout", ""),
         _ => ("e2e --", row.parts_arg),
     }
 }

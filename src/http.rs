@@ -29,10 +29,10 @@
 mod batch;
 mod body;
 pub mod descriptors;
-pub mod sessions;
 #[cfg(test)]
 mod fuzz;
 pub mod guard;
+pub mod sessions;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -62,7 +62,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::http_server::HttpServerMsg;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::{Session, SessionArgs};
-use crate::mcp::{McpHandler, Profile};
+use crate::mcp::{DirectNotices, McpHandler, Profile};
 use crate::revision;
 use body::{BodyBudget, BodyError};
 use sessions::Sessions;
@@ -208,11 +208,20 @@ pub(crate) fn service(
     // rmcp asks for a handler for every stateless (2026-07-28) request too,
     // and for requests it then refuses: the Session is spawned only when the
     // handler first needs one, so those open none.
+    // A session's notifications skip rmcp's service loop (see `sessions`).
+    let direct: DirectNotices = {
+        let sessions = Arc::clone(&sessions);
+        Arc::new(move |extensions| {
+            let parts = extensions.get::<Parts>()?;
+            sessions.notices(&session_id(&parts.headers)?)
+        })
+    };
     let factory = move || {
         Ok(McpHandler::lazy(
             registry.clone(),
             spawn_session.clone(),
             Arc::clone(&profile),
+            Arc::clone(&direct),
         ))
     };
     StreamableHttpService::new(factory, sessions, config)

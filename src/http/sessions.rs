@@ -20,22 +20,27 @@
 //! session kept.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
 use rmcp::RoleServer;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
-    JsonRpcRequest, ProgressToken, RequestId, ServerJsonRpcMessage, ServerNotification,
+    JsonRpcRequest, ProgressToken, PromptListChangedNotification, RequestId,
+    ResourceListChangedNotification, ResourceUpdatedNotification, ResourceUpdatedNotificationParam,
+    ServerJsonRpcMessage, ServerNotification, ToolListChangedNotification,
 };
 use rmcp::service::OriginatingRequestId;
 use rmcp::transport::Transport;
 use rmcp::transport::common::server_side_http::session_id;
-use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionManager};
 use rmcp::transport::streamable_http_server::SessionId;
+use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionManager};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+
+use crate::actors::session::{Notice, SendNotice};
+use crate::catalog::ListKind;
 
 /// Events an SSE stream keeps for `Last-Event-ID`, and messages its channel
 /// holds before a send waits: rmcp's default.
@@ -73,6 +78,29 @@ impl Sessions {
         self.sessions.read().unwrap().keys().cloned().collect()
     }
 
+    /// Sends session `id`'s notifications straight onto its GET stream,
+    /// where rmcp's service loop would have routed them, without the loop:
+    /// a hop through its peer channel and a task per message, for each of
+    /// 10,000 sessions on every change. A list change is one message shared
+    /// by every session. `None` if there is no such session.
+    pub fn notices(&self, id: &SessionId) -> Option<SendNotice> {
+        let session = self.get(id).ok()?;
+        Some(Arc::new(move |notice| {
+            if session.closed.is_cancelled() {
+                return Box::pin(std::future::ready(false));
+            }
+            let mut event = ServerSseMessage::default();
+            event.message = Some(message_for(notice));
+            let pending = session.routes().common.send(event);
+            Box::pin(async move {
+                if let Some((tx, event)) = pending {
+                    let _ = tx.send(event).await;
+                }
+                true
+            })
+        }))
+    }
+
     fn get(&self, id: &SessionId) -> Result<Arc<Session>, SessionError> {
         self.sessions
             .read()
@@ -83,11 +111,38 @@ impl Sessions {
     }
 }
 
+/// The JSON-RPC message for `notice`, as rmcp's peer sends it.
+fn message_for(notice: Notice) -> Arc<ServerJsonRpcMessage> {
+    static LIST_CHANGED: LazyLock<[Arc<ServerJsonRpcMessage>; 3]> = LazyLock::new(|| {
+        ListKind::ALL.map(|list| {
+            let notification = match list {
+                ListKind::Tools => ServerNotification::ToolListChangedNotification(
+                    ToolListChangedNotification::default(),
+                ),
+                ListKind::Prompts => ServerNotification::PromptListChangedNotification(
+                    PromptListChangedNotification::default(),
+                ),
+                ListKind::Resources => ServerNotification::ResourceListChangedNotification(
+                    ResourceListChangedNotification::default(),
+                ),
+            };
+            Arc::new(ServerJsonRpcMessage::notification(notification))
+        })
+    });
+    match notice {
+        Notice::ListChanged(list) => Arc::clone(&LIST_CHANGED[list.index()]),
+        Notice::ResourceUpdated(uri) => Arc::new(ServerJsonRpcMessage::notification(
+            ServerNotification::ResourceUpdatedNotification(ResourceUpdatedNotification::new(
+                ResourceUpdatedNotificationParam::new(uri),
+            )),
+        )),
+    }
+}
+
 /// One session: what its handler's transport and its HTTP requests share.
 struct Session {
-    inbound: mpsc::UnboundedSender<Box<ClientJsonRpcMessage>>,
     routes: Mutex<Routes>,
-    /// Cancelled when the session closes: the handler's `receive` ends.
+    /// Cancelled when the session closes.
     closed: CancellationToken,
 }
 
@@ -97,15 +152,20 @@ impl Session {
     }
 
     fn deliver(&self, message: ClientJsonRpcMessage) -> Result<(), SessionError> {
-        self.inbound
-            .send(Box::new(message))
-            .map_err(|_| SessionError::Closed)
+        match &self.routes().inbound {
+            Some(inbound) => inbound
+                .send(Box::new(message))
+                .map_err(|_| SessionError::Closed),
+            None => Err(SessionError::Closed),
+        }
     }
 
     fn close(&self) {
         self.closed.cancel();
         // Dropping the senders ends every SSE stream of the session.
         let mut routes = self.routes();
+        // Dropping the sender also ends the handler's `receive`.
+        routes.inbound = None;
         routes.common.tx = None;
         routes.request_wise.clear();
         routes.shadows.clear();
@@ -122,6 +182,8 @@ enum ResourceKey {
 /// Where the handler's messages go.
 #[derive(Default)]
 struct Routes {
+    /// To the handler; `None` once the session closed.
+    inbound: Option<mpsc::UnboundedSender<Box<ClientJsonRpcMessage>>>,
     /// Waits for the answer to `initialize`.
     initialize: Option<oneshot::Sender<ServerJsonRpcMessage>>,
     next_http_request_id: u64,
@@ -155,9 +217,7 @@ enum Outbound {
 /// An SSE stream's receiving end, as rmcp serves it.
 type SseStream = futures::stream::PollFn<
     Box<
-        dyn FnMut(
-                &mut std::task::Context<'_>,
-            ) -> std::task::Poll<Option<ServerSseMessage>>
+        dyn FnMut(&mut std::task::Context<'_>) -> std::task::Poll<Option<ServerSseMessage>>
             + Send
             + Sync,
     >,
@@ -167,7 +227,10 @@ fn sse_stream(mut rx: mpsc::Receiver<ServerSseMessage>) -> SseStream {
     futures::stream::poll_fn(Box::new(move |cx| rx.poll_recv(cx)))
 }
 
-fn channel() -> (mpsc::Sender<ServerSseMessage>, mpsc::Receiver<ServerSseMessage>) {
+fn channel() -> (
+    mpsc::Sender<ServerSseMessage>,
+    mpsc::Receiver<ServerSseMessage>,
+) {
     mpsc::channel(KEPT)
 }
 
@@ -259,8 +322,10 @@ impl Routes {
     }
 
     fn evict_expired(&mut self) {
-        self.request_wise
-            .retain(|_, rw| rw.completed_at.is_none_or(|at| at.elapsed() < COMPLETED_TTL));
+        self.request_wise.retain(|_, rw| {
+            rw.completed_at
+                .is_none_or(|at| at.elapsed() < COMPLETED_TTL)
+        });
     }
 
     fn request_stream(&mut self, resource: ResourceKey, close: bool) -> Outbound {
@@ -276,30 +341,27 @@ impl Routes {
             // that caused it.
             ServerJsonRpcMessage::Request(request) => {
                 match request.request.extensions().get::<OriginatingRequestId>() {
-                    Some(originating) => self.request_stream(
-                        ResourceKey::McpRequestId(originating.0.clone()),
-                        false,
-                    ),
+                    Some(originating) => {
+                        self.request_stream(ResourceKey::McpRequestId(originating.0.clone()), false)
+                    }
                     None => Outbound::Common,
                 }
             }
-            ServerJsonRpcMessage::Notification(notification) => {
-                match &notification.notification {
-                    ServerNotification::ProgressNotification(progress) => self.request_stream(
-                        ResourceKey::ProgressToken(progress.params.progress_token.clone()),
-                        false,
-                    ),
-                    ServerNotification::CancelledNotification(cancelled) => {
-                        match &cancelled.params.request_id {
-                            Some(id) => {
-                                self.request_stream(ResourceKey::McpRequestId(id.clone()), false)
-                            }
-                            None => Outbound::Common,
+            ServerJsonRpcMessage::Notification(notification) => match &notification.notification {
+                ServerNotification::ProgressNotification(progress) => self.request_stream(
+                    ResourceKey::ProgressToken(progress.params.progress_token.clone()),
+                    false,
+                ),
+                ServerNotification::CancelledNotification(cancelled) => {
+                    match &cancelled.params.request_id {
+                        Some(id) => {
+                            self.request_stream(ResourceKey::McpRequestId(id.clone()), false)
                         }
+                        None => Outbound::Common,
                     }
-                    _ => Outbound::Common,
                 }
-            }
+                _ => Outbound::Common,
+            },
             ServerJsonRpcMessage::Response(response) => {
                 self.request_stream(ResourceKey::McpRequestId(response.id.clone()), true)
             }
@@ -377,7 +439,10 @@ impl Routes {
             return self.common.resume(index);
         }
         if self.shadows.len() >= MAX_SHADOWS {
-            tracing::warn!(shadows = self.shadows.len(), "shadow stream limit reached, dropping the oldest");
+            tracing::warn!(
+                shadows = self.shadows.len(),
+                "shadow stream limit reached, dropping the oldest"
+            );
             self.shadows.remove(0);
         }
         let (tx, rx) = mpsc::channel(1);
@@ -441,7 +506,10 @@ impl Transport<RoleServer> for SessionTransport {
         if self.initialized {
             return next.await;
         }
-        let first = tokio::time::timeout(INIT_TIMEOUT, next).await.ok().flatten();
+        let first = tokio::time::timeout(INIT_TIMEOUT, next)
+            .await
+            .ok()
+            .flatten();
         self.initialized = true;
         first
     }
@@ -466,8 +534,10 @@ impl SessionManager for Sessions {
         let id = session_id();
         let (inbound, receiving) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
-            inbound,
-            routes: Mutex::default(),
+            routes: Mutex::new(Routes {
+                inbound: Some(inbound),
+                ..Routes::default()
+            }),
             closed: CancellationToken::new(),
         });
         self.sessions
@@ -531,8 +601,7 @@ impl SessionManager for Sessions {
     ) -> Result<(), SessionError> {
         let session = self.get(id)?;
         if let ClientJsonRpcMessage::Notification(notification) = &message
-            && let ClientNotification::CancelledNotification(cancelled) =
-                &notification.notification
+            && let ClientNotification::CancelledNotification(cancelled) = &notification.notification
             && let Some(request_id) = &cancelled.params.request_id
         {
             session
