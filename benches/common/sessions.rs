@@ -165,7 +165,7 @@ pub fn raise_descriptor_limit() -> u64 {
             assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
         }
     }
-    limit.rlim_cur as u64
+    limit.rlim_cur
 }
 
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {

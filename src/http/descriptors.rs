@@ -26,17 +26,14 @@ pub fn raise_to_hard_limit() -> Raised {
     }
     let (from, to) = (limit.rlim_cur, limit.rlim_max);
     if from >= to {
-        return Raised::AtHardLimit(from as u64);
+        return Raised::AtHardLimit(from);
     }
     limit.rlim_cur = to;
     // SAFETY: setrlimit reads only the struct it is given.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
         return Raised::Failed(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
     }
-    Raised::Raised {
-        from: from as u64,
-        to: to as u64,
-    }
+    Raised::Raised { from, to }
 }
 
 impl Raised {
