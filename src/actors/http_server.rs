@@ -201,14 +201,7 @@ impl Actor for HttpServer {
                 let _ = reply.send(takes);
             }
             HttpServerMsg::EndSessions(reply) => {
-                let ids: Vec<SessionId> = state
-                    .rmcp_sessions
-                    .sessions
-                    .read()
-                    .await
-                    .keys()
-                    .cloned()
-                    .collect();
+                let ids: Vec<SessionId> = state.rmcp_sessions.ids();
                 for id in &ids {
                     state.sessions.remove(id);
                 }
