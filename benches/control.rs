@@ -191,9 +191,8 @@ async fn over_http(sessions: usize, changes: usize) -> Vec<Duration> {
     let control = control_url(&ready).await;
     let http = reqwest::Client::new();
     let progress = Progress::new(sessions);
-    for stream in open_sessions(&http, &server, sessions).await {
-        tokio::spawn(read_notifications(stream, Arc::clone(&progress)));
-    }
+    let streams = open_sessions(&http, &server, sessions).await;
+    let reader = read_notifications(streams, Arc::clone(&progress));
     let mut times = Vec::with_capacity(changes);
     for round in 0..WARMUP + changes {
         let sent = Instant::now();
@@ -208,6 +207,8 @@ async fn over_http(sessions: usize, changes: usize) -> Vec<Duration> {
         .await
         .unwrap();
     assert!(status.success(), "{}", server.log());
+    // Every stream ends with the server.
+    reader.join().expect("the reader");
     times.sort();
     times
 }

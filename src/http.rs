@@ -28,9 +28,11 @@
 
 mod batch;
 mod body;
+pub mod descriptors;
 #[cfg(test)]
 mod fuzz;
 pub mod guard;
+pub mod sessions;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -50,7 +52,6 @@ use ractor::{ActorCell, ActorRef, ActorRuntime};
 use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::common::http_header::{HEADER_SESSION_ID, JSON_MIME_TYPE};
 use rmcp::transport::streamable_http_server::session::SessionManager;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{
     SessionId, StreamableHttpServerConfig, StreamableHttpService,
 };
@@ -61,15 +62,16 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::http_server::HttpServerMsg;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::{Session, SessionArgs};
-use crate::mcp::{McpHandler, Profile};
+use crate::mcp::{DirectNotices, McpHandler, Profile};
 use crate::revision;
 use body::{BodyBudget, BodyError};
+use sessions::Sessions;
 
 /// Where MCP is served.
 pub const MCP_PATH: &str = "/mcp";
 
 /// rmcp's HTTP service with our handler.
-pub type McpService = StreamableHttpService<McpHandler, LocalSessionManager>;
+pub type McpService = StreamableHttpService<McpHandler, Sessions>;
 
 type HttpResponse = Response<BoxBody<Bytes, Infallible>>;
 
@@ -179,7 +181,7 @@ pub(crate) fn service(
     profile: Arc<Profile>,
     registry: ActorRef<RegistryMsg>,
     supervisor: ActorCell,
-    sessions: Arc<LocalSessionManager>,
+    sessions: Arc<Sessions>,
     cancel: CancellationToken,
 ) -> McpService {
     let config = StreamableHttpServerConfig::default()
@@ -208,29 +210,37 @@ pub(crate) fn service(
     // rmcp asks for a handler for every stateless (2026-07-28) request too,
     // and for requests it then refuses: the Session is spawned only when the
     // handler first needs one, so those open none.
+    // A session's notifications skip rmcp's service loop (see `sessions`).
+    let direct: DirectNotices = {
+        let sessions = Arc::clone(&sessions);
+        Arc::new(move |extensions| {
+            let parts = extensions.get::<Parts>()?;
+            sessions.notices(&session_id(&parts.headers)?)
+        })
+    };
     let factory = move || {
         Ok(McpHandler::lazy(
             registry.clone(),
             spawn_session.clone(),
             Arc::clone(&profile),
+            Arc::clone(&direct),
         ))
     };
     StreamableHttpService::new(factory, sessions, config)
 }
 
 /// A session manager whose sessions close only when told: rmcp's idle timeout
-/// counts messages, not open streams (see the module doc).
-pub(crate) fn session_manager() -> LocalSessionManager {
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = None;
-    sessions
+/// counts messages, not open streams (see the module doc), so [`Sessions`]
+/// has none.
+pub(crate) fn session_manager() -> Sessions {
+    Sessions::default()
 }
 
 /// Everything a connection's requests share.
 pub(crate) struct Edge {
     service: McpService,
     tracker: ActorRef<HttpServerMsg>,
-    sessions: Arc<LocalSessionManager>,
+    sessions: Arc<Sessions>,
     budget: BodyBudget,
     request_timeout: Duration,
     /// Only for a scenario that drops streams: no other server pays for it.
@@ -259,7 +269,7 @@ impl Edge {
     pub(crate) fn new(
         service: McpService,
         tracker: ActorRef<HttpServerMsg>,
-        sessions: Arc<LocalSessionManager>,
+        sessions: Arc<Sessions>,
         request_timeout: Duration,
     ) -> Self {
         Self {

@@ -77,7 +77,13 @@ pub struct McpHandler {
     registry: ActorRef<RegistryMsg>,
     session: Arc<SessionSlot>,
     profile: Arc<Profile>,
+    direct: Option<DirectNotices>,
 }
+
+/// A faster way than rmcp's peer to send a session its notifications, if its
+/// transport has one for the session that the `notifications/initialized`
+/// with these extensions came from (HTTP: [`crate::http::sessions`]).
+pub type DirectNotices = Arc<dyn Fn(&rmcp::model::Extensions) -> Option<SendNotice> + Send + Sync>;
 
 /// Spawns a Session actor for a handler that needs one.
 pub type SpawnSession = Arc<dyn Fn() -> Result<ActorRef<SessionMsg>, SpawnErr> + Send + Sync>;
@@ -208,12 +214,16 @@ impl McpHandler {
         registry: ActorRef<RegistryMsg>,
         spawn: SpawnSession,
         profile: Arc<Profile>,
+        direct: DirectNotices,
     ) -> Self {
         let slot = SessionSlot {
             session: Mutex::new(None),
             spawn: Some(spawn),
         };
-        Self::with_slot(registry, slot, profile)
+        Self {
+            direct: Some(direct),
+            ..Self::with_slot(registry, slot, profile)
+        }
     }
 
     fn with_slot(
@@ -225,6 +235,7 @@ impl McpHandler {
             registry,
             session: Arc::new(session),
             profile,
+            direct: None,
         }
     }
 
@@ -826,7 +837,11 @@ impl ServerHandler for McpHandler {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         self.see(|session| Event::Initialized { session }).await;
         let peer = context.peer;
-        let send = peer_sender(peer.clone());
+        // HTTP has a faster way than the peer (see `DirectNotices`).
+        let direct = self.direct.as_ref();
+        let send = direct
+            .and_then(|direct| direct(&context.extensions))
+            .unwrap_or_else(|| peer_sender(peer.clone()));
         if self
             .session
             .cast(SessionMsg::Initialized { peer, send })

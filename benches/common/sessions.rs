@@ -1,8 +1,10 @@
-//! Streamable HTTP sessions for the benches: the release binary on a free
-//! port, sessions opened with plain HTTP (one pooled client for the POSTs, one
-//! raw TCP connection per SSE stream) rather than rmcp clients, so that the
-//! client side costs as little as possible, and a count of the
-//! `notifications/tools/list_changed` every session has read.
+//! Streamable HTTP sessions for the benches (and `tests/http_scale.rs`): the
+//! server binary on a free port, sessions opened with plain HTTP (one pooled
+//! client for the POSTs, one raw TCP connection per SSE stream) rather than
+//! rmcp clients, and every SSE stream read on one thread, so that the client
+//! side costs as little as possible: it shares the machine's cores with the
+//! server it measures. Counts the `notifications/tools/list_changed` every
+//! session has read.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -31,15 +33,25 @@ pub struct Server {
     pub authority: String,
     _dir: tempfile::TempDir,
     log: PathBuf,
+    pidfile: PathBuf,
 }
 
 impl Server {
     /// Start with `--http 127.0.0.1:0` and `args`.
     pub async fn start(args: &[&str]) -> Self {
+        Self::start_with_soft_limit(args, None).await
+    }
+
+    /// [`Server::start`], the server's soft open-file limit set to
+    /// `soft_limit` (what it inherits otherwise is this process's).
+    pub async fn start_with_soft_limit(args: &[&str], soft_limit: Option<u64>) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let pidfile = dir.path().join("server.pid");
         let log = dir.path().join("server.log");
-        let child = tokio::process::Command::new(BIN)
+        // `$BENCH_OURS` runs another build, to compare two against each other.
+        let binary = std::env::var_os("BENCH_OURS").unwrap_or_else(|| BIN.into());
+        let mut command = tokio::process::Command::new(binary);
+        command
             .args(["--http", "127.0.0.1:0"])
             .args(args)
             .arg("--pidfile")
@@ -47,9 +59,28 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("a log file"))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the server");
+            .kill_on_drop(true);
+        if let Some(soft) = soft_limit {
+            // SAFETY: the closure runs in the child between fork and exec and
+            // only calls getrlimit and setrlimit, which are async-signal-safe.
+            unsafe {
+                command.pre_exec(move || {
+                    let mut limit = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    limit.rlim_cur = soft.min(limit.rlim_max);
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = command.spawn().expect("start the server");
         let pid = child.id().expect("a pid") as i32;
         within("the pidfile", async {
             while !pidfile.exists() {
@@ -75,7 +106,12 @@ impl Server {
             authority,
             _dir: dir,
             log,
+            pidfile,
         }
+    }
+
+    pub fn pidfile(&self) -> &std::path::Path {
+        &self.pidfile
     }
 
     pub fn log(&self) -> String {
@@ -112,6 +148,24 @@ impl Server {
             .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
             .expect("VmRSS")
     }
+}
+
+/// Raise this process's soft open-file limit to the hard limit: 10,000
+/// sessions hold 10,000 sockets on the client side too. Returns the limit.
+pub fn raise_descriptor_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+    limit.rlim_cur
 }
 
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
@@ -208,14 +262,21 @@ async fn open_session(http: &reqwest::Client, server: &Server) -> (String, TcpSt
     (session, stream)
 }
 
-/// Counts the notifications read across all sessions. The reader that
-/// completes a round (every session has read one more) records the moment:
-/// cheaper for the client side than reporting each read to one collector.
+/// Counts the notifications read across all sessions, and records when each
+/// round completed: when the last session read its k-th notification.
 pub struct Progress {
     sessions: usize,
     pub read: AtomicUsize,
-    rounds: Mutex<Vec<Instant>>,
+    rounds: Mutex<Rounds>,
     round_done: Notify,
+}
+
+#[derive(Default)]
+struct Rounds {
+    /// `reached[k - 1]`: how many sessions have read at least k.
+    reached: Vec<usize>,
+    /// `completed[k - 1]`: when every session had read at least k.
+    completed: Vec<Instant>,
 }
 
 impl Progress {
@@ -223,15 +284,22 @@ impl Progress {
         Arc::new(Self {
             sessions,
             read: AtomicUsize::new(0),
-            rounds: Mutex::new(Vec::new()),
+            rounds: Mutex::default(),
             round_done: Notify::new(),
         })
     }
 
-    fn read_one(&self, at: Instant) {
-        let read = self.read.fetch_add(1, Ordering::AcqRel) + 1;
-        if read.is_multiple_of(self.sessions) {
-            self.rounds.lock().unwrap().push(at);
+    /// A session read its `count`-th notification `at`.
+    fn read_one(&self, count: usize, at: Instant) {
+        self.read.fetch_add(1, Ordering::AcqRel);
+        let mut rounds = self.rounds.lock().unwrap();
+        if rounds.reached.len() < count {
+            rounds.reached.resize(count, 0);
+        }
+        rounds.reached[count - 1] += 1;
+        // A session reads k only after k - 1, so rounds complete in order.
+        if rounds.reached[count - 1] == self.sessions {
+            rounds.completed.push(at);
             self.round_done.notify_one();
         }
     }
@@ -240,7 +308,7 @@ impl Progress {
     pub async fn round(&self, round: usize) -> Instant {
         loop {
             let done = self.round_done.notified();
-            if let Some(&at) = self.rounds.lock().unwrap().get(round - 1) {
+            if let Some(&at) = self.rounds.lock().unwrap().completed.get(round - 1) {
                 return at;
             }
             done.await;
@@ -248,9 +316,110 @@ impl Progress {
     }
 }
 
-/// Read a session's SSE stream, counting each list change as it is read.
-pub async fn read_notifications(stream: TcpStream, progress: Arc<Progress>) {
-    read_each_notification(stream, |at| progress.read_one(at)).await;
+/// What one session's SSE stream delivered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Delivered {
+    /// `notifications/tools/list_changed` read.
+    pub notifications: usize,
+    /// The server ended the stream (or the connection failed).
+    pub ended: bool,
+}
+
+/// Read every session's SSE stream on one thread (edge-triggered epoll, no
+/// task per stream: the client shares two cores with the server it measures),
+/// counting each list change as it is read. The thread ends once every
+/// stream has ended, and returns what each delivered, in `streams`' order.
+pub fn read_notifications(
+    streams: Vec<TcpStream>,
+    progress: Arc<Progress>,
+) -> std::thread::JoinHandle<Vec<Delivered>> {
+    let streams: Vec<std::net::TcpStream> = streams
+        .into_iter()
+        .map(|stream| {
+            let stream = stream.into_std().expect("a std stream");
+            stream.set_nonblocking(true).expect("non-blocking");
+            stream
+        })
+        .collect();
+    std::thread::spawn(move || epoll_read(streams, &progress))
+}
+
+fn epoll_read(mut streams: Vec<std::net::TcpStream>, progress: &Progress) -> Vec<Delivered> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    const NEEDLE: &[u8] = b"notifications/tools/list_changed";
+    // SAFETY: epoll_create1 has no memory-safety preconditions.
+    let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    assert!(epoll >= 0, "epoll_create1");
+    for (i, stream) in streams.iter().enumerate() {
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: i as u64,
+        };
+        // SAFETY: the fd is open and `event` outlives the call.
+        let added =
+            unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, stream.as_raw_fd(), &mut event) };
+        assert_eq!(added, 0, "epoll_ctl");
+    }
+    let mut delivered = vec![Delivered::default(); streams.len()];
+    // The last bytes of each stream, where a needle may have been cut.
+    let mut tails: Vec<Vec<u8>> = vec![Vec::new(); streams.len()];
+    let mut open = streams.len();
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    let mut chunk = vec![0u8; 64 * 1024];
+    while open > 0 {
+        // SAFETY: `events` has room for the count given.
+        let n = unsafe { libc::epoll_wait(epoll, events.as_mut_ptr(), events.len() as i32, 1000) };
+        if n < 0 {
+            assert_eq!(
+                std::io::Error::last_os_error().kind(),
+                std::io::ErrorKind::Interrupted
+            );
+            continue;
+        }
+        let now = Instant::now();
+        for event in &events[..n as usize] {
+            let i = event.u64 as usize;
+            if delivered[i].ended {
+                continue;
+            }
+            // Edge-triggered: read until the socket has nothing more.
+            loop {
+                match streams[i].read(&mut chunk) {
+                    Ok(0) => {
+                        delivered[i].ended = true;
+                        open -= 1;
+                        break;
+                    }
+                    Ok(read) => {
+                        let tail = &mut tails[i];
+                        tail.extend_from_slice(&chunk[..read]);
+                        let mut start = 0;
+                        while let Some(at) = tail[start..]
+                            .windows(NEEDLE.len())
+                            .position(|window| window == NEEDLE)
+                        {
+                            start += at + NEEDLE.len();
+                            delivered[i].notifications += 1;
+                            progress.read_one(delivered[i].notifications, now);
+                        }
+                        let keep_from = start.max(tail.len().saturating_sub(NEEDLE.len() - 1));
+                        tail.drain(..keep_from);
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        delivered[i].ended = true;
+                        open -= 1;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // SAFETY: closing the epoll fd this function opened.
+    unsafe { libc::close(epoll) };
+    delivered
 }
 
 /// Read a session's SSE stream, calling `on_read` with the moment each list

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rmcp::transport::streamable_http_server::SessionId;
 use rmcp::transport::streamable_http_server::session::SessionManager;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::registry::RegistryMsg;
+use crate::http::sessions::Sessions;
 use crate::http::{self, HttpOptions, MCP_PATH};
 use crate::mcp::Profile;
 
@@ -67,7 +67,7 @@ pub struct HttpServerState {
     cancel: CancellationToken,
     accept: JoinHandle<()>,
     sweep: JoinHandle<()>,
-    rmcp_sessions: Arc<LocalSessionManager>,
+    rmcp_sessions: Arc<Sessions>,
     timeout: Duration,
     sessions: HashMap<SessionId, Activity>,
     /// Sweeps since a session last ended, while few enough that its memory
@@ -99,8 +99,8 @@ impl HttpServerState {
     /// any other session that no client uses.
     async fn adopt_unseen_sessions(&mut self) {
         let now = Instant::now();
-        for id in self.rmcp_sessions.sessions.read().await.keys() {
-            self.sessions.entry(id.clone()).or_insert_with(|| Activity {
+        for id in self.rmcp_sessions.ids() {
+            self.sessions.entry(id).or_insert_with(|| Activity {
                 idle_since: Some(now),
                 ..Activity::default()
             });
@@ -129,6 +129,9 @@ impl Actor for HttpServer {
         args: HttpServerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let bound: SocketAddr = args.listener.local_addr()?;
+        // Before the first connection is accepted; logged after the URL,
+        // which stays the log's first line.
+        let descriptors = http::descriptors::raise_to_hard_limit();
         let cancel = CancellationToken::new();
         let rmcp_sessions = Arc::new(http::session_manager());
         let service = http::service(
@@ -153,6 +156,7 @@ impl Actor for HttpServer {
         let period = (timeout / 4).max(Duration::from_millis(10));
         let sweep = myself.send_interval(period, || HttpServerMsg::Sweep);
         tracing::info!(url = %format!("http://{bound}{MCP_PATH}"), "serving MCP over Streamable HTTP");
+        descriptors.log();
         Ok(HttpServerState {
             cancel,
             accept,
@@ -197,14 +201,7 @@ impl Actor for HttpServer {
                 let _ = reply.send(takes);
             }
             HttpServerMsg::EndSessions(reply) => {
-                let ids: Vec<SessionId> = state
-                    .rmcp_sessions
-                    .sessions
-                    .read()
-                    .await
-                    .keys()
-                    .cloned()
-                    .collect();
+                let ids: Vec<SessionId> = state.rmcp_sessions.ids();
                 for id in &ids {
                     state.sessions.remove(id);
                 }

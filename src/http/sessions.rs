@@ -1,0 +1,654 @@
+//! The HTTP sessions' message routing: rmcp's [`SessionManager`], lean enough
+//! for 10,000 sessions.
+//!
+//! rmcp's `LocalSessionManager` runs a worker task per session behind four
+//! bounded channels (its events, and the `WorkerTransport`'s three), each of
+//! which allocates its first block of 32 messages up front: at about 380
+//! bytes a message that is 72 KiB of each session's 79 KiB, and the worker is
+//! one more task hop for every notification. Here a session is a routing
+//! table behind a mutex: the handler's messages are routed where they are
+//! sent, with no task in between, and the client's messages reach the handler
+//! boxed through an unbounded channel (a block of 32 pointers).
+//!
+//! The routing is rmcp's, kept message for message, because the HTTP tests
+//! and the conformance suite check it: a request's answer, its progress and
+//! the server requests it caused go on its POST's SSE stream, which ends with
+//! the answer; everything else on the GET stream; event ids `N` on the GET
+//! stream and `N/R` on the stream of the R-th POST, the last 16 events of
+//! each kept for `Last-Event-ID`; a GET while one is open gets a quiet shadow
+//! stream (at most 32); a GET after the previous one ended replays what the
+//! session kept.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use rmcp::RoleServer;
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
+    JsonRpcRequest, ProgressToken, PromptListChangedNotification, RequestId,
+    ResourceListChangedNotification, ResourceUpdatedNotification, ResourceUpdatedNotificationParam,
+    ServerJsonRpcMessage, ServerNotification, ToolListChangedNotification,
+};
+use rmcp::service::OriginatingRequestId;
+use rmcp::transport::Transport;
+use rmcp::transport::common::server_side_http::session_id;
+use rmcp::transport::streamable_http_server::SessionId;
+use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionManager};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::session::{Notice, SendNotice};
+use crate::catalog::ListKind;
+
+/// Events an SSE stream keeps for `Last-Event-ID`, and messages its channel
+/// holds before a send waits: rmcp's default.
+const KEPT: usize = 16;
+/// Shadow GET streams a session keeps open at most: rmcp's limit.
+const MAX_SHADOWS: usize = 32;
+/// How long a cancelled request's stream stays resumable: rmcp's default.
+const COMPLETED_TTL: Duration = Duration::from_secs(60);
+/// How long a new session waits for its `initialize`: rmcp's default.
+const INIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The `retry:` hint of a POST stream's priming event: rmcp's default.
+const SSE_RETRY: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("Session not found: {0}")]
+    NotFound(SessionId),
+    #[error("Session closed")]
+    Closed,
+    #[error("Invalid event id: {0}")]
+    InvalidEventId(String),
+    #[error("Channel closed: {0:?}")]
+    ChannelClosed(Option<u64>),
+}
+
+/// Every open session.
+#[derive(Default)]
+pub struct Sessions {
+    sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
+}
+
+impl Sessions {
+    /// The ids of the open sessions.
+    pub fn ids(&self) -> Vec<SessionId> {
+        self.sessions.read().unwrap().keys().cloned().collect()
+    }
+
+    /// Sends session `id`'s notifications straight onto its GET stream,
+    /// where rmcp's service loop would have routed them, without the loop:
+    /// a hop through its peer channel and a task per message, for each of
+    /// 10,000 sessions on every change. A list change is one message shared
+    /// by every session. `None` if there is no such session.
+    pub fn notices(&self, id: &SessionId) -> Option<SendNotice> {
+        let session = self.get(id).ok()?;
+        Some(Arc::new(move |notice| {
+            if session.closed.is_cancelled() {
+                return Box::pin(std::future::ready(false));
+            }
+            let mut event = ServerSseMessage::default();
+            event.message = Some(message_for(notice));
+            let pending = session.routes().common.send(event);
+            Box::pin(async move {
+                if let Some((tx, event)) = pending {
+                    let _ = tx.send(event).await;
+                }
+                true
+            })
+        }))
+    }
+
+    fn get(&self, id: &SessionId) -> Result<Arc<Session>, SessionError> {
+        self.sessions
+            .read()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SessionError::NotFound(id.clone()))
+    }
+}
+
+/// The JSON-RPC message for `notice`, as rmcp's peer sends it.
+fn message_for(notice: Notice) -> Arc<ServerJsonRpcMessage> {
+    static LIST_CHANGED: LazyLock<[Arc<ServerJsonRpcMessage>; 3]> = LazyLock::new(|| {
+        ListKind::ALL.map(|list| {
+            let notification = match list {
+                ListKind::Tools => ServerNotification::ToolListChangedNotification(
+                    ToolListChangedNotification::default(),
+                ),
+                ListKind::Prompts => ServerNotification::PromptListChangedNotification(
+                    PromptListChangedNotification::default(),
+                ),
+                ListKind::Resources => ServerNotification::ResourceListChangedNotification(
+                    ResourceListChangedNotification::default(),
+                ),
+            };
+            Arc::new(ServerJsonRpcMessage::notification(notification))
+        })
+    });
+    match notice {
+        Notice::ListChanged(list) => Arc::clone(&LIST_CHANGED[list.index()]),
+        Notice::ResourceUpdated(uri) => Arc::new(ServerJsonRpcMessage::notification(
+            ServerNotification::ResourceUpdatedNotification(ResourceUpdatedNotification::new(
+                ResourceUpdatedNotificationParam::new(uri),
+            )),
+        )),
+    }
+}
+
+/// One session: what its handler's transport and its HTTP requests share.
+struct Session {
+    routes: Mutex<Routes>,
+    /// Cancelled when the session closes.
+    closed: CancellationToken,
+}
+
+impl Session {
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap()
+    }
+
+    fn deliver(&self, message: ClientJsonRpcMessage) -> Result<(), SessionError> {
+        match &self.routes().inbound {
+            Some(inbound) => inbound
+                .send(Box::new(message))
+                .map_err(|_| SessionError::Closed),
+            None => Err(SessionError::Closed),
+        }
+    }
+
+    fn close(&self) {
+        self.closed.cancel();
+        // Dropping the senders ends every SSE stream of the session.
+        let mut routes = self.routes();
+        // Dropping the sender also ends the handler's `receive`.
+        routes.inbound = None;
+        routes.common.tx = None;
+        routes.request_wise.clear();
+        routes.shadows.clear();
+        routes.initialize = None;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ResourceKey {
+    McpRequestId(RequestId),
+    ProgressToken(ProgressToken),
+}
+
+/// Where the handler's messages go.
+#[derive(Default)]
+struct Routes {
+    /// To the handler; `None` once the session closed.
+    inbound: Option<mpsc::UnboundedSender<Box<ClientJsonRpcMessage>>>,
+    /// Waits for the answer to `initialize`.
+    initialize: Option<oneshot::Sender<ServerJsonRpcMessage>>,
+    next_http_request_id: u64,
+    request_wise: HashMap<u64, RequestWise>,
+    resources: HashMap<ResourceKey, u64>,
+    common: Kept,
+    shadows: Vec<mpsc::Sender<ServerSseMessage>>,
+}
+
+struct RequestWise {
+    resources: HashSet<ResourceKey>,
+    stream: Kept,
+    completed_at: Option<Instant>,
+}
+
+/// One SSE stream's sender and the events it keeps for a resume.
+#[derive(Default)]
+struct Kept {
+    tx: Option<mpsc::Sender<ServerSseMessage>>,
+    kept: VecDeque<ServerSseMessage>,
+    http_request_id: Option<u64>,
+    next_index: usize,
+}
+
+/// Where a message of the handler goes.
+enum Outbound {
+    RequestWise { id: u64, close: bool },
+    Common,
+}
+
+/// An SSE stream's receiving end, as rmcp serves it.
+type SseStream = futures::stream::PollFn<
+    Box<
+        dyn FnMut(&mut std::task::Context<'_>) -> std::task::Poll<Option<ServerSseMessage>>
+            + Send
+            + Sync,
+    >,
+>;
+
+fn sse_stream(mut rx: mpsc::Receiver<ServerSseMessage>) -> SseStream {
+    futures::stream::poll_fn(Box::new(move |cx| rx.poll_recv(cx)))
+}
+
+fn channel() -> (
+    mpsc::Sender<ServerSseMessage>,
+    mpsc::Receiver<ServerSseMessage>,
+) {
+    mpsc::channel(KEPT)
+}
+
+/// A send that found the stream's channel full: it waits outside the lock.
+type Pending = Option<(mpsc::Sender<ServerSseMessage>, ServerSseMessage)>;
+
+impl Kept {
+    fn is_open(&self) -> bool {
+        self.tx.as_ref().is_some_and(|tx| !tx.is_closed())
+    }
+
+    fn event_id(&mut self) -> String {
+        let index = self.next_index;
+        self.next_index += 1;
+        match self.http_request_id {
+            Some(request) => format!("{index}/{request}"),
+            None => index.to_string(),
+        }
+    }
+
+    /// Number, keep and send `event`; a full channel leaves the send pending.
+    #[must_use]
+    fn send(&mut self, mut event: ServerSseMessage) -> Pending {
+        event.event_id = Some(self.event_id());
+        if self.kept.len() >= KEPT {
+            self.kept.pop_front();
+        }
+        self.kept.push_back(event.clone());
+        let tx = self.tx.as_ref()?;
+        match tx.try_send(event) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(event)) => Some((tx.clone(), event)),
+            // A client that left: rmcp drops the event the same way.
+            Err(mpsc::error::TrySendError::Closed(_)) => None,
+        }
+    }
+
+    /// Replay the kept events from `index` onwards into a new stream.
+    fn resume(&mut self, index: usize) -> Result<mpsc::Receiver<ServerSseMessage>, SessionError> {
+        let front = self.next_index - self.kept.len();
+        let skip = index.saturating_sub(front);
+        if !self.kept.is_empty() && skip > self.kept.len() {
+            return Err(SessionError::InvalidEventId(index.to_string()));
+        }
+        // The channel holds all that is kept, so the replay never waits.
+        let (tx, rx) = mpsc::channel(KEPT.max(self.kept.len()));
+        for event in self.kept.iter().skip(skip) {
+            let _ = tx.try_send(event.clone());
+        }
+        self.tx = Some(tx);
+        Ok(rx)
+    }
+}
+
+impl Routes {
+    fn register(&mut self, resource: ResourceKey, http_request_id: u64) {
+        if let Some(channel) = self.request_wise.get_mut(&http_request_id) {
+            channel.resources.insert(resource.clone());
+            self.resources.insert(resource, http_request_id);
+        }
+    }
+
+    fn register_request(&mut self, request: &JsonRpcRequest<ClientRequest>, http_request_id: u64) {
+        self.register(
+            ResourceKey::McpRequestId(request.id.clone()),
+            http_request_id,
+        );
+        if let Some(token) = request.request.get_meta().get_progress_token() {
+            self.register(ResourceKey::ProgressToken(token), http_request_id);
+        }
+    }
+
+    /// A cancelled request's stream ends, but stays resumable for a while.
+    fn unregister(&mut self, resource: &ResourceKey) {
+        let Some(http_request_id) = self.resources.remove(resource) else {
+            return;
+        };
+        let Some(channel) = self.request_wise.get_mut(&http_request_id) else {
+            return;
+        };
+        if !channel.resources.is_empty() && !matches!(resource, ResourceKey::McpRequestId(_)) {
+            return;
+        }
+        channel.completed_at = Some(Instant::now());
+        channel.stream.tx = None;
+        for resource in std::mem::take(&mut channel.resources) {
+            self.resources.remove(&resource);
+        }
+    }
+
+    fn evict_expired(&mut self) {
+        self.request_wise.retain(|_, rw| {
+            rw.completed_at
+                .is_none_or(|at| at.elapsed() < COMPLETED_TTL)
+        });
+    }
+
+    fn request_stream(&mut self, resource: ResourceKey, close: bool) -> Outbound {
+        match self.resources.get(&resource) {
+            Some(&id) => Outbound::RequestWise { id, close },
+            None => Outbound::Common,
+        }
+    }
+
+    fn outbound(&mut self, message: &ServerJsonRpcMessage) -> Outbound {
+        match message {
+            // SEP-2260: a server request rides the stream of the request
+            // that caused it.
+            ServerJsonRpcMessage::Request(request) => {
+                match request.request.extensions().get::<OriginatingRequestId>() {
+                    Some(originating) => {
+                        self.request_stream(ResourceKey::McpRequestId(originating.0.clone()), false)
+                    }
+                    None => Outbound::Common,
+                }
+            }
+            ServerJsonRpcMessage::Notification(notification) => match &notification.notification {
+                ServerNotification::ProgressNotification(progress) => self.request_stream(
+                    ResourceKey::ProgressToken(progress.params.progress_token.clone()),
+                    false,
+                ),
+                ServerNotification::CancelledNotification(cancelled) => {
+                    match &cancelled.params.request_id {
+                        Some(id) => {
+                            self.request_stream(ResourceKey::McpRequestId(id.clone()), false)
+                        }
+                        None => Outbound::Common,
+                    }
+                }
+                _ => Outbound::Common,
+            },
+            ServerJsonRpcMessage::Response(response) => {
+                self.request_stream(ResourceKey::McpRequestId(response.id.clone()), true)
+            }
+            ServerJsonRpcMessage::Error(error) => match &error.id {
+                Some(id) => self.request_stream(ResourceKey::McpRequestId(id.clone()), true),
+                None => Outbound::Common,
+            },
+        }
+    }
+
+    /// Send one message of the handler where it belongs.
+    #[must_use]
+    fn route(&mut self, message: ServerJsonRpcMessage) -> Pending {
+        self.evict_expired();
+        let answered = match &message {
+            ServerJsonRpcMessage::Response(response) => {
+                Some(ResourceKey::McpRequestId(response.id.clone()))
+            }
+            ServerJsonRpcMessage::Error(error) => error.id.clone().map(ResourceKey::McpRequestId),
+            _ => None,
+        };
+        let event = ServerSseMessage::from_message(message);
+        let pending = match self.outbound(event.message.as_deref().expect("a message")) {
+            Outbound::RequestWise { id, close } => match self.request_wise.get_mut(&id) {
+                Some(channel) => {
+                    let pending = channel.stream.send(event);
+                    // The answer ends its request's stream.
+                    if close && let Some(channel) = self.request_wise.remove(&id) {
+                        for resource in channel.resources {
+                            self.resources.remove(&resource);
+                        }
+                    }
+                    pending
+                }
+                None => None,
+            },
+            Outbound::Common => self.common.send(event),
+        };
+        if let Some(answered) = answered {
+            self.unregister(&answered);
+        }
+        pending
+    }
+
+    fn open_request_stream(&mut self) -> (u64, mpsc::Receiver<ServerSseMessage>) {
+        let id = self.next_http_request_id;
+        self.next_http_request_id = self.next_http_request_id.wrapping_add(1);
+        let (tx, rx) = channel();
+        let mut stream = Kept {
+            tx: Some(tx),
+            http_request_id: Some(id),
+            ..Kept::default()
+        };
+        // The priming event names the stream for a resume (SEP-1699); the
+        // channel is empty, so it never waits.
+        let _ = stream.send(ServerSseMessage::retry(SSE_RETRY));
+        self.request_wise.insert(
+            id,
+            RequestWise {
+                resources: HashSet::new(),
+                stream,
+                completed_at: None,
+            },
+        );
+        (id, rx)
+    }
+
+    /// The GET stream: the session's one notification stream if there is
+    /// none (replaying what it kept from `index`), a quiet shadow if there is.
+    fn open_common_stream(
+        &mut self,
+        index: usize,
+    ) -> Result<mpsc::Receiver<ServerSseMessage>, SessionError> {
+        if !self.common.is_open() {
+            return self.common.resume(index);
+        }
+        if self.shadows.len() >= MAX_SHADOWS {
+            tracing::warn!(
+                shadows = self.shadows.len(),
+                "shadow stream limit reached, dropping the oldest"
+            );
+            self.shadows.remove(0);
+        }
+        let (tx, rx) = mpsc::channel(1);
+        self.shadows.push(tx);
+        Ok(rx)
+    }
+}
+
+/// The handler's end of a session.
+pub struct SessionTransport {
+    session: Arc<Session>,
+    inbound: mpsc::UnboundedReceiver<Box<ClientJsonRpcMessage>>,
+    initialized: bool,
+}
+
+impl Transport<RoleServer> for SessionTransport {
+    type Error = SessionError;
+
+    fn send(
+        &mut self,
+        message: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send + 'static {
+        // Routed here, in the order the handler sends: the event ids follow it.
+        let routed = if self.session.closed.is_cancelled() {
+            Err(SessionError::Closed)
+        } else {
+            let mut routes = self.session.routes();
+            match routes.initialize.take() {
+                Some(answer)
+                    if matches!(
+                        message,
+                        ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
+                    ) =>
+                {
+                    let _ = answer.send(message);
+                    Ok(None)
+                }
+                initialize => {
+                    routes.initialize = initialize;
+                    Ok(routes.route(message))
+                }
+            }
+        };
+        async move {
+            if let Some((tx, event)) = routed? {
+                // A client that reads slowly holds up its session's sends,
+                // as in rmcp; one that left drops the event.
+                let _ = tx.send(event).await;
+            }
+            Ok(())
+        }
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        let next = async {
+            tokio::select! {
+                message = self.inbound.recv() => message.map(|message| *message),
+                () = self.session.closed.cancelled() => None,
+            }
+        };
+        if self.initialized {
+            return next.await;
+        }
+        let first = tokio::time::timeout(INIT_TIMEOUT, next)
+            .await
+            .ok()
+            .flatten();
+        self.initialized = true;
+        first
+    }
+
+    async fn close(&mut self) -> Result<(), SessionError> {
+        self.session.close();
+        Ok(())
+    }
+}
+
+impl Drop for SessionTransport {
+    fn drop(&mut self) {
+        self.session.close();
+    }
+}
+
+impl SessionManager for Sessions {
+    type Error = SessionError;
+    type Transport = SessionTransport;
+
+    async fn create_session(&self) -> Result<(SessionId, SessionTransport), SessionError> {
+        let id = session_id();
+        let (inbound, receiving) = mpsc::unbounded_channel();
+        let session = Arc::new(Session {
+            routes: Mutex::new(Routes {
+                inbound: Some(inbound),
+                ..Routes::default()
+            }),
+            closed: CancellationToken::new(),
+        });
+        self.sessions
+            .write()
+            .unwrap()
+            .insert(id.clone(), Arc::clone(&session));
+        let transport = SessionTransport {
+            session,
+            inbound: receiving,
+            initialized: false,
+        };
+        Ok((id, transport))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, SessionError> {
+        let session = self.get(id)?;
+        let (answer, answered) = oneshot::channel();
+        session.routes().initialize = Some(answer);
+        session.deliver(message)?;
+        answered.await.map_err(|_| SessionError::Closed)
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, SessionError> {
+        Ok(self.sessions.read().unwrap().contains_key(id))
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), SessionError> {
+        let session = self.sessions.write().unwrap().remove(id);
+        if let Some(session) = session {
+            session.close();
+        }
+        Ok(())
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        let session = self.get(id)?;
+        let rx = {
+            let mut routes = session.routes();
+            let (http_request_id, rx) = routes.open_request_stream();
+            if let ClientJsonRpcMessage::Request(request) = &message {
+                routes.register_request(request, http_request_id);
+            }
+            rx
+        };
+        session.deliver(message)?;
+        Ok(sse_stream(rx))
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), SessionError> {
+        let session = self.get(id)?;
+        if let ClientJsonRpcMessage::Notification(notification) = &message
+            && let ClientNotification::CancelledNotification(cancelled) = &notification.notification
+            && let Some(request_id) = &cancelled.params.request_id
+        {
+            session
+                .routes()
+                .unregister(&ResourceKey::McpRequestId(request_id.clone()));
+        }
+        session.deliver(message)
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        let session = self.get(id)?;
+        let rx = session.routes().open_common_stream(0)?;
+        Ok(sse_stream(rx))
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
+        let session = self.get(id)?;
+        let invalid = || SessionError::InvalidEventId(last_event_id.clone());
+        let (index, request) = match last_event_id.split_once('/') {
+            Some((index, request)) => (index, Some(request.parse::<u64>().map_err(|_| invalid())?)),
+            None => (last_event_id.as_str(), None),
+        };
+        let index = index.parse::<usize>().map_err(|_| invalid())?;
+        let mut routes = session.routes();
+        routes.shadows.retain(|tx| !tx.is_closed());
+        let rx = match request {
+            Some(request) => {
+                let channel = routes
+                    .request_wise
+                    .get_mut(&request)
+                    .ok_or(SessionError::ChannelClosed(Some(request)))?;
+                let rx = channel.stream.resume(index)?;
+                if channel.completed_at.is_some() {
+                    // Replayed; now the stream ends instead of hanging.
+                    channel.stream.tx = None;
+                }
+                rx
+            }
+            None => routes.open_common_stream(index)?,
+        };
+        Ok(sse_stream(rx))
+    }
+}

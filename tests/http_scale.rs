@@ -1,0 +1,80 @@
+//! 2,000 Streamable HTTP sessions at once (issue 12): each initialized with
+//! `notifications/initialized` and listening on its GET SSE stream, every one
+//! told exactly once of each of five SIGHUPs, and every one ended by SIGTERM.
+//!
+//! Not a timing test: each SIGHUP is sent only after every session has read
+//! the previous notification, so that no two changes can fold into one (a
+//! session folds changes only while one of its notifications is being
+//! written), and every wait has a generous timeout. The sessions are opened
+//! with plain HTTP and read on one epoll thread (the benches' lean client,
+//! `benches/common/sessions.rs`), so that the client side stays light on a
+//! loaded machine.
+
+#[allow(dead_code)] // the benches' module; this test uses part of it
+#[path = "../benches/common/sessions.rs"]
+mod sessions;
+
+use std::sync::Arc;
+
+use sessions::{
+    Progress, Server, open_sessions, raise_descriptor_limit, read_notifications, within,
+};
+
+const SESSIONS: usize = 2_000;
+const SIGHUPS: usize = 5;
+/// The server starts with this soft open-file limit, too low for 2,000
+/// sessions: it has to raise its own limit (it logs that it did).
+const SERVER_SOFT_LIMIT: u64 = 1_024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_sessions_each_told_of_every_sighup_exactly_once_and_all_ended_by_sigterm() {
+    // This process holds a socket per session too.
+    let limit = raise_descriptor_limit();
+    assert!(
+        limit >= SESSIONS as u64 + 200,
+        "the hard open-file limit ({limit}) is too low for {SESSIONS} sessions"
+    );
+    let mut server = Server::start_with_soft_limit(&[], Some(SERVER_SOFT_LIMIT)).await;
+    assert!(
+        server.log().contains("raised the open-file limit"),
+        "{}",
+        server.log()
+    );
+    let http = reqwest::Client::new();
+    let streams = open_sessions(&http, &server, SESSIONS).await;
+    let progress = Progress::new(SESSIONS);
+    let reader = read_notifications(streams, Arc::clone(&progress));
+
+    for k in 1..=SIGHUPS {
+        server.signal(libc::SIGHUP);
+        within("every session's notification", progress.round(k)).await;
+    }
+
+    server.signal(libc::SIGTERM);
+    let status = within("the server to exit", server.child.wait())
+        .await
+        .expect("wait for the server");
+    let log = server.log();
+    assert!(status.success(), "the server exited with {status}: {log}");
+    assert!(!server.pidfile().exists(), "the pidfile is left: {log}");
+    // The reader ends only once every stream has ended.
+    let delivered = within(
+        "every SSE stream to end",
+        tokio::task::spawn_blocking(move || reader.join().expect("the reader")),
+    )
+    .await
+    .expect("the reader's task");
+
+    let wrong: Vec<(usize, usize)> = delivered
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.notifications != SIGHUPS)
+        .map(|(i, d)| (i, d.notifications))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "sessions (index, notifications) that did not get exactly {SIGHUPS}: {wrong:?}"
+    );
+    assert!(delivered.iter().all(|d| d.ended));
+    assert!(!log.contains("ERROR"), "{log}");
+}
