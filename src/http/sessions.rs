@@ -615,8 +615,19 @@ impl SessionManager for Sessions {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
-        let session = self.get(id)?;
-        let rx = session.routes().open_common_stream(0)?;
+        // rmcp checked that the session exists just before, but the client
+        // may have ended it (DELETE) in between: rmcp would answer that race
+        // with a 500 and an ERROR line, though nothing is wrong with the
+        // server. The stream of a session that is gone simply ends at once,
+        // as rmcp ends a failed resume; the client's next request gets 404.
+        let rx = match self.get(id) {
+            Ok(session) => session.routes().open_common_stream(0)?,
+            Err(SessionError::NotFound(_)) => {
+                tracing::debug!(session = %id, "GET stream for a session ended meanwhile");
+                mpsc::channel(1).1
+            }
+            Err(error) => return Err(error),
+        };
         Ok(sse_stream(rx))
     }
 
