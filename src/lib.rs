@@ -109,6 +109,7 @@ pub mod memory;
 pub mod observe;
 pub mod pagination;
 pub mod prompts;
+pub mod report;
 pub mod resources;
 pub mod revision;
 pub mod scenario;
