@@ -265,10 +265,12 @@ fn read_report(path: &Path) -> Value {
 async fn a_stale_call_after_a_rug_pull_and_a_call_to_a_removed_tool_are_recorded_in_the_file_written_at_eof()
  {
     let (mut server, path, _dir) = with_report(&["--tools", "4"]).await;
-    // The first log line says that this run records.
+    // The log says from its first lines that this run records.
     server.wait_stderr("dynamic-mcp-server started", 1).await;
     assert!(
-        server.stderr().contains("recording="),
+        server
+            .stderr()
+            .contains("recording the client report: --report"),
         "{}",
         server.stderr()
     );
@@ -387,4 +389,124 @@ async fn a_report_path_that_cannot_be_written_is_refused_before_serving() {
         assert!(stderr.contains("--report"), "{stderr}");
         assert!(!pidfile.exists());
     }
+}
+
+/// A raw stdio client's `tools/list` of the page at `cursor`: the whole
+/// response and the next cursor.
+async fn list_page(raw: &mut common::RawClient, cursor: Option<&str>) -> (Value, Option<String>) {
+    let params = match cursor {
+        Some(cursor) => json!({ "cursor": cursor }),
+        None => json!({}),
+    };
+    let (response, _) = raw.request("tools/list", params).await;
+    let next = response["result"]["nextCursor"].as_str().map(str::to_owned);
+    (response, next)
+}
+
+async fn wait_list_changed(raw: &mut common::RawClient) {
+    let message = raw.recv().await;
+    assert_eq!(
+        message["method"], "notifications/tools/list_changed",
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_reads_only_the_first_page_missed_the_change_and_its_cursors_are_recorded() {
+    let (mut server, path, _dir) = with_report(&["--tools", "7", "--page-size", "2"]).await;
+    let mut raw = server.raw();
+    raw.initialize().await;
+    raw.initialized().await;
+    // The same cursor three times, before any change: a loop.
+    let (_, next) = list_page(&mut raw, None).await;
+    let cursor = next.expect("a second page");
+    for _ in 0..3 {
+        let (response, _) = list_page(&mut raw, Some(&cursor)).await;
+        assert!(response["result"]["tools"].is_array(), "{response}");
+    }
+    server.sighup();
+    wait_list_changed(&mut raw).await;
+    // The list changed, so that cursor is refused (-32602, invalid params).
+    let (refused, _) = list_page(&mut raw, Some(&cursor)).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    // The first page only, as a client that ignores nextCursor reads it.
+    let (_, next) = list_page(&mut raw, None).await;
+    assert!(next.is_some());
+    raw.close_stdin();
+    assert!(server.wait_exit().await.success());
+
+    let report = read_report(&path);
+    let session = only_session(&report);
+    assert_eq!(
+        session["cursor_loops"],
+        // Three pages served and one refused.
+        json!([{ "list": "tools", "cursor": cursor, "times": 4 }])
+    );
+    let refusals = session["refused_cursors"].as_array().unwrap();
+    assert_eq!(refusals.len(), 1, "{session}");
+    assert_eq!(refusals[0]["cursor"], json!(cursor));
+    assert!(!refusals[0]["reason"].as_str().unwrap().is_empty());
+    let change = &session["changes"][0];
+    assert!(change["notified_ms"].is_u64(), "{change}");
+    assert!(change["relisted_ms"].is_u64(), "{change}");
+    assert_eq!(
+        (
+            &change["pages_fetched"],
+            &change["pages_total"],
+            &change["refreshed"]
+        ),
+        (&json!(1), &json!(4), &json!(false)),
+        "{change}"
+    );
+    assert_eq!(
+        session["summary"],
+        json!({ "seen": 1, "refreshed": 0, "missed": 1, "stale_calls": 0 })
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_reads_every_page_after_the_change_refreshed_it() {
+    let (mut server, path, _dir) = with_report(&["--tools", "7", "--page-size", "2"]).await;
+    let mut raw = server.raw();
+    raw.initialize().await;
+    raw.initialized().await;
+    server.sighup();
+    wait_list_changed(&mut raw).await;
+    let (mut names, mut next) = (Vec::new(), None);
+    loop {
+        let (response, cursor) = list_page(&mut raw, next.as_deref()).await;
+        names.extend(
+            response["result"]["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .cloned(),
+        );
+        next = cursor;
+        if next.is_none() {
+            break;
+        }
+    }
+    assert_eq!(names.len(), 8);
+    raw.close_stdin();
+    assert!(server.wait_exit().await.success());
+
+    let report = read_report(&path);
+    let session = only_session(&report);
+    let change = &session["changes"][0];
+    assert_eq!(
+        (
+            &change["pages_fetched"],
+            &change["pages_total"],
+            &change["refreshed"],
+            &change["reached_current"]
+        ),
+        (&json!(4), &json!(4), &json!(true), &json!(true)),
+        "{change}"
+    );
+    assert_eq!(
+        session["summary"],
+        json!({ "seen": 1, "refreshed": 1, "missed": 0, "stale_calls": 0 })
+    );
+    assert_eq!(session["requests"]["tools/list"], 4);
 }
