@@ -413,7 +413,9 @@ impl SessionRecord {
     }
 
     /// A page of `list` was served: it re-lists (page 0) or goes on with
-    /// (later pages) every change of that list not yet refreshed.
+    /// (later pages) every change of that list not yet refreshed that it
+    /// includes. A page of an older version was read before the change (a
+    /// scenario step can land between a request and its answer): no re-list.
     fn page(&mut self, at_ms: u64, list: ListKind, version: u64, page: u64, pages: u64) {
         let last = page + 1 >= pages;
         if last {
@@ -426,6 +428,9 @@ impl SessionRecord {
             if verdict.refreshed {
                 break;
             }
+            if version < verdict.version {
+                continue;
+            }
             if page == 0 {
                 verdict.relisted_ms.get_or_insert(at_ms);
                 verdict.pages_fetched = 1;
@@ -436,9 +441,7 @@ impl SessionRecord {
                 continue;
             }
             verdict.pages_total = pages;
-            if last && version >= verdict.version {
-                verdict.refreshed = true;
-            }
+            verdict.refreshed = last;
         }
     }
 
@@ -677,12 +680,12 @@ mod tests {
     fn a_paged_list_is_refreshed_only_at_its_last_page_at_the_changes_version() {
         let mut record = initialized();
         record.see(10, &change(ListKind::Tools, Action::Add, 2));
-        // A list served from before the change is no refresh.
+        // A list read before the change and answered after it is no re-list.
         record.see(11, &page(1, 0, 1, None));
         let s = &record.report(12)["sessions"][0]["changes"][0];
         assert_eq!(
             (s["relisted_ms"].clone(), s["refreshed"].clone()),
-            (json!(11), json!(false))
+            (json!(null), json!(false))
         );
         record.see(13, &page(2, 0, 3, None));
         record.see(14, &page(2, 1, 3, Some("c1")));
@@ -695,7 +698,7 @@ mod tests {
         record.see(16, &page(2, 2, 3, Some("c2")));
         let s = &record.report(17)["sessions"][0]["changes"][0];
         assert_eq!(s["refreshed"], true);
-        assert_eq!(s["relisted_ms"], 11, "the first list after the change");
+        assert_eq!(s["relisted_ms"], 13, "the first list after the change");
         assert_eq!(
             (s["pages_fetched"].clone(), s["pages_total"].clone()),
             (json!(3), json!(3))

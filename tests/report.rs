@@ -510,3 +510,41 @@ async fn a_client_that_reads_every_page_after_the_change_refreshed_it() {
     );
     assert_eq!(session["requests"]["tools/list"], 4);
 }
+
+#[tokio::test]
+async fn a_scenario_step_is_listed_and_a_change_inside_a_held_tools_list_is_no_relist() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "[[steps]]\nchange = \"add_tool\"\nafter = { method = \"tools/list\", n = 1 }\n",
+    )
+    .unwrap();
+    let (mut server, path, _report_dir) =
+        with_report(&["--scenario", scenario.to_str().unwrap()]).await;
+    let mut raw = server.raw();
+    raw.initialize().await;
+    raw.initialized().await;
+    // The step runs while this list is held: the list is of before the
+    // change, and the change's notification comes with it.
+    let (response, notifications) = raw.request("tools/list", json!({})).await;
+    assert_eq!(response["result"]["tools"].as_array().unwrap().len(), 1);
+    if notifications.is_empty() {
+        wait_list_changed(&mut raw).await;
+    }
+    raw.close_stdin();
+    assert!(server.wait_exit().await.success());
+
+    let report = read_report(&path);
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{report:#}");
+    assert_eq!(steps[0]["step"], 0);
+    assert!(steps[0]["at_ms"].is_u64());
+    let change = &only_session(&report)["changes"][0];
+    assert!(change["notified_ms"].is_u64(), "{change}");
+    assert_eq!(change["relisted_ms"], Value::Null, "{change}");
+    assert_eq!(
+        only_session(&report)["summary"],
+        json!({ "seen": 1, "refreshed": 0, "missed": 1, "stale_calls": 0 })
+    );
+}
