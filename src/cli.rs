@@ -66,6 +66,12 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", value_parser = http::parse_addr)]
     pub control: Option<SocketAddr>,
 
+    /// Record what each client did about each change and write the client
+    /// report (JSON) to PATH at exit, atomically. With --control it is also
+    /// served live as GET /report; --control alone records it too.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+
     /// List the MCP conformance suite's fixture tools (test_trigger_tool_change
     /// and others) after the catalog's tools; off, the tool list is exact.
     #[arg(long)]
@@ -201,6 +207,7 @@ impl Cli {
         options.ready_file = self.ready_file.clone();
         options.trigger_tools = self.trigger_tools;
         options.hostile = self.hostile();
+        options.report = self.report.clone();
         if let Some(path) = &self.scenario {
             let setting = Setting {
                 http: self.http.is_some(),

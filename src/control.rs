@@ -10,6 +10,8 @@
 //! - `GET /state`: the catalog (names, revisions and versions per list) and
 //!   the open sessions (client, protocol revision, initialized or not,
 //!   notifications sent).
+//! - `GET /report`: the client report as it stands (see [`crate::report`]),
+//!   the same document `--report FILE` gets at exit.
 //!
 //! It is guarded like `/mcp`: `Host` must name the bound address (or a
 //! loopback name with its port) and a present `Origin` must be that address's
@@ -36,6 +38,7 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::actors::recorder::RecorderMsg;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::SessionMsg;
 use crate::catalog::{Change, ChangeError, ChangeRequest};
@@ -77,6 +80,7 @@ impl ControlOptions {
 /// What answering a request needs.
 struct Endpoint {
     registry: ActorRef<RegistryMsg>,
+    recorder: Option<ActorRef<RecorderMsg>>,
     hosts: Vec<String>,
     origins: Vec<String>,
 }
@@ -86,6 +90,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     options: ControlOptions,
     registry: ActorRef<RegistryMsg>,
+    recorder: Option<ActorRef<RecorderMsg>>,
     cancel: CancellationToken,
 ) {
     let bound = match listener.local_addr() {
@@ -97,6 +102,7 @@ pub(crate) async fn serve(
     };
     let endpoint = Arc::new(Endpoint {
         registry,
+        recorder,
         hosts: allowed_hosts(bound, &options.allowed_hosts)
             .into_iter()
             .map(|h| h.to_ascii_lowercase())
@@ -158,11 +164,12 @@ async fn answer(request: Request<Incoming>, endpoint: &Endpoint) -> ControlRespo
             Err(refusal) => refusal.response(),
         },
         ("/state", &Method::GET) => state(endpoint).await,
+        ("/report", &Method::GET) => report(endpoint).await,
         ("/changes", _) => not_allowed("POST"),
-        ("/state", _) => not_allowed("GET"),
+        ("/state" | "/report", _) => not_allowed("GET"),
         _ => error(
             StatusCode::NOT_FOUND,
-            format!("no such endpoint: {path} (POST /changes, GET /state)"),
+            format!("no such endpoint: {path} (POST /changes, GET /state, GET /report)"),
         ),
     }
 }
@@ -263,6 +270,16 @@ async fn state(endpoint: &Endpoint) -> ControlResponse {
     body["pid"] = std::process::id().into();
     body["sessions"] = described.into();
     json_response(StatusCode::OK, &body)
+}
+
+async fn report(endpoint: &Endpoint) -> ControlResponse {
+    let Some(recorder) = &endpoint.recorder else {
+        return error(StatusCode::NOT_FOUND, "this server records no report");
+    };
+    match call!(recorder, RecorderMsg::Report) {
+        Ok(report) => json_response(StatusCode::OK, &report),
+        Err(_) => shutting_down(),
+    }
 }
 
 async fn describe(session: &ActorRef<SessionMsg>) -> Value {

@@ -26,6 +26,11 @@ pub enum StartupError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--report {}: cannot write it there: {source}", path.display())]
+    Report {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("--control {addr}: cannot listen there: {source}")]
     ControlBind {
         addr: std::net::SocketAddr,

@@ -16,7 +16,8 @@
 //! | Supervisor | the other actors' lifetimes; the one shutdown path | [`actors::supervisor`] |
 //! | Registry | the catalog (tools, prompts, resources); who to tell when it changes | [`actors::registry`] |
 //! | SignalListener | the signal stream: SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT | [`actors::signals`] |
-//! | Control | the control endpoint's socket: changes on demand, the state | [`actors::control`] |
+//! | Control | the control endpoint's socket: changes on demand, the state, the report | [`actors::control`] |
+//! | Recorder | the client report (with `--report` or `--control`): written at exit, served live | [`actors::recorder`] |
 //! | PidfileWriter | the pidfile: written on start, removed on stop | [`actors::pidfile`] |
 //! | ReadyFile | the ready file (PID and URLs): written on start, removed on stop | [`actors::ready_file`] |
 //! | Session | one client's notifications: its rmcp `Peer` after the handshake, its `subscriptions/listen` streams on 2026-07-28 | [`actors::session`] |
@@ -32,9 +33,9 @@
 //! control endpoint, [`revision`] knows what each protocol revision removed,
 //! [`pagination`] pages the lists and reads their cursors, [`hostile`] holds
 //! the opt-in hostile behaviour (paging, delays), [`scenario`] reads and
-//! checks scenario files, [`observe`] shows what
-//! happens to whoever watches a run, [`server`] wires everything up, and
-//! [`cli`] reads the command line.
+//! checks scenario files, [`observe`] shows what happens to whoever watches a
+//! run, [`report`] folds what happened into the client report, [`server`]
+//! wires everything up, and [`cli`] reads the command line.
 //!
 //! # From a trigger to a notification
 //!
@@ -109,6 +110,7 @@ pub mod memory;
 pub mod observe;
 pub mod pagination;
 pub mod prompts;
+pub mod report;
 pub mod resources;
 pub mod revision;
 pub mod scenario;

@@ -474,15 +474,9 @@ impl McpHandler {
     }
 
     /// Tell the Session who its client is, for `GET /state`, and the
-    /// watchers.
+    /// watchers. The Session first: a listen stream's Session starts here,
+    /// and the watchers need its key.
     async fn hello(&self, client: &Implementation, protocol: &ProtocolVersion) {
-        self.see(|session| Event::Hello {
-            session,
-            name: client.name.clone(),
-            version: client.version.clone(),
-            protocol: protocol.to_string(),
-        })
-        .await;
         let hello = SessionMsg::Hello {
             client: json!({ "name": client.name, "version": client.version }),
             protocol: protocol.to_string(),
@@ -490,6 +484,13 @@ impl McpHandler {
         if self.session.cast(hello).is_err() {
             tracing::debug!("a client said hello while its session was stopping");
         }
+        self.see(|session| Event::Hello {
+            session,
+            name: client.name.clone(),
+            version: client.version.clone(),
+            protocol: protocol.to_string(),
+        })
+        .await;
     }
 
     /// Apply one change for a trigger tool and wait until it is applied.

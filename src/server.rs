@@ -13,7 +13,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorRef, SpawnErr, call};
 use rmcp::RoleServer;
@@ -27,6 +27,7 @@ use crate::actors::control::{Control, ControlArgs};
 use crate::actors::http_server::{HttpServer, HttpServerArgs, HttpServerMsg};
 use crate::actors::pidfile::PidfileWriter;
 use crate::actors::ready_file::{ReadyFile, ReadyFileArgs};
+use crate::actors::recorder::{Recorder, RecorderArgs, RecorderMsg, Recording};
 use crate::actors::registry::{Registry, RegistryArgs, RegistryMsg};
 use crate::actors::session::{Session, SessionArgs};
 use crate::actors::signals::{SignalListener, SignalListenerArgs};
@@ -82,6 +83,10 @@ pub struct Options {
     ///
     /// [`block_change_signals`]: crate::actors::signals::block_change_signals
     pub handle_signals: bool,
+    /// Where to write the client report at exit. The report is recorded when
+    /// this or [`Options::control`] is set (the control endpoint serves it
+    /// as `GET /report`); otherwise nothing is recorded at all.
+    pub report: Option<PathBuf>,
 }
 
 impl Options {
@@ -99,6 +104,24 @@ impl Options {
             hostile: Hostile::default(),
             scenario: None,
             handle_signals: false,
+            report: None,
+        }
+    }
+
+    /// Write the client report to `path` at exit.
+    pub fn report(mut self, path: impl Into<PathBuf>) -> Self {
+        self.report = Some(path.into());
+        self
+    }
+
+    /// Where the run's client report goes, for the first log lines: `None`
+    /// when nothing is recorded.
+    fn recording(&self) -> Option<String> {
+        match (&self.report, &self.control) {
+            (Some(path), Some(_)) => Some(format!("--report {}, GET /report", path.display())),
+            (Some(path), None) => Some(format!("--report {}", path.display())),
+            (None, Some(_)) => Some("GET /report".to_owned()),
+            (None, None) => None,
         }
     }
 
@@ -347,6 +370,7 @@ async fn start_tree<T>(
         Watch,
     ) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
+    let start = Instant::now();
     // First, so that nobody mistakes a hostile run for a normal one.
     let scenario = options
         .scenario
@@ -358,6 +382,10 @@ async fn start_tree<T>(
         .collect();
     if !knobs.is_empty() {
         tracing::warn!("hostile: {}", knobs.join(" "));
+    }
+    // With the hostile behaviours: a recorded run says so from the start.
+    if let Some(recording) = options.recording() {
+        tracing::info!("recording the client report: {recording}");
     }
     // Bound first, so that a bad address fails before anything starts.
     let control = match &options.control {
@@ -385,9 +413,13 @@ async fn start_tree<T>(
 
     let started = CancellationToken::new();
     let children = async {
-        // Nobody watches a run yet: the recorder and the scenario timeline
-        // join here.
-        let watch = Watch::default();
+        // The recorder and the scenario timeline join here.
+        let mut watchers: Vec<Arc<dyn Watcher>> = Vec::new();
+        let recorder = spawn_recorder(&supervisor, options, start).await?;
+        if let Some(recorder) = &recorder {
+            watchers.push(Recording::new(recorder.clone()));
+        }
+        let watch = Watch::new(watchers);
         let args = RegistryArgs {
             size: options.size(),
             log_sessions: many_clients,
@@ -411,6 +443,7 @@ async fn start_tree<T>(
                 listener,
                 options: control.clone(),
                 registry: registry.clone(),
+                recorder: recorder.clone(),
             };
             Actor::spawn_linked(None, Control, args, supervisor.get_cell())
                 .await
@@ -472,6 +505,25 @@ async fn spawn_timeline(
         Arc::clone(scenario),
     ));
     Ok((timeline, watcher))
+}
+
+/// The Recorder, when the run is recorded (`--report` or `--control`).
+async fn spawn_recorder(
+    supervisor: &ActorRef<SupervisorMsg>,
+    options: &Options,
+    start: Instant,
+) -> Result<Option<ActorRef<RecorderMsg>>, StartupError> {
+    if options.recording().is_none() {
+        return Ok(None);
+    }
+    let args = RecorderArgs {
+        path: options.report.clone(),
+        start,
+    };
+    let (recorder, _) = Actor::spawn_linked(None, Recorder, args, supervisor.get_cell())
+        .await
+        .map_err(|e| startup_error("recorder", e))?;
+    Ok(Some(recorder))
 }
 
 async fn spawn_signals_and_files(

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::recorder::RecorderMsg;
 use super::registry::RegistryMsg;
 use crate::control::{self, ControlOptions};
 
@@ -21,6 +22,8 @@ pub struct ControlArgs {
     pub listener: TcpListener,
     pub options: ControlOptions,
     pub registry: ActorRef<RegistryMsg>,
+    /// What `GET /report` asks; `None` answers that nothing is recorded.
+    pub recorder: Option<ActorRef<RecorderMsg>>,
 }
 
 pub struct Control;
@@ -47,6 +50,7 @@ impl Actor for Control {
             args.listener,
             args.options,
             args.registry,
+            args.recorder,
             cancel.clone(),
         ));
         tracing::info!(url = %format!("http://{bound}"), "serving the control endpoint");

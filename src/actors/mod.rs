@@ -5,6 +5,7 @@ pub mod control;
 pub mod http_server;
 pub mod pidfile;
 pub mod ready_file;
+pub mod recorder;
 pub mod registry;
 pub mod session;
 pub mod signals;

@@ -137,7 +137,7 @@ impl Actor for PidfileWriter {
 /// Refuse a path that exists and is not a regular file: replacing it would
 /// destroy it (`--pidfile /dev/null` as root deleted the machine's
 /// `/dev/null`).
-fn check_target(path: &Path) -> std::io::Result<()> {
+pub(crate) fn check_target(path: &Path) -> std::io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(metadata) if metadata.file_type().is_file() => Ok(()),
         Ok(metadata) => Err(std::io::Error::new(

@@ -121,8 +121,10 @@ impl RegistryState {
         self.catalog.check(change)?;
         for _ in 0..change.count {
             let applied = self.catalog.apply(change)?;
-            self.notify(&applied, audience);
+            // Shown before the sessions are told, so that a watcher sees the
+            // change before any notification it causes.
             self.show(change, &applied);
+            self.notify(&applied, audience);
             if change.count == 1 {
                 self.log_change(change, &applied);
             }

@@ -3,8 +3,9 @@
 //! Every other actor is spawned linked to it. Whatever ends the server (the
 //! client closing stdin, SIGTERM, SIGINT, a handle's `shutdown`, or any actor
 //! failing) arrives here, and the supervisor then stops every child (the
-//! pidfile writer removes the pidfile as it stops), stops itself, and reports
-//! the outcome to whoever waits on the server.
+//! pidfile writer removes the pidfile as it stops; the recorder, if any, goes
+//! last and writes the client report), stops itself, and reports the outcome
+//! to whoever waits on the server.
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use super::control::ControlMsg;
 use super::http_server::HttpServerMsg;
 use super::pidfile::PidfileMsg;
 use super::ready_file::ReadyFileMsg;
+use super::recorder::RecorderMsg;
 use super::registry::RegistryMsg;
 use super::session::SessionMsg;
 use super::signals::SignalListenerMsg;
@@ -60,9 +62,15 @@ fn actor_kind(cell: &ActorCell) -> &'static str {
         "session"
     } else if cell.is_message_type_of::<TimelineMsg>() == Some(true) {
         "scenario timeline"
+    } else if is_recorder(cell) {
+        "recorder"
     } else {
         "unknown"
     }
+}
+
+fn is_recorder(cell: &ActorCell) -> bool {
+    cell.is_message_type_of::<RecorderMsg>() == Some(true)
 }
 
 pub struct SupervisorState {
@@ -74,9 +82,26 @@ pub struct SupervisorState {
 impl Supervisor {
     async fn stop_everything(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
         state.stopping = true;
-        myself
-            .stop_children_and_wait(None, Some(CHILD_STOP_TIMEOUT))
-            .await;
+        // The recorder goes last, drained rather than stopped: every other
+        // actor's last events (the sessions' closes) are in its mailbox by
+        // then, and it writes the report once it has read them all.
+        let (recorders, others): (Vec<_>, Vec<_>) =
+            myself.get_children().into_iter().partition(is_recorder);
+        futures::future::join_all(
+            others
+                .iter()
+                .map(|child| child.stop_and_wait(None, Some(CHILD_STOP_TIMEOUT))),
+        )
+        .await;
+        for recorder in recorders {
+            if recorder
+                .drain_and_wait(Some(CHILD_STOP_TIMEOUT))
+                .await
+                .is_err()
+            {
+                recorder.stop(None);
+            }
+        }
         myself.stop(None);
     }
 }

@@ -1,0 +1,152 @@
+//! The Recorder actor: watches the run and keeps the client report
+//! ([`crate::report`]), answers `GET /report` with it, and writes it to
+//! `--report FILE` when it stops.
+//!
+//! It runs only when recording was asked for (`--report` or `--control`); a
+//! default server has no Recorder and no watcher. Its watcher,
+//! [`Recording`], casts each event with its time into the actor and returns
+//! at once: the recorder never holds up the handler, a Session or the
+//! Registry.
+//!
+//! It is the last actor to stop: the Supervisor stops every other one first,
+//! then drains the Recorder, so the report holds every event sent before the
+//! end (the sessions' closes included). The file is written by the pidfile's
+//! rules (a temporary file and a rename; nothing but a regular file is ever
+//! replaced), and stays after exit.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde_json::Value;
+
+use super::pidfile::{check_target, write_atomically};
+use crate::error::StartupError;
+use crate::observe::{Event, Watcher};
+use crate::report::Record;
+
+pub enum RecorderMsg {
+    /// An event and when it happened.
+    Saw(Instant, Event),
+    /// The report as it stands.
+    Report(RpcReplyPort<Value>),
+}
+
+pub struct RecorderArgs {
+    /// Where to write the report at exit; `None` serves it only live.
+    pub path: Option<PathBuf>,
+    /// The server's start: report times are milliseconds from it.
+    pub start: Instant,
+}
+
+pub struct Recorder;
+
+pub struct RecorderState {
+    record: Record,
+    path: Option<PathBuf>,
+    start: Instant,
+}
+
+impl RecorderState {
+    fn report(&self) -> Value {
+        self.record.report(ms_since(self.start, Instant::now()))
+    }
+}
+
+fn ms_since(start: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The recorder's watcher: hands every event to the actor.
+pub struct Recording(ActorRef<RecorderMsg>);
+
+impl Recording {
+    pub fn new(recorder: ActorRef<RecorderMsg>) -> Arc<Self> {
+        Arc::new(Self(recorder))
+    }
+}
+
+impl Watcher for Recording {
+    fn see(&self, at: Instant, event: &Event) -> Option<BoxFuture<'static, ()>> {
+        // Once the recorder has stopped, the server is stopping: nothing
+        // more to record.
+        let _ = self.0.cast(RecorderMsg::Saw(at, event.clone()));
+        None
+    }
+}
+
+impl Actor for Recorder {
+    type Msg = RecorderMsg;
+    type State = RecorderState;
+    type Arguments = RecorderArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: RecorderArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        // A report that cannot be written at exit is refused now, before
+        // anything is served, rather than lost at the end of a run.
+        if let Some(path) = &args.path {
+            let parent = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => std::path::Path::new("."),
+            };
+            let checked = check_target(path).and_then(|()| {
+                if std::fs::metadata(parent)?.is_dir() {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other("its folder is not a directory"))
+                }
+            });
+            if let Err(source) = checked {
+                return Err(Box::new(StartupError::Report {
+                    path: path.clone(),
+                    source,
+                }));
+            }
+        }
+        Ok(RecorderState {
+            record: Record::default(),
+            path: args.path,
+            start: args.start,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            RecorderMsg::Saw(at, event) => state.record.see(ms_since(state.start, at), &event),
+            RecorderMsg::Report(reply) => {
+                let _ = reply.send(state.report());
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(path) = &state.path else {
+            return Ok(());
+        };
+        let mut bytes = serde_json::to_vec_pretty(&state.report()).expect("JSON values serialize");
+        bytes.push(b'\n');
+        // The report is the run's result: it stays, unlike the pidfile.
+        match write_atomically(path, &bytes) {
+            Ok(_) => tracing::info!(report = %path.display(), "client report written"),
+            Err(error) => {
+                tracing::warn!(report = %path.display(), %error, "cannot write the client report")
+            }
+        }
+        Ok(())
+    }
+}
