@@ -1350,6 +1350,18 @@ const ROWS: &[Row] = &[
     Row { label: "control request to the last of 100 HTTP sessions notified", part: "control", figure: "control_to_last_http_session", p99: true,
           target: "report", python: "",
           absolute: None, ratio: None, parts_arg: "" },
+    Row { label: "tools/list at 10,000 tools, one page, without --report (same run as the next rows)", part: "report", figure: "report_off_list_10000", p99: true,
+          target: "report", python: "",
+          absolute: None, ratio: None, parts_arg: "" },
+    Row { label: "tools/list at 10,000 tools, one page, with --report", part: "report", figure: "report_on_list_10000", p99: true,
+          target: "report", python: "",
+          absolute: None, ratio: None, parts_arg: "" },
+    Row { label: "tools/list at 10,000 tools, all 100 pages of --page-size 100, without --report", part: "report", figure: "report_off_paged_list_10000", p99: true,
+          target: "report", python: "",
+          absolute: None, ratio: None, parts_arg: "" },
+    Row { label: "tools/list at 10,000 tools, all 100 pages of --page-size 100, with --report", part: "report", figure: "report_on_paged_list_10000", p99: true,
+          target: "report", python: "",
+          absolute: None, ratio: None, parts_arg: "" },
     Row { label: "storm of 10,000 changes, stdio, 1 client, folding: changes applied per second", part: "storm", figure: "stdio_fold_changes_per_second", p99: false,
           target: "report; no session misses the last change", python: "",
           absolute: None, ratio: None, parts_arg: "" },
@@ -1391,7 +1403,7 @@ const ROWS: &[Row] = &[
 /// The bench that measures a row, and its arguments.
 fn bench_of(row: &Row) -> (&'static str, &'static str) {
     match row.part {
-        "registry" | "control" => (row.part, ""),
+        "registry" | "control" | "report" => (row.part, ""),
         "storm" => ("control --", "--part storm"),
         part if part.starts_with("http_fanout") => ("http_fanout", ""),
         _ => ("e2e --", row.parts_arg),

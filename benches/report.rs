@@ -1,6 +1,7 @@
 //! The cost of recording the client report: `tools/list` at 10,000 tools over
 //! stdio, without and with `--report` (which starts the Recorder and sends it
-//! two events per list: the request and the page).
+//! two events per page: the request and the page), on one page and paged by
+//! 100 (`--page-size 100`: a listing is then every page, cursor after cursor).
 //!
 //! The two servers run one after the other, alternating for a few rounds so
 //! that a noisy moment hurts both alike; each round takes some warm-up lists
@@ -31,32 +32,55 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let (mut plain, mut recorded) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        plain.extend(runtime.block_on(lists_over_stdio(tools, lists, false)));
-        recorded.extend(runtime.block_on(lists_over_stdio(tools, lists, true)));
+    for (paging, page_size) in [("list", None), ("paged_list", Some(PAGE_SIZE))] {
+        let (mut plain, mut recorded) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            plain.extend(runtime.block_on(lists_over_stdio(tools, lists, false, page_size)));
+            recorded.extend(runtime.block_on(lists_over_stdio(tools, lists, true, page_size)));
+        }
+        plain.sort();
+        recorded.sort();
+        let p50 = |times: &[Duration]| percentile(times, 50.0).as_secs_f64() * 1000.0;
+        let ratio = p50(&recorded) / p50(&plain);
+        let how = match page_size {
+            Some(size) => format!("every page of {size}"),
+            None => "one page".to_owned(),
+        };
+        report(
+            &format!("report_off_{paging}_{tools}"),
+            tools,
+            &format!("{how}, without --report"),
+            &plain,
+        );
+        report(
+            &format!("report_on_{paging}_{tools}"),
+            tools,
+            &format!("{how}, with --report"),
+            &recorded,
+        );
+        println!("recording costs x{ratio:.3} at the median ({how})");
     }
-    plain.sort();
-    recorded.sort();
-    let p50 = |times: &[Duration]| percentile(times, 50.0).as_secs_f64() * 1000.0;
-    let ratio = p50(&recorded) / p50(&plain);
-    report(
-        &format!("report_off_list_{tools}"),
-        tools,
-        "without --report",
-        &plain,
-    );
-    report(
-        &format!("report_on_list_{tools}"),
-        tools,
-        "with --report",
-        &recorded,
-    );
-    println!("recording costs x{ratio:.3} at the median");
+}
+
+/// The page size of the paged variant.
+const PAGE_SIZE: usize = 100;
+
+/// The `nextCursor` of a list answer, if it has one: found, not parsed, so
+/// the client's own cost stays small beside the server's.
+fn next_cursor(line: &str) -> Option<String> {
+    const KEY: &str = r#""nextCursor":""#;
+    let start = line.find(KEY)? + KEY.len();
+    let end = start + line[start..].find('"')?;
+    Some(line[start..end].to_owned())
 }
 
 /// Time `lists` `tools/list` requests to one stdio server with `tools` tools.
-async fn lists_over_stdio(tools: usize, lists: usize, record: bool) -> Vec<Duration> {
+async fn lists_over_stdio(
+    tools: usize,
+    lists: usize,
+    record: bool,
+    page_size: Option<usize>,
+) -> Vec<Duration> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut command = tokio::process::Command::new(BIN);
     command
@@ -71,6 +95,9 @@ async fn lists_over_stdio(tools: usize, lists: usize, record: bool) -> Vec<Durat
     let report = dir.path().join("report.json");
     if record {
         command.arg("--report").arg(&report);
+    }
+    if let Some(size) = page_size {
+        command.args(["--page-size", &size.to_string()]);
     }
     let mut child = command
         .stdin(Stdio::piped())
@@ -102,24 +129,38 @@ async fn lists_over_stdio(tools: usize, lists: usize, record: bool) -> Vec<Durat
         .await
         .unwrap();
     let mut times = Vec::with_capacity(lists);
-    for id in 1..=WARMUP + lists {
-        let request = format!(
-            "{}\n",
-            json!({ "jsonrpc": "2.0", "id": id, "method": "tools/list" })
-        );
+    let mut requests = 0;
+    let pages = page_size.map_or(1, |size| tools.div_ceil(size));
+    for listing in 1..=WARMUP + lists {
         let sent = Instant::now();
-        stdin.write_all(request.as_bytes()).await.unwrap();
-        let line = within("the tools/list answer", lines.next_line())
-            .await
-            .unwrap()
-            .expect("stdout open");
+        let mut cursor = None;
+        for _ in 0..pages {
+            requests += 1;
+            let params = match &cursor {
+                Some(cursor) => json!({ "cursor": cursor }),
+                None => json!({}),
+            };
+            let request = json!({
+                "jsonrpc": "2.0", "id": requests, "method": "tools/list", "params": params,
+            });
+            stdin
+                .write_all(format!("{request}\n").as_bytes())
+                .await
+                .unwrap();
+            let line = within("the tools/list answer", lines.next_line())
+                .await
+                .unwrap()
+                .expect("stdout open");
+            assert!(
+                line.starts_with(r#"{"jsonrpc":"2.0","id":"#) && !line.contains(r#""error""#),
+                "{}",
+                &line[..80.min(line.len())]
+            );
+            cursor = next_cursor(&line);
+        }
+        assert_eq!(cursor, None, "the listing ends after {pages} pages");
         let read = sent.elapsed();
-        assert!(
-            line.starts_with(r#"{"jsonrpc":"2.0","id":"#),
-            "{}",
-            &line[..80.min(line.len())]
-        );
-        if id > WARMUP {
+        if listing > WARMUP {
             times.push(read);
         }
     }
@@ -128,7 +169,7 @@ async fn lists_over_stdio(tools: usize, lists: usize, record: bool) -> Vec<Durat
     assert!(status.success());
     if record {
         let text = std::fs::read_to_string(&report).expect("the report is written");
-        assert!(text.contains(&format!("\"tools/list\": {}", WARMUP + lists)));
+        assert!(text.contains(&format!("\"tools/list\": {requests}")));
     }
     times
 }
