@@ -28,7 +28,6 @@
 //! `--coalesce off`, 100,000 by default: n is that over the clients, at most
 //! 10,000).
 
-use std::io::Write;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,7 +40,7 @@ use tokio::sync::mpsc;
 mod common;
 use common::sessions::{
     Progress, Server, open_sessions, open_sessions_with_ids, percentile, read_each_notification,
-    read_notifications, within,
+    read_notifications, stdio_handshake, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_dynamic-mcp-server");
@@ -140,26 +139,7 @@ async fn over_stdio(changes: usize) -> Vec<Duration> {
     let control = control_url(&ready).await;
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let initialize = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": { "name": "control-bench", "version": "0" },
-        },
-    });
-    for message in [
-        initialize,
-        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
-    ] {
-        stdin
-            .write_all(format!("{message}\n").as_bytes())
-            .await
-            .unwrap();
-    }
-    within("the initialize answer", lines.next_line())
-        .await
-        .unwrap();
+    stdio_handshake(&mut stdin, &mut lines, "control-bench").await;
 
     let http = reqwest::Client::new();
     let mut times = Vec::with_capacity(changes);
@@ -225,26 +205,7 @@ fn report(figure: &str, label: &str, times: Vec<Duration>) {
         times.len()
     );
     let ours = json!({ "n": times.len(), "median": p50, "p99": p99, "max": max });
-    record("control", figure, "ms", ours);
-}
-
-/// Append one figure to the results file.
-fn record(part: &str, figure: &str, unit: &str, ours: Value) {
-    let line = json!({
-        "run": common::now(), "machine": common::machine(), "part": part,
-        "figure": figure, "unit": unit, "ours": ours, "floor": null, "ratio": null,
-        "quick": false,
-    });
-    let path = common::results_path();
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .expect("the results file");
-    writeln!(file, "{line}").expect("write a result");
+    common::record_figure("control", figure, "ms", ours);
 }
 
 // ---------------------------------------------------------------------------
@@ -389,26 +350,7 @@ impl StormServer {
             let control = control_url(&ready).await;
             let mut stdin = child.stdin.take().unwrap();
             let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-            let initialize = json!({
-                "jsonrpc": "2.0", "id": 1, "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {},
-                    "clientInfo": { "name": "storm-bench", "version": "0" },
-                },
-            });
-            stdin
-                .write_all(format!("{initialize}\n").as_bytes())
-                .await
-                .unwrap();
-            within("the initialize answer", lines.next_line())
-                .await
-                .unwrap();
-            let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-            stdin
-                .write_all(format!("{initialized}\n").as_bytes())
-                .await
-                .unwrap();
+            stdio_handshake(&mut stdin, &mut lines, "storm-bench").await;
             let tally = Arc::new(Tally::default());
             let (answer_tx, answers) = mpsc::unbounded_channel();
             let reading = Arc::clone(&tally);
@@ -648,7 +590,7 @@ fn report_storm(name: &str, clients: usize, mode: &str, n: usize, runs: &[StormR
             "n": runs.len(), "median": value, "p99": null, "changes": n, "clients": clients,
             "notifications_per_storm": written, "relisted": relisted,
         });
-        record("storm", &format!("{name}_{mode}_{what}"), "/s", ours);
+        common::record_figure("storm", &format!("{name}_{mode}_{what}"), "/s", ours);
     };
     figure("changes_per_second", changes);
     figure("notifications_per_second", notifications);

@@ -21,12 +21,11 @@
 //! `target/bench-results.jsonl` (parts `http_fanout_1000`, `http_fanout_10000`)
 //! for `BENCHMARKS.md`'s table (`cargo bench --bench e2e -- --table`).
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod common;
 use common::sessions::{
@@ -143,47 +142,28 @@ async fn run(sessions: usize, sighups: usize) {
 
     let part = format!("http_fanout_{sessions}");
     let n = fanout.len();
-    record(
+    common::record_figure(
         &part,
         "sighup_to_last_session",
         "ms",
         json!({ "n": n, "median": p50, "p99": p99, "max": max }),
     );
-    record(
+    common::record_figure(
         &part,
         "rss_per_idle_session",
         "KiB",
         json!({ "n": 1, "median": per_session_kib }),
     );
-    record(
+    common::record_figure(
         &part,
         "shutdown",
         "ms",
         json!({ "n": 1, "median": ms(stopped_in) }),
     );
-    record(
+    common::record_figure(
         &part,
         "cpu_per_sighup",
         "ms",
         json!({ "n": sighups, "median": ms(cpu_per_sighup) }),
     );
-}
-
-/// Append one figure to the results file, as `benches/e2e.rs` reads it.
-fn record(part: &str, figure: &str, unit: &str, ours: Value) {
-    let line = json!({
-        "run": common::now(), "machine": common::machine(), "part": part,
-        "figure": figure, "unit": unit, "ours": ours, "floor": null, "ratio": null,
-        "quick": false,
-    });
-    let path = common::results_path();
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .expect("the results file");
-    writeln!(file, "{line}").expect("write a result");
 }

@@ -11,7 +11,6 @@
 //!
 //! Run: `cargo bench --bench report` (`-- --tools N --lists N --rounds N`).
 
-use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 mod common;
-use common::sessions::{percentile, within};
+use common::sessions::{percentile, stdio_handshake, within};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dynamic-mcp-server");
 const WARMUP: usize = 5;
@@ -108,26 +107,7 @@ async fn lists_over_stdio(
         .expect("start the server");
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let initialize = json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": { "name": "report-bench", "version": "0" },
-        },
-    });
-    for message in [
-        initialize,
-        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
-    ] {
-        stdin
-            .write_all(format!("{message}\n").as_bytes())
-            .await
-            .unwrap();
-    }
-    within("the initialize answer", lines.next_line())
-        .await
-        .unwrap();
+    stdio_handshake(&mut stdin, &mut lines, "report-bench").await;
     let mut times = Vec::with_capacity(lists);
     let mut requests = 0;
     let pages = page_size.map_or(1, |size| tools.div_ceil(size));
@@ -186,19 +166,5 @@ fn report(figure: &str, tools: usize, label: &str, times: &[Duration]) {
         times.len()
     );
     let ours = json!({ "n": times.len(), "median": p50, "p99": p99, "max": max });
-    let line = json!({
-        "run": common::now(), "machine": common::machine(), "part": "report",
-        "figure": figure, "unit": "ms", "ours": ours, "floor": null, "ratio": null,
-        "quick": false,
-    });
-    let path = common::results_path();
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .expect("the results file");
-    writeln!(file, "{line}").expect("write a result");
+    common::record_figure("report", figure, "ms", ours);
 }

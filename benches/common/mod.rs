@@ -34,6 +34,27 @@ pub fn results_path() -> PathBuf {
         .unwrap_or_else(|| target_dir().join("bench-results.jsonl"))
 }
 
+/// Append one figure of ours (no floor) to the results file, as
+/// `benches/e2e.rs` reads it for the table.
+pub fn record_figure(part: &str, figure: &str, unit: &str, ours: serde_json::Value) {
+    use std::io::Write as _;
+    let line = serde_json::json!({
+        "run": now(), "machine": machine(), "part": part,
+        "figure": figure, "unit": unit, "ours": ours, "floor": null, "ratio": null,
+        "quick": false,
+    });
+    let path = results_path();
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("the results file");
+    writeln!(file, "{line}").expect("write a result");
+}
+
 /// Cores, CPU model and kernel, for the table.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

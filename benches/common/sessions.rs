@@ -446,6 +446,35 @@ pub async fn read_each_notification(mut stream: TcpStream, mut on_read: impl FnM
     }
 }
 
+/// The handshake of a stdio client: `initialize`, its answer read, then
+/// `notifications/initialized`.
+pub async fn stdio_handshake(
+    stdin: &mut tokio::process::ChildStdin,
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    client: &str,
+) {
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": { "name": client, "version": "0" },
+        },
+    });
+    stdin
+        .write_all(format!("{initialize}\n").as_bytes())
+        .await
+        .unwrap();
+    within("the initialize answer", lines.next_line())
+        .await
+        .unwrap();
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    stdin
+        .write_all(format!("{initialized}\n").as_bytes())
+        .await
+        .unwrap();
+}
+
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
