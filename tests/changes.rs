@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{ServerProcess, bounded, expected_names, text_json};
+use common::{Controlled, ServerProcess, bounded, expected_names, text_json};
 use rmcp::model::{
     CallToolRequestParams, GetPromptRequestParams, ProtocolVersion, ReadResourceRequestParams,
     ResourceUpdatedNotificationParam, ServerNotification, SubscribeRequestParams,
@@ -19,7 +19,6 @@ use rmcp::service::{NotificationContext, RunningService, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use tokio::sync::watch;
 
 /// How long a test waits for a notification that must not come.
@@ -130,69 +129,7 @@ impl Client {
     }
 }
 
-/// A server with the control endpoint and a ready file.
-struct Controlled {
-    process: ServerProcess,
-    ready: Value,
-    control: String,
-    http: reqwest::Client,
-    _dir: TempDir,
-}
-
 impl Controlled {
-    async fn start(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ready_path = dir.path().join("ready.json");
-        let mut all = vec![
-            "--control",
-            "127.0.0.1:0",
-            "--ready-file",
-            ready_path.to_str().unwrap(),
-        ];
-        all.extend_from_slice(args);
-        // The ready file is written before the pidfile, which `start` waits for.
-        let process = ServerProcess::start(&all).await;
-        let text = std::fs::read_to_string(&ready_path).expect("the ready file exists");
-        let ready: Value = serde_json::from_str(&text).expect("the ready file is JSON");
-        let control = ready["control_url"]
-            .as_str()
-            .expect("a control_url")
-            .to_owned();
-        Self {
-            process,
-            ready,
-            control,
-            http: reqwest::Client::new(),
-            _dir: dir,
-        }
-    }
-
-    /// POST /changes with `body`: the status and the JSON answer.
-    async fn change(&self, body: Value) -> (u16, Value) {
-        self.post(body.to_string()).await
-    }
-
-    async fn post(&self, body: String) -> (u16, Value) {
-        let request = self
-            .http
-            .post(format!("{}/changes", self.control))
-            .body(body)
-            .send();
-        let response = bounded("POST /changes", request).await.expect("POST");
-        let status = response.status().as_u16();
-        let text = bounded("the answer", response.text())
-            .await
-            .expect("a body");
-        (status, serde_json::from_str(&text).expect("a JSON answer"))
-    }
-
-    async fn state(&self) -> Value {
-        let request = self.http.get(format!("{}/state", self.control)).send();
-        let response = bounded("GET /state", request).await.expect("GET");
-        assert_eq!(response.status(), 200);
-        serde_json::from_str(&response.text().await.expect("a body")).expect("JSON")
-    }
-
     /// The catalog part of the state, without the sessions.
     async fn catalog(&self) -> Value {
         let mut state = self.state().await;

@@ -9,10 +9,9 @@ mod http_support;
 
 use std::time::Duration;
 
-use common::{RawClient, ServerProcess, bounded};
+use common::{Controlled, RawClient, bounded};
 use http_support::{Raw, SseReader};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 /// How long a test waits for a notification that must not come.
 const QUIET: Duration = Duration::from_millis(300);
@@ -20,58 +19,21 @@ const QUIET: Duration = Duration::from_millis(300);
 const TOOLS_CHANGED: &str = "notifications/tools/list_changed";
 
 /// A server with the control endpoint, over stdio or HTTP.
-struct Server {
-    process: ServerProcess,
-    mcp_url: Option<String>,
-    control: String,
-    http: reqwest::Client,
-    _dir: TempDir,
-}
+type Server = Controlled;
 
 impl Server {
-    async fn start(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ready_path = dir.path().join("ready.json");
-        let mut all = vec![
-            "--control",
-            "127.0.0.1:0",
-            "--ready-file",
-            ready_path.to_str().unwrap(),
-        ];
-        all.extend_from_slice(args);
-        let process = ServerProcess::start(&all).await;
-        let ready: Value = serde_json::from_str(
-            &std::fs::read_to_string(&ready_path).expect("the ready file exists"),
-        )
-        .expect("the ready file is JSON");
-        Self {
-            process,
-            mcp_url: ready["mcp_url"].as_str().map(str::to_owned),
-            control: ready["control_url"].as_str().expect("a control_url").into(),
-            http: reqwest::Client::new(),
-            _dir: dir,
-        }
-    }
-
     /// `n` tools added by one control request (`count: n`), answered once
     /// every change is applied and every session told.
     async fn storm(&self, n: usize) {
-        let request = self
-            .http
-            .post(format!("{}/changes", self.control))
-            .body(json!({ "change": "add_tool", "count": n }).to_string())
-            .send();
-        let response = bounded("POST /changes", request).await.expect("POST");
-        assert_eq!(response.status(), 200);
+        let (status, answer) = self
+            .change(json!({ "change": "add_tool", "count": n }))
+            .await;
+        assert_eq!(status, 200, "{answer}");
     }
 
     /// `GET /state`'s sessions.
     async fn sessions(&self) -> Vec<Value> {
-        let request = self.http.get(format!("{}/state", self.control)).send();
-        let response = bounded("GET /state", request).await.expect("GET");
-        assert_eq!(response.status(), 200);
-        let state: Value = serde_json::from_str(&response.text().await.expect("a body"))
-            .expect("the state is JSON");
+        let state = self.state().await;
         state["sessions"].as_array().expect("sessions").clone()
     }
 
@@ -111,7 +73,7 @@ impl Server {
     async fn http_sessions(&self, n: usize) -> Vec<SseReader> {
         let raw = Raw {
             http: reqwest::Client::new(),
-            url: self.mcp_url.clone().expect("an HTTP server"),
+            url: self.mcp_url().to_owned(),
         };
         let mut streams = Vec::new();
         for _ in 0..n {

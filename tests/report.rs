@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{ServerProcess, bounded, expected_names, refuses_to_start};
+use common::{Controlled, ServerProcess, bounded, expected_names, refuses_to_start};
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -89,52 +89,13 @@ impl Client {
 
 /// A server over HTTP with the control endpoint, and no `--report`: the
 /// report is recorded because the control endpoint serves it.
-struct Controlled {
-    _process: ServerProcess,
-    mcp: String,
-    control: String,
-    http: reqwest::Client,
-    _dir: TempDir,
+async fn controlled() -> Controlled {
+    Controlled::start(&["--http", "127.0.0.1:0"]).await
 }
 
 impl Controlled {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ready = dir.path().join("ready.json");
-        let process = ServerProcess::start(&[
-            "--http",
-            "127.0.0.1:0",
-            "--control",
-            "127.0.0.1:0",
-            "--ready-file",
-            ready.to_str().unwrap(),
-        ])
-        .await;
-        let ready: Value = serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
-        Self {
-            _process: process,
-            mcp: ready["mcp_url"].as_str().unwrap().to_owned(),
-            control: ready["control_url"].as_str().unwrap().to_owned(),
-            http: reqwest::Client::new(),
-            _dir: dir,
-        }
-    }
-
-    async fn change(&self, body: Value) {
-        let request = self
-            .http
-            .post(format!("{}/changes", self.control))
-            .body(body.to_string())
-            .send();
-        let response = bounded("POST /changes", request).await.expect("POST");
-        assert_eq!(response.status(), 200);
-    }
-
     async fn report(&self) -> Value {
-        let request = self.http.get(format!("{}/report", self.control)).send();
-        let response = bounded("GET /report", request).await.expect("GET");
-        assert_eq!(response.status(), 200);
-        serde_json::from_str(&response.text().await.expect("a body")).expect("JSON")
+        self.get("/report").await
     }
 
     /// The live report once `ready` holds: a notification is recorded just
@@ -166,11 +127,12 @@ fn session_of<'r>(report: &'r Value, client: &str) -> Option<&'r Value> {
 
 #[tokio::test]
 async fn get_report_tells_a_client_that_relists_after_each_change_from_one_that_never_does() {
-    let server = Controlled::start().await;
-    let mut relisting = Client::connect(&server.mcp, "relister").await;
-    let mut ignoring = Client::connect(&server.mcp, "ignorer").await;
+    let server = controlled().await;
+    let mut relisting = Client::connect(server.mcp_url(), "relister").await;
+    let mut ignoring = Client::connect(server.mcp_url(), "ignorer").await;
     for (n, tools) in [(1, 2), (2, 3)] {
-        server.change(json!({ "change": "add_tool" })).await;
+        let (status, answer) = server.change(json!({ "change": "add_tool" })).await;
+        assert_eq!(status, 200, "{answer}");
         relisting.wait_told(n).await;
         ignoring.wait_told(n).await;
         assert_eq!(relisting.relist().await, tools);

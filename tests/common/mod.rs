@@ -32,6 +32,83 @@ pub async fn bounded<F: Future>(what: &str, future: F) -> F::Output {
         .unwrap_or_else(|_| panic!("timed out after {TIMEOUT:?} waiting for {what}"))
 }
 
+/// A server with the control endpoint (`--control 127.0.0.1:0`) whose URLs
+/// come from its ready file, and an HTTP client for it.
+pub struct Controlled {
+    pub process: ServerProcess,
+    /// The ready file: `pid`, `mcp_url`, `control_url`.
+    pub ready: Value,
+    pub control: String,
+    pub http: reqwest::Client,
+    _dir: TempDir,
+}
+
+impl Controlled {
+    pub async fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ready_path = dir.path().join("ready.json");
+        let mut all = vec![
+            "--control",
+            "127.0.0.1:0",
+            "--ready-file",
+            ready_path.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        // The ready file is written before the pidfile, which `start` waits for.
+        let process = ServerProcess::start(&all).await;
+        let text = std::fs::read_to_string(&ready_path).expect("the ready file exists");
+        let ready: Value = serde_json::from_str(&text).expect("the ready file is JSON");
+        let control = ready["control_url"]
+            .as_str()
+            .expect("a control_url")
+            .to_owned();
+        Self {
+            process,
+            ready,
+            control,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// The MCP endpoint's URL of a server started with `--http`.
+    pub fn mcp_url(&self) -> &str {
+        self.ready["mcp_url"].as_str().expect("an HTTP server")
+    }
+
+    /// POST /changes with `body`: the status and the JSON answer.
+    pub async fn change(&self, body: Value) -> (u16, Value) {
+        self.post(body.to_string()).await
+    }
+
+    /// POST /changes with any text as the body.
+    pub async fn post(&self, body: String) -> (u16, Value) {
+        let request = self
+            .http
+            .post(format!("{}/changes", self.control))
+            .body(body)
+            .send();
+        let response = bounded("POST /changes", request).await.expect("POST");
+        let status = response.status().as_u16();
+        let text = bounded("the answer", response.text())
+            .await
+            .expect("a body");
+        (status, serde_json::from_str(&text).expect("a JSON answer"))
+    }
+
+    /// GET `path` (`/state`, `/report`) as JSON; it must answer 200.
+    pub async fn get(&self, path: &str) -> Value {
+        let request = self.http.get(format!("{}{path}", self.control)).send();
+        let response = bounded(path, request).await.expect("GET");
+        assert_eq!(response.status(), 200, "GET {path}");
+        serde_json::from_str(&response.text().await.expect("a body")).expect("JSON")
+    }
+
+    pub async fn state(&self) -> Value {
+        self.get("/state").await
+    }
+}
+
 /// Run the server with `--pidfile pidfile`, `args` and stdin closed,
 /// expecting it to refuse to start: exit 2 and nothing on stdout. Returns its
 /// stderr.
