@@ -30,6 +30,9 @@ export type Change =
 /** The server's state as its control endpoint reports it. */
 export type State = Record<string, unknown>;
 
+/** The client report (GET /report): `changes`, `steps` and `sessions`; see the README's "The client report". */
+export type Report = Record<string, unknown>;
+
 export interface DynamicServer {
   /** The PID; on stdio, of the server the client started (throws if none has yet). */
   readonly pid: number;
@@ -61,7 +64,8 @@ export interface DynamicServer {
   removeResource(uri?: string): Promise<State>;
   updateResource(uri?: string): Promise<State>;
   state(): Promise<State>;
-  report(): Promise<State>;
+  /** What each client did about each change (GET /report). */
+  report(): Promise<Report>;
   /** Stop the server and remove its temporary folder; resolves to an HTTP server's exit code. */
   stop(): Promise<number | null>;
 }
