@@ -279,11 +279,16 @@ impl ServerProcess {
         }
     }
 
-    /// Wait for the process to exit.
+    /// Wait for the process to exit; a server that does not is shown with its
+    /// log, which says how far its shutdown got.
     pub async fn wait_exit(&mut self) -> ExitStatus {
-        bounded("the server to exit", self.child.wait())
-            .await
-            .expect("wait for the server")
+        match tokio::time::timeout(TIMEOUT, self.child.wait()).await {
+            Ok(status) => status.expect("wait for the server"),
+            Err(_) => panic!(
+                "timed out after {TIMEOUT:?} waiting for the server to exit; its stderr:\n{}",
+                self.stderr()
+            ),
+        }
     }
 
     /// Wait for the exit that every shutdown path must end in: status 0, the
