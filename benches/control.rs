@@ -28,19 +28,18 @@
 //! `--coalesce off`, 100,000 by default: n is that over the clients, at most
 //! 10,000).
 
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 mod common;
 use common::sessions::{
     Progress, Server, open_sessions, open_sessions_with_ids, percentile, read_each_notification,
-    read_notifications, stdio_handshake, within,
+    read_notifications, start_stdio, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_dynamic-mcp-server");
@@ -119,7 +118,8 @@ async fn add_tool(http: &reqwest::Client, control: &str) {
 async fn over_stdio(changes: usize) -> Vec<Duration> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let ready = dir.path().join("ready.json");
-    let mut child = tokio::process::Command::new(BIN)
+    let mut command = tokio::process::Command::new(BIN);
+    command
         .args([
             "--control",
             "127.0.0.1:0",
@@ -129,17 +129,9 @@ async fn over_stdio(changes: usize) -> Vec<Duration> {
         ])
         .arg(dir.path().join("server.pid"))
         .arg("--ready-file")
-        .arg(&ready)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server");
+        .arg(&ready);
+    let (mut child, stdin, mut lines) = start_stdio(&mut command, "control-bench").await;
     let control = control_url(&ready).await;
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    stdio_handshake(&mut stdin, &mut lines, "control-bench").await;
 
     let http = reqwest::Client::new();
     let mut times = Vec::with_capacity(changes);
@@ -337,20 +329,13 @@ impl StormServer {
         }
         let http = reqwest::Client::new();
         if sessions == 0 {
-            let mut child = tokio::process::Command::new(BIN)
+            let mut command = tokio::process::Command::new(BIN);
+            command
                 .args(&args)
                 .args(["--log-level", "warn", "--pidfile"])
-                .arg(dir.path().join("server.pid"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("start the server");
+                .arg(dir.path().join("server.pid"));
+            let (child, stdin, mut lines) = start_stdio(&mut command, "storm-bench").await;
             let control = control_url(&ready).await;
-            let mut stdin = child.stdin.take().unwrap();
-            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-            stdio_handshake(&mut stdin, &mut lines, "storm-bench").await;
             let tally = Arc::new(Tally::default());
             let (answer_tx, answers) = mpsc::unbounded_channel();
             let reading = Arc::clone(&tally);

@@ -11,14 +11,13 @@
 //!
 //! Run: `cargo bench --bench report` (`-- --tools N --lists N --rounds N`).
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 
 mod common;
-use common::sessions::{percentile, stdio_handshake, within};
+use common::sessions::{percentile, start_stdio, within};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dynamic-mcp-server");
 const WARMUP: usize = 5;
@@ -98,16 +97,7 @@ async fn lists_over_stdio(
     if let Some(size) = page_size {
         command.args(["--page-size", &size.to_string()]);
     }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server");
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    stdio_handshake(&mut stdin, &mut lines, "report-bench").await;
+    let (mut child, mut stdin, mut lines) = start_stdio(&mut command, "report-bench").await;
     let mut times = Vec::with_capacity(lists);
     let mut requests = 0;
     let pages = page_size.map_or(1, |size| tools.div_ceil(size));

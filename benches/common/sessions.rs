@@ -446,13 +446,28 @@ pub async fn read_each_notification(mut stream: TcpStream, mut on_read: impl FnM
     }
 }
 
-/// The handshake of a stdio client: `initialize`, its answer read, then
-/// `notifications/initialized`.
-pub async fn stdio_handshake(
-    stdin: &mut tokio::process::ChildStdin,
-    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+/// The server `command` started over stdio (its stderr discarded, killed if
+/// dropped), and the handshake of a client named `client` done: `initialize`,
+/// its answer read, then `notifications/initialized`. Returns the process and
+/// its pipes.
+pub async fn start_stdio(
+    command: &mut tokio::process::Command,
     client: &str,
+) -> (
+    tokio::process::Child,
+    tokio::process::ChildStdin,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 ) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let initialize = json!({
         "jsonrpc": "2.0", "id": 0, "method": "initialize",
         "params": {
@@ -473,6 +488,7 @@ pub async fn stdio_handshake(
         .write_all(format!("{initialized}\n").as_bytes())
         .await
         .unwrap();
+    (child, stdin, lines)
 }
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
