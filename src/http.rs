@@ -35,6 +35,7 @@ pub mod guard;
 pub mod sessions;
 
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -344,9 +345,15 @@ async fn serve_connection(stream: TcpStream, edge: Arc<Edge>, cancel: Cancellati
     // Notifications are small writes that must leave at once.
     let _ = stream.set_nodelay(true);
     let header_timeout = edge.request_timeout;
+    // Boxed: hyper keeps the box of a connection's in-flight future for as
+    // long as the connection lives, sized for the largest future, and
+    // rmcp's request handling makes that over 6 KB. Boxed per request, an
+    // idle connection (a session's open GET stream) keeps only a pointer.
     let handler = service_fn(move |request| {
         let edge = Arc::clone(&edge);
-        async move { Ok::<_, Infallible>(handle(request, &edge).await) }
+        let handling: Pin<Box<dyn Future<Output = _> + Send>> =
+            Box::pin(async move { Ok::<_, Infallible>(handle(request, &edge).await) });
+        handling
     });
     // The head timer runs whenever hyper waits for a head, so it also closes
     // a connection kept alive with no request.
