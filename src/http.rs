@@ -35,8 +35,8 @@ pub mod guard;
 pub mod sessions;
 
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -216,7 +216,7 @@ pub(crate) fn service(
         let sessions = Arc::clone(&sessions);
         Arc::new(move |extensions| {
             let parts = extensions.get::<Parts>()?;
-            sessions.notices(&session_id(&parts.headers)?)
+            sessions.direct(&session_id(&parts.headers)?)
         })
     };
     let factory = move || {
@@ -232,9 +232,9 @@ pub(crate) fn service(
 
 /// A session manager whose sessions close only when told: rmcp's idle timeout
 /// counts messages, not open streams (see the module doc), so [`Sessions`]
-/// has none.
-pub(crate) fn session_manager() -> Sessions {
-    Sessions::default()
+/// has none. `cancel` is the server's.
+pub(crate) fn session_manager(cancel: CancellationToken) -> Sessions {
+    Sessions::new(cancel)
 }
 
 /// Everything a connection's requests share.

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::RegistryMsg;
 use crate::actors::registry::severity;
-use crate::actors::session::{ListenStream, Notice, NotifyStyle, SendNotice, SessionMsg};
+use crate::actors::session::{ListenStream, Notice, NotifyStyle, SendLog, SendNotice, SessionMsg};
 use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind};
 use crate::hostile::Hostile;
 use crate::observe::{Event, SessionKey, Watch};
@@ -83,7 +83,26 @@ pub struct McpHandler {
 /// A faster way than rmcp's peer to send a session its notifications, if its
 /// transport has one for the session that the `notifications/initialized`
 /// with these extensions came from (HTTP: [`crate::http::sessions`]).
-pub type DirectNotices = Arc<dyn Fn(&rmcp::model::Extensions) -> Option<SendNotice> + Send + Sync>;
+pub type DirectNotices = Arc<dyn Fn(&rmcp::model::Extensions) -> Option<Direct> + Send + Sync>;
+
+/// A session's way to its client that does not go through rmcp's peer.
+#[derive(Clone)]
+pub struct Direct {
+    pub notices: SendNotice,
+    pub log: SendLog,
+}
+
+/// What an HTTP session's transport hands its handler with `initialize` (in
+/// the request's extensions). The transport runs rmcp's service loop only
+/// while the session has a request in flight, so that an idle session holds
+/// none of it (see [`crate::http::sessions`]): it keeps a copy of the handler
+/// to serve the session's later requests, and the session's notifications
+/// go to the client directly, never through a loop that may have ended.
+#[derive(Clone)]
+pub struct SessionHooks {
+    pub keep: Arc<dyn Fn(McpHandler) + Send + Sync>,
+    pub direct: Direct,
+}
 
 /// Spawns a Session actor for a handler that needs one.
 pub type SpawnSession = Arc<dyn Fn() -> Result<ActorRef<SessionMsg>, SpawnErr> + Send + Sync>;
@@ -573,6 +592,14 @@ fn peer_sender(peer: Peer<RoleServer>) -> SendNotice {
     })
 }
 
+/// Writes log lines to a handshake client's peer.
+fn peer_log(peer: Peer<RoleServer>) -> SendLog {
+    Arc::new(move |line| {
+        let peer = peer.clone();
+        Box::pin(async move { peer.notify_logging_message(line).await.is_ok() })
+    })
+}
+
 /// Write one notice to a handshake client.
 pub async fn notify_peer(peer: &Peer<RoleServer>, notice: Notice) -> bool {
     match notice {
@@ -602,11 +629,18 @@ impl ServerHandler for McpHandler {
     ) -> Result<InitializeResult, McpError> {
         call!(self.session.get()?, SessionMsg::Started).map_err(|_| shutting_down())?;
         context.peer.set_peer_info(request.clone());
+        let hooks = context.extensions.get::<SessionHooks>();
+        if let Some(hooks) = hooks {
+            (hooks.keep)(self.clone());
+        }
         if self.profile.watch.is_watched() {
             // For a scenario's notification before `initialized`: rmcp
             // writes it after this answer, as the peer is read only then.
-            let answering = SessionMsg::Answering(peer_sender(context.peer.clone()));
-            let _ = self.session.cast(answering);
+            let send = match hooks {
+                Some(hooks) => Arc::clone(&hooks.direct.notices),
+                None => peer_sender(context.peer.clone()),
+            };
+            let _ = self.session.cast(SessionMsg::Answering(send));
         }
         self.see(|session| Event::Request {
             session,
@@ -837,17 +871,20 @@ impl ServerHandler for McpHandler {
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         self.see(|session| Event::Initialized { session }).await;
-        let peer = context.peer;
         // HTTP has a faster way than the peer (see `DirectNotices`).
-        let direct = self.direct.as_ref();
-        let send = direct
+        let direct = self
+            .direct
+            .as_ref()
             .and_then(|direct| direct(&context.extensions))
-            .unwrap_or_else(|| peer_sender(peer.clone()));
-        if self
-            .session
-            .cast(SessionMsg::Initialized { peer, send })
-            .is_err()
-        {
+            .unwrap_or_else(|| Direct {
+                notices: peer_sender(context.peer.clone()),
+                log: peer_log(context.peer),
+            });
+        let initialized = SessionMsg::Initialized {
+            send: direct.notices,
+            log: direct.log,
+        };
+        if self.session.cast(initialized).is_err() {
             tracing::debug!("client initialized while its session was stopping");
         }
     }

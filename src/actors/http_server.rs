@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rmcp::transport::streamable_http_server::SessionId;
-use rmcp::transport::streamable_http_server::session::SessionManager;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -133,7 +132,7 @@ impl Actor for HttpServer {
         // which stays the log's first line.
         let descriptors = http::descriptors::raise_to_hard_limit();
         let cancel = CancellationToken::new();
-        let rmcp_sessions = Arc::new(http::session_manager());
+        let rmcp_sessions = Arc::new(http::session_manager(cancel.clone()));
         let service = http::service(
             bound,
             &args.options,
@@ -207,17 +206,10 @@ impl Actor for HttpServer {
                 }
                 state.sweeps_since_release = Some(0);
                 tracing::info!(sessions = ids.len(), "ending every HTTP session (scenario)");
-                // As in the sweep: a session stuck writing must not hold up
-                // this actor.
-                let rmcp_sessions = Arc::clone(&state.rmcp_sessions);
-                tokio::spawn(async move {
-                    for id in &ids {
-                        if let Err(error) = rmcp_sessions.close_session(id).await {
-                            tracing::debug!(session = %id, %error, "cannot close a session");
-                        }
-                    }
-                    let _ = reply.send(ids.len());
-                });
+                for id in &ids {
+                    state.rmcp_sessions.end(id);
+                }
+                let _ = reply.send(ids.len());
             }
             HttpServerMsg::DropStreams(reply) => {
                 if let Some(cut) = &state.cut {
@@ -239,14 +231,9 @@ impl Actor for HttpServer {
                     state.sessions.remove(&id);
                     state.sweeps_since_release = Some(0);
                     tracing::info!(session = %id, ?timeout, "closing an idle HTTP session");
-                    // Not awaited here: a session stuck writing to a client
-                    // that does not read must not hold up the others.
-                    let rmcp_sessions = Arc::clone(&state.rmcp_sessions);
-                    tokio::spawn(async move {
-                        if let Err(error) = rmcp_sessions.close_session(&id).await {
-                            tracing::debug!(session = %id, %error, "cannot close a session");
-                        }
-                    });
+                    // Never waits: a session stuck writing to a client that
+                    // does not read cannot hold up the others.
+                    state.rmcp_sessions.end(&id);
                 }
             }
         }
@@ -259,6 +246,7 @@ impl Actor for HttpServer {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.cancel.cancel();
+        state.rmcp_sessions.end_all();
         state.accept.abort();
         state.sweep.abort();
         Ok(())

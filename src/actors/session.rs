@@ -1,8 +1,8 @@
 //! The Session actor: one per connected client. It owns everything that turns
 //! the registry's change messages into notifications for that client
 //! (`notifications/{tools,prompts,resources}/list_changed` and
-//! `notifications/resources/updated`): the rmcp [`Peer`] of a handshake client
-//! once it is initialized, its resource subscriptions, and the
+//! `notifications/resources/updated`): the way to a handshake client once it
+//! is initialized, its resource subscriptions, and the
 //! `subscriptions/listen` streams of a 2026-07-28 client.
 //!
 //! Three rules shape it. A list change before a handshake client's
@@ -45,7 +45,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rmcp::model::LoggingMessageNotificationParam;
-use rmcp::{Peer, RoleServer};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{Id as TaskId, JoinHandle};
@@ -64,11 +63,8 @@ pub enum SessionMsg {
     /// from `initialize`, or from a 2026-07-28 request's `_meta`.
     Hello { client: Value, protocol: String },
     /// The client sent `notifications/initialized`; notifications may flow,
-    /// through `send`.
-    Initialized {
-        peer: Peer<RoleServer>,
-        send: SendNotice,
-    },
+    /// through `send`, and log lines through `log`.
+    Initialized { send: SendNotice, log: SendLog },
     /// A handshake client subscribed to a resource (`resources/subscribe`).
     Subscribe(String),
     /// A handshake client unsubscribed from a resource.
@@ -111,6 +107,11 @@ pub enum Notice {
 /// Writes one notification to one destination (a handshake client's peer, a
 /// listen stream), and says whether the destination is still there.
 pub type SendNotice = Arc<dyn Fn(Notice) -> BoxFuture<'static, bool> + Send + Sync>;
+
+/// Writes one log line (`notifications/message`) to a handshake client, and
+/// says whether the client is still there.
+pub type SendLog =
+    Arc<dyn Fn(LoggingMessageNotificationParam) -> BoxFuture<'static, bool> + Send + Sync>;
 
 /// One open `subscriptions/listen` stream, as its handler hands it over.
 pub struct ListenStream {
@@ -202,7 +203,7 @@ pub struct SessionState {
     hello: Option<(Value, String)>,
     /// Kept for the log writer, which starts only with the first log line:
     /// most clients never ask for one.
-    peer: Option<Peer<RoleServer>>,
+    log: Option<SendLog>,
     log_writer: Option<LogWriter>,
     /// Notifications written to this client, across all its destinations.
     sent: Arc<Written>,
@@ -503,11 +504,11 @@ impl LogWriter {
     /// are dropped rather than held without bound.
     const BACKLOG: usize = 64;
 
-    fn start(peer: Peer<RoleServer>) -> Self {
+    fn start(log: SendLog) -> Self {
         let (lines, mut queued) = mpsc::channel(Self::BACKLOG);
         let task = tokio::spawn(async move {
             while let Some(line) = queued.recv().await {
-                if peer.notify_logging_message(line).await.is_err() {
+                if !log(line).await {
                     return;
                 }
             }
@@ -570,7 +571,7 @@ impl Actor for Session {
             streams: HashMap::new(),
             next_stream: 0,
             hello: None,
-            peer: None,
+            log: None,
             log_writer: None,
             answering: None,
             spurious_before_initialized: [false; 3],
@@ -619,7 +620,7 @@ impl Actor for Session {
             SessionMsg::Hello { client, protocol } => {
                 state.hello = Some((client, protocol));
             }
-            SessionMsg::Initialized { peer, send } => {
+            SessionMsg::Initialized { send, log } => {
                 if state.client.is_some() {
                     tracing::debug!("client sent notifications/initialized twice; ignored");
                     return Ok(());
@@ -636,7 +637,7 @@ impl Actor for Session {
                     }
                 }
                 state.client = Some(client);
-                state.peer = Some(peer);
+                state.log = Some(log);
             }
             SessionMsg::Subscribe(uri) => {
                 state.subscribed.insert(uri);
@@ -652,10 +653,10 @@ impl Actor for Session {
             }
             // Before `notifications/initialized` a line has nowhere to go yet.
             SessionMsg::Log(line) => {
-                if let Some(peer) = &state.peer {
+                if let Some(log) = &state.log {
                     let writer = state
                         .log_writer
-                        .get_or_insert_with(|| LogWriter::start(peer.clone()));
+                        .get_or_insert_with(|| LogWriter::start(Arc::clone(log)));
                     if writer.lines.try_send(line).is_err() {
                         tracing::debug!("client not reading its log lines; one dropped");
                     }

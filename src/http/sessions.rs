@@ -18,29 +18,45 @@
 //! each kept for `Last-Event-ID`; a GET while one is open gets a quiet shadow
 //! stream (at most 32); a GET after the previous one ended replays what the
 //! session kept.
+//!
+//! rmcp's service loop runs only while a session has something to do. Left
+//! running, it holds about 30 KiB per session (its peer's and its sink's
+//! channels, each a first block of 32 messages, and two tasks) for as long
+//! as the session is open, which for a load test's idle sessions is all the
+//! time. So once `initialize` has been answered, the loop ends whenever no
+//! request of the session is in flight and no message waits: its transport
+//! parks the session's inbound channel, and the next message starts a new
+//! loop over it, with a copy of the session's handler (kept in `initialize`
+//! through [`SessionHooks`]) and what its client said in `initialize`.
+//! Nothing the client sees changes: the handler and its Session actor live
+//! as long as the session, and notifications never go through a loop.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
+use futures::future::BoxFuture;
 use rmcp::RoleServer;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
-    JsonRpcRequest, ProgressToken, PromptListChangedNotification, RequestId,
-    ResourceListChangedNotification, ResourceUpdatedNotification, ResourceUpdatedNotificationParam,
-    ServerJsonRpcMessage, ServerNotification, ToolListChangedNotification,
+    InitializeRequestParams, JsonRpcRequest, ProgressToken, PromptListChangedNotification,
+    RequestId, ResourceListChangedNotification, ResourceUpdatedNotification,
+    ResourceUpdatedNotificationParam, ServerJsonRpcMessage, ServerNotification, ServerResult,
+    ToolListChangedNotification,
 };
-use rmcp::service::OriginatingRequestId;
+use rmcp::service::{OriginatingRequestId, serve_directly_with_ct};
 use rmcp::transport::Transport;
 use rmcp::transport::common::server_side_http::session_id;
 use rmcp::transport::streamable_http_server::SessionId;
 use rmcp::transport::streamable_http_server::session::{ServerSseMessage, SessionManager};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::session::{Notice, SendNotice};
+use crate::actors::session::{Notice, SendLog, SendNotice};
 use crate::catalog::ListKind;
+use crate::mcp::{Direct, McpHandler, SessionHooks};
 
 /// Events an SSE stream keeps for `Last-Event-ID`, and messages its channel
 /// holds before a send waits: rmcp's default.
@@ -67,38 +83,52 @@ pub enum SessionError {
 }
 
 /// Every open session.
-#[derive(Default)]
 pub struct Sessions {
     sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
+    /// The server's: cancelling it ends every running service loop, as it
+    /// ends rmcp's own.
+    cancel: CancellationToken,
 }
 
+/// A session's inbound messages, boxed: the channel's first block holds 32.
+type Inbound = mpsc::UnboundedReceiver<Box<ClientJsonRpcMessage>>;
+
 impl Sessions {
+    pub fn new(cancel: CancellationToken) -> Self {
+        Self {
+            sessions: RwLock::default(),
+            cancel,
+        }
+    }
+
+    /// End session `id` (idle, or a scenario's `end_session`): unlike
+    /// [`SessionManager::close_session`], never mistaken for rmcp's worker
+    /// leaving a parked session.
+    pub fn end(&self, id: &SessionId) {
+        let session = self.sessions.write().unwrap().remove(id);
+        if let Some(session) = session {
+            session.close();
+        }
+    }
+
+    /// End every session, at shutdown: a parked session has no service loop
+    /// for the server's cancellation to end.
+    pub fn end_all(&self) {
+        let sessions = std::mem::take(&mut *self.sessions.write().unwrap());
+        for session in sessions.into_values() {
+            session.close();
+        }
+    }
+
     /// The ids of the open sessions.
     pub fn ids(&self) -> Vec<SessionId> {
         self.sessions.read().unwrap().keys().cloned().collect()
     }
 
-    /// Sends session `id`'s notifications straight onto its GET stream,
-    /// where rmcp's service loop would have routed them, without the loop:
-    /// a hop through its peer channel and a task per message, for each of
-    /// 10,000 sessions on every change. A list change is one message shared
-    /// by every session. `None` if there is no such session.
-    pub fn notices(&self, id: &SessionId) -> Option<SendNotice> {
-        let session = self.get(id).ok()?;
-        Some(Arc::new(move |notice| {
-            if session.closed.is_cancelled() {
-                return Box::pin(std::future::ready(false));
-            }
-            let mut event = ServerSseMessage::default();
-            event.message = Some(message_for(notice));
-            let pending = session.routes().common.send(event);
-            Box::pin(async move {
-                if let Some((tx, event)) = pending {
-                    let _ = tx.send(event).await;
-                }
-                true
-            })
-        }))
+    /// Session `id`'s way to its GET stream; `None` if there is no such
+    /// session.
+    pub fn direct(&self, id: &SessionId) -> Option<Direct> {
+        Some(direct(&self.get(id).ok()?))
     }
 
     fn get(&self, id: &SessionId) -> Result<Arc<Session>, SessionError> {
@@ -109,6 +139,31 @@ impl Sessions {
             .cloned()
             .ok_or_else(|| SessionError::NotFound(id.clone()))
     }
+}
+
+/// Sends `session`'s notifications and log lines straight onto its GET
+/// stream, where rmcp's service loop would have routed them, without the
+/// loop: a hop through its peer channel and a task per message, for each of
+/// 10,000 sessions on every change, and a loop that runs only while the
+/// session has a request in flight. A list change is one message shared by
+/// every session.
+fn direct(session: &Arc<Session>) -> Direct {
+    let notices: SendNotice = {
+        let session = Arc::clone(session);
+        Arc::new(move |notice| session.notify(message_for(notice)))
+    };
+    #[allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
+    let log: SendLog = {
+        let session = Arc::clone(session);
+        Arc::new(move |line| {
+            session.notify(Arc::new(ServerJsonRpcMessage::notification(
+                ServerNotification::LoggingMessageNotification(
+                    rmcp::model::LoggingMessageNotification::new(line),
+                ),
+            )))
+        })
+    };
+    Direct { notices, log }
 }
 
 /// The JSON-RPC message for `notice`, as rmcp's peer sends it.
@@ -144,6 +199,9 @@ struct Session {
     routes: Mutex<Routes>,
     /// Cancelled when the session closes.
     closed: CancellationToken,
+    /// The handshake's loop parked the session, so rmcp's worker is about to
+    /// close it: that one call must not.
+    worker_leaving: AtomicBool,
 }
 
 impl Session {
@@ -151,12 +209,80 @@ impl Session {
         self.routes.lock().unwrap()
     }
 
-    fn deliver(&self, message: ClientJsonRpcMessage) -> Result<(), SessionError> {
-        match &self.routes().inbound {
-            Some(inbound) => inbound
-                .send(Box::new(message))
-                .map_err(|_| SessionError::Closed),
-            None => Err(SessionError::Closed),
+    /// Write `message` to the GET stream; false once the session is closed.
+    fn notify(&self, message: Arc<ServerJsonRpcMessage>) -> BoxFuture<'static, bool> {
+        if self.closed.is_cancelled() {
+            return Box::pin(std::future::ready(false));
+        }
+        let mut event = ServerSseMessage::default();
+        event.message = Some(message);
+        let pending = self.routes().common.send(event);
+        Box::pin(async move {
+            if let Some((tx, event)) = pending {
+                let _ = tx.send(event).await;
+            }
+            true
+        })
+    }
+
+    /// Pass `message` to the handler, starting a service loop for it if the
+    /// session is parked.
+    fn deliver(
+        self: &Arc<Self>,
+        message: ClientJsonRpcMessage,
+        cancel: &CancellationToken,
+    ) -> Result<(), SessionError> {
+        let mut routes = self.routes();
+        let in_flight = &mut routes.in_flight;
+        match &message {
+            ClientJsonRpcMessage::Request(request) => {
+                in_flight.insert(request.id.clone());
+            }
+            // A cancelled request may never be answered (rmcp drops the
+            // answer), so it stops counting now.
+            ClientJsonRpcMessage::Notification(notification) => {
+                if let ClientNotification::CancelledNotification(cancelled) =
+                    &notification.notification
+                    && let Some(id) = &cancelled.params.request_id
+                {
+                    in_flight.remove(id);
+                }
+            }
+            _ => {}
+        }
+        routes
+            .inbound
+            .as_ref()
+            .ok_or(SessionError::Closed)?
+            .send(Box::new(message))
+            .map_err(|_| SessionError::Closed)?;
+        if let Some(inbound) = routes.parked.take() {
+            // Parked only once both are there (`Routes::may_park`).
+            let (Some(handler), Some(client)) = (routes.handler.clone(), routes.client.clone())
+            else {
+                unreachable!("a session parks only after its handshake");
+            };
+            let transport = SessionTransport {
+                session: Arc::clone(self),
+                inbound: Some(inbound),
+                first_within: None,
+                handshake: false,
+            };
+            let running =
+                serve_directly_with_ct(handler, transport, Some(client), cancel.child_token());
+            tokio::spawn(async move {
+                let _ = running.waiting().await;
+            });
+        }
+        Ok(())
+    }
+
+    /// Keep `handler` to serve the session's requests after the handshake.
+    fn keep(&self, handler: McpHandler) {
+        let mut routes = self.routes();
+        // A handler kept after `close` would never be dropped.
+        if !self.closed.is_cancelled() {
+            routes.handler = Some(handler);
         }
     }
 
@@ -166,6 +292,9 @@ impl Session {
         let mut routes = self.routes();
         // Dropping the sender also ends the handler's `receive`.
         routes.inbound = None;
+        routes.parked = None;
+        // Its last copy stops the session's Session actor.
+        routes.handler = None;
         routes.common.tx = None;
         routes.request_wise.clear();
         routes.shadows.clear();
@@ -184,6 +313,17 @@ enum ResourceKey {
 struct Routes {
     /// To the handler; `None` once the session closed.
     inbound: Option<mpsc::UnboundedSender<Box<ClientJsonRpcMessage>>>,
+    /// The inbound channel's receiving end while no service loop runs.
+    parked: Option<Inbound>,
+    /// The requests delivered and not yet answered or cancelled: while there
+    /// are any, the service loop runs.
+    in_flight: HashSet<RequestId>,
+    /// The session's handler, kept in `initialize` to serve later loops.
+    handler: Option<McpHandler>,
+    /// What the client said in `initialize`, with the version negotiated.
+    client: Option<InitializeRequestParams>,
+    /// `initialize` has been answered with a result.
+    handshaken: bool,
     /// Waits for the answer to `initialize`.
     initialize: Option<oneshot::Sender<ServerJsonRpcMessage>>,
     next_http_request_id: u64,
@@ -286,6 +426,12 @@ impl Kept {
 }
 
 impl Routes {
+    /// Whether the service loop may end: the handshake is done, its handler
+    /// kept, and nothing is in flight.
+    fn may_park(&self) -> bool {
+        self.handshaken && self.handler.is_some() && self.in_flight.is_empty()
+    }
+
     fn register(&mut self, resource: ResourceKey, http_request_id: u64) {
         if let Some(channel) = self.request_wise.get_mut(&http_request_id) {
             channel.resources.insert(resource.clone());
@@ -401,6 +547,9 @@ impl Routes {
             Outbound::Common => self.common.send(event),
         };
         if let Some(answered) = answered {
+            if let ResourceKey::McpRequestId(id) = &answered {
+                self.in_flight.remove(id);
+            }
             self.unregister(&answered);
         }
         pending
@@ -451,11 +600,43 @@ impl Routes {
     }
 }
 
-/// The handler's end of a session.
+/// The handler's end of a session, for one service loop: rmcp's handshake
+/// worker's, or one started for a parked session.
 pub struct SessionTransport {
     session: Arc<Session>,
-    inbound: mpsc::UnboundedReceiver<Box<ClientJsonRpcMessage>>,
-    initialized: bool,
+    /// `None` once this loop parked the session.
+    inbound: Option<Inbound>,
+    /// How long the first message may take (the handshake's `initialize`).
+    first_within: Option<Duration>,
+    /// This is rmcp's handshake worker's loop, which closes the session when
+    /// it ends.
+    handshake: bool,
+}
+
+impl SessionTransport {
+    /// Hand the inbound channel back to the session, ending this loop, if
+    /// the loop has nothing left to do.
+    fn park_if_idle(&mut self) -> bool {
+        let Some(inbound) = &self.inbound else {
+            return false;
+        };
+        let mut routes = self.session.routes();
+        if !routes.may_park() || !inbound.is_empty() {
+            return false;
+        }
+        routes.parked = self.inbound.take();
+        if self.handshake {
+            self.session.worker_leaving.store(true, Ordering::Release);
+        }
+        true
+    }
+
+    /// The session closes with the loop, unless the loop parked it.
+    fn close_unless_parked(&self) {
+        if self.inbound.is_some() {
+            self.session.close();
+        }
+    }
 }
 
 impl Transport<RoleServer> for SessionTransport {
@@ -477,6 +658,21 @@ impl Transport<RoleServer> for SessionTransport {
                         ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
                     ) =>
                 {
+                    let id = match &message {
+                        ServerJsonRpcMessage::Response(response) => Some(&response.id),
+                        ServerJsonRpcMessage::Error(error) => error.id.as_ref(),
+                        _ => None,
+                    };
+                    if let Some(id) = id {
+                        routes.in_flight.remove(id);
+                    }
+                    if let ServerJsonRpcMessage::Response(response) = &message
+                        && let ServerResult::InitializeResult(result) = &response.result
+                        && let Some(client) = &mut routes.client
+                    {
+                        client.protocol_version = result.protocol_version.clone();
+                        routes.handshaken = true;
+                    }
                     let _ = answer.send(message);
                     Ok(None)
                 }
@@ -497,32 +693,33 @@ impl Transport<RoleServer> for SessionTransport {
     }
 
     async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        // rmcp's loop asks again after every event, an answer sent included.
+        if self.park_if_idle() {
+            return None;
+        }
+        let inbound = self.inbound.as_mut()?;
+        let closed = &self.session.closed;
         let next = async {
             tokio::select! {
-                message = self.inbound.recv() => message.map(|message| *message),
-                () = self.session.closed.cancelled() => None,
+                message = inbound.recv() => message.map(|message| *message),
+                () = closed.cancelled() => None,
             }
         };
-        if self.initialized {
-            return next.await;
+        match self.first_within.take() {
+            Some(limit) => tokio::time::timeout(limit, next).await.ok().flatten(),
+            None => next.await,
         }
-        let first = tokio::time::timeout(INIT_TIMEOUT, next)
-            .await
-            .ok()
-            .flatten();
-        self.initialized = true;
-        first
     }
 
     async fn close(&mut self) -> Result<(), SessionError> {
-        self.session.close();
+        self.close_unless_parked();
         Ok(())
     }
 }
 
 impl Drop for SessionTransport {
     fn drop(&mut self) {
-        self.session.close();
+        self.close_unless_parked();
     }
 }
 
@@ -539,6 +736,7 @@ impl SessionManager for Sessions {
                 ..Routes::default()
             }),
             closed: CancellationToken::new(),
+            worker_leaving: AtomicBool::new(false),
         });
         self.sessions
             .write()
@@ -546,8 +744,9 @@ impl SessionManager for Sessions {
             .insert(id.clone(), Arc::clone(&session));
         let transport = SessionTransport {
             session,
-            inbound: receiving,
-            initialized: false,
+            inbound: Some(receiving),
+            first_within: Some(INIT_TIMEOUT),
+            handshake: true,
         };
         Ok((id, transport))
     }
@@ -558,9 +757,25 @@ impl SessionManager for Sessions {
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, SessionError> {
         let session = self.get(id)?;
+        let mut message = message;
+        if let ClientJsonRpcMessage::Request(request) = &mut message
+            && let ClientRequest::InitializeRequest(initialize) = &mut request.request
+        {
+            session.routes().client = Some(initialize.params.clone());
+            let keep = {
+                let session = Arc::downgrade(&session);
+                Arc::new(move |handler| {
+                    if let Some(session) = session.upgrade() {
+                        session.keep(handler);
+                    }
+                })
+            };
+            let direct = direct(&session);
+            initialize.extensions.insert(SessionHooks { keep, direct });
+        }
         let (answer, answered) = oneshot::channel();
         session.routes().initialize = Some(answer);
-        session.deliver(message)?;
+        session.deliver(message, &self.cancel)?;
         answered.await.map_err(|_| SessionError::Closed)
     }
 
@@ -569,10 +784,15 @@ impl SessionManager for Sessions {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), SessionError> {
-        let session = self.sessions.write().unwrap().remove(id);
-        if let Some(session) = session {
-            session.close();
+        if let Ok(session) = self.get(id)
+            && session.worker_leaving.swap(false, Ordering::AcqRel)
+        {
+            // rmcp's handshake worker, ending because its loop parked the
+            // session. (A DELETE in this instant is taken for it, and the
+            // worker's call that follows ends the session all the same.)
+            return Ok(());
         }
+        self.end(id);
         Ok(())
     }
 
@@ -590,7 +810,7 @@ impl SessionManager for Sessions {
             }
             rx
         };
-        session.deliver(message)?;
+        session.deliver(message, &self.cancel)?;
         Ok(sse_stream(rx))
     }
 
@@ -608,7 +828,7 @@ impl SessionManager for Sessions {
                 .routes()
                 .unregister(&ResourceKey::McpRequestId(request_id.clone()));
         }
-        session.deliver(message)
+        session.deliver(message, &self.cancel)
     }
 
     async fn create_standalone_stream(
