@@ -109,13 +109,13 @@ pub(crate) async fn serve(
             .collect(),
         origins: allowed_origins(bound, &options.allowed_origins),
     });
-    accept_loop(listener, cancel, "control", move |stream, cancel| {
-        connection(stream, Arc::clone(&endpoint), cancel)
+    accept_loop(listener, cancel, "control", move |stream| {
+        connection(stream, Arc::clone(&endpoint))
     })
     .await
 }
 
-async fn connection(stream: TcpStream, endpoint: Arc<Endpoint>, cancel: CancellationToken) {
+async fn connection(stream: TcpStream, endpoint: Arc<Endpoint>) {
     let service = service_fn(move |request| {
         let endpoint = Arc::clone(&endpoint);
         async move { Ok::<_, Infallible>(answer(request, &endpoint).await) }
@@ -124,13 +124,8 @@ async fn connection(stream: TcpStream, endpoint: Arc<Endpoint>, cancel: Cancella
         .timer(TokioTimer::new())
         .header_read_timeout(READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service);
-    tokio::select! {
-        result = connection => {
-            if let Err(error) = result {
-                tracing::debug!(%error, "control connection ended with an error");
-            }
-        }
-        () = cancel.cancelled() => {}
+    if let Err(error) = connection.await {
+        tracing::debug!(%error, "control connection ended with an error");
     }
 }
 

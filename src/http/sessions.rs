@@ -211,12 +211,17 @@ impl Session {
 
     /// Write `message` to the GET stream; false once the session is closed.
     fn notify(&self, message: Arc<ServerJsonRpcMessage>) -> BoxFuture<'static, bool> {
-        if self.closed.is_cancelled() {
-            return Box::pin(std::future::ready(false));
-        }
-        let mut event = ServerSseMessage::default();
-        event.message = Some(message);
-        let pending = self.routes().common.send(event);
+        let pending = {
+            let mut routes = self.routes();
+            // Closed: asked under the lock taken anyway, not of `closed`,
+            // whose own lock is one more cache miss per session per change.
+            if routes.inbound.is_none() {
+                return Box::pin(std::future::ready(false));
+            }
+            let mut event = ServerSseMessage::default();
+            event.message = Some(message);
+            routes.common.send(event)
+        };
         Box::pin(async move {
             if let Some((tx, event)) = pending {
                 let _ = tx.send(event).await;
@@ -343,9 +348,19 @@ struct RequestWise {
 #[derive(Default)]
 struct Kept {
     tx: Option<mpsc::Sender<ServerSseMessage>>,
-    kept: VecDeque<ServerSseMessage>,
+    /// The last events sent, oldest first, the last one numbered
+    /// `next_index - 1`.
+    kept: VecDeque<KeptEvent>,
     http_request_id: Option<u64>,
     next_index: usize,
+}
+
+/// An event kept for a resume, without its id, which its place in
+/// [`Kept::kept`] gives: copying the id string for every event sent is
+/// the larger part of keeping it, and few streams are ever resumed.
+struct KeptEvent {
+    message: Option<Arc<ServerJsonRpcMessage>>,
+    retry: Option<Duration>,
 }
 
 /// Where a message of the handler goes.
@@ -382,9 +397,7 @@ impl Kept {
         self.tx.as_ref().is_some_and(|tx| !tx.is_closed())
     }
 
-    fn event_id(&mut self) -> String {
-        let index = self.next_index;
-        self.next_index += 1;
+    fn event_id(&self, index: usize) -> String {
         match self.http_request_id {
             Some(request) => format!("{index}/{request}"),
             None => index.to_string(),
@@ -394,11 +407,15 @@ impl Kept {
     /// Number, keep and send `event`; a full channel leaves the send pending.
     #[must_use]
     fn send(&mut self, mut event: ServerSseMessage) -> Pending {
-        event.event_id = Some(self.event_id());
+        event.event_id = Some(self.event_id(self.next_index));
+        self.next_index += 1;
         if self.kept.len() >= KEPT {
             self.kept.pop_front();
         }
-        self.kept.push_back(event.clone());
+        self.kept.push_back(KeptEvent {
+            message: event.message.clone(),
+            retry: event.retry,
+        });
         let tx = self.tx.as_ref()?;
         match tx.try_send(event) {
             Ok(()) => None,
@@ -417,8 +434,12 @@ impl Kept {
         }
         // The channel holds all that is kept, so the replay never waits.
         let (tx, rx) = mpsc::channel(KEPT.max(self.kept.len()));
-        for event in self.kept.iter().skip(skip) {
-            let _ = tx.try_send(event.clone());
+        for (index, event) in (front..).zip(&self.kept).skip(skip) {
+            let mut replayed = ServerSseMessage::default();
+            replayed.event_id = Some(self.event_id(index));
+            replayed.message = event.message.clone();
+            replayed.retry = event.retry;
+            let _ = tx.try_send(replayed);
         }
         self.tx = Some(tx);
         Ok(rx)
