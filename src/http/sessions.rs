@@ -267,6 +267,7 @@ impl Session {
             else {
                 unreachable!("a session parks only after its handshake");
             };
+            tracing::debug!("HTTP session busy again: its service loop starts");
             let transport = SessionTransport {
                 session: Arc::clone(self),
                 inbound: Some(inbound),
@@ -646,6 +647,7 @@ impl SessionTransport {
             return false;
         }
         routes.parked = self.inbound.take();
+        tracing::debug!("HTTP session idle: its service loop ends until its next message");
         if self.handshake {
             self.session.worker_leaving.store(true, Ordering::Release);
         }
