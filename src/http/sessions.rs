@@ -67,6 +67,11 @@ const MAX_SHADOWS: usize = 32;
 const COMPLETED_TTL: Duration = Duration::from_secs(60);
 /// How long a new session waits for its `initialize`: rmcp's default.
 const INIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a service loop that has served a request waits, with nothing
+/// left to do, for the session's next message before it ends: a client
+/// sending requests back to back keeps its loop rather than paying for a new
+/// one per request (about 10 us each, 12 % of a sequential call).
+const LINGER: Duration = Duration::from_millis(100);
 /// The `retry:` hint of a POST stream's priming event: rmcp's default.
 const SSE_RETRY: Duration = Duration::from_secs(3);
 
@@ -273,6 +278,7 @@ impl Session {
                 inbound: Some(inbound),
                 first_within: None,
                 handshake: false,
+                served_request: false,
             };
             let running =
                 serve_directly_with_ct(handler, transport, Some(client), cancel.child_token());
@@ -633,9 +639,31 @@ pub struct SessionTransport {
     /// This is rmcp's handshake worker's loop, which closes the session when
     /// it ends.
     handshake: bool,
+    /// This loop has served a request since the handshake, so it lingers.
+    served_request: bool,
 }
 
 impl SessionTransport {
+    /// The session's next message; `None` once it is closed.
+    async fn next(&mut self) -> Option<ClientJsonRpcMessage> {
+        let inbound = self.inbound.as_mut()?;
+        let message = tokio::select! {
+            message = inbound.recv() => message.map(|message| *message),
+            () = self.session.closed.cancelled() => None,
+        };
+        if !self.handshake && matches!(message, Some(ClientJsonRpcMessage::Request(_))) {
+            self.served_request = true;
+        }
+        message
+    }
+
+    /// Whether the loop has nothing to do but wait for the next message.
+    fn is_idle(&self) -> bool {
+        self.inbound
+            .as_ref()
+            .is_some_and(|inbound| inbound.is_empty() && self.session.routes().may_park())
+    }
+
     /// Hand the inbound channel back to the session, ending this loop, if
     /// the loop has nothing left to do.
     fn park_if_idle(&mut self) -> bool {
@@ -716,21 +744,31 @@ impl Transport<RoleServer> for SessionTransport {
     }
 
     async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
-        // rmcp's loop asks again after every event, an answer sent included.
-        if self.park_if_idle() {
-            return None;
+        // The handshake's `initialize` must come within its limit, or rmcp's
+        // worker ends.
+        if let Some(limit) = self.first_within.take() {
+            return tokio::time::timeout(limit, self.next())
+                .await
+                .ok()
+                .flatten();
         }
-        let inbound = self.inbound.as_mut()?;
-        let closed = &self.session.closed;
-        let next = async {
-            tokio::select! {
-                message = inbound.recv() => message.map(|message| *message),
-                () = closed.cancelled() => None,
+        // rmcp's loop asks again after every event, an answer sent included,
+        // so an idle loop lingers from its last event. Only after a request:
+        // a session that has just opened (its handshake, its `initialized`)
+        // usually goes quiet, and a load test opens thousands at once.
+        loop {
+            if !self.is_idle() {
+                return self.next().await;
             }
-        };
-        match self.first_within.take() {
-            Some(limit) => tokio::time::timeout(limit, next).await.ok().flatten(),
-            None => next.await,
+            if self.served_request
+                && let Ok(message) = tokio::time::timeout(LINGER, self.next()).await
+            {
+                return message;
+            }
+            if self.park_if_idle() {
+                return None;
+            }
+            // A message came at the last instant: serve it.
         }
     }
 
@@ -770,6 +808,7 @@ impl SessionManager for Sessions {
             inbound: Some(receiving),
             first_within: Some(INIT_TIMEOUT),
             handshake: true,
+            served_request: false,
         };
         Ok((id, transport))
     }
