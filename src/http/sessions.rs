@@ -199,6 +199,15 @@ fn message_for(notice: Notice) -> Arc<ServerJsonRpcMessage> {
     }
 }
 
+/// The request `message` answers, if it is an answer.
+fn answered(message: &ServerJsonRpcMessage) -> Option<&RequestId> {
+    match message {
+        ServerJsonRpcMessage::Response(response) => Some(&response.id),
+        ServerJsonRpcMessage::Error(error) => error.id.as_ref(),
+        _ => None,
+    }
+}
+
 /// One session: what its handler's transport and its HTTP requests share.
 struct Session {
     routes: Mutex<Routes>,
@@ -550,13 +559,7 @@ impl Routes {
     #[must_use]
     fn route(&mut self, message: ServerJsonRpcMessage) -> Pending {
         self.evict_expired();
-        let answered = match &message {
-            ServerJsonRpcMessage::Response(response) => {
-                Some(ResourceKey::McpRequestId(response.id.clone()))
-            }
-            ServerJsonRpcMessage::Error(error) => error.id.clone().map(ResourceKey::McpRequestId),
-            _ => None,
-        };
+        let answered = answered(&message).cloned().map(ResourceKey::McpRequestId);
         let event = ServerSseMessage::from_message(message);
         let pending = match self.outbound(event.message.as_deref().expect("a message")) {
             Outbound::RequestWise { id, close } => match self.request_wise.get_mut(&id) {
@@ -709,12 +712,7 @@ impl Transport<RoleServer> for SessionTransport {
                         ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
                     ) =>
                 {
-                    let id = match &message {
-                        ServerJsonRpcMessage::Response(response) => Some(&response.id),
-                        ServerJsonRpcMessage::Error(error) => error.id.as_ref(),
-                        _ => None,
-                    };
-                    if let Some(id) = id {
+                    if let Some(id) = answered(&message) {
                         routes.in_flight.remove(id);
                     }
                     if let ServerJsonRpcMessage::Response(response) = &message
