@@ -5,7 +5,7 @@ use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::prelude::*;
 
@@ -27,9 +27,39 @@ pub fn init(level: Option<LogLevel>) {
         .with_ansi(false)
         .with_filter(ClientDisconnects);
     tracing_subscriber::registry()
-        .with(EnvFilter::new(filter))
+        .with(targets(&filter))
         .with(stderr)
         .init();
+}
+
+/// `RUST_LOG`'s `target=level` directives, each parsed on its own so that a
+/// bad one is reported and skipped, as `EnvFilter` does, and the rest apply.
+///
+/// `Targets`, not `EnvFilter`: its span and field-value filters need regex,
+/// which made the binary about 0.3 MB larger, and a binary's size is most of
+/// this server's idle memory (see BENCHMARKS.md).
+fn targets(filter: &str) -> Targets {
+    let mut targets = Targets::new();
+    let mut default = None;
+    let mut valid = 0;
+    for directive in filter.split(',').filter(|directive| !directive.is_empty()) {
+        match directive.parse::<Targets>() {
+            Ok(parsed) => {
+                valid += 1;
+                default = parsed.default_level().or(default);
+                targets.extend(parsed);
+            }
+            Err(error) => eprintln!("warning: ignoring log directive {directive:?}: {error}"),
+        }
+    }
+    // As `EnvFilter::new`: errors only when nothing valid was given, and
+    // nothing from targets left unnamed when some were named.
+    let fallback = if valid == 0 {
+        LevelFilter::ERROR
+    } else {
+        LevelFilter::OFF
+    };
+    targets.with_default(default.unwrap_or(fallback))
 }
 
 fn directives(level: LogLevel) -> String {
@@ -79,5 +109,40 @@ impl Visit for MessageIs {
         if field.name() == "message" {
             self.1 = format!("{value:?}") == self.0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::*;
+
+    #[test]
+    fn the_default_directives_hold_the_libraries_to_warnings() {
+        let filter = targets(&directives(LogLevel::Info));
+        assert!(filter.would_enable("dynamic_mcp_server::server", &Level::INFO));
+        assert!(!filter.would_enable("dynamic_mcp_server::server", &Level::DEBUG));
+        assert!(!filter.would_enable("rmcp::service", &Level::INFO));
+        assert!(filter.would_enable("rmcp::service", &Level::WARN));
+        assert!(!filter.would_enable("ractor::actor", &Level::INFO));
+    }
+
+    #[test]
+    fn a_bad_directive_is_skipped_and_the_rest_apply() {
+        let filter = targets("debug,rmcp=loud,ractor=error");
+        assert!(filter.would_enable("rmcp::service", &Level::DEBUG));
+        assert!(!filter.would_enable("ractor::actor", &Level::WARN));
+        assert!(!filter.would_enable("dynamic_mcp_server", &Level::TRACE));
+    }
+
+    #[test]
+    fn named_targets_alone_leave_the_rest_off_and_nothing_valid_means_errors() {
+        let filter = targets("dynamic_mcp_server=trace");
+        assert!(filter.would_enable("dynamic_mcp_server::http", &Level::TRACE));
+        assert!(!filter.would_enable("rmcp::service", &Level::ERROR));
+        let filter = targets("nonsense=level");
+        assert!(filter.would_enable("rmcp::service", &Level::ERROR));
+        assert!(!filter.would_enable("rmcp::service", &Level::WARN));
     }
 }
