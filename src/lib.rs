@@ -109,6 +109,7 @@ pub mod mcp;
 pub mod memory;
 pub mod observe;
 pub mod pagination;
+pub mod process;
 pub mod prompts;
 pub mod report;
 pub mod resources;
