@@ -35,7 +35,8 @@
 //! the opt-in hostile behaviour (paging, delays), [`scenario`] reads and
 //! checks scenario files, [`observe`] shows what happens to whoever watches a
 //! run, [`report`] folds what happened into the client report, [`server`]
-//! wires everything up, and [`cli`] reads the command line.
+//! wires everything up, [`cli`] reads the command line, and [`process`] is
+//! the binary's `main`.
 //!
 //! # From a trigger to a notification
 //!
