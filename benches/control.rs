@@ -42,7 +42,6 @@ use common::sessions::{
     read_notifications, start_stdio, within,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_dynamic-mcp-server");
 const WARMUP: usize = 10;
 
 struct Sizes {
@@ -118,7 +117,7 @@ async fn add_tool(http: &reqwest::Client, control: &str) {
 async fn over_stdio(changes: usize) -> Vec<Duration> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let ready = dir.path().join("ready.json");
-    let mut command = tokio::process::Command::new(BIN);
+    let mut command = tokio::process::Command::new(common::ours());
     command
         .args([
             "--control",
@@ -329,7 +328,7 @@ impl StormServer {
         }
         let http = reqwest::Client::new();
         if sessions == 0 {
-            let mut command = tokio::process::Command::new(BIN);
+            let mut command = tokio::process::Command::new(common::ours());
             command
                 .args(&args)
                 .args(["--log-level", "warn", "--pidfile"])

@@ -35,9 +35,6 @@ use serde_json::{Value, json};
 mod common;
 use common::{MANIFEST_DIR, machine, results_path, target_dir, utc};
 
-/// The release binary Cargo built for this bench (`$BENCH_OURS` overrides it,
-/// to compare two builds against the same floor).
-const OURS: &str = env!("CARGO_BIN_EXE_dynamic-mcp-server");
 /// How long any single wait for the server may take before it counts as hung.
 const HANG: Duration = Duration::from_secs(20);
 
@@ -416,7 +413,7 @@ impl Bench {
     fn new(results: PathBuf) -> Self {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
         Self {
-            ours: std::env::var_os("BENCH_OURS").map_or_else(|| PathBuf::from(OURS), PathBuf::from),
+            ours: common::ours(),
             floor: build_floor(),
             results,
             run: utc(now.as_secs()),

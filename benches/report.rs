@@ -19,7 +19,6 @@ use tokio::io::AsyncWriteExt;
 mod common;
 use common::sessions::{percentile, start_stdio, within};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dynamic-mcp-server");
 const WARMUP: usize = 5;
 
 fn main() {
@@ -80,7 +79,7 @@ async fn lists_over_stdio(
     page_size: Option<usize>,
 ) -> Vec<Duration> {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let mut command = tokio::process::Command::new(BIN);
+    let mut command = tokio::process::Command::new(common::ours());
     command
         .args([
             "--tools",

@@ -14,11 +14,17 @@
 #[path = "../benches/common/sessions.rs"]
 mod sessions;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use sessions::{
     Progress, Server, open_sessions, raise_descriptor_limit, read_notifications, within,
 };
+
+/// The server binary, for `sessions` (the benches build their own).
+fn ours() -> PathBuf {
+    env!("CARGO_BIN_EXE_dynamic-mcp-server").into()
+}
 
 const SESSIONS: usize = 2_000;
 const SIGHUPS: usize = 5;

@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each bench uses its own part of this module
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
 pub mod sessions;
 
@@ -19,6 +21,43 @@ pub fn size_arg(name: &str, default: usize) -> usize {
                 .parse()
                 .unwrap_or_else(|_| panic!("{flag} N: a number"))
         })
+}
+
+/// The server binary under test: `$BENCH_OURS` (to compare two builds), or
+/// the one `cargo build --release` makes, built on first use.
+///
+/// Not Cargo's `CARGO_BIN_EXE_dynamic-mcp-server`: for a bench Cargo builds the
+/// server with the dev-dependencies' features unified into its own (rmcp's
+/// client among them), about 0.5 MB more code than the binary people run, and
+/// the binary's size is most of its idle memory. It has its own target dir
+/// because both builds would otherwise be written to
+/// `target/release/dynamic-mcp-server`.
+pub fn ours() -> PathBuf {
+    static OURS: OnceLock<PathBuf> = OnceLock::new();
+    OURS.get_or_init(|| {
+        if let Some(path) = std::env::var_os("BENCH_OURS") {
+            return path.into();
+        }
+        let dir = target_dir().join("bench-release");
+        eprintln!("building the release binary in {}", dir.display());
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--bin",
+                "dynamic-mcp-server",
+            ])
+            .arg("--target-dir")
+            .arg(&dir)
+            .current_dir(MANIFEST_DIR)
+            .status()
+            .expect("run cargo build --release");
+        assert!(status.success(), "cargo build --release failed");
+        dir.join("release/dynamic-mcp-server")
+    })
+    .clone()
 }
 
 pub fn target_dir() -> PathBuf {

@@ -18,7 +18,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dynamic-mcp-server");
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 /// How many sessions open at once while setting up.
 const OPENING_AT_ONCE: usize = 50;
@@ -48,9 +47,9 @@ impl Server {
         let dir = tempfile::tempdir().expect("a temp dir");
         let pidfile = dir.path().join("server.pid");
         let log = dir.path().join("server.log");
-        // `$BENCH_OURS` runs another build, to compare two against each other.
-        let binary = std::env::var_os("BENCH_OURS").unwrap_or_else(|| BIN.into());
-        let mut command = tokio::process::Command::new(binary);
+        // `ours()` is the including crate's: the benches' release build, or
+        // the test's `CARGO_BIN_EXE_dynamic-mcp-server`.
+        let mut command = tokio::process::Command::new(super::ours());
         command
             .args(["--http", "127.0.0.1:0"])
             .args(args)
