@@ -36,16 +36,16 @@ pub fn init(level: Option<LogLevel>) {
 /// bad one is reported and skipped, as `EnvFilter` does, and the rest apply.
 ///
 /// `Targets`, not `EnvFilter`: its span and field-value filters need regex,
-/// which made the binary about 0.3 MB larger, and a binary's size is most of
+/// which made the binary about 0.5 MB larger, and a binary's size is most of
 /// this server's idle memory (see BENCHMARKS.md).
 fn targets(filter: &str) -> Targets {
     let mut targets = Targets::new();
     let mut default = None;
-    let mut valid = 0;
+    let mut any_valid = false;
     for directive in filter.split(',').filter(|directive| !directive.is_empty()) {
         match directive.parse::<Targets>() {
             Ok(parsed) => {
-                valid += 1;
+                any_valid = true;
                 default = parsed.default_level().or(default);
                 targets.extend(parsed);
             }
@@ -54,10 +54,10 @@ fn targets(filter: &str) -> Targets {
     }
     // As `EnvFilter::new`: errors only when nothing valid was given, and
     // nothing from targets left unnamed when some were named.
-    let fallback = if valid == 0 {
-        LevelFilter::ERROR
-    } else {
+    let fallback = if any_valid {
         LevelFilter::OFF
+    } else {
+        LevelFilter::ERROR
     };
     targets.with_default(default.unwrap_or(fallback))
 }
