@@ -63,7 +63,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::http_server::HttpServerMsg;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::{Session, SessionArgs};
-use crate::mcp::{DirectNotices, McpHandler, Profile};
+use crate::mcp::{McpHandler, Profile};
 use crate::revision;
 use body::{BodyBudget, BodyError};
 use sessions::Sessions;
@@ -211,20 +211,11 @@ pub(crate) fn service(
     // rmcp asks for a handler for every stateless (2026-07-28) request too,
     // and for requests it then refuses: the Session is spawned only when the
     // handler first needs one, so those open none.
-    // A session's notifications skip rmcp's service loop (see `sessions`).
-    let direct: DirectNotices = {
-        let sessions = Arc::clone(&sessions);
-        Arc::new(move |extensions| {
-            let parts = extensions.get::<Parts>()?;
-            sessions.direct(&session_id(&parts.headers)?)
-        })
-    };
     let factory = move || {
         Ok(McpHandler::lazy(
             registry.clone(),
             spawn_session.clone(),
             Arc::clone(&profile),
-            Arc::clone(&direct),
         ))
     };
     StreamableHttpService::new(factory, sessions, config)

@@ -11,7 +11,7 @@
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use ractor::{ActorRef, SpawnErr, call};
@@ -77,13 +77,11 @@ pub struct McpHandler {
     registry: ActorRef<RegistryMsg>,
     session: Arc<SessionSlot>,
     profile: Arc<Profile>,
-    direct: Option<DirectNotices>,
+    /// The session's way to its client that skips rmcp's peer, if its
+    /// transport handed one over in `initialize` ([`SessionHooks`]); shared
+    /// by every copy of this session's handler.
+    direct: Arc<OnceLock<Direct>>,
 }
-
-/// A faster way than rmcp's peer to send a session its notifications, if its
-/// transport has one for the session that the `notifications/initialized`
-/// with these extensions came from (HTTP: [`crate::http::sessions`]).
-pub type DirectNotices = Arc<dyn Fn(&rmcp::model::Extensions) -> Option<Direct> + Send + Sync>;
 
 /// A session's way to its client that does not go through rmcp's peer.
 #[derive(Clone)]
@@ -233,16 +231,12 @@ impl McpHandler {
         registry: ActorRef<RegistryMsg>,
         spawn: SpawnSession,
         profile: Arc<Profile>,
-        direct: DirectNotices,
     ) -> Self {
         let slot = SessionSlot {
             session: Mutex::new(None),
             spawn: Some(spawn),
         };
-        Self {
-            direct: Some(direct),
-            ..Self::with_slot(registry, slot, profile)
-        }
+        Self::with_slot(registry, slot, profile)
     }
 
     fn with_slot(
@@ -254,7 +248,7 @@ impl McpHandler {
             registry,
             session: Arc::new(session),
             profile,
-            direct: None,
+            direct: Arc::default(),
         }
     }
 
@@ -629,15 +623,15 @@ impl ServerHandler for McpHandler {
     ) -> Result<InitializeResult, McpError> {
         call!(self.session.get()?, SessionMsg::Started).map_err(|_| shutting_down())?;
         context.peer.set_peer_info(request.clone());
-        let hooks = context.extensions.get::<SessionHooks>();
-        if let Some(hooks) = hooks {
+        if let Some(hooks) = context.extensions.get::<SessionHooks>() {
+            let _ = self.direct.set(hooks.direct.clone());
             (hooks.keep)(self.clone());
         }
         if self.profile.watch.is_watched() {
             // For a scenario's notification before `initialized`: rmcp
             // writes it after this answer, as the peer is read only then.
-            let send = match hooks {
-                Some(hooks) => Arc::clone(&hooks.direct.notices),
+            let send = match self.direct.get() {
+                Some(direct) => Arc::clone(&direct.notices),
                 None => peer_sender(context.peer.clone()),
             };
             let _ = self.session.cast(SessionMsg::Answering(send));
@@ -871,15 +865,11 @@ impl ServerHandler for McpHandler {
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         self.see(|session| Event::Initialized { session }).await;
-        // HTTP has a faster way than the peer (see `DirectNotices`).
-        let direct = self
-            .direct
-            .as_ref()
-            .and_then(|direct| direct(&context.extensions))
-            .unwrap_or_else(|| Direct {
-                notices: peer_sender(context.peer.clone()),
-                log: peer_log(context.peer),
-            });
+        // HTTP has a faster way than the peer (see `SessionHooks`).
+        let direct = self.direct.get().cloned().unwrap_or_else(|| Direct {
+            notices: peer_sender(context.peer.clone()),
+            log: peer_log(context.peer),
+        });
         let initialized = SessionMsg::Initialized {
             send: direct.notices,
             log: direct.log,

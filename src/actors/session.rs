@@ -14,8 +14,8 @@
 //! moment. And while one `list_changed` is being written to a destination, any
 //! number of further changes of that list fold into exactly one more: each
 //! destination has a writer per list, which remembers at most one change
-//! during a write (`NotificationWriter`). Resource updates do not fold: each update is one
-//! `notifications/resources/updated` to each subscriber.
+//! during a write (`NotificationWriter`). Resource updates do not fold: each
+//! update is one `notifications/resources/updated` to each subscriber.
 //!
 //! Two opt-in knobs ([`NotifyStyle`]) change that, to provoke the bugs of
 //! clients that a storm or a repeat trips up. With `--coalesce off` every
@@ -464,7 +464,7 @@ impl NotificationWriter {
             if done.is_ok() {
                 return;
             }
-            // `Again`: one write for every change since this one began.
+            // `Again`: one more write, for all the changes since this one began.
             state.store(WriteState::Writing as u8, Ordering::Release);
         }
     }

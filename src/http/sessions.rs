@@ -130,12 +130,6 @@ impl Sessions {
         self.sessions.read().unwrap().keys().cloned().collect()
     }
 
-    /// Session `id`'s way to its GET stream; `None` if there is no such
-    /// session.
-    pub fn direct(&self, id: &SessionId) -> Option<Direct> {
-        Some(direct(&self.get(id).ok()?))
-    }
-
     fn get(&self, id: &SessionId) -> Result<Arc<Session>, SessionError> {
         self.sessions
             .read()
@@ -754,20 +748,19 @@ impl Transport<RoleServer> for SessionTransport {
         // so an idle loop lingers from its last event. Only after a request:
         // a session that has just opened (its handshake, its `initialized`)
         // usually goes quiet, and a load test opens thousands at once.
-        loop {
+        if self.served_request {
             if !self.is_idle() {
                 return self.next().await;
             }
-            if self.served_request
-                && let Ok(message) = tokio::time::timeout(LINGER, self.next()).await
-            {
+            if let Ok(message) = tokio::time::timeout(LINGER, self.next()).await {
                 return message;
             }
-            if self.park_if_idle() {
-                return None;
-            }
-            // A message came at the last instant: serve it.
         }
+        if self.park_if_idle() {
+            return None;
+        }
+        // Busy, or a message came at the last instant: serve it.
+        self.next().await
     }
 
     async fn close(&mut self) -> Result<(), SessionError> {
