@@ -16,13 +16,13 @@
 //! | Supervisor | the other actors' lifetimes; the one shutdown path | [`actors::supervisor`] |
 //! | Registry | the catalog (tools, prompts, resources); who to tell when it changes | [`actors::registry`] |
 //! | SignalListener | the signal stream: SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT | [`actors::signals`] |
-//! | Control | the control endpoint's socket: changes on demand, the state, the report | [`actors::control`] |
-//! | Recorder | the client report (with `--report` or `--control`): written at exit, served live | [`actors::recorder`] |
+//! | Control | the control endpoint's socket: changes on demand, the state, the report | [`control::actor`] |
+//! | Recorder | the client report (with `--report` or `--control`): written at exit, served live | [`report::recorder`] |
 //! | PidfileWriter | the pidfile: written on start, removed on stop | [`actors::pidfile`] |
 //! | ReadyFile | the ready file (PID and URLs): written on start, removed on stop | [`actors::ready_file`] |
 //! | Session | one client's notifications: its rmcp `Peer` after the handshake, its `subscriptions/listen` streams on 2026-07-28 | [`actors::session`] |
-//! | HttpServer | the listening socket; which HTTP sessions still have a client | [`actors::http_server`] |
-//! | Timeline | a `--scenario`'s steps, run in order at their moments | [`actors::timeline`] |
+//! | HttpServer | the listening socket; which HTTP sessions still have a client | [`http::server`] |
+//! | Timeline | a `--scenario`'s steps, run in order at their moments | [`scenario::timeline`] |
 //!
 //! Around them: [`catalog`] holds the three lists and the changes to them;
 //! [`tools`], [`prompts`] and [`resources`] map item `k` at revision `r` to its

@@ -23,25 +23,25 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::control::{Control, ControlArgs};
-use crate::actors::http_server::{HttpServer, HttpServerArgs, HttpServerMsg};
 use crate::actors::pidfile::PidfileWriter;
 use crate::actors::ready_file::{ReadyFile, ReadyFileArgs};
-use crate::actors::recorder::{Recorder, RecorderArgs, RecorderMsg, Recording};
 use crate::actors::registry::{Registry, RegistryArgs, RegistryMsg};
 use crate::actors::session::{Session, SessionArgs};
 use crate::actors::signals::{SignalListener, SignalListenerArgs};
 use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMsg};
-use crate::actors::timeline::{CueWatcher, Timeline, TimelineArgs, TimelineMsg};
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest};
 use crate::control::ControlOptions;
+use crate::control::actor::{Control, ControlArgs};
 use crate::error::{Error, ServerError, StartupError};
 use crate::hostile::Hostile;
+use crate::http::server::{HttpServer, HttpServerArgs, HttpServerMsg};
 use crate::http::{HttpOptions, MCP_PATH};
 use crate::mcp::{McpHandler, Offer, Profile};
 use crate::observe::{Watch, Watcher};
+use crate::report::recorder::{Recorder, RecorderArgs, RecorderMsg, Recording};
 use crate::revision::Gate;
 use crate::scenario::Scenario;
+use crate::scenario::timeline::{CueWatcher, Timeline, TimelineArgs, TimelineMsg};
 use crate::transport::{InputWatch, LineTransport};
 
 /// How long [`ServerHandle::wait`] gives rmcp's service, once the actors have

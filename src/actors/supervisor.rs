@@ -12,16 +12,16 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::oneshot;
 
-use super::control::ControlMsg;
-use super::http_server::HttpServerMsg;
 use super::pidfile::PidfileMsg;
 use super::ready_file::ReadyFileMsg;
-use super::recorder::RecorderMsg;
 use super::registry::RegistryMsg;
 use super::session::SessionMsg;
 use super::signals::SignalListenerMsg;
-use super::timeline::TimelineMsg;
+use crate::control::actor::ControlMsg;
 use crate::error::ServerError;
+use crate::http::server::HttpServerMsg;
+use crate::report::recorder::RecorderMsg;
+use crate::scenario::timeline::TimelineMsg;
 
 /// How long the children get to stop before the supervisor stops anyway.
 const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(2);

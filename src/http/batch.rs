@@ -26,7 +26,7 @@ use rmcp::transport::streamable_http_server::session::SessionManager;
 use serde_json::{Value, json};
 
 use super::{Edge, HttpResponse, session_id, text};
-use crate::actors::http_server::HttpServerMsg;
+use crate::http::server::HttpServerMsg;
 
 /// Whether `body` is a JSON array, by its first significant byte: the one
 /// shape this module handles.

@@ -16,9 +16,11 @@
 //! It is guarded like `/mcp`: `Host` must name the bound address (or a
 //! loopback name with its port) and a present `Origin` must be that address's
 //! HTTP origin, unless `--allow-host` and `--allow-origin` add more. Both are
-//! checked before the body is read. The [`Control`](crate::actors::control)
+//! checked before the body is read. The [`Control`](crate::control::actor)
 //! actor owns the listener; this module only answers requests, by messages to
 //! the Registry and the sessions.
+
+pub mod actor;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -38,11 +40,11 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::recorder::RecorderMsg;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::SessionMsg;
 use crate::catalog::{Change, ChangeError, ChangeRequest};
 use crate::http::{accept_loop, allowed_hosts, allowed_origins, with_default_port};
+use crate::report::recorder::RecorderMsg;
 
 /// The largest change request accepted: a change is a few dozen bytes.
 const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::registry::RegistryMsg;
+use crate::actors::registry::RegistryMsg;
 use crate::http::sessions::Sessions;
 use crate::http::{self, HttpOptions, MCP_PATH};
 use crate::mcp::Profile;

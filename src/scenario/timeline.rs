@@ -30,8 +30,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, call};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::http_server::HttpServerMsg;
-use super::registry::{Audience, RegistryMsg};
+use crate::actors::registry::{Audience, RegistryMsg};
+use crate::http::server::HttpServerMsg;
 use crate::observe::{Event, SessionKey, Watch, Watcher};
 use crate::scenario::{Moment, Point, Scenario, Since, Step, StepAction};
 

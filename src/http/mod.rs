@@ -14,7 +14,7 @@
 //!   stream and keep one whose connection dropped for as long. Instead every
 //!   response that belongs to a session is counted while its body is alive
 //!   (hyper drops it when the connection closes), and the
-//!   [`HttpServer`](crate::actors::http_server) actor closes a session that
+//!   [`HttpServer`](crate::http::server) actor closes a session that
 //!   has had no response in flight for [`HttpOptions::session_timeout`].
 //! - **JSON-RPC errors for bad bodies.** rmcp answers a body that is not a
 //!   JSON-RPC message with a plain-text 415; here it gets 400 with a JSON-RPC
@@ -32,6 +32,7 @@ pub mod descriptors;
 #[cfg(test)]
 mod fuzz;
 pub mod guard;
+pub mod server;
 pub mod sessions;
 
 use std::convert::Infallible;
@@ -60,9 +61,9 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::http_server::HttpServerMsg;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::{Session, SessionArgs};
+use crate::http::server::HttpServerMsg;
 use crate::mcp::{McpHandler, Profile};
 use crate::revision;
 use body::{BodyBudget, BodyError};

@@ -9,9 +9,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::recorder::RecorderMsg;
-use super::registry::RegistryMsg;
+use crate::actors::registry::RegistryMsg;
 use crate::control::{self, ControlOptions};
+use crate::report::recorder::RecorderMsg;
 
 /// The actor takes no messages: its input is the socket.
 pub enum ControlMsg {}

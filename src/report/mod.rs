@@ -5,7 +5,7 @@
 //!
 //! This module is pure: [`Record::see`] takes an event and its time in
 //! milliseconds from the server's start, [`Record::report`] builds the JSON.
-//! The [`Recorder`](crate::actors::recorder) actor owns one `Record`.
+//! The [`Recorder`](crate::report::recorder) actor owns one `Record`.
 //!
 //! # What the verdicts mean
 //!
@@ -35,6 +35,8 @@
 //! cursors and [`MAX_CURSORS`] distinct cursors of at most [`MAX_CURSOR_LEN`]
 //! bytes. What did not fit is counted under `dropped`, and `truncated` says
 //! whether anything was.
+
+pub mod recorder;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -22,7 +22,7 @@ use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
 
-use super::pidfile::{check_target, write_atomically};
+use crate::actors::pidfile::{check_target, write_atomically};
 use crate::error::StartupError;
 use crate::observe::{Event, Watcher};
 use crate::report::Record;

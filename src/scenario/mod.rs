@@ -1,7 +1,7 @@
 //! Scenario files (`--scenario FILE`): a timeline of steps, each a change or
 //! a hostile notification at a moment the file names, checked whole before
 //! anything is served. Pure: reading and checking only; the
-//! [`Timeline`](crate::actors::timeline) actor runs the steps.
+//! [`Timeline`](crate::scenario::timeline) actor runs the steps.
 //!
 //! A file is TOML (`.toml`) or JSON (any other name) holding an array
 //! `steps`, run in order, one after the other:
@@ -40,6 +40,8 @@
 //! an item that will not be there when the step runs, as far as the file's
 //! own steps tell). A change refused at run time (a signal or the control
 //! endpoint changed the catalog meanwhile) is logged and the timeline goes on.
+
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
