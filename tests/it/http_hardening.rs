@@ -5,8 +5,8 @@
 //! checked as RFC 9112 asks. The wire is under test, so these speak raw HTTP
 //! over TCP.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::time::Duration;
 

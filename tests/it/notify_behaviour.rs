@@ -4,8 +4,8 @@
 //! `--coalesce off` writes one per change, and owes a client that does not
 //! read a bounded number; `--duplicate-notifications` writes each twice.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::time::Duration;
 

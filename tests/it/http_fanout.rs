@@ -2,8 +2,8 @@
 //! sessions that leave (by DELETE or by dropping their connection) leave the
 //! registry without holding up the others.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::time::Duration;
 
