@@ -5,6 +5,8 @@
 //! And a server started without signal handling leaves every thread's signal
 //! mask as it was. One test, in its own binary: it signals its own process.
 
+#[allow(dead_code)] // the `it` binary's support; this test uses part of it
+#[path = "it/common.rs"]
 mod common;
 
 use common::bounded;

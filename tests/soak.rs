@@ -8,7 +8,11 @@
 //! `SOAK_SECONDS` sets the length (default 6); `SOAK_SEED` replays a run (the
 //! seed is printed).
 
+#[allow(dead_code)] // the `it` binary's support; this test uses part of it
+#[path = "it/common.rs"]
 mod common;
+#[allow(dead_code)] // the `it` binary's support; this test uses part of it
+#[path = "it/http_support.rs"]
 mod http_support;
 
 use std::time::{Duration, Instant};

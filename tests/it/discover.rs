@@ -2,7 +2,7 @@
 //! `server/discover`, and `notifications/tools/list_changed` reaches it only
 //! on a `subscriptions/listen` stream that asked for tool-list changes.
 
-mod common;
+use crate::common;
 
 use common::{ServerProcess, TestClient, bounded, expected_names};
 use rmcp::model::{ServerNotification, SubscriptionFilter};

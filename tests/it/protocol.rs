@@ -3,8 +3,8 @@
 //! read, cursors the server never issued, the 2026-07-28 shape of list
 //! results, and a client ending its listen stream logged as what it is.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use common::{RawClient, ServerProcess, bounded, expected_names};
 use http_support::{HttpServer, Raw, SseReader};

@@ -7,8 +7,8 @@
 //! hold answers back without holding up other requests or shutdown; a default
 //! server still refuses every cursor.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use common::{RawClient, ServerProcess, bounded, expected_names};
 use http_support::HttpServer;

@@ -3,7 +3,6 @@
 //! `notifications/tools/list_changed` and recording `notifications/message`),
 //! or speak raw HTTP where the wire itself is under test.
 
-#![allow(dead_code)] // each test binary uses its own part of this module
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
 use futures::StreamExt;
@@ -131,11 +130,6 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// `notifications/tools/list_changed` received so far.
-    pub fn changes(&self) -> usize {
-        *self.changes.borrow()
-    }
-
     /// Wait until at least `n` changes have been notified; returns the count.
     pub async fn wait_changes(&mut self, n: usize) -> usize {
         let count = bounded(

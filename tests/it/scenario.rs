@@ -4,8 +4,8 @@
 //! step. Raw JSON-RPC where the order of messages is under test, rmcp's
 //! client elsewhere.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::time::Duration;
 

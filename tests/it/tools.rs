@@ -1,6 +1,6 @@
 //! The starting tool sets and what each tool returns (cases 1 and 2).
 
-mod common;
+use crate::common;
 
 use common::{ServerProcess, expected_names};
 use serde_json::json;

@@ -3,8 +3,8 @@
 //! closed) as `notifications/message` only to a client that set a level at
 //! or below theirs (info), never unasked.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use common::ServerProcess;
 use http_support::HttpServer;

@@ -4,7 +4,7 @@
 
 #![allow(deprecated)] // rmcp marks resources/subscribe legacy-only; handshake revisions still have it
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

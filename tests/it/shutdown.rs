@@ -1,6 +1,6 @@
 //! One shutdown path, whatever starts it: exit 0 and no pidfile (case 12).
 
-mod common;
+use crate::common;
 
 use common::{RawClient, ServerProcess};
 use serde_json::{Value, json};

@@ -18,7 +18,7 @@
 //! answered exactly once and every bad line once with `"id": null`.
 //!
 //! CI runs `FUZZ_CASES` cases per target (default 64, a few seconds). By
-//! hand, run longer: `FUZZ_CASES=20000 cargo test --release --test fuzz_stdio`.
+//! hand, run longer: `FUZZ_CASES=20000 cargo test --release --test it fuzz_stdio`.
 //! A failure is shrunk to a small input and saved by proptest in
 //! `tests/fuzz_stdio.proptest-regressions`, which is committed and replayed
 //! first on every run.

@@ -5,8 +5,6 @@
 //! Every wait here is bounded by [`TIMEOUT`] and panics when it runs out, so a
 //! broken server fails a test instead of hanging it.
 
-#![allow(dead_code)] // each test binary uses its own part of this module
-
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;

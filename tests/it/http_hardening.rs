@@ -5,8 +5,8 @@
 //! checked as RFC 9112 asks. The wire is under test, so these speak raw HTTP
 //! over TCP.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::time::Duration;
 
@@ -94,7 +94,9 @@ async fn wait_all_sessions_closed(server: &HttpServer) {
 /// returns to 0, and a later SIGHUP reaches only the sessions that are there.
 #[tokio::test]
 async fn sessions_of_initializes_reset_mid_answer_are_swept() {
-    let server = HttpServer::start(&["--session-timeout", "0.3"]).await;
+    // Not short: a client's next request may come late on a loaded machine
+    // (tests run in parallel), and a session idle this long is closed.
+    let server = HttpServer::start(&["--session-timeout", "1"]).await;
     let request = post(&server, "", &initialize_body("2025-11-25"));
     // One client that initializes and then vanishes, as the timeout expects.
     Raw::new(&server).initialize().await;
@@ -414,7 +416,9 @@ fn rss_kib(pid: i32) -> u64 {
 /// the allocator).
 #[tokio::test]
 async fn memory_returns_after_session_churn() {
-    let server = HttpServer::start(&["--session-timeout", "0.2"]).await;
+    // Not short: a client's next request may come late on a loaded machine
+    // (tests run in parallel), and a session idle this long is closed.
+    let server = HttpServer::start(&["--session-timeout", "1"]).await;
     let request = post(&server, "", &initialize_body("2025-11-25"));
     let start = rss_kib(server.process.pid);
     let raw = Raw::new(&server);

@@ -2,8 +2,8 @@
 //! answered with the right HTTP status and JSON-RPC error, and the process
 //! lifecycle (signals stop it, stdin EOF does not).
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::time::Instant;
 

@@ -5,8 +5,8 @@
 //! not inherit the block would still count them, through the fallback
 //! handler (tests/signals_in_process.rs), but slowly.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use common::ServerProcess;
 use http_support::HttpServer;

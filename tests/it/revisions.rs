@@ -3,7 +3,7 @@
 //! then gives `notifications/tools/list_changed` on the session. (2026-07-28,
 //! which has no handshake, is in `discover.rs`.)
 
-mod common;
+use crate::common;
 
 use common::ServerProcess;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Bad start-up input exits 2 with one clear line on stderr and leaves no
 //! pidfile (case 11).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

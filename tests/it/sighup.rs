@@ -1,6 +1,6 @@
 //! SIGHUP adds the next tool and notifies the client (cases 3 to 8).
 
-mod common;
+use crate::common;
 
 use common::{ServerProcess, expected_names};
 use serde_json::json;

@@ -4,8 +4,8 @@
 //! every loop that starts must end once the session is idle again, and the
 //! session must serve whatever comes next as if its loop had never ended.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Bad input gets a clear error and the server keeps serving (case 10).
 
-mod common;
+use crate::common;
 
 use common::ServerProcess;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! pidfile never clobbers what is not ours, stdout carries only whole
 //! messages, and memory stays bounded whatever the client does.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::FileTypeExt;
 use std::process::{Command, Stdio};

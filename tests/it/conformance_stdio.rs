@@ -13,7 +13,7 @@
 //! and the prompt and resource scenarios against `--prompts` and
 //! `--resources`, as the HTTP run does.
 
-mod common;
+use crate::common;
 
 use common::{RawClient, ServerProcess};
 use serde_json::{Value, json};

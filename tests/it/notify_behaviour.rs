@@ -4,8 +4,8 @@
 //! `--coalesce off` writes one per change, and owes a client that does not
 //! read a bounded number; `--duplicate-notifications` writes each twice.
 
-mod common;
-mod http_support;
+use crate::common;
+use crate::http_support;
 
 use std::time::Duration;
 
@@ -31,10 +31,20 @@ impl Server {
         assert_eq!(status, 200, "{answer}");
     }
 
-    /// `GET /state`'s sessions.
+    /// `GET /state`'s sessions, once each has answered: `/state` waits a
+    /// second for a session, and one busy with a storm on a loaded machine
+    /// (tests run in parallel) may need longer.
     async fn sessions(&self) -> Vec<Value> {
-        let state = self.state().await;
-        state["sessions"].as_array().expect("sessions").clone()
+        bounded("every session to describe itself", async {
+            loop {
+                let state = self.state().await;
+                let sessions = state["sessions"].as_array().expect("sessions").clone();
+                if sessions.iter().all(|s| s.get("error").is_none()) {
+                    return sessions;
+                }
+            }
+        })
+        .await
     }
 
     /// The one session's notification counts.

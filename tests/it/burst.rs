@@ -1,7 +1,7 @@
 //! A tight burst of SIGHUPs (case 9): the kernel may merge some, but the
 //! server stays alive and consistent, and notifies after its last change.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

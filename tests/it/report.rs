@@ -4,7 +4,7 @@
 //! exit on stdin's EOF and on SIGTERM, each report valid against
 //! `schema/report.schema.json`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
