@@ -21,9 +21,8 @@ use rmcp::model::{
     GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
     ListPromptsResult, ListResourcesResult, ListToolsResult, LoggingLevel,
     LoggingMessageNotificationParam, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResponse, ResourceUpdatedNotificationParam,
-    ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
-    SubscriptionFilter, UnsubscribeRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -32,9 +31,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::RegistryMsg;
 use crate::actors::registry::severity;
-use crate::actors::session::{ListenStream, Notice, NotifyStyle, SendLog, SendNotice, SessionMsg};
+use crate::actors::session::{ListenStream, SessionMsg};
 use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind};
 use crate::hostile::Hostile;
+use crate::notice::{NoticeSink, NotifyStyle};
 use crate::observe::{Event, SessionKey, Watch};
 use crate::pagination::Pager;
 use crate::trigger_tools::{self, TriggerTool};
@@ -80,14 +80,7 @@ pub struct McpHandler {
     /// The session's way to its client that skips rmcp's peer, if its
     /// transport handed one over in `initialize` ([`SessionHooks`]); shared
     /// by every copy of this session's handler.
-    direct: Arc<OnceLock<Direct>>,
-}
-
-/// A session's way to its client that does not go through rmcp's peer.
-#[derive(Clone)]
-pub struct Direct {
-    pub notices: SendNotice,
-    pub log: SendLog,
+    direct: Arc<OnceLock<Arc<dyn NoticeSink>>>,
 }
 
 /// What an HTTP session's transport hands its handler with `initialize` (in
@@ -99,7 +92,8 @@ pub struct Direct {
 #[derive(Clone)]
 pub struct SessionHooks {
     pub keep: Arc<dyn Fn(McpHandler) + Send + Sync>,
-    pub direct: Direct,
+    /// The session's GET stream, written without the service loop.
+    pub direct: Arc<dyn NoticeSink>,
 }
 
 /// Spawns a Session actor for a handler that needs one.
@@ -486,6 +480,16 @@ impl McpHandler {
         call!(self.registry, RegistryMsg::Snapshot).map_err(|_| shutting_down())
     }
 
+    /// The way to this session's handshake client: HTTP's direct way if its
+    /// transport handed one over (see [`SessionHooks`]), faster than the
+    /// peer, or else the peer.
+    fn sink(&self, peer: &Peer<RoleServer>) -> Arc<dyn NoticeSink> {
+        match self.direct.get() {
+            Some(direct) => Arc::clone(direct),
+            None => Arc::new(peer.clone()),
+        }
+    }
+
     /// Tell the Session who its client is, for `GET /state`, and the
     /// watchers. The Session first: a listen stream's Session starts here,
     /// and the watchers need its key.
@@ -578,36 +582,6 @@ impl McpHandler {
     }
 }
 
-/// Writes notices to a handshake client's peer.
-fn peer_sender(peer: Peer<RoleServer>) -> SendNotice {
-    Arc::new(move |notice| {
-        let peer = peer.clone();
-        Box::pin(async move { notify_peer(&peer, notice).await })
-    })
-}
-
-/// Writes log lines to a handshake client's peer.
-fn peer_log(peer: Peer<RoleServer>) -> SendLog {
-    Arc::new(move |line| {
-        let peer = peer.clone();
-        Box::pin(async move { peer.notify_logging_message(line).await.is_ok() })
-    })
-}
-
-/// Write one notice to a handshake client.
-pub async fn notify_peer(peer: &Peer<RoleServer>, notice: Notice) -> bool {
-    match notice {
-        Notice::ListChanged(ListKind::Tools) => peer.notify_tool_list_changed().await,
-        Notice::ListChanged(ListKind::Prompts) => peer.notify_prompt_list_changed().await,
-        Notice::ListChanged(ListKind::Resources) => peer.notify_resource_list_changed().await,
-        Notice::ResourceUpdated(uri) => {
-            peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
-                .await
-        }
-    }
-    .is_ok()
-}
-
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
         self.profile.info.clone()
@@ -624,17 +598,15 @@ impl ServerHandler for McpHandler {
         call!(self.session.get()?, SessionMsg::Started).map_err(|_| shutting_down())?;
         context.peer.set_peer_info(request.clone());
         if let Some(hooks) = context.extensions.get::<SessionHooks>() {
-            let _ = self.direct.set(hooks.direct.clone());
+            let _ = self.direct.set(Arc::clone(&hooks.direct));
             (hooks.keep)(self.clone());
         }
         if self.profile.watch.is_watched() {
             // For a scenario's notification before `initialized`: rmcp
             // writes it after this answer, as the peer is read only then.
-            let send = match self.direct.get() {
-                Some(direct) => Arc::clone(&direct.notices),
-                None => peer_sender(context.peer.clone()),
-            };
-            let _ = self.session.cast(SessionMsg::Answering(send));
+            let _ = self
+                .session
+                .cast(SessionMsg::Answering(self.sink(&context.peer)));
         }
         self.see(|session| Event::Request {
             session,
@@ -817,28 +789,11 @@ impl ServerHandler for McpHandler {
             self.hello(&client, &protocol).await;
         }
         let end = CancellationToken::new();
-        let sink = context.sink().clone();
-        let send: SendNotice = Arc::new(move |notice| {
-            let sink = sink.clone();
-            Box::pin(async move {
-                match notice {
-                    Notice::ListChanged(ListKind::Tools) => sink.notify_tool_list_changed().await,
-                    Notice::ListChanged(ListKind::Prompts) => {
-                        sink.notify_prompt_list_changed().await
-                    }
-                    Notice::ListChanged(ListKind::Resources) => {
-                        sink.notify_resource_list_changed().await
-                    }
-                    Notice::ResourceUpdated(uri) => sink.notify_resource_updated(uri).await,
-                }
-                .is_ok()
-            })
-        });
         let accepted = context.accepted();
         let wants = |flag: Option<bool>| flag == Some(true);
         let stream = ListenStream {
             task: tokio::task::try_id(),
-            send,
+            sink: Arc::new(context.sink().clone()),
             lists: [
                 wants(accepted.tools_list_changed),
                 wants(accepted.prompts_list_changed),
@@ -865,14 +820,8 @@ impl ServerHandler for McpHandler {
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         self.see(|session| Event::Initialized { session }).await;
-        // HTTP has a faster way than the peer (see `SessionHooks`).
-        let direct = self.direct.get().cloned().unwrap_or_else(|| Direct {
-            notices: peer_sender(context.peer.clone()),
-            log: peer_log(context.peer),
-        });
         let initialized = SessionMsg::Initialized {
-            send: direct.notices,
-            log: direct.log,
+            sink: self.sink(&context.peer),
         };
         if self.session.cast(initialized).is_err() {
             tracing::debug!("client initialized while its session was stopping");

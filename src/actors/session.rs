@@ -43,7 +43,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Waker};
 
-use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rmcp::model::LoggingMessageNotificationParam;
 use serde_json::{Value, json};
@@ -53,6 +52,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::registry::RegistryMsg;
 use crate::catalog::ListKind;
+use crate::notice::{Coalesce, Notice, NoticeSink, NotifyStyle};
 use crate::observe::{Cause, Event, SessionKey, Watch};
 
 pub enum SessionMsg {
@@ -63,9 +63,9 @@ pub enum SessionMsg {
     /// Who the client is and which protocol revision it speaks, for `GET /state`:
     /// from `initialize`, or from a 2026-07-28 request's `_meta`.
     Hello { client: Value, protocol: String },
-    /// The client sent `notifications/initialized`; notifications may flow,
-    /// through `send`, and log lines through `log`.
-    Initialized { send: SendNotice, log: SendLog },
+    /// The client sent `notifications/initialized`; notifications and log
+    /// lines may flow, through `sink`.
+    Initialized { sink: Arc<dyn NoticeSink> },
     /// A handshake client subscribed to a resource (`resources/subscribe`).
     Subscribe(String),
     /// A handshake client unsubscribed from a resource.
@@ -95,30 +95,14 @@ pub enum SessionMsg {
     },
     /// The handshake client's peer from its `initialize` request, kept only
     /// for a scenario's notification before `notifications/initialized`.
-    Answering(SendNotice),
+    Answering(Arc<dyn NoticeSink>),
 }
-
-/// A notification a session sends, whatever carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    ListChanged(ListKind),
-    ResourceUpdated(String),
-}
-
-/// Writes one notification to one destination (a handshake client's peer, a
-/// listen stream), and says whether the destination is still there.
-pub type SendNotice = Arc<dyn Fn(Notice) -> BoxFuture<'static, bool> + Send + Sync>;
-
-/// Writes one log line (`notifications/message`) to a handshake client, and
-/// says whether the client is still there.
-pub type SendLog =
-    Arc<dyn Fn(LoggingMessageNotificationParam) -> BoxFuture<'static, bool> + Send + Sync>;
 
 /// One open `subscriptions/listen` stream, as its handler hands it over.
 pub struct ListenStream {
     /// The task its request runs in, which marked its acceptance.
     pub task: Option<TaskId>,
-    pub send: SendNotice,
+    pub sink: Arc<dyn NoticeSink>,
     /// The lists whose changes the stream accepted, by [`ListKind::index`].
     pub lists: [bool; 3],
     /// The resources whose updates the stream accepted.
@@ -129,46 +113,6 @@ pub struct ListenStream {
     /// message so that a session that stops before taking the stream still
     /// ends it.
     pub end: DropGuard,
-}
-
-/// How a session writes its notifications. The default is what every client
-/// of a normal server gets; the rest is hostile, for testing clients.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NotifyStyle {
-    /// Whether changes during a write fold into one more `list_changed`.
-    pub coalesce: Coalesce,
-    /// Write each notification twice (`--duplicate-notifications`).
-    pub duplicates: bool,
-}
-
-/// Whether a destination's `list_changed` notifications fold (`--coalesce`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Coalesce {
-    /// Any number of changes during a write fold into exactly one more.
-    #[default]
-    On,
-    /// One notification per change, in order: the storm a burst would be.
-    Off,
-}
-
-impl Coalesce {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Coalesce::On => "on",
-            Coalesce::Off => "off",
-        }
-    }
 }
 
 pub struct SessionArgs {
@@ -202,14 +146,13 @@ pub struct SessionState {
     next_stream: u64,
     /// Who the client is (`name`, `version`) and its protocol revision.
     hello: Option<(Value, String)>,
-    /// Kept for the log writer, which starts only with the first log line:
-    /// most clients never ask for one.
-    log: Option<SendLog>,
+    /// Started with the first log line (to the client's sink): most clients
+    /// never ask for one.
     log_writer: Option<LogWriter>,
     /// Notifications written to this client, across all its destinations.
     sent: Arc<Written>,
     /// Where a scenario's notification before `initialized` goes.
-    answering: Option<SendNotice>,
+    answering: Option<Arc<dyn NoticeSink>>,
     /// Spurious notifications that came before `initialized`: written right
     /// after it, as a change would be.
     spurious_before_initialized: [bool; 3],
@@ -234,14 +177,14 @@ struct Written {
 impl Written {
     /// Write `notice` to a destination, and its copy if this session
     /// duplicates; false once the destination is gone.
-    async fn deliver(&self, send: &SendNotice, notice: Notice) -> bool {
+    async fn deliver(&self, sink: &dyn NoticeSink, notice: Notice) -> bool {
         let copy = self.style.duplicates.then(|| notice.clone());
-        if !send(notice.clone()).await {
+        if !sink.notify(notice.clone()).await {
             return false;
         }
         self.record(notice, Cause::Change);
         if let Some(copy) = copy {
-            if !send(copy.clone()).await {
+            if !sink.notify(copy.clone()).await {
                 return false;
             }
             self.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -266,10 +209,10 @@ impl Written {
 
     /// Write one spurious `list_changed` on its own task, outside the
     /// folding writers: it stands for no change.
-    fn spurious(self: &Arc<Self>, send: &SendNotice, list: ListKind) {
-        let (send, sent) = (Arc::clone(send), Arc::clone(self));
+    fn spurious(self: &Arc<Self>, sink: &Arc<dyn NoticeSink>, list: ListKind) {
+        let (sink, sent) = (Arc::clone(sink), Arc::clone(self));
         tokio::spawn(async move {
-            if send(Notice::ListChanged(list)).await {
+            if sink.notify(Notice::ListChanged(list)).await {
                 sent.record(Notice::ListChanged(list), Cause::Spurious);
             }
         });
@@ -284,7 +227,7 @@ impl Written {
 /// list's first change: most sessions never see prompts or resources change)
 /// and the writer of resource updates.
 struct Destination {
-    send: SendNotice,
+    sink: Arc<dyn NoticeSink>,
     /// The lists this destination wants, by [`ListKind::index`].
     wants: [bool; 3],
     lists: ListWriters,
@@ -302,13 +245,13 @@ enum ListWriters {
 }
 
 impl Destination {
-    fn new(send: SendNotice, wants: [bool; 3], sent: Arc<Written>) -> Self {
+    fn new(sink: Arc<dyn NoticeSink>, wants: [bool; 3], sent: Arc<Written>) -> Self {
         let lists = match sent.style.coalesce {
             Coalesce::On => ListWriters::Folding([None, None, None]),
             Coalesce::Off => ListWriters::Exact(None),
         };
         Self {
-            send,
+            sink,
             wants,
             lists,
             updates: None,
@@ -326,7 +269,7 @@ impl Destination {
                 writers[i]
                     .get_or_insert_with(|| {
                         NotificationWriter::new(
-                            Arc::clone(&self.send),
+                            Arc::clone(&self.sink),
                             list,
                             Arc::clone(&self.sent),
                         )
@@ -335,7 +278,7 @@ impl Destination {
             }
             ListWriters::Exact(writer) => writer
                 .get_or_insert_with(|| {
-                    ExactWriter::start(Arc::clone(&self.send), Arc::clone(&self.sent))
+                    ExactWriter::start(Arc::clone(&self.sink), Arc::clone(&self.sent))
                 })
                 .list_changed(list, &self.sent),
         }
@@ -343,7 +286,7 @@ impl Destination {
 
     fn resource_updated(&mut self, uri: String) {
         let writer = self.updates.get_or_insert_with(|| {
-            UpdateWriter::start(Arc::clone(&self.send), Arc::clone(&self.sent))
+            UpdateWriter::start(Arc::clone(&self.sink), Arc::clone(&self.sent))
         });
         if writer.uris.try_send(uri).is_err() {
             tracing::debug!("client not reading its resource updates; one dropped");
@@ -377,7 +320,7 @@ impl Drop for OpenStream {
 struct NotificationWriter {
     /// [`WriteState`], shared with the write that may be finishing on a task.
     state: Arc<AtomicU8>,
-    send: SendNotice,
+    sink: Arc<dyn NoticeSink>,
     list: ListKind,
     sent: Arc<Written>,
     task: Option<JoinHandle<()>>,
@@ -404,10 +347,10 @@ impl WriteState {
 }
 
 impl NotificationWriter {
-    fn new(send: SendNotice, list: ListKind, sent: Arc<Written>) -> Self {
+    fn new(sink: Arc<dyn NoticeSink>, list: ListKind, sent: Arc<Written>) -> Self {
         Self {
             state: Arc::new(AtomicU8::new(WriteState::Idle as u8)),
-            send,
+            sink,
             list,
             sent,
             task: None,
@@ -435,7 +378,7 @@ impl NotificationWriter {
             }
         }
         let mut write = Box::pin(Self::write(
-            Arc::clone(&self.send),
+            Arc::clone(&self.sink),
             self.list,
             Arc::clone(&self.sent),
             Arc::clone(&self.state),
@@ -448,9 +391,14 @@ impl NotificationWriter {
     }
 
     /// Write until no change is left over.
-    async fn write(send: SendNotice, list: ListKind, sent: Arc<Written>, state: Arc<AtomicU8>) {
+    async fn write(
+        sink: Arc<dyn NoticeSink>,
+        list: ListKind,
+        sent: Arc<Written>,
+        state: Arc<AtomicU8>,
+    ) {
         loop {
-            if !sent.deliver(&send, Notice::ListChanged(list)).await {
+            if !sent.deliver(&*sink, Notice::ListChanged(list)).await {
                 tracing::debug!("notification destination gone; stopping its writer");
                 state.store(WriteState::Gone as u8, Ordering::Release);
                 return;
@@ -497,14 +445,14 @@ impl ExactWriter {
     /// gets the rest folded, and the queue's memory stays bounded.
     const BACKLOG: usize = 10_000;
 
-    fn start(send: SendNotice, sent: Arc<Written>) -> Self {
+    fn start(sink: Arc<dyn NoticeSink>, sent: Arc<Written>) -> Self {
         let (queue, mut lists) = mpsc::channel::<ListKind>(3 * Self::BACKLOG);
         let queued: Arc<[AtomicUsize; 3]> = Arc::default();
         let taken = Arc::clone(&queued);
         let task = tokio::spawn(async move {
             while let Some(list) = lists.recv().await {
                 taken[list.index()].fetch_sub(1, Ordering::Relaxed);
-                if !sent.deliver(&send, Notice::ListChanged(list)).await {
+                if !sent.deliver(&*sink, Notice::ListChanged(list)).await {
                     tracing::debug!("notification destination gone; stopping its writer");
                     return;
                 }
@@ -557,11 +505,11 @@ impl UpdateWriter {
     /// ones are dropped rather than held without bound.
     const BACKLOG: usize = 1024;
 
-    fn start(send: SendNotice, sent: Arc<Written>) -> Self {
+    fn start(sink: Arc<dyn NoticeSink>, sent: Arc<Written>) -> Self {
         let (uris, mut queued) = mpsc::channel::<String>(Self::BACKLOG);
         let task = tokio::spawn(async move {
             while let Some(uri) = queued.recv().await {
-                if !sent.deliver(&send, Notice::ResourceUpdated(uri)).await {
+                if !sent.deliver(&*sink, Notice::ResourceUpdated(uri)).await {
                     return;
                 }
             }
@@ -593,11 +541,11 @@ impl LogWriter {
     /// are dropped rather than held without bound.
     const BACKLOG: usize = 64;
 
-    fn start(log: SendLog) -> Self {
+    fn start(sink: Arc<dyn NoticeSink>) -> Self {
         let (lines, mut queued) = mpsc::channel(Self::BACKLOG);
         let task = tokio::spawn(async move {
             while let Some(line) = queued.recv().await {
-                if !log(line).await {
+                if !sink.log(line).await {
                     return;
                 }
             }
@@ -660,7 +608,6 @@ impl Actor for Session {
             streams: HashMap::new(),
             next_stream: 0,
             hello: None,
-            log: None,
             log_writer: None,
             answering: None,
             spurious_before_initialized: [false; 3],
@@ -709,12 +656,12 @@ impl Actor for Session {
             SessionMsg::Hello { client, protocol } => {
                 state.hello = Some((client, protocol));
             }
-            SessionMsg::Initialized { send, log } => {
+            SessionMsg::Initialized { sink } => {
                 if state.client.is_some() {
                     tracing::debug!("client sent notifications/initialized twice; ignored");
                     return Ok(());
                 }
-                let mut client = Destination::new(send, [true; 3], Arc::clone(&state.sent));
+                let mut client = Destination::new(sink, [true; 3], Arc::clone(&state.sent));
                 for list in ListKind::ALL {
                     if std::mem::take(&mut state.changed_before_initialized[list.index()]) {
                         client.list_changed(list);
@@ -722,11 +669,10 @@ impl Actor for Session {
                 }
                 for list in ListKind::ALL {
                     if std::mem::take(&mut state.spurious_before_initialized[list.index()]) {
-                        state.sent.spurious(&client.send, list);
+                        state.sent.spurious(&client.sink, list);
                     }
                 }
                 state.client = Some(client);
-                state.log = Some(log);
             }
             SessionMsg::Subscribe(uri) => {
                 state.subscribed.insert(uri);
@@ -742,10 +688,10 @@ impl Actor for Session {
             }
             // Before `notifications/initialized` a line has nowhere to go yet.
             SessionMsg::Log(line) => {
-                if let Some(log) = &state.log {
+                if let Some(client) = &state.client {
                     let writer = state
                         .log_writer
-                        .get_or_insert_with(|| LogWriter::start(Arc::clone(log)));
+                        .get_or_insert_with(|| LogWriter::start(Arc::clone(&client.sink)));
                     if writer.lines.try_send(line).is_err() {
                         tracing::debug!("client not reading its log lines; one dropped");
                     }
@@ -760,7 +706,7 @@ impl Actor for Session {
                 state.next_stream += 1;
 
                 let mut destination =
-                    Destination::new(stream.send, stream.lists, Arc::clone(&state.sent));
+                    Destination::new(stream.sink, stream.lists, Arc::clone(&state.sent));
                 // Changes since the acknowledgment: the client already counts
                 // on them. (rmcp runs every handler in a task, so the mark is
                 // there.)
@@ -789,13 +735,13 @@ impl Actor for Session {
             SessionMsg::ListenClosed(key) => {
                 state.streams.remove(&key);
             }
-            SessionMsg::Answering(send) => state.answering = Some(send),
+            SessionMsg::Answering(sink) => state.answering = Some(sink),
             SessionMsg::Spurious {
                 list,
                 before_initialized: true,
             } => {
-                if let (None, Some(send)) = (&state.client, &state.answering) {
-                    state.sent.spurious(send, list);
+                if let (None, Some(sink)) = (&state.client, &state.answering) {
+                    state.sent.spurious(sink, list);
                 }
             }
             SessionMsg::Spurious { list, .. } => {
@@ -807,7 +753,7 @@ impl Actor for Session {
                     .iter()
                     .chain(state.streams.values().map(|s| &s.destination));
                 for destination in wanting.filter(|d| d.wants[list.index()]) {
-                    state.sent.spurious(&destination.send, list);
+                    state.sent.spurious(&destination.sink, list);
                 }
             }
         }
@@ -840,6 +786,7 @@ impl Actor for Session {
 mod tests {
     use std::time::Duration;
 
+    use futures::future::BoxFuture;
     use ractor::call;
     use tokio::sync::mpsc;
 
@@ -921,21 +868,16 @@ mod tests {
             let gate = Arc::new(tokio::sync::Semaphore::new(0));
             let (begun_tx, begun) = mpsc::unbounded_channel();
             let (done_tx, done) = mpsc::unbounded_channel();
-            let permits = Arc::clone(&gate);
-            let send: SendNotice = Arc::new(move |notice| {
-                let (permits, begun_tx, done_tx) =
-                    (Arc::clone(&permits), begun_tx.clone(), done_tx.clone());
-                Box::pin(async move {
-                    let _ = begun_tx.send(());
-                    permits.acquire().await.unwrap().forget();
-                    done_tx.send(notice).is_ok()
-                })
+            let sink = Arc::new(Gated {
+                permits: Arc::clone(&gate),
+                begun: begun_tx,
+                done: done_tx,
             });
             let end = CancellationToken::new();
             let task = task_id().await;
             let stream = ListenStream {
                 task: Some(task),
-                send,
+                sink,
                 lists: [true, false, false],
                 resources: HashSet::new(),
                 closed: CancellationToken::new(),
@@ -953,15 +895,11 @@ mod tests {
             tools: bool,
         ) -> (ListenStream, mpsc::UnboundedReceiver<()>, CancellationToken) {
             let (tx, rx) = mpsc::unbounded_channel();
-            let send: SendNotice = Arc::new(move |notice| {
-                assert_eq!(notice, Notice::ListChanged(ListKind::Tools));
-                let tx = tx.clone();
-                Box::pin(async move { tx.send(()).is_ok() })
-            });
+            let sink = Arc::new(ToolChanges(tx));
             let end = CancellationToken::new();
             let stream = ListenStream {
                 task: Some(task),
-                send,
+                sink,
                 lists: [tools, false, false],
                 resources: HashSet::new(),
                 closed: CancellationToken::new(),
@@ -973,6 +911,42 @@ mod tests {
         async fn stop(self) {
             self.session.stop_and_wait(None, None).await.unwrap();
             self.registry.stop_and_wait(None, None).await.unwrap();
+        }
+    }
+
+    /// A sink whose writes each wait for a permit: `begun` hears of each
+    /// write as it begins, `done` of each as it is done.
+    struct Gated {
+        permits: Arc<tokio::sync::Semaphore>,
+        begun: mpsc::UnboundedSender<()>,
+        done: mpsc::UnboundedSender<Notice>,
+    }
+
+    impl NoticeSink for Gated {
+        fn notify(&self, notice: Notice) -> BoxFuture<'_, bool> {
+            Box::pin(async move {
+                let _ = self.begun.send(());
+                self.permits.acquire().await.unwrap().forget();
+                self.done.send(notice).is_ok()
+            })
+        }
+
+        fn log(&self, _: LoggingMessageNotificationParam) -> BoxFuture<'_, bool> {
+            unreachable!("a listen stream gets no log lines")
+        }
+    }
+
+    /// A sink of tool changes only, each heard on the receiver.
+    struct ToolChanges(mpsc::UnboundedSender<()>);
+
+    impl NoticeSink for ToolChanges {
+        fn notify(&self, notice: Notice) -> BoxFuture<'_, bool> {
+            assert_eq!(notice, Notice::ListChanged(ListKind::Tools));
+            Box::pin(std::future::ready(self.0.send(()).is_ok()))
+        }
+
+        fn log(&self, _: LoggingMessageNotificationParam) -> BoxFuture<'_, bool> {
+            unreachable!("a listen stream gets no log lines")
         }
     }
 

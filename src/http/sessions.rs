@@ -40,10 +40,8 @@ use futures::future::BoxFuture;
 use rmcp::RoleServer;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
-    InitializeRequestParams, JsonRpcRequest, ProgressToken, PromptListChangedNotification,
-    RequestId, ResourceListChangedNotification, ResourceUpdatedNotification,
-    ResourceUpdatedNotificationParam, ServerJsonRpcMessage, ServerNotification, ServerResult,
-    ToolListChangedNotification,
+    InitializeRequestParams, JsonRpcRequest, ProgressToken, RequestId, ServerJsonRpcMessage,
+    ServerNotification, ServerResult,
 };
 use rmcp::service::{OriginatingRequestId, serve_directly_with_ct};
 use rmcp::transport::Transport;
@@ -54,9 +52,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::session::{Notice, SendLog, SendNotice};
 use crate::catalog::ListKind;
-use crate::mcp::{Direct, McpHandler, SessionHooks};
+use crate::mcp::{McpHandler, SessionHooks};
+use crate::notice::{Notice, NoticeSink};
 
 /// Events an SSE stream keeps for `Last-Event-ID`, and messages its channel
 /// holds before a send waits: rmcp's default.
@@ -140,56 +138,19 @@ impl Sessions {
     }
 }
 
-/// Sends `session`'s notifications and log lines straight onto its GET
-/// stream, where rmcp's service loop would have routed them, without the
-/// loop: a hop through its peer channel and a task per message, for each of
-/// 10,000 sessions on every change, and a loop that runs only while the
-/// session has a request in flight. A list change is one message shared by
-/// every session.
-fn direct(session: &Arc<Session>) -> Direct {
-    let notices: SendNotice = {
-        let session = Arc::clone(session);
-        Arc::new(move |notice| session.notify(message_for(notice)))
-    };
-    #[allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
-    let log: SendLog = {
-        let session = Arc::clone(session);
-        Arc::new(move |line| {
-            session.notify(Arc::new(ServerJsonRpcMessage::notification(
-                ServerNotification::LoggingMessageNotification(
-                    rmcp::model::LoggingMessageNotification::new(line),
-                ),
-            )))
-        })
-    };
-    Direct { notices, log }
-}
-
-/// The JSON-RPC message for `notice`, as rmcp's peer sends it.
+/// The JSON-RPC message for `notice`, as rmcp's peer sends it. A list change
+/// is one message shared by every session.
 fn message_for(notice: Notice) -> Arc<ServerJsonRpcMessage> {
     static LIST_CHANGED: LazyLock<[Arc<ServerJsonRpcMessage>; 3]> = LazyLock::new(|| {
         ListKind::ALL.map(|list| {
-            let notification = match list {
-                ListKind::Tools => ServerNotification::ToolListChangedNotification(
-                    ToolListChangedNotification::default(),
-                ),
-                ListKind::Prompts => ServerNotification::PromptListChangedNotification(
-                    PromptListChangedNotification::default(),
-                ),
-                ListKind::Resources => ServerNotification::ResourceListChangedNotification(
-                    ResourceListChangedNotification::default(),
-                ),
-            };
-            Arc::new(ServerJsonRpcMessage::notification(notification))
+            Arc::new(ServerJsonRpcMessage::notification(
+                Notice::ListChanged(list).into(),
+            ))
         })
     });
     match notice {
         Notice::ListChanged(list) => Arc::clone(&LIST_CHANGED[list.index()]),
-        Notice::ResourceUpdated(uri) => Arc::new(ServerJsonRpcMessage::notification(
-            ServerNotification::ResourceUpdatedNotification(ResourceUpdatedNotification::new(
-                ResourceUpdatedNotificationParam::new(uri),
-            )),
-        )),
+        update => Arc::new(ServerJsonRpcMessage::notification(update.into())),
     }
 }
 
@@ -218,7 +179,7 @@ impl Session {
     }
 
     /// Write `message` to the GET stream; false once the session is closed.
-    fn notify(&self, message: Arc<ServerJsonRpcMessage>) -> BoxFuture<'static, bool> {
+    fn write(&self, message: Arc<ServerJsonRpcMessage>) -> BoxFuture<'static, bool> {
         let pending = {
             let mut routes = self.routes();
             // Closed: asked under the lock taken anyway, not of `closed`,
@@ -314,6 +275,26 @@ impl Session {
         routes.request_wise.clear();
         routes.shadows.clear();
         routes.initialize = None;
+    }
+}
+
+/// Sends the session's notifications and log lines straight onto its GET
+/// stream, where rmcp's service loop would have routed them, without the
+/// loop: a hop through its peer channel and a task per message, for each of
+/// 10,000 sessions on every change, and a loop that runs only while the
+/// session has a request in flight.
+#[allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
+impl NoticeSink for Session {
+    fn notify(&self, notice: Notice) -> BoxFuture<'_, bool> {
+        self.write(message_for(notice))
+    }
+
+    fn log(&self, line: rmcp::model::LoggingMessageNotificationParam) -> BoxFuture<'_, bool> {
+        self.write(Arc::new(ServerJsonRpcMessage::notification(
+            ServerNotification::LoggingMessageNotification(
+                rmcp::model::LoggingMessageNotification::new(line),
+            ),
+        )))
     }
 }
 
@@ -823,7 +804,7 @@ impl SessionManager for Sessions {
                     }
                 })
             };
-            let direct = direct(&session);
+            let direct = Arc::clone(&session) as Arc<dyn NoticeSink>;
             initialize.extensions.insert(SessionHooks { keep, direct });
         }
         let (answer, answered) = oneshot::channel();
