@@ -455,3 +455,57 @@ impl LogWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::future::BoxFuture;
+
+    use super::*;
+
+    /// A sink whose writes finish at once, or wait forever.
+    struct Sink {
+        waits: bool,
+    }
+
+    impl NoticeSink for Sink {
+        fn notify(&self, _: Notice) -> BoxFuture<'_, bool> {
+            match self.waits {
+                false => Box::pin(std::future::ready(true)),
+                true => Box::pin(std::future::pending()),
+            }
+        }
+
+        fn log(&self, _: LoggingMessageNotificationParam) -> BoxFuture<'_, bool> {
+            Box::pin(std::future::ready(true))
+        }
+    }
+
+    fn writer(waits: bool) -> (NotificationWriter, Arc<Written>) {
+        let sent = Arc::new(Written::new(NotifyStyle::default(), 1, Watch::default()));
+        let sink = Arc::new(Sink { waits });
+        let writer = NotificationWriter::new(sink, ListKind::Tools, Arc::clone(&sent));
+        (writer, sent)
+    }
+
+    #[tokio::test]
+    async fn a_write_that_need_not_wait_is_done_inline_without_a_task() {
+        let (mut writer, sent) = writer(false);
+        writer.changed();
+        writer.changed();
+        assert!(writer.task.is_none());
+        assert_eq!(sent.describe()["tools"], 2);
+        assert!(WriteState::of(writer.state.load(Ordering::Acquire)) == WriteState::Idle);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_waits_finishes_on_a_task_and_later_changes_fold_into_one() {
+        let (mut writer, sent) = writer(true);
+        writer.changed();
+        assert!(writer.task.is_some());
+        for _ in 0..5 {
+            writer.changed();
+        }
+        assert!(WriteState::of(writer.state.load(Ordering::Acquire)) == WriteState::Again);
+        assert_eq!(sent.describe()["tools"], 0);
+    }
+}
