@@ -7,75 +7,55 @@
 //! stops the session, which is how an HTTP session that rmcp closed (DELETE,
 //! idle) leaves the registry. Over HTTP the Session is spawned only when the
 //! handler first needs it (see [`McpHandler::lazy`]).
+//!
+//! Beside the handler: [`Profile`] (what every session of a server shares),
+//! the handler's lazily spawned Session actor (`session_actor`), the list
+//! requests' paging (`lists`), the requests on one item (`calls`) and the
+//! errors it answers with (`errors`).
 
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
+mod calls;
+mod errors;
+mod lists;
+mod profile;
+mod session_actor;
+
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ractor::{ActorRef, SpawnErr, call};
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities,
-    ContentBlock, CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams,
-    GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
-    ListPromptsResult, ListResourcesResult, ListToolsResult, LoggingLevel,
-    LoggingMessageNotificationParam, PaginatedRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock,
+    CustomRequest, CustomResult, GetPromptRequestParams, GetPromptResponse, Implementation,
+    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourcesResult,
+    ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
     SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use self::errors::{method_not_found, shutting_down, unparsed_request};
+pub use self::profile::{Offer, Profile};
+use self::session_actor::LazySessionActor;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::registry::severity;
 use crate::actors::session::{ListenStream, SessionMsg};
-use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind};
-use crate::hostile::Hostile;
-use crate::notice::{NoticeSink, NotifyStyle};
-use crate::observe::{Event, SessionKey, Watch};
-use crate::pagination::Pager;
+use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest};
+use crate::notice::NoticeSink;
+use crate::observe::{Event, SessionKey};
+use crate::revision;
 use crate::trigger_tools::{self, TriggerTool};
-use crate::{prompts, resources, revision, tools};
-
-/// What a server offers beyond its tools: which lists have a capability, and
-/// whether the conformance suite's fixture tools are listed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Offer {
-    pub prompts: bool,
-    pub resources: bool,
-    pub trigger_tools: bool,
-}
-
-/// What every session of one server shares: its `initialize` result (and
-/// `server/discover`'s), its offer, its hostile behaviour, and who watches
-/// the run.
-#[derive(Debug)]
-pub struct Profile {
-    info: ServerConfig,
-    offer: Offer,
-    hostile: Hostile,
-    /// Pages the lists. What it remembers (which cursors `repeat-once` has
-    /// repeated) is the server's, shared by every session: a 2026-07-28
-    /// client has no session to remember it in.
-    pager: Mutex<Pager>,
-    watch: Watch,
-}
-
-/// The SEP-2549 caching hints of a 2026-07-28 list result, `(ttlMs,
-/// cacheScope)`. A list here changes whenever a signal or a client says so,
-/// which no freshness window can foresee: 0 ms, so a client asks again or
-/// listens for `list_changed` instead of trusting a copy. Every client sees
-/// the same lists, so a shared cache may keep them: public.
-pub const LIST_CACHE_HINTS: (Option<u64>, Option<CacheScope>) = (Some(0), Some(CacheScope::Public));
 
 /// Serves one client's MCP requests on behalf of its Session actor.
 #[derive(Clone)]
 pub struct McpHandler {
     registry: ActorRef<RegistryMsg>,
-    session: Arc<SessionSlot>,
+    session_actor: Arc<LazySessionActor>,
     profile: Arc<Profile>,
     /// The session's way to its client that skips rmcp's peer, if its
     /// transport handed one over in `initialize` ([`SessionHooks`]); shared
@@ -99,109 +79,6 @@ pub struct SessionHooks {
 /// Spawns a Session actor for a handler that needs one.
 pub type SpawnSession = Arc<dyn Fn() -> Result<ActorRef<SessionMsg>, SpawnErr> + Send + Sync>;
 
-/// A handler's Session: there from the start, or spawned on first use. Stops
-/// it when the last copy of the handler is dropped.
-struct SessionSlot {
-    session: Mutex<Option<ActorRef<SessionMsg>>>,
-    spawn: Option<SpawnSession>,
-}
-
-impl SessionSlot {
-    fn get(&self) -> Result<ActorRef<SessionMsg>, McpError> {
-        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(session) = &*session {
-            return Ok(session.clone());
-        }
-        let spawned = self
-            .spawn
-            .as_ref()
-            .and_then(|spawn| spawn().ok())
-            .ok_or_else(shutting_down)?;
-        *session = Some(spawned.clone());
-        Ok(spawned)
-    }
-
-    /// The Session's key for the watchers, if it runs; never spawns one.
-    fn key(&self) -> Option<SessionKey> {
-        let session = self.session.lock().unwrap_or_else(|e| e.into_inner());
-        session.as_ref().map(|session| session.get_id().pid())
-    }
-
-    /// Send `message` to the Session, spawning it if need be.
-    fn cast(&self, message: SessionMsg) -> Result<(), McpError> {
-        self.get()?.cast(message).map_err(|_| shutting_down())
-    }
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        let session = self.session.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(session) = session {
-            session.stop(None);
-        }
-    }
-}
-
-impl Profile {
-    /// Capabilities follow the offer, so a default server answers exactly as
-    /// it always has.
-    pub fn new(offer: Offer, hostile: Hostile, watch: Watch) -> Arc<Self> {
-        Arc::new(Self {
-            info: server_config(offer),
-            offer,
-            hostile,
-            pager: Mutex::new(Pager::new(hostile.paging())),
-            watch,
-        })
-    }
-
-    /// Who watches this server's run: what its Sessions report to.
-    pub fn watch(&self) -> &Watch {
-        &self.watch
-    }
-
-    /// How this server's Sessions write notifications.
-    pub fn notify(&self) -> NotifyStyle {
-        self.hostile.notify_style()
-    }
-}
-
-fn server_config(offer: Offer) -> ServerConfig {
-    let mut capabilities = ServerCapabilities::builder()
-        .enable_logging()
-        .enable_tools()
-        .enable_tool_list_changed()
-        .build();
-    if offer.prompts {
-        let mut with = ServerCapabilities::builder()
-            .enable_prompts()
-            .enable_prompts_list_changed()
-            .build();
-        capabilities.prompts = with.prompts.take();
-    }
-    if offer.resources {
-        let mut with = ServerCapabilities::builder()
-            .enable_resources()
-            .enable_resources_list_changed()
-            .enable_resources_subscribe()
-            .build();
-        capabilities.resources = with.resources.take();
-    }
-    ServerConfig::new(capabilities)
-        .with_server_info(Implementation::new(
-            env!("CARGO_PKG_NAME"),
-            env!("CARGO_PKG_VERSION"),
-        ))
-        .with_instructions(
-            "A test server whose tool list grows by one tool on every SIGHUP, \
-             each followed by notifications/tools/list_changed.",
-        )
-}
-
-fn shutting_down() -> McpError {
-    McpError::internal_error("the server is shutting down", None)
-}
-
 impl McpHandler {
     /// A handler for a client whose Session is already running.
     pub fn new(
@@ -209,11 +86,7 @@ impl McpHandler {
         session: ActorRef<SessionMsg>,
         profile: Arc<Profile>,
     ) -> Self {
-        let slot = SessionSlot {
-            session: Mutex::new(Some(session)),
-            spawn: None,
-        };
-        Self::with_slot(registry, slot, profile)
+        Self::with(registry, LazySessionActor::running(session), profile)
     }
 
     /// A handler that spawns its Session with `spawn` when a request first
@@ -226,21 +99,17 @@ impl McpHandler {
         spawn: SpawnSession,
         profile: Arc<Profile>,
     ) -> Self {
-        let slot = SessionSlot {
-            session: Mutex::new(None),
-            spawn: Some(spawn),
-        };
-        Self::with_slot(registry, slot, profile)
+        Self::with(registry, LazySessionActor::on_demand(spawn), profile)
     }
 
-    fn with_slot(
+    fn with(
         registry: ActorRef<RegistryMsg>,
-        session: SessionSlot,
+        session_actor: LazySessionActor,
         profile: Arc<Profile>,
     ) -> Self {
         Self {
             registry,
-            session: Arc::new(session),
+            session_actor: Arc::new(session_actor),
             profile,
             direct: Arc::default(),
         }
@@ -251,229 +120,8 @@ impl McpHandler {
     async fn see(&self, make: impl FnOnce(Option<SessionKey>) -> Event) {
         let watch = &self.profile.watch;
         if watch.is_watched() {
-            watch.see(|| make(self.session.key())).await;
+            watch.see(|| make(self.session_actor.key())).await;
         }
-    }
-
-    /// The page of `list` (at `version`, `len` items in `items`) that
-    /// `request` asks for, and its `nextCursor`; the watchers see the request
-    /// and the page served or the cursor refused.
-    async fn page<'a, T: Clone + 'a>(
-        &self,
-        (method, list): (&'static str, ListKind),
-        version: u64,
-        len: usize,
-        items: impl Iterator<Item = &'a T>,
-        request: Option<&PaginatedRequestParams>,
-    ) -> Result<(Vec<T>, Option<String>), McpError> {
-        self.see(|session| Event::Request { session, method }).await;
-        let cursor = request.and_then(|request| request.cursor.as_deref());
-        let served = self
-            .profile
-            .pager
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .page(list, version, len, cursor);
-        let served = match served {
-            Ok(served) => served,
-            Err(refused) => {
-                self.see(|session| Event::RefusedCursor {
-                    session,
-                    list,
-                    cursor: refused.cursor().to_owned(),
-                    reason: refused.reason().to_owned(),
-                })
-                .await;
-                return Err(refused.into());
-            }
-        };
-        let page = items
-            .skip(served.range.start)
-            .take(served.range.len())
-            .cloned()
-            .collect();
-        let next_cursor = served.next_cursor;
-        let served = served.page;
-        self.see(|session| Event::Page {
-            session,
-            list,
-            version: served.version,
-            page: served.index,
-            pages: served.total,
-            cursor: served.cursor,
-        })
-        .await;
-        Ok((page, next_cursor))
-    }
-
-    async fn tools_page(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, McpError> {
-        let catalog = self.snapshot().await?;
-        let listed = catalog.tools.definitions();
-        let triggers = match self.profile.offer.trigger_tools {
-            true => trigger_tools::definitions(),
-            false => &[],
-        };
-        let (tools, next_cursor) = self
-            .page(
-                ("tools/list", ListKind::Tools),
-                catalog.tools.version(),
-                listed.len() + triggers.len(),
-                listed.iter().chain(triggers),
-                request.as_ref(),
-            )
-            .await?;
-        let mut result = ListToolsResult::with_all_items(tools);
-        result.next_cursor = next_cursor;
-        if is_stateless(context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
-        Ok(result)
-    }
-
-    async fn prompts_page(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<ListPromptsResult, McpError> {
-        let catalog = self.snapshot().await?;
-        let prompts = catalog.prompts.ok_or_else(|| not_offered("prompts/list"))?;
-        let listed = prompts.definitions();
-        let (page, next_cursor) = self
-            .page(
-                ("prompts/list", ListKind::Prompts),
-                prompts.version(),
-                listed.len(),
-                listed.iter(),
-                request.as_ref(),
-            )
-            .await?;
-        let mut result = ListPromptsResult::with_all_items(page);
-        result.next_cursor = next_cursor;
-        if is_stateless(context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
-        Ok(result)
-    }
-
-    async fn resources_page(
-        &self,
-        request: Option<PaginatedRequestParams>,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<ListResourcesResult, McpError> {
-        let catalog = self.snapshot().await?;
-        let resources = catalog
-            .resources
-            .ok_or_else(|| not_offered("resources/list"))?;
-        let listed = resources.definitions();
-        let (page, next_cursor) = self
-            .page(
-                ("resources/list", ListKind::Resources),
-                resources.version(),
-                listed.len(),
-                listed.iter(),
-                request.as_ref(),
-            )
-            .await?;
-        let mut result = ListResourcesResult::with_all_items(page);
-        result.next_cursor = next_cursor;
-        if is_stateless(context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
-        Ok(result)
-    }
-
-    async fn answer_call(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, McpError> {
-        if self.profile.offer.trigger_tools
-            && let Some(tool) = TriggerTool::named(&request.name)
-        {
-            return self.call_trigger_tool(tool, request, context).await;
-        }
-        let catalog = self.snapshot().await?;
-        let tools = &catalog.tools;
-        self.see(|session| Event::Request {
-            session,
-            method: "tools/call",
-        })
-        .await;
-        self.see(|session| Event::ToolCall {
-            session,
-            name: request.name.to_string(),
-            revision: request
-                .arguments
-                .as_ref()
-                .and_then(|arguments| arguments.get("revision"))
-                .and_then(Value::as_u64),
-            current: tools
-                .find(&request.name)
-                .map(|(_, entry)| u64::from(entry.revision)),
-        })
-        .await;
-        let Some((_, entry)) = tools.find(&request.name) else {
-            return Err(McpError::invalid_params(
-                format!("Unknown tool: {}", request.name),
-                Some(json!({ "tool": request.name })),
-            ));
-        };
-        let arguments = request.arguments.map_or(Value::Null, Value::Object);
-        let result = match tools::call(entry.number, entry.revision, &arguments, tools.len()) {
-            Ok(value) => CallToolResult::structured(value),
-            // The text is JSON so that clients can parse it; no structured
-            // content, since it would not match the tool's output schema.
-            Err(error) => CallToolResult::error(vec![ContentBlock::text(
-                json!({ "error": error.to_string() }).to_string(),
-            )]),
-        };
-        Ok(result.into())
-    }
-
-    async fn answer_get(
-        &self,
-        request: GetPromptRequestParams,
-    ) -> Result<GetPromptResponse, McpError> {
-        self.see(|session| Event::Request {
-            session,
-            method: "prompts/get",
-        })
-        .await;
-        let catalog = self.snapshot().await?;
-        let prompts = catalog.prompts.ok_or_else(|| not_offered("prompts/get"))?;
-        let Some((_, entry)) = prompts.find(&request.name) else {
-            return Err(McpError::invalid_params(
-                format!("Unknown prompt: {}", request.name),
-                Some(json!({ "prompt": request.name })),
-            ));
-        };
-        let topic = request.arguments.as_ref().and_then(|a| a.get("topic"));
-        prompts::get(entry.number, entry.revision, topic)
-            .map(Into::into)
-            .map_err(|error| McpError::invalid_params(error.to_string(), None))
-    }
-
-    async fn answer_read(
-        &self,
-        request: ReadResourceRequestParams,
-    ) -> Result<ReadResourceResponse, McpError> {
-        self.see(|session| Event::Request {
-            session,
-            method: "resources/read",
-        })
-        .await;
-        let catalog = self.snapshot().await?;
-        let resources = catalog
-            .resources
-            .ok_or_else(|| not_offered("resources/read"))?;
-        let (_, entry) = resources
-            .find(&request.uri)
-            .ok_or_else(|| resource_not_found(&request.uri))?;
-        Ok(resources::read(entry.number, entry.revision).into())
     }
 
     async fn snapshot(&self) -> Result<Catalog, McpError> {
@@ -498,7 +146,7 @@ impl McpHandler {
             client: json!({ "name": client.name, "version": client.version }),
             protocol: protocol.to_string(),
         };
-        if self.session.cast(hello).is_err() {
+        if self.session_actor.cast(hello).is_err() {
             tracing::debug!("a client said hello while its session was stopping");
         }
         self.see(|session| Event::Hello {
@@ -595,7 +243,7 @@ impl ServerHandler for McpHandler {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        call!(self.session.get()?, SessionMsg::Started).map_err(|_| shutting_down())?;
+        call!(self.session_actor.get()?, SessionMsg::Started).map_err(|_| shutting_down())?;
         context.peer.set_peer_info(request.clone());
         if let Some(hooks) = context.extensions.get::<SessionHooks>() {
             let _ = self.direct.set(Arc::clone(&hooks.direct));
@@ -605,7 +253,7 @@ impl ServerHandler for McpHandler {
             // For a scenario's notification before `initialized`: rmcp
             // writes it after this answer, as the peer is read only then.
             let _ = self
-                .session
+                .session_actor
                 .cast(SessionMsg::Answering(self.sink(&context.peer)));
         }
         self.see(|session| Event::Request {
@@ -634,7 +282,7 @@ impl ServerHandler for McpHandler {
         }
         self.registry
             .cast(RegistryMsg::SetLogLevel(
-                self.session.get()?.get_id(),
+                self.session_actor.get()?.get_id(),
                 request.level,
             ))
             .map_err(|_| shutting_down())
@@ -702,12 +350,12 @@ impl ServerHandler for McpHandler {
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         if !self.profile.offer.resources {
-            return Err(not_offered("resources/subscribe"));
+            return Err(method_not_found("resources/subscribe"));
         }
         // Any URI, listed or not: a resource added later may be subscribed to
         // before it exists, as a file may be watched, and the spec asks only
         // that the server track what was subscribed.
-        self.session.cast(SessionMsg::Subscribe(request.uri))
+        self.session_actor.cast(SessionMsg::Subscribe(request.uri))
     }
 
     async fn unsubscribe(
@@ -716,11 +364,12 @@ impl ServerHandler for McpHandler {
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         if !self.profile.offer.resources {
-            return Err(not_offered("resources/unsubscribe"));
+            return Err(method_not_found("resources/unsubscribe"));
         }
         // Unsubscribing from a resource since removed is still fine: the
         // client is tidying up.
-        self.session.cast(SessionMsg::Unsubscribe(request.uri))
+        self.session_actor
+            .cast(SessionMsg::Unsubscribe(request.uri))
     }
 
     /// rmcp routes a request it cannot parse, such as `tools/call` without
@@ -730,22 +379,10 @@ impl ServerHandler for McpHandler {
         request: CustomRequest,
         context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, McpError> {
-        let method = request.method;
-        if let Some(error) = revision::removed_method(&method, context.protocol_version().as_ref())
-        {
-            Err(error)
-        } else if is_mcp_method(&method) {
-            Err(McpError::invalid_params(
-                format!("Invalid params for {method}"),
-                None,
-            ))
-        } else {
-            Err(McpError::new(
-                ErrorCode::METHOD_NOT_FOUND,
-                format!("Method not found: {method}"),
-                None,
-            ))
-        }
+        Err(unparsed_request(
+            &request.method,
+            context.protocol_version().as_ref(),
+        ))
     }
 
     /// Accepts every list this server offers and every resource it lists;
@@ -762,7 +399,10 @@ impl ServerHandler for McpHandler {
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
         if let Some(task) = tokio::task::try_id()
-            && self.session.cast(SessionMsg::ListenAccepted(task)).is_err()
+            && self
+                .session_actor
+                .cast(SessionMsg::ListenAccepted(task))
+                .is_err()
         {
             tracing::debug!("listen accepted while the session was stopping");
         }
@@ -810,7 +450,7 @@ impl ServerHandler for McpHandler {
         };
         // If the Session is gone, the message and its guard are dropped and
         // `end` is already cancelled.
-        let _ = self.session.cast(SessionMsg::Listen(stream));
+        let _ = self.session_actor.cast(SessionMsg::Listen(stream));
         tokio::select! {
             () = context.cancelled() => tracing::debug!("the client ended a listen stream"),
             () = end.cancelled() => {}
@@ -823,7 +463,7 @@ impl ServerHandler for McpHandler {
         let initialized = SessionMsg::Initialized {
             sink: self.sink(&context.peer),
         };
-        if self.session.cast(initialized).is_err() {
+        if self.session_actor.cast(initialized).is_err() {
             tracing::debug!("client initialized while its session was stopping");
         }
     }
@@ -842,48 +482,31 @@ async fn delayed<T>(delay: Option<Duration>, cancelled: &CancellationToken, answ
     answer
 }
 
-/// Whether the request speaks 2026-07-28 or later, which has no handshake.
-fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .protocol_version()
-        .is_some_and(|version| revision::is_stateless(&version))
-}
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
 
-/// A request for a list this server does not offer: what rmcp's default
-/// handler answers without the capability.
-fn not_offered(method: &str) -> McpError {
-    McpError::new(
-        ErrorCode::METHOD_NOT_FOUND,
-        format!("Method not found: {method}"),
-        None,
-    )
-}
+    use super::*;
 
-fn resource_not_found(uri: &str) -> McpError {
-    McpError::resource_not_found(
-        format!("Resource not found: {uri}"),
-        Some(json!({ "uri": uri })),
-    )
-}
+    #[tokio::test]
+    async fn an_answer_is_held_back_for_its_delay() {
+        let delay = Duration::from_millis(50);
+        let start = Instant::now();
+        let answer = delayed(Some(delay), &CancellationToken::new(), 7).await;
+        assert_eq!(answer, 7);
+        assert!(start.elapsed() >= delay);
+    }
 
-/// Whether `method` is one the MCP specification defines for a client's requests.
-fn is_mcp_method(method: &str) -> bool {
-    matches!(
-        method,
-        "initialize"
-            | "ping"
-            | "server/discover"
-            | "tools/list"
-            | "tools/call"
-            | "prompts/list"
-            | "prompts/get"
-            | "resources/list"
-            | "resources/read"
-            | "resources/templates/list"
-            | "resources/subscribe"
-            | "resources/unsubscribe"
-            | "subscriptions/listen"
-            | "completion/complete"
-            | "logging/setLevel"
-    )
+    #[tokio::test]
+    async fn a_cancelled_request_is_let_go_at_once() {
+        let cancelled = CancellationToken::new();
+        cancelled.cancel();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(10),
+            delayed(Some(Duration::from_secs(3600)), &cancelled, "late"),
+        )
+        .await
+        .expect("not held for the delay");
+        assert_eq!(answer, "late");
+    }
 }
