@@ -87,7 +87,7 @@ pub enum SessionError {
 
 /// Every open session.
 pub struct Sessions {
-    sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
+    sessions: RwLock<HashMap<SessionId, Arc<HttpSession>>>,
     /// The server's: cancelling it ends every running service loop, as it
     /// ends rmcp's own.
     cancel: CancellationToken,
@@ -128,7 +128,7 @@ impl Sessions {
         self.sessions.read().unwrap().keys().cloned().collect()
     }
 
-    fn get(&self, id: &SessionId) -> Result<Arc<Session>, SessionError> {
+    fn get(&self, id: &SessionId) -> Result<Arc<HttpSession>, SessionError> {
         self.sessions
             .read()
             .unwrap()
@@ -163,8 +163,9 @@ fn answered(message: &ServerJsonRpcMessage) -> Option<&RequestId> {
     }
 }
 
-/// One session: what its handler's transport and its HTTP requests share.
-struct Session {
+/// One HTTP session (rmcp's `Mcp-Session-Id`, not the Session actor): what
+/// its handler's transport and its HTTP requests share.
+struct HttpSession {
     routes: Mutex<Routes>,
     /// Cancelled when the session closes.
     closed: CancellationToken,
@@ -173,7 +174,7 @@ struct Session {
     worker_leaving: AtomicBool,
 }
 
-impl Session {
+impl HttpSession {
     fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
         self.routes.lock().unwrap()
     }
@@ -284,7 +285,7 @@ impl Session {
 /// 10,000 sessions on every change, and a loop that runs only while the
 /// session has a request in flight.
 #[allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
-impl NoticeSink for Session {
+impl NoticeSink for HttpSession {
     fn notify(&self, notice: Notice) -> BoxFuture<'_, bool> {
         self.write(message_for(notice))
     }
@@ -609,7 +610,7 @@ impl Routes {
 /// The handler's end of a session, for one service loop: rmcp's handshake
 /// worker's, or one started for a parked session.
 pub struct SessionTransport {
-    session: Arc<Session>,
+    session: Arc<HttpSession>,
     /// `None` once this loop parked the session.
     inbound: Option<Inbound>,
     /// How long the first message may take (the handshake's `initialize`).
@@ -763,7 +764,7 @@ impl SessionManager for Sessions {
     async fn create_session(&self) -> Result<(SessionId, SessionTransport), SessionError> {
         let id = session_id();
         let (inbound, receiving) = mpsc::unbounded_channel();
-        let session = Arc::new(Session {
+        let session = Arc::new(HttpSession {
             routes: Mutex::new(Routes {
                 inbound: Some(inbound),
                 ..Routes::default()
