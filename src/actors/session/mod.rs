@@ -27,7 +27,7 @@
 //! `initialized` (or before a listen stream reached the session) still make
 //! one notification per list: the client has listed nothing yet. With
 //! `--duplicate-notifications` each notification is written twice, the copy
-//! shown to the watchers as [`Cause::Duplicate`].
+//! shown to the watchers as [`Cause::Duplicate`](crate::observe::Cause::Duplicate).
 //!
 //! Dropping a listen stream's entry ends the stream: the listen handler is
 //! waiting on the entry's token and returns, so rmcp sends the final result.
@@ -82,7 +82,7 @@ pub enum SessionMsg {
     /// A listen stream's request ended: the client cancelled it or left.
     ListenClosed(u64),
     /// A scenario's `list_changed` with no change behind it (written as
-    /// [`Cause::Spurious`], not folded with real ones): to the initialized
+    /// [`Cause::Spurious`](crate::observe::Cause::Spurious), not folded with real ones): to the initialized
     /// client and the listen streams that want the list or, with
     /// `before_initialized`, only to a handshake client that has been
     /// answered `initialize` but has not sent `notifications/initialized`.
