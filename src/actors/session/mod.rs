@@ -15,7 +15,8 @@
 //! number of further changes of that list fold into exactly one more: each
 //! destination has a writer per list, which remembers at most one change
 //! during a write (`NotificationWriter`). Resource updates do not fold: each
-//! update is one `notifications/resources/updated` to each subscriber.
+//! update is one `notifications/resources/updated` to each subscriber. The
+//! writers are in `writers`; this file holds the actor that drives them.
 //!
 //! Two opt-in knobs ([`NotifyStyle`]) change that, to provoke the bugs of
 //! clients that a storm or a repeat trips up. With `--coalesce off` every
