@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
-use crate::actors::session::Coalesce;
 use crate::control::ControlOptions;
 use crate::error::StartupError;
 use crate::hostile::Hostile;
 use crate::http::{self, HttpOptions};
+use crate::notice::Coalesce;
 use crate::pagination::CursorStyle;
 use crate::scenario::{Scenario, Setting};
 use crate::server::Options;

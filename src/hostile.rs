@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::actors::session::{Coalesce, NotifyStyle};
 use crate::catalog::ListKind;
+use crate::notice::{Coalesce, NotifyStyle};
 use crate::pagination::{CursorStyle, Paging};
 
 /// The hostile knobs, as the command line and a scenario file spell them

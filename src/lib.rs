@@ -27,7 +27,9 @@
 //! Around them: [`catalog`] holds the three lists and the changes to them;
 //! [`tools`], [`prompts`] and [`resources`] map item `k` at revision `r` to its
 //! definition and a pure call, get or read; [`mcp`] is the rmcp `ServerHandler` that
-//! only translates requests into messages, [`transport`] frames stdio and
+//! only translates requests into messages, [`notice`] names the notifications
+//! a Session sends and the ways to a client it writes them to (the handshake
+//! peer, a listen stream, an HTTP GET stream), [`transport`] frames stdio and
 //! answers bad lines, [`http`] serves Streamable HTTP (one Session actor per
 //! HTTP session, all subscribed to the one registry), [`control`] answers the
 //! control endpoint, [`revision`] knows what each protocol revision removed,
@@ -108,6 +110,7 @@ pub mod http;
 pub mod logging;
 pub mod mcp;
 pub mod memory;
+pub mod notice;
 pub mod observe;
 pub mod pagination;
 pub mod process;

@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 
-pub use crate::actors::session::Notice;
 use crate::catalog::{Action, ListKind};
+use crate::notice::Notice;
 
 /// Which session an event belongs to: its Session actor's id (`pid` of the
 /// ractor `ActorId`). A 2026-07-28 client's stateless HTTP requests have no

@@ -40,10 +40,8 @@ use futures::future::BoxFuture;
 use rmcp::RoleServer;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, GetExtensions, GetMeta,
-    InitializeRequestParams, JsonRpcRequest, ProgressToken, PromptListChangedNotification,
-    RequestId, ResourceListChangedNotification, ResourceUpdatedNotification,
-    ResourceUpdatedNotificationParam, ServerJsonRpcMessage, ServerNotification, ServerResult,
-    ToolListChangedNotification,
+    InitializeRequestParams, JsonRpcRequest, ProgressToken, RequestId, ServerJsonRpcMessage,
+    ServerNotification, ServerResult,
 };
 use rmcp::service::{OriginatingRequestId, serve_directly_with_ct};
 use rmcp::transport::Transport;
@@ -54,9 +52,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::session::{Notice, SendLog, SendNotice};
 use crate::catalog::ListKind;
-use crate::mcp::{Direct, McpHandler, SessionHooks};
+use crate::mcp::{McpHandler, SessionHooks};
+use crate::notice::{Notice, NoticeSink};
 
 /// Events an SSE stream keeps for `Last-Event-ID`, and messages its channel
 /// holds before a send waits: rmcp's default.
@@ -89,7 +87,7 @@ pub enum SessionError {
 
 /// Every open session.
 pub struct Sessions {
-    sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
+    sessions: RwLock<HashMap<SessionId, Arc<HttpSession>>>,
     /// The server's: cancelling it ends every running service loop, as it
     /// ends rmcp's own.
     cancel: CancellationToken,
@@ -130,7 +128,7 @@ impl Sessions {
         self.sessions.read().unwrap().keys().cloned().collect()
     }
 
-    fn get(&self, id: &SessionId) -> Result<Arc<Session>, SessionError> {
+    fn get(&self, id: &SessionId) -> Result<Arc<HttpSession>, SessionError> {
         self.sessions
             .read()
             .unwrap()
@@ -140,56 +138,19 @@ impl Sessions {
     }
 }
 
-/// Sends `session`'s notifications and log lines straight onto its GET
-/// stream, where rmcp's service loop would have routed them, without the
-/// loop: a hop through its peer channel and a task per message, for each of
-/// 10,000 sessions on every change, and a loop that runs only while the
-/// session has a request in flight. A list change is one message shared by
-/// every session.
-fn direct(session: &Arc<Session>) -> Direct {
-    let notices: SendNotice = {
-        let session = Arc::clone(session);
-        Arc::new(move |notice| session.notify(message_for(notice)))
-    };
-    #[allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
-    let log: SendLog = {
-        let session = Arc::clone(session);
-        Arc::new(move |line| {
-            session.notify(Arc::new(ServerJsonRpcMessage::notification(
-                ServerNotification::LoggingMessageNotification(
-                    rmcp::model::LoggingMessageNotification::new(line),
-                ),
-            )))
-        })
-    };
-    Direct { notices, log }
-}
-
-/// The JSON-RPC message for `notice`, as rmcp's peer sends it.
+/// The JSON-RPC message for `notice`, as rmcp's peer sends it. A list change
+/// is one message shared by every session.
 fn message_for(notice: Notice) -> Arc<ServerJsonRpcMessage> {
     static LIST_CHANGED: LazyLock<[Arc<ServerJsonRpcMessage>; 3]> = LazyLock::new(|| {
         ListKind::ALL.map(|list| {
-            let notification = match list {
-                ListKind::Tools => ServerNotification::ToolListChangedNotification(
-                    ToolListChangedNotification::default(),
-                ),
-                ListKind::Prompts => ServerNotification::PromptListChangedNotification(
-                    PromptListChangedNotification::default(),
-                ),
-                ListKind::Resources => ServerNotification::ResourceListChangedNotification(
-                    ResourceListChangedNotification::default(),
-                ),
-            };
-            Arc::new(ServerJsonRpcMessage::notification(notification))
+            Arc::new(ServerJsonRpcMessage::notification(
+                Notice::ListChanged(list).into(),
+            ))
         })
     });
     match notice {
         Notice::ListChanged(list) => Arc::clone(&LIST_CHANGED[list.index()]),
-        Notice::ResourceUpdated(uri) => Arc::new(ServerJsonRpcMessage::notification(
-            ServerNotification::ResourceUpdatedNotification(ResourceUpdatedNotification::new(
-                ResourceUpdatedNotificationParam::new(uri),
-            )),
-        )),
+        update => Arc::new(ServerJsonRpcMessage::notification(update.into())),
     }
 }
 
@@ -202,8 +163,9 @@ fn answered(message: &ServerJsonRpcMessage) -> Option<&RequestId> {
     }
 }
 
-/// One session: what its handler's transport and its HTTP requests share.
-struct Session {
+/// One HTTP session (rmcp's `Mcp-Session-Id`, not the Session actor): what
+/// its handler's transport and its HTTP requests share.
+struct HttpSession {
     routes: Mutex<Routes>,
     /// Cancelled when the session closes.
     closed: CancellationToken,
@@ -212,13 +174,13 @@ struct Session {
     worker_leaving: AtomicBool,
 }
 
-impl Session {
+impl HttpSession {
     fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
         self.routes.lock().unwrap()
     }
 
     /// Write `message` to the GET stream; false once the session is closed.
-    fn notify(&self, message: Arc<ServerJsonRpcMessage>) -> BoxFuture<'static, bool> {
+    fn write(&self, message: Arc<ServerJsonRpcMessage>) -> BoxFuture<'static, bool> {
         let pending = {
             let mut routes = self.routes();
             // Closed: asked under the lock taken anyway, not of `closed`,
@@ -314,6 +276,26 @@ impl Session {
         routes.request_wise.clear();
         routes.shadows.clear();
         routes.initialize = None;
+    }
+}
+
+/// Sends the session's notifications and log lines straight onto its GET
+/// stream, where rmcp's service loop would have routed them, without the
+/// loop: a hop through its peer channel and a task per message, for each of
+/// 10,000 sessions on every change, and a loop that runs only while the
+/// session has a request in flight.
+#[allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
+impl NoticeSink for HttpSession {
+    fn notify(&self, notice: Notice) -> BoxFuture<'_, bool> {
+        self.write(message_for(notice))
+    }
+
+    fn log(&self, line: rmcp::model::LoggingMessageNotificationParam) -> BoxFuture<'_, bool> {
+        self.write(Arc::new(ServerJsonRpcMessage::notification(
+            ServerNotification::LoggingMessageNotification(
+                rmcp::model::LoggingMessageNotification::new(line),
+            ),
+        )))
     }
 }
 
@@ -628,7 +610,7 @@ impl Routes {
 /// The handler's end of a session, for one service loop: rmcp's handshake
 /// worker's, or one started for a parked session.
 pub struct SessionTransport {
-    session: Arc<Session>,
+    session: Arc<HttpSession>,
     /// `None` once this loop parked the session.
     inbound: Option<Inbound>,
     /// How long the first message may take (the handshake's `initialize`).
@@ -782,7 +764,7 @@ impl SessionManager for Sessions {
     async fn create_session(&self) -> Result<(SessionId, SessionTransport), SessionError> {
         let id = session_id();
         let (inbound, receiving) = mpsc::unbounded_channel();
-        let session = Arc::new(Session {
+        let session = Arc::new(HttpSession {
             routes: Mutex::new(Routes {
                 inbound: Some(inbound),
                 ..Routes::default()
@@ -823,7 +805,7 @@ impl SessionManager for Sessions {
                     }
                 })
             };
-            let direct = direct(&session);
+            let direct = Arc::clone(&session) as Arc<dyn NoticeSink>;
             initialize.extensions.insert(SessionHooks { keep, direct });
         }
         let (answer, answered) = oneshot::channel();

@@ -43,7 +43,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Value, json};
 
 use crate::catalog::{Action, ListKind};
-use crate::observe::{Cause, Event, Notice, SessionKey};
+use crate::notice::Notice;
+use crate::observe::{Cause, Event, SessionKey};
 
 /// The most changes recorded; later ones are counted, not kept.
 pub const MAX_CHANGES: usize = 1000;

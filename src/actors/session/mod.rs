@@ -15,7 +15,8 @@
 //! number of further changes of that list fold into exactly one more: each
 //! destination has a writer per list, which remembers at most one change
 //! during a write (`NotificationWriter`). Resource updates do not fold: each
-//! update is one `notifications/resources/updated` to each subscriber.
+//! update is one `notifications/resources/updated` to each subscriber. The
+//! writers are in `writers`; this file holds the actor that drives them.
 //!
 //! Two opt-in knobs ([`NotifyStyle`]) change that, to provoke the bugs of
 //! clients that a storm or a repeat trips up. With `--coalesce off` every
@@ -27,7 +28,7 @@
 //! `initialized` (or before a listen stream reached the session) still make
 //! one notification per list: the client has listed nothing yet. With
 //! `--duplicate-notifications` each notification is written twice, the copy
-//! shown to the watchers as [`Cause::Duplicate`].
+//! shown to the watchers as [`Cause::Duplicate`](crate::observe::Cause::Duplicate).
 //!
 //! Dropping a listen stream's entry ends the stream: the listen handler is
 //! waiting on the entry's token and returns, so rmcp sends the final result.
@@ -40,20 +41,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Waker};
 
-use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rmcp::model::LoggingMessageNotificationParam;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio::task::{Id as TaskId, JoinHandle};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::registry::RegistryMsg;
 use crate::catalog::ListKind;
-use crate::observe::{Cause, Event, SessionKey, Watch};
+use crate::notice::{NoticeSink, NotifyStyle};
+use crate::observe::Watch;
 
 pub enum SessionMsg {
     /// One of the registry's lists changed.
@@ -63,9 +61,9 @@ pub enum SessionMsg {
     /// Who the client is and which protocol revision it speaks, for `GET /state`:
     /// from `initialize`, or from a 2026-07-28 request's `_meta`.
     Hello { client: Value, protocol: String },
-    /// The client sent `notifications/initialized`; notifications may flow,
-    /// through `send`, and log lines through `log`.
-    Initialized { send: SendNotice, log: SendLog },
+    /// The client sent `notifications/initialized`; notifications and log
+    /// lines may flow, through `sink`.
+    Initialized { sink: Arc<dyn NoticeSink> },
     /// A handshake client subscribed to a resource (`resources/subscribe`).
     Subscribe(String),
     /// A handshake client unsubscribed from a resource.
@@ -85,7 +83,7 @@ pub enum SessionMsg {
     /// A listen stream's request ended: the client cancelled it or left.
     ListenClosed(u64),
     /// A scenario's `list_changed` with no change behind it (written as
-    /// [`Cause::Spurious`], not folded with real ones): to the initialized
+    /// [`Cause::Spurious`](crate::observe::Cause::Spurious), not folded with real ones): to the initialized
     /// client and the listen streams that want the list or, with
     /// `before_initialized`, only to a handshake client that has been
     /// answered `initialize` but has not sent `notifications/initialized`.
@@ -95,30 +93,14 @@ pub enum SessionMsg {
     },
     /// The handshake client's peer from its `initialize` request, kept only
     /// for a scenario's notification before `notifications/initialized`.
-    Answering(SendNotice),
+    Answering(Arc<dyn NoticeSink>),
 }
-
-/// A notification a session sends, whatever carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    ListChanged(ListKind),
-    ResourceUpdated(String),
-}
-
-/// Writes one notification to one destination (a handshake client's peer, a
-/// listen stream), and says whether the destination is still there.
-pub type SendNotice = Arc<dyn Fn(Notice) -> BoxFuture<'static, bool> + Send + Sync>;
-
-/// Writes one log line (`notifications/message`) to a handshake client, and
-/// says whether the client is still there.
-pub type SendLog =
-    Arc<dyn Fn(LoggingMessageNotificationParam) -> BoxFuture<'static, bool> + Send + Sync>;
 
 /// One open `subscriptions/listen` stream, as its handler hands it over.
 pub struct ListenStream {
     /// The task its request runs in, which marked its acceptance.
     pub task: Option<TaskId>,
-    pub send: SendNotice,
+    pub sink: Arc<dyn NoticeSink>,
     /// The lists whose changes the stream accepted, by [`ListKind::index`].
     pub lists: [bool; 3],
     /// The resources whose updates the stream accepted.
@@ -129,46 +111,6 @@ pub struct ListenStream {
     /// message so that a session that stops before taking the stream still
     /// ends it.
     pub end: DropGuard,
-}
-
-/// How a session writes its notifications. The default is what every client
-/// of a normal server gets; the rest is hostile, for testing clients.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NotifyStyle {
-    /// Whether changes during a write fold into one more `list_changed`.
-    pub coalesce: Coalesce,
-    /// Write each notification twice (`--duplicate-notifications`).
-    pub duplicates: bool,
-}
-
-/// Whether a destination's `list_changed` notifications fold (`--coalesce`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Coalesce {
-    /// Any number of changes during a write fold into exactly one more.
-    #[default]
-    On,
-    /// One notification per change, in order: the storm a burst would be.
-    Off,
-}
-
-impl Coalesce {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Coalesce::On => "on",
-            Coalesce::Off => "off",
-        }
-    }
 }
 
 pub struct SessionArgs {
@@ -202,155 +144,23 @@ pub struct SessionState {
     next_stream: u64,
     /// Who the client is (`name`, `version`) and its protocol revision.
     hello: Option<(Value, String)>,
-    /// Kept for the log writer, which starts only with the first log line:
-    /// most clients never ask for one.
-    log: Option<SendLog>,
+    /// Started with the first log line (to the client's sink): most clients
+    /// never ask for one.
     log_writer: Option<LogWriter>,
     /// Notifications written to this client, across all its destinations.
     sent: Arc<Written>,
     /// Where a scenario's notification before `initialized` goes.
-    answering: Option<SendNotice>,
+    answering: Option<Arc<dyn NoticeSink>>,
     /// Spurious notifications that came before `initialized`: written right
     /// after it, as a change would be.
     spurious_before_initialized: [bool; 3],
 }
 
-/// What a session's writers have written: counted for `GET /state`, and shown
-/// to the watchers.
-struct Written {
-    /// Per list by [`ListKind::index`], then resource updates; copies
-    /// included.
-    counts: [AtomicU64; 4],
-    /// Of those, the copies `--duplicate-notifications` wrote.
-    duplicates: AtomicU64,
-    /// Changes folded into notifications already queued, with `--coalesce
-    /// off`, because a client did not read.
-    folded: AtomicU64,
-    style: NotifyStyle,
-    session: SessionKey,
-    watch: Watch,
-}
+mod writers;
 
-impl Written {
-    /// Write `notice` to a destination, and its copy if this session
-    /// duplicates; false once the destination is gone.
-    async fn deliver(&self, send: &SendNotice, notice: Notice) -> bool {
-        let copy = self.style.duplicates.then(|| notice.clone());
-        if !send(notice.clone()).await {
-            return false;
-        }
-        self.record(notice, Cause::Change);
-        if let Some(copy) = copy {
-            if !send(copy.clone()).await {
-                return false;
-            }
-            self.duplicates.fetch_add(1, Ordering::Relaxed);
-            self.record(copy, Cause::Duplicate);
-        }
-        true
-    }
+use writers::{Destination, LogWriter, Written};
 
-    fn record(&self, notice: Notice, cause: Cause) {
-        let i = match &notice {
-            Notice::ListChanged(list) => list.index(),
-            Notice::ResourceUpdated(_) => 3,
-        };
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
-        let session = self.session;
-        let _ = self.watch.tell(|| Event::Notified {
-            session,
-            notice,
-            cause,
-        });
-    }
-
-    /// Write one spurious `list_changed` on its own task, outside the
-    /// folding writers: it stands for no change.
-    fn spurious(self: &Arc<Self>, send: &SendNotice, list: ListKind) {
-        let (send, sent) = (Arc::clone(send), Arc::clone(self));
-        tokio::spawn(async move {
-            if send(Notice::ListChanged(list)).await {
-                sent.record(Notice::ListChanged(list), Cause::Spurious);
-            }
-        });
-    }
-
-    fn count(&self, i: usize) -> u64 {
-        self.counts[i].load(Ordering::Relaxed)
-    }
-}
-
-/// Where one client's notifications go: the writers per list (started by the
-/// list's first change: most sessions never see prompts or resources change)
-/// and the writer of resource updates.
-struct Destination {
-    send: SendNotice,
-    /// The lists this destination wants, by [`ListKind::index`].
-    wants: [bool; 3],
-    lists: ListWriters,
-    updates: Option<UpdateWriter>,
-    sent: Arc<Written>,
-}
-
-/// What writes a destination's `list_changed` notifications, as the
-/// session's [`Coalesce`] says.
-enum ListWriters {
-    /// One folding writer per list.
-    Folding([Option<NotificationWriter>; 3]),
-    /// One writer for every list, one notification per change.
-    Exact(Option<ExactWriter>),
-}
-
-impl Destination {
-    fn new(send: SendNotice, wants: [bool; 3], sent: Arc<Written>) -> Self {
-        let lists = match sent.style.coalesce {
-            Coalesce::On => ListWriters::Folding([None, None, None]),
-            Coalesce::Off => ListWriters::Exact(None),
-        };
-        Self {
-            send,
-            wants,
-            lists,
-            updates: None,
-            sent,
-        }
-    }
-
-    fn list_changed(&mut self, list: ListKind) {
-        let i = list.index();
-        if !self.wants[i] {
-            return;
-        }
-        match &mut self.lists {
-            ListWriters::Folding(writers) => {
-                writers[i]
-                    .get_or_insert_with(|| {
-                        NotificationWriter::new(
-                            Arc::clone(&self.send),
-                            list,
-                            Arc::clone(&self.sent),
-                        )
-                    })
-                    .changed();
-            }
-            ListWriters::Exact(writer) => writer
-                .get_or_insert_with(|| {
-                    ExactWriter::start(Arc::clone(&self.send), Arc::clone(&self.sent))
-                })
-                .list_changed(list, &self.sent),
-        }
-    }
-
-    fn resource_updated(&mut self, uri: String) {
-        let writer = self.updates.get_or_insert_with(|| {
-            UpdateWriter::start(Arc::clone(&self.send), Arc::clone(&self.sent))
-        });
-        if writer.uris.try_send(uri).is_err() {
-            tracing::debug!("client not reading its resource updates; one dropped");
-        }
-    }
-}
-
+/// A listen stream the session writes to.
 struct OpenStream {
     destination: Destination,
     resources: HashSet<String>,
@@ -365,247 +175,6 @@ impl Drop for OpenStream {
     }
 }
 
-/// Writes one list's `list_changed` to one destination, one at a time: any
-/// number of changes while one is being written fold into exactly one more.
-///
-/// A write runs inline, in the session actor, as far as it goes without
-/// waiting; only a write that has to wait (stdio's peer, an HTTP stream whose
-/// client is behind) goes on to finish on a task of its own, which then also
-/// writes the folded change, if any. An HTTP session's write almost never
-/// waits, so a change costs 10,000 sessions no task wake-up each (about a
-/// tenth of the server's CPU per change, measured with perf).
-struct NotificationWriter {
-    /// [`WriteState`], shared with the write that may be finishing on a task.
-    state: Arc<AtomicU8>,
-    send: SendNotice,
-    list: ListKind,
-    sent: Arc<Written>,
-    task: Option<JoinHandle<()>>,
-}
-
-/// Where a [`NotificationWriter`] is. Only the session moves `Idle` to
-/// `Writing` and `Writing` to `Again`; only the write moves `Writing` to
-/// `Idle`, `Again` to `Writing` (it writes once more) and anything to `Gone`.
-#[repr(u8)]
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum WriteState {
-    Idle,
-    Writing,
-    /// Writing, and a change came since the write began.
-    Again,
-    /// The destination is gone: nothing more is written.
-    Gone,
-}
-
-impl WriteState {
-    fn of(value: u8) -> Self {
-        [Self::Idle, Self::Writing, Self::Again, Self::Gone][usize::from(value)]
-    }
-}
-
-impl NotificationWriter {
-    fn new(send: SendNotice, list: ListKind, sent: Arc<Written>) -> Self {
-        Self {
-            state: Arc::new(AtomicU8::new(WriteState::Idle as u8)),
-            send,
-            list,
-            sent,
-            task: None,
-        }
-    }
-
-    /// The list changed: write, or fold into the write under way.
-    fn changed(&mut self) {
-        let mut current = self.state.load(Ordering::Acquire);
-        loop {
-            let next = match WriteState::of(current) {
-                WriteState::Idle => WriteState::Writing,
-                WriteState::Writing => WriteState::Again,
-                WriteState::Again | WriteState::Gone => return,
-            };
-            match self.state.compare_exchange(
-                current,
-                next as u8,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) if next == WriteState::Again => return,
-                Ok(_) => break,
-                Err(actual) => current = actual,
-            }
-        }
-        let mut write = Box::pin(Self::write(
-            Arc::clone(&self.send),
-            self.list,
-            Arc::clone(&self.sent),
-            Arc::clone(&self.state),
-        ));
-        let mut inline = Context::from_waker(Waker::noop());
-        if write.as_mut().poll(&mut inline).is_pending() {
-            // Polled again on the task, with its own waker.
-            self.task = Some(tokio::spawn(write));
-        }
-    }
-
-    /// Write until no change is left over.
-    async fn write(send: SendNotice, list: ListKind, sent: Arc<Written>, state: Arc<AtomicU8>) {
-        loop {
-            if !sent.deliver(&send, Notice::ListChanged(list)).await {
-                tracing::debug!("notification destination gone; stopping its writer");
-                state.store(WriteState::Gone as u8, Ordering::Release);
-                return;
-            }
-            let done = state.compare_exchange(
-                WriteState::Writing as u8,
-                WriteState::Idle as u8,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-            if done.is_ok() {
-                return;
-            }
-            // `Again`: one more write, for all the changes since this one began.
-            state.store(WriteState::Writing as u8, Ordering::Release);
-        }
-    }
-}
-
-impl Drop for NotificationWriter {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
-    }
-}
-
-/// The task that writes one `list_changed` per change to one destination, in
-/// the order of the changes (`--coalesce off`). Every notification of a list
-/// is the same message, so the queue holds only which list changed.
-struct ExactWriter {
-    queue: mpsc::Sender<ListKind>,
-    /// Per list, the notifications queued whose write has not begun: only
-    /// this session adds to them, only the task takes from them.
-    queued: Arc<[AtomicUsize; 3]>,
-    /// Whether the session has said that this client fell behind.
-    told_folding: bool,
-    task: JoinHandle<()>,
-}
-
-impl ExactWriter {
-    /// The most notifications of one list queued for a destination. A client
-    /// reading as fast as it can stays far below it; one that does not read
-    /// gets the rest folded, and the queue's memory stays bounded.
-    const BACKLOG: usize = 10_000;
-
-    fn start(send: SendNotice, sent: Arc<Written>) -> Self {
-        let (queue, mut lists) = mpsc::channel::<ListKind>(3 * Self::BACKLOG);
-        let queued: Arc<[AtomicUsize; 3]> = Arc::default();
-        let taken = Arc::clone(&queued);
-        let task = tokio::spawn(async move {
-            while let Some(list) = lists.recv().await {
-                taken[list.index()].fetch_sub(1, Ordering::Relaxed);
-                if !sent.deliver(&send, Notice::ListChanged(list)).await {
-                    tracing::debug!("notification destination gone; stopping its writer");
-                    return;
-                }
-            }
-        });
-        Self {
-            queue,
-            queued,
-            told_folding: false,
-            task,
-        }
-    }
-
-    fn list_changed(&mut self, list: ListKind, sent: &Written) {
-        let queued = &self.queued[list.index()];
-        // A full backlog holds a notification of this list not yet begun: it
-        // is written after this change, so the change folds into it.
-        if queued.load(Ordering::Relaxed) >= Self::BACKLOG {
-            sent.folded.fetch_add(1, Ordering::Relaxed);
-            if !std::mem::replace(&mut self.told_folding, true) {
-                tracing::warn!(
-                    list = list.as_str(),
-                    backlog = Self::BACKLOG,
-                    "a client is not reading its notifications; with --coalesce off, changes past the backlog fold"
-                );
-            }
-            return;
-        }
-        queued.fetch_add(1, Ordering::Relaxed);
-        // Never full: each list has at most BACKLOG in it.
-        let _ = self.queue.try_send(list);
-    }
-}
-
-impl Drop for ExactWriter {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// The task that writes `notifications/resources/updated` to one destination,
-/// in order.
-struct UpdateWriter {
-    uris: mpsc::Sender<String>,
-    task: JoinHandle<()>,
-}
-
-impl UpdateWriter {
-    /// Updates queued for a client that does not read them; past this, new
-    /// ones are dropped rather than held without bound.
-    const BACKLOG: usize = 1024;
-
-    fn start(send: SendNotice, sent: Arc<Written>) -> Self {
-        let (uris, mut queued) = mpsc::channel::<String>(Self::BACKLOG);
-        let task = tokio::spawn(async move {
-            while let Some(uri) = queued.recv().await {
-                if !sent.deliver(&send, Notice::ResourceUpdated(uri)).await {
-                    return;
-                }
-            }
-        });
-        Self { uris, task }
-    }
-}
-
-impl Drop for UpdateWriter {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// The task that writes log lines to the client, in order.
-struct LogWriter {
-    lines: mpsc::Sender<LoggingMessageNotificationParam>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for LogWriter {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl LogWriter {
-    /// Lines queued for a client that does not read them; past this, new lines
-    /// are dropped rather than held without bound.
-    const BACKLOG: usize = 64;
-
-    fn start(log: SendLog) -> Self {
-        let (lines, mut queued) = mpsc::channel(Self::BACKLOG);
-        let task = tokio::spawn(async move {
-            while let Some(line) = queued.recv().await {
-                if !log(line).await {
-                    return;
-                }
-            }
-        });
-        Self { lines, task }
-    }
-}
-
 impl SessionState {
     /// What `GET /state` shows of this session.
     fn describe(&self) -> Value {
@@ -613,26 +182,12 @@ impl SessionState {
             Some((client, protocol)) => (client.clone(), Value::from(protocol.as_str())),
             None => (Value::Null, Value::Null),
         };
-        let sent = |i: usize| self.sent.count(i);
-        let mut notifications = json!({
-            "tools": sent(0),
-            "prompts": sent(1),
-            "resources": sent(2),
-            "resources_updated": sent(3),
-        });
-        // Only a hostile run has these, so a normal one's state is unchanged.
-        if self.sent.style.duplicates {
-            notifications["duplicates"] = self.sent.duplicates.load(Ordering::Relaxed).into();
-        }
-        if self.sent.style.coalesce == Coalesce::Off {
-            notifications["folded"] = self.sent.folded.load(Ordering::Relaxed).into();
-        }
         json!({
             "client": client,
             "protocol": protocol,
             "initialized": self.client.is_some(),
             "listen_streams": self.streams.len(),
-            "notifications": notifications,
+            "notifications": self.sent.describe(),
         })
     }
 }
@@ -660,18 +215,10 @@ impl Actor for Session {
             streams: HashMap::new(),
             next_stream: 0,
             hello: None,
-            log: None,
             log_writer: None,
             answering: None,
             spurious_before_initialized: [false; 3],
-            sent: Arc::new(Written {
-                counts: Default::default(),
-                duplicates: AtomicU64::new(0),
-                folded: AtomicU64::new(0),
-                style: args.style,
-                session,
-                watch: args.watch,
-            }),
+            sent: Arc::new(Written::new(args.style, session, args.watch)),
         })
     }
 
@@ -709,12 +256,12 @@ impl Actor for Session {
             SessionMsg::Hello { client, protocol } => {
                 state.hello = Some((client, protocol));
             }
-            SessionMsg::Initialized { send, log } => {
+            SessionMsg::Initialized { sink } => {
                 if state.client.is_some() {
                     tracing::debug!("client sent notifications/initialized twice; ignored");
                     return Ok(());
                 }
-                let mut client = Destination::new(send, [true; 3], Arc::clone(&state.sent));
+                let mut client = Destination::new(sink, [true; 3], Arc::clone(&state.sent));
                 for list in ListKind::ALL {
                     if std::mem::take(&mut state.changed_before_initialized[list.index()]) {
                         client.list_changed(list);
@@ -722,11 +269,10 @@ impl Actor for Session {
                 }
                 for list in ListKind::ALL {
                     if std::mem::take(&mut state.spurious_before_initialized[list.index()]) {
-                        state.sent.spurious(&client.send, list);
+                        client.spurious(list);
                     }
                 }
                 state.client = Some(client);
-                state.log = Some(log);
             }
             SessionMsg::Subscribe(uri) => {
                 state.subscribed.insert(uri);
@@ -742,13 +288,11 @@ impl Actor for Session {
             }
             // Before `notifications/initialized` a line has nowhere to go yet.
             SessionMsg::Log(line) => {
-                if let Some(log) = &state.log {
-                    let writer = state
+                if let Some(client) = &state.client {
+                    state
                         .log_writer
-                        .get_or_insert_with(|| LogWriter::start(Arc::clone(log)));
-                    if writer.lines.try_send(line).is_err() {
-                        tracing::debug!("client not reading its log lines; one dropped");
-                    }
+                        .get_or_insert_with(|| LogWriter::start(Arc::clone(client.sink())))
+                        .write(line);
                 }
             }
             SessionMsg::ListenAccepted(task) => {
@@ -760,7 +304,7 @@ impl Actor for Session {
                 state.next_stream += 1;
 
                 let mut destination =
-                    Destination::new(stream.send, stream.lists, Arc::clone(&state.sent));
+                    Destination::new(stream.sink, stream.lists, Arc::clone(&state.sent));
                 // Changes since the acknowledgment: the client already counts
                 // on them. (rmcp runs every handler in a task, so the mark is
                 // there.)
@@ -789,25 +333,25 @@ impl Actor for Session {
             SessionMsg::ListenClosed(key) => {
                 state.streams.remove(&key);
             }
-            SessionMsg::Answering(send) => state.answering = Some(send),
+            SessionMsg::Answering(sink) => state.answering = Some(sink),
             SessionMsg::Spurious {
                 list,
                 before_initialized: true,
             } => {
-                if let (None, Some(send)) = (&state.client, &state.answering) {
-                    state.sent.spurious(send, list);
+                if let (None, Some(sink)) = (&state.client, &state.answering) {
+                    state.sent.spurious(sink, list);
                 }
             }
             SessionMsg::Spurious { list, .. } => {
                 if state.client.is_none() {
                     state.spurious_before_initialized[list.index()] = true;
                 }
-                let wanting = state
+                let destinations = state
                     .client
                     .iter()
                     .chain(state.streams.values().map(|s| &s.destination));
-                for destination in wanting.filter(|d| d.wants[list.index()]) {
-                    state.sent.spurious(&destination.send, list);
+                for destination in destinations {
+                    destination.spurious(list);
                 }
             }
         }
@@ -830,8 +374,7 @@ impl Actor for Session {
         state.service.cancel();
         state.client.take();
         state.log_writer.take();
-        let session = state.sent.session;
-        let _ = state.sent.watch.tell(|| Event::Closed { session });
+        state.sent.closed();
         Ok(())
     }
 }
@@ -840,11 +383,15 @@ impl Actor for Session {
 mod tests {
     use std::time::Duration;
 
+    use futures::future::BoxFuture;
     use ractor::call;
     use tokio::sync::mpsc;
 
     use super::super::registry::{Registry, RegistryArgs};
+    use super::writers::ExactWriter;
     use super::*;
+    use crate::notice::{Coalesce, Notice};
+    use crate::observe::{Cause, Event};
 
     const TIMEOUT: Duration = Duration::from_secs(10);
     /// How long a test listens for a notification that must not come.
@@ -921,21 +468,16 @@ mod tests {
             let gate = Arc::new(tokio::sync::Semaphore::new(0));
             let (begun_tx, begun) = mpsc::unbounded_channel();
             let (done_tx, done) = mpsc::unbounded_channel();
-            let permits = Arc::clone(&gate);
-            let send: SendNotice = Arc::new(move |notice| {
-                let (permits, begun_tx, done_tx) =
-                    (Arc::clone(&permits), begun_tx.clone(), done_tx.clone());
-                Box::pin(async move {
-                    let _ = begun_tx.send(());
-                    permits.acquire().await.unwrap().forget();
-                    done_tx.send(notice).is_ok()
-                })
+            let sink = Arc::new(Gated {
+                permits: Arc::clone(&gate),
+                begun: begun_tx,
+                done: done_tx,
             });
             let end = CancellationToken::new();
             let task = task_id().await;
             let stream = ListenStream {
                 task: Some(task),
-                send,
+                sink,
                 lists: [true, false, false],
                 resources: HashSet::new(),
                 closed: CancellationToken::new(),
@@ -953,15 +495,11 @@ mod tests {
             tools: bool,
         ) -> (ListenStream, mpsc::UnboundedReceiver<()>, CancellationToken) {
             let (tx, rx) = mpsc::unbounded_channel();
-            let send: SendNotice = Arc::new(move |notice| {
-                assert_eq!(notice, Notice::ListChanged(ListKind::Tools));
-                let tx = tx.clone();
-                Box::pin(async move { tx.send(()).is_ok() })
-            });
+            let sink = Arc::new(ToolChanges(tx));
             let end = CancellationToken::new();
             let stream = ListenStream {
                 task: Some(task),
-                send,
+                sink,
                 lists: [tools, false, false],
                 resources: HashSet::new(),
                 closed: CancellationToken::new(),
@@ -973,6 +511,42 @@ mod tests {
         async fn stop(self) {
             self.session.stop_and_wait(None, None).await.unwrap();
             self.registry.stop_and_wait(None, None).await.unwrap();
+        }
+    }
+
+    /// A sink whose writes each wait for a permit: `begun` hears of each
+    /// write as it begins, `done` of each as it is done.
+    struct Gated {
+        permits: Arc<tokio::sync::Semaphore>,
+        begun: mpsc::UnboundedSender<()>,
+        done: mpsc::UnboundedSender<Notice>,
+    }
+
+    impl NoticeSink for Gated {
+        fn notify(&self, notice: Notice) -> BoxFuture<'_, bool> {
+            Box::pin(async move {
+                let _ = self.begun.send(());
+                self.permits.acquire().await.unwrap().forget();
+                self.done.send(notice).is_ok()
+            })
+        }
+
+        fn log(&self, _: LoggingMessageNotificationParam) -> BoxFuture<'_, bool> {
+            unreachable!("a listen stream gets no log lines")
+        }
+    }
+
+    /// A sink of tool changes only, each heard on the receiver.
+    struct ToolChanges(mpsc::UnboundedSender<()>);
+
+    impl NoticeSink for ToolChanges {
+        fn notify(&self, notice: Notice) -> BoxFuture<'_, bool> {
+            assert_eq!(notice, Notice::ListChanged(ListKind::Tools));
+            Box::pin(std::future::ready(self.0.send(()).is_ok()))
+        }
+
+        fn log(&self, _: LoggingMessageNotificationParam) -> BoxFuture<'_, bool> {
+            unreachable!("a listen stream gets no log lines")
         }
     }
 

@@ -1,0 +1,111 @@
+//! The requests on one item: `tools/call`, `prompts/get` and
+//! `resources/read`, answered from the catalog's snapshot by the pure
+//! [`crate::tools`], [`crate::prompts`] and [`crate::resources`].
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, ReadResourceRequestParams, ReadResourceResponse,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer};
+use serde_json::{Value, json};
+
+use super::McpHandler;
+use super::errors::{method_not_found, resource_not_found};
+use crate::observe::Event;
+use crate::trigger_tools::TriggerTool;
+use crate::{prompts, resources, tools};
+
+impl McpHandler {
+    pub(super) async fn answer_call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        if self.profile.offer.trigger_tools
+            && let Some(tool) = TriggerTool::named(&request.name)
+        {
+            return self.call_trigger_tool(tool, request, context).await;
+        }
+        let catalog = self.snapshot().await?;
+        let tools = &catalog.tools;
+        self.see(|session| Event::Request {
+            session,
+            method: "tools/call",
+        })
+        .await;
+        self.see(|session| Event::ToolCall {
+            session,
+            name: request.name.to_string(),
+            revision: request
+                .arguments
+                .as_ref()
+                .and_then(|arguments| arguments.get("revision"))
+                .and_then(Value::as_u64),
+            current: tools
+                .find(&request.name)
+                .map(|(_, entry)| u64::from(entry.revision)),
+        })
+        .await;
+        let Some((_, entry)) = tools.find(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("Unknown tool: {}", request.name),
+                Some(json!({ "tool": request.name })),
+            ));
+        };
+        let arguments = request.arguments.map_or(Value::Null, Value::Object);
+        let result = match tools::call(entry.number, entry.revision, &arguments, tools.len()) {
+            Ok(value) => CallToolResult::structured(value),
+            // The text is JSON so that clients can parse it; no structured
+            // content, since it would not match the tool's output schema.
+            Err(error) => CallToolResult::error(vec![ContentBlock::text(
+                json!({ "error": error.to_string() }).to_string(),
+            )]),
+        };
+        Ok(result.into())
+    }
+
+    pub(super) async fn answer_get(
+        &self,
+        request: GetPromptRequestParams,
+    ) -> Result<GetPromptResponse, McpError> {
+        self.see(|session| Event::Request {
+            session,
+            method: "prompts/get",
+        })
+        .await;
+        let catalog = self.snapshot().await?;
+        let prompts = catalog
+            .prompts
+            .ok_or_else(|| method_not_found("prompts/get"))?;
+        let Some((_, entry)) = prompts.find(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("Unknown prompt: {}", request.name),
+                Some(json!({ "prompt": request.name })),
+            ));
+        };
+        let topic = request.arguments.as_ref().and_then(|a| a.get("topic"));
+        prompts::get(entry.number, entry.revision, topic)
+            .map(Into::into)
+            .map_err(|error| McpError::invalid_params(error.to_string(), None))
+    }
+
+    pub(super) async fn answer_read(
+        &self,
+        request: ReadResourceRequestParams,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.see(|session| Event::Request {
+            session,
+            method: "resources/read",
+        })
+        .await;
+        let catalog = self.snapshot().await?;
+        let resources = catalog
+            .resources
+            .ok_or_else(|| method_not_found("resources/read"))?;
+        let (_, entry) = resources
+            .find(&request.uri)
+            .ok_or_else(|| resource_not_found(&request.uri))?;
+        Ok(resources::read(entry.number, entry.revision).into())
+    }
+}

@@ -1,0 +1,163 @@
+//! The list requests (`tools/list`, `prompts/list`, `resources/list`):
+//! a page of the catalog's snapshot, as the server's pager cuts it.
+
+use rmcp::model::{
+    CacheScope, ListPromptsResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer};
+
+use super::McpHandler;
+use super::errors::method_not_found;
+use crate::catalog::ListKind;
+use crate::observe::Event;
+use crate::{revision, trigger_tools};
+
+/// The SEP-2549 caching hints of a 2026-07-28 list result, `(ttlMs,
+/// cacheScope)`. A list here changes whenever a signal or a client says so,
+/// which no freshness window can foresee: 0 ms, so a client asks again or
+/// listens for `list_changed` instead of trusting a copy. Every client sees
+/// the same lists, so a shared cache may keep them: public.
+const LIST_CACHE_HINTS: (Option<u64>, Option<CacheScope>) = (Some(0), Some(CacheScope::Public));
+
+impl McpHandler {
+    /// The page of `list` (at `version`, `len` items in `items`) that
+    /// `request` asks for, and its `nextCursor`; the watchers see the request
+    /// and the page served or the cursor refused.
+    async fn page<'a, T: Clone + 'a>(
+        &self,
+        (method, list): (&'static str, ListKind),
+        version: u64,
+        len: usize,
+        items: impl Iterator<Item = &'a T>,
+        request: Option<&PaginatedRequestParams>,
+    ) -> Result<(Vec<T>, Option<String>), McpError> {
+        self.see(|session| Event::Request { session, method }).await;
+        let cursor = request.and_then(|request| request.cursor.as_deref());
+        let served = self
+            .profile
+            .pager
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .page(list, version, len, cursor);
+        let served = match served {
+            Ok(served) => served,
+            Err(refused) => {
+                self.see(|session| Event::RefusedCursor {
+                    session,
+                    list,
+                    cursor: refused.cursor().to_owned(),
+                    reason: refused.reason().to_owned(),
+                })
+                .await;
+                return Err(refused.into());
+            }
+        };
+        let page = items
+            .skip(served.range.start)
+            .take(served.range.len())
+            .cloned()
+            .collect();
+        let next_cursor = served.next_cursor;
+        let served = served.page;
+        self.see(|session| Event::Page {
+            session,
+            list,
+            version: served.version,
+            page: served.index,
+            pages: served.total,
+            cursor: served.cursor,
+        })
+        .await;
+        Ok((page, next_cursor))
+    }
+
+    pub(super) async fn tools_page(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let catalog = self.snapshot().await?;
+        let listed = catalog.tools.definitions();
+        let triggers = match self.profile.offer.trigger_tools {
+            true => trigger_tools::definitions(),
+            false => &[],
+        };
+        let (tools, next_cursor) = self
+            .page(
+                ("tools/list", ListKind::Tools),
+                catalog.tools.version(),
+                listed.len() + triggers.len(),
+                listed.iter().chain(triggers),
+                request.as_ref(),
+            )
+            .await?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next_cursor;
+        if is_stateless(context) {
+            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
+        }
+        Ok(result)
+    }
+
+    pub(super) async fn prompts_page(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let catalog = self.snapshot().await?;
+        let prompts = catalog
+            .prompts
+            .ok_or_else(|| method_not_found("prompts/list"))?;
+        let listed = prompts.definitions();
+        let (page, next_cursor) = self
+            .page(
+                ("prompts/list", ListKind::Prompts),
+                prompts.version(),
+                listed.len(),
+                listed.iter(),
+                request.as_ref(),
+            )
+            .await?;
+        let mut result = ListPromptsResult::with_all_items(page);
+        result.next_cursor = next_cursor;
+        if is_stateless(context) {
+            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
+        }
+        Ok(result)
+    }
+
+    pub(super) async fn resources_page(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let catalog = self.snapshot().await?;
+        let resources = catalog
+            .resources
+            .ok_or_else(|| method_not_found("resources/list"))?;
+        let listed = resources.definitions();
+        let (page, next_cursor) = self
+            .page(
+                ("resources/list", ListKind::Resources),
+                resources.version(),
+                listed.len(),
+                listed.iter(),
+                request.as_ref(),
+            )
+            .await?;
+        let mut result = ListResourcesResult::with_all_items(page);
+        result.next_cursor = next_cursor;
+        if is_stateless(context) {
+            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
+        }
+        Ok(result)
+    }
+}
+
+/// Whether the request speaks 2026-07-28 or later, which has no handshake.
+fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|version| revision::is_stateless(&version))
+}
