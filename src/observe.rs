@@ -18,7 +18,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 
 pub use crate::actors::session::Notice;
-use crate::catalog::{Action, ListKind};
+use crate::catalog::{ChangeKind, ListKind};
 
 /// Which session an event belongs to: its Session actor's id (`pid` of the
 /// ractor `ActorId`). A 2026-07-28 client's stateless HTTP requests have no
@@ -30,8 +30,9 @@ pub type SessionKey = u64;
 pub enum Event {
     /// The Registry applied one step of a change.
     Changed {
+        /// The list it touched (one of several, for a reset).
         list: ListKind,
-        action: Action,
+        kind: ChangeKind,
         /// The item made, removed or revised (`None` for a reset).
         item: Option<String>,
         /// The list's version after the step.

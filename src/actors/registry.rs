@@ -21,7 +21,7 @@ use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
 use serde_json::{Value, json};
 
 use super::session::SessionMsg;
-use crate::catalog::{Action, Applied, Catalog, CatalogSize, Change, ChangeError, ListKind};
+use crate::catalog::{Applied, Catalog, CatalogSize, Change, ChangeError, ListKind};
 use crate::observe::{Event, SessionKey, Watch};
 
 /// What a change's sender hears back: the catalog after every step, or why
@@ -130,7 +130,7 @@ impl RegistryState {
             }
         }
         if change.count > 1 {
-            tracing::info!(count = change.count, action = ?change.action, list = change.list.map_or("all", ListKind::as_str), "changes applied");
+            tracing::info!(count = change.count, action = ?change.action(), list = change.list().map_or("all", ListKind::as_str), "changes applied");
         }
         Ok(())
     }
@@ -185,7 +185,7 @@ impl RegistryState {
         if !self.watch.is_watched() {
             return;
         }
-        let lists = match change.list {
+        let lists = match change.list() {
             Some(list) => vec![list],
             None => applied.lists.clone(),
         };
@@ -193,40 +193,29 @@ impl RegistryState {
             let version = self.catalog.version(list).unwrap_or_default();
             let _ = self.watch.tell(|| Event::Changed {
                 list,
-                action: change.action,
+                kind: change.kind,
                 item: applied.item.clone(),
                 version,
             });
         }
     }
 
-    /// One line on stderr and to the clients that asked, per change.
+    /// One line on stderr and to the clients that asked, per change, named
+    /// by the kind's noun and verb: `tool added tool=echo4 tools=4`.
     fn log_change(&self, change: &Change, applied: &Applied) {
-        let Some(list) = change.list else {
+        let message = format!("{} {}", change.kind.noun(), change.kind.verb());
+        let Some(list) = change.list() else {
             let lists: Vec<&str> = applied.lists.iter().map(|l| l.as_str()).collect();
-            tracing::info!(?lists, "catalog reset");
-            self.log_to_clients(json!({ "message": "catalog reset", "lists": lists }));
+            tracing::info!(?lists, "{message}");
+            self.log_to_clients(json!({ "message": message, "lists": lists }));
             return;
         };
         let item = applied.item.as_deref().unwrap_or_default();
-        let verb = match (change.action, list) {
-            (Action::Add, _) => "added",
-            (Action::Remove, _) => "removed",
-            (Action::Revise, ListKind::Resources) => "updated",
-            (Action::Revise, _) => "changed",
-            (Action::Reset, _) => "reset",
-        };
-        let noun = match list {
-            ListKind::Tools => "tool",
-            ListKind::Prompts => "prompt",
-            ListKind::Resources => "resource",
-        };
         let count = match list {
             ListKind::Tools => self.catalog.tools.len(),
             ListKind::Prompts => self.catalog.prompts.as_ref().map_or(0, |l| l.len()),
             ListKind::Resources => self.catalog.resources.as_ref().map_or(0, |l| l.len()),
         };
-        let message = format!("{noun} {verb}");
         // The fields name the list, as the first log line did: `tool added
         // tool=echo4 tools=4`.
         match list {
@@ -236,6 +225,7 @@ impl RegistryState {
                 tracing::info!(resource = item, resources = count, "{message}")
             }
         }
+        let noun = change.kind.noun();
         self.log_to_clients(json!({ "message": message, noun: item, list.as_str(): count }));
     }
 
