@@ -30,10 +30,9 @@ use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::registry::RegistryMsg;
-use crate::actors::registry::severity;
+use crate::actors::registry::{ApplyError, Audience, RegistryHandle, severity};
 use crate::actors::session::{ListenStream, Notice, NotifyStyle, SendLog, SendNotice, SessionMsg};
-use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind};
+use crate::catalog::{Catalog, Change, ChangeKind, ListKind};
 use crate::hostile::Hostile;
 use crate::observe::{Event, SessionKey, Watch};
 use crate::pagination::Pager;
@@ -74,7 +73,7 @@ pub const LIST_CACHE_HINTS: (Option<u64>, Option<CacheScope>) = (Some(0), Some(C
 /// Serves one client's MCP requests on behalf of its Session actor.
 #[derive(Clone)]
 pub struct McpHandler {
-    registry: ActorRef<RegistryMsg>,
+    registry: RegistryHandle,
     session: Arc<SessionSlot>,
     profile: Arc<Profile>,
     /// The session's way to its client that skips rmcp's peer, if its
@@ -211,7 +210,7 @@ fn shutting_down() -> McpError {
 impl McpHandler {
     /// A handler for a client whose Session is already running.
     pub fn new(
-        registry: ActorRef<RegistryMsg>,
+        registry: RegistryHandle,
         session: ActorRef<SessionMsg>,
         profile: Arc<Profile>,
     ) -> Self {
@@ -227,11 +226,7 @@ impl McpHandler {
     /// subscription). rmcp makes a handler for every HTTP request that might
     /// open a session, including stateless requests and requests it then
     /// refuses; those open none.
-    pub fn lazy(
-        registry: ActorRef<RegistryMsg>,
-        spawn: SpawnSession,
-        profile: Arc<Profile>,
-    ) -> Self {
+    pub fn lazy(registry: RegistryHandle, spawn: SpawnSession, profile: Arc<Profile>) -> Self {
         let slot = SessionSlot {
             session: Mutex::new(None),
             spawn: Some(spawn),
@@ -239,11 +234,7 @@ impl McpHandler {
         Self::with_slot(registry, slot, profile)
     }
 
-    fn with_slot(
-        registry: ActorRef<RegistryMsg>,
-        session: SessionSlot,
-        profile: Arc<Profile>,
-    ) -> Self {
+    fn with_slot(registry: RegistryHandle, session: SessionSlot, profile: Arc<Profile>) -> Self {
         Self {
             registry,
             session: Arc::new(session),
@@ -483,7 +474,7 @@ impl McpHandler {
     }
 
     async fn snapshot(&self) -> Result<Catalog, McpError> {
-        call!(self.registry, RegistryMsg::Snapshot).map_err(|_| shutting_down())
+        self.registry.snapshot().await.map_err(|_| shutting_down())
     }
 
     /// Tell the Session who its client is, for `GET /state`, and the
@@ -508,12 +499,13 @@ impl McpHandler {
 
     /// Apply one change for a trigger tool and wait until it is applied.
     async fn apply(&self, change: Change) -> Result<Catalog, McpError> {
-        call!(self.registry, |reply| RegistryMsg::Apply(
-            change,
-            Some(reply)
-        ))
-        .map_err(|_| shutting_down())?
-        .map_err(|refused| McpError::invalid_params(refused.to_string(), None))
+        self.registry
+            .apply(change, Audience::All)
+            .await
+            .map_err(|error| match error {
+                ApplyError::Refused(refused) => McpError::invalid_params(refused.to_string(), None),
+                ApplyError::Stopped(_) => shutting_down(),
+            })
     }
 
     /// Run one of the conformance suite's fixture tools.
@@ -533,9 +525,7 @@ impl McpHandler {
                 if !self.profile.offer.prompts {
                     return Err(trigger_tools::list_disabled("prompts"));
                 }
-                let request = ChangeRequest::new(ChangeKind::AddPrompt);
-                let change = Change::try_from(request).expect("a valid change");
-                let catalog = self.apply(change).await?;
+                let catalog = self.apply(Change::new(ChangeKind::AddPrompt)).await?;
                 json!({ "prompts": catalog.prompts.map_or(0, |p| p.len()) })
             }
             TriggerTool::MissingCapability => {
@@ -661,10 +651,7 @@ impl ServerHandler for McpHandler {
             return Err(error);
         }
         self.registry
-            .cast(RegistryMsg::SetLogLevel(
-                self.session.get()?.get_id(),
-                request.level,
-            ))
+            .set_log_level(self.session.get()?.get_id(), request.level)
             .map_err(|_| shutting_down())
     }
 

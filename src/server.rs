@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorRef, SpawnErr, call};
+use ractor::{Actor, ActorRef, SpawnErr};
 use rmcp::RoleServer;
 use rmcp::service::{ServerInitializeError, serve_server_with_ct};
 use rmcp::transport::IntoTransport;
@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::pidfile::PidfileWriter;
 use crate::actors::ready_file::{ReadyFile, ReadyFileArgs};
-use crate::actors::registry::{Registry, RegistryArgs, RegistryMsg};
+use crate::actors::registry::{Audience, RegistryArgs, RegistryHandle};
 use crate::actors::session::{Session, SessionArgs};
 use crate::actors::signals::{SignalListener, SignalListenerArgs};
 use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMsg};
@@ -193,7 +193,7 @@ impl Options {
 /// goes away (stdio) or a signal stops it (HTTP).
 pub struct ServerHandle {
     supervisor: ActorRef<SupervisorMsg>,
-    registry: ActorRef<RegistryMsg>,
+    registry: RegistryHandle,
     outcome: oneshot::Receiver<Outcome>,
     /// The rmcp service task of a single-client server.
     service: Option<JoinHandle<()>>,
@@ -220,17 +220,12 @@ impl ServerHandle {
     /// catalog once every step is applied and the sessions told.
     pub async fn apply(&self, request: ChangeRequest) -> Result<Catalog, ServerError> {
         let change = Change::try_from(request).map_err(ServerError::Refused)?;
-        call!(self.registry, |reply| RegistryMsg::Apply(
-            change,
-            Some(reply)
-        ))
-        .map_err(|_| ServerError::Stopped)?
-        .map_err(ServerError::Refused)
+        Ok(self.registry.apply(change, Audience::All).await?)
     }
 
     /// The current catalog.
     pub async fn catalog(&self) -> Result<Catalog, ServerError> {
-        call!(self.registry, RegistryMsg::Snapshot).map_err(|_| ServerError::Stopped)
+        Ok(self.registry.snapshot().await?)
     }
 
     /// The current number of tools.
@@ -364,11 +359,7 @@ pub async fn start_http(
 async fn start_tree<T>(
     options: &Options,
     mcp_url: Option<String>,
-    edge: impl AsyncFnOnce(
-        &ActorRef<SupervisorMsg>,
-        ActorRef<RegistryMsg>,
-        Watch,
-    ) -> Result<T, StartupError>,
+    edge: impl AsyncFnOnce(&ActorRef<SupervisorMsg>, RegistryHandle, Watch) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
     let start = Instant::now();
     // First, so that nobody mistakes a hostile run for a normal one.
@@ -425,7 +416,7 @@ async fn start_tree<T>(
             log_sessions: many_clients,
             watch: watch.clone(),
         };
-        let (registry, _) = Actor::spawn_linked(None, Registry, args, supervisor.get_cell())
+        let registry = RegistryHandle::spawn_linked(args, supervisor.get_cell())
             .await
             .map_err(|e| startup_error("registry", e))?;
         // The timeline needs the registry, and the edges need its watcher.
@@ -485,7 +476,7 @@ async fn start_tree<T>(
 /// shown to `watch`.
 async fn spawn_timeline(
     supervisor: &ActorRef<SupervisorMsg>,
-    registry: &ActorRef<RegistryMsg>,
+    registry: &RegistryHandle,
     scenario: &Arc<Scenario>,
     watch: Watch,
 ) -> Result<(ActorRef<TimelineMsg>, Arc<dyn Watcher>), StartupError> {
@@ -528,7 +519,7 @@ async fn spawn_recorder(
 
 async fn spawn_signals_and_files(
     supervisor: &ActorRef<SupervisorMsg>,
-    registry: &ActorRef<RegistryMsg>,
+    registry: &RegistryHandle,
     options: &Options,
     ready: serde_json::Value,
     started: CancellationToken,
@@ -643,7 +634,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_actor_stops_the_server_and_removes_the_pidfile() {
         let (_running, pidfile, server) = with_pidfile(1).await;
-        server.registry.kill();
+        server.registry.actor().kill();
         match server.wait().await {
             Err(ServerError::ActorFailed { actor, .. }) => assert_eq!(actor, "registry"),
             other => panic!("expected a registry failure, got {other:?}"),

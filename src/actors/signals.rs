@@ -47,7 +47,7 @@ use signal_hook_tokio::{Handle, Signals};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::registry::RegistryMsg;
+use super::registry::RegistryHandle;
 use super::supervisor::{ShutdownCause, SupervisorMsg};
 use crate::catalog::Change;
 
@@ -62,7 +62,7 @@ const CHANGE_SIGNALS: [(i32, fn() -> Change); 3] = [
 pub enum SignalListenerMsg {}
 
 pub struct SignalListenerArgs {
-    pub registry: ActorRef<RegistryMsg>,
+    pub registry: RegistryHandle,
     pub supervisor: ActorRef<SupervisorMsg>,
     /// Cancelled once the server has started: a shutdown signal waits for it.
     pub started: CancellationToken,
@@ -272,7 +272,7 @@ struct CatcherLoop {
     /// The fallback handlers' counts, in `CHANGE_SIGNALS` order.
     fallback: Vec<Arc<AtomicUsize>>,
     stop: Arc<AtomicBool>,
-    registry: ActorRef<RegistryMsg>,
+    registry: RegistryHandle,
 }
 
 /// `struct signalfd_siginfo`: one per delivery read.
@@ -340,10 +340,6 @@ impl CatcherLoop {
     /// the registry is gone (the server is stopping).
     fn apply(&self, index: usize, count: usize) -> bool {
         let change = CHANGE_SIGNALS[index].1;
-        (0..count).all(|_| {
-            self.registry
-                .cast(RegistryMsg::Apply(change(), None))
-                .is_ok()
-        })
+        (0..count).all(|_| self.registry.submit(change()).is_ok())
     }
 }

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::registry::RegistryMsg;
+use crate::actors::registry::RegistryHandle;
 use crate::control::{self, ControlOptions};
 use crate::report::recorder::RecorderMsg;
 
@@ -21,7 +21,7 @@ pub struct ControlArgs {
     /// else starts.
     pub listener: TcpListener,
     pub options: ControlOptions,
-    pub registry: ActorRef<RegistryMsg>,
+    pub registry: RegistryHandle,
     /// What `GET /report` asks; `None` answers that nothing is recorded.
     pub recorder: Option<ActorRef<RecorderMsg>>,
 }

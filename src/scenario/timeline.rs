@@ -6,7 +6,8 @@
 //! among the run's events (`after`). A change goes to the Registry as the
 //! same [`Change`](crate::catalog::Change) a signal or the control endpoint
 //! sends; a notification with no change goes to the Registry as
-//! [`RegistryMsg::Notify`], which has the Sessions write it as spurious; the
+//! [`RegistryHandle::notify_spurious`], which has the Sessions write it as
+//! spurious; the
 //! HTTP-only steps go to the HttpServer. Every run is shown to the watchers
 //! as [`Event::StepRan`] and logged.
 //!
@@ -30,7 +31,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, call};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::actors::registry::{Audience, RegistryMsg};
+use crate::actors::registry::{Audience, RegistryHandle};
 use crate::http::server::HttpServerMsg;
 use crate::observe::{Event, SessionKey, Watch, Watcher};
 use crate::scenario::{Moment, Point, Scenario, Since, Step, StepAction};
@@ -53,7 +54,7 @@ pub enum TimelineMsg {
 
 pub struct TimelineArgs {
     pub scenario: Arc<Scenario>,
-    pub registry: ActorRef<RegistryMsg>,
+    pub registry: RegistryHandle,
     /// Shared with its [`CueWatcher`].
     pub cues: Arc<Mutex<Cues>>,
     /// Who sees each step run (the timeline's own watcher is not among them).
@@ -64,7 +65,7 @@ pub struct Timeline;
 
 pub struct TimelineState {
     scenario: Arc<Scenario>,
-    registry: ActorRef<RegistryMsg>,
+    registry: RegistryHandle,
     http: Option<ActorRef<HttpServerMsg>>,
     cues: Arc<Mutex<Cues>>,
     watch: Watch,
@@ -280,28 +281,17 @@ impl TimelineState {
         };
         let audience = self.audience(step);
         let outcome: Result<(), String> = match &step.action {
-            StepAction::Change(change) => {
-                match call!(self.registry, |reply| RegistryMsg::ApplyTo(
-                    change.clone(),
-                    audience,
-                    reply
-                )) {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(refused)) => Err(format!("refused: {refused}")),
-                    Err(_) => Err("the registry has stopped".into()),
-                }
-            }
+            StepAction::Change(change) => (self.registry.apply(change.clone(), audience).await)
+                .map(drop)
+                .map_err(|error| error.to_string()),
             &StepAction::Notify {
                 list,
                 before_initialized,
-            } => call!(self.registry, |reply| RegistryMsg::Notify {
-                list,
-                before_initialized,
-                audience,
-                reply,
-            })
-            .map(|_| ())
-            .map_err(|_| "the registry has stopped".into()),
+            } => (self.registry)
+                .notify_spurious(list, before_initialized, audience)
+                .await
+                .map(drop)
+                .map_err(|error| error.to_string()),
             StepAction::EndSession => match &self.http {
                 Some(http) => call!(http, HttpServerMsg::EndSessions)
                     .map(|_| ())
@@ -454,7 +444,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::actors::registry::{Registry, RegistryArgs};
+    use crate::actors::registry::RegistryArgs;
     use crate::catalog::CatalogSize;
     use crate::hostile::Hostile;
     use crate::scenario::Setting;
@@ -475,7 +465,7 @@ mod tests {
     }
 
     struct Fixture {
-        registry: ActorRef<RegistryMsg>,
+        registry: RegistryHandle,
         timeline: ActorRef<TimelineMsg>,
         /// What the edges would show: the timeline's watcher.
         edge: Watch,
@@ -494,9 +484,7 @@ mod tests {
                 hostile: Hostile::default(),
             };
             let scenario = Scenario::parse(scenario, true, &setting).unwrap();
-            let (registry, _) = Actor::spawn(None, Registry, RegistryArgs::tools(1))
-                .await
-                .unwrap();
+            let (registry, _) = RegistryHandle::spawn(RegistryArgs::tools(1)).await.unwrap();
             let ran = Arc::new(Ran::default());
             let cues = Arc::default();
             let args_scenario = Arc::new(scenario);
@@ -523,10 +511,7 @@ mod tests {
         }
 
         async fn tools(&self) -> usize {
-            call!(self.registry, RegistryMsg::Snapshot)
-                .unwrap()
-                .tools
-                .len()
+            self.registry.snapshot().await.unwrap().tools.len()
         }
 
         fn ran(&self) -> Vec<(usize, String)> {
@@ -542,7 +527,11 @@ mod tests {
 
         async fn stop(self) {
             self.timeline.stop_and_wait(None, None).await.unwrap();
-            self.registry.stop_and_wait(None, None).await.unwrap();
+            self.registry
+                .actor()
+                .stop_and_wait(None, None)
+                .await
+                .unwrap();
         }
     }
 
