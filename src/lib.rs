@@ -119,6 +119,7 @@ pub mod scenario;
 pub mod server;
 pub mod tools;
 pub mod transport;
+pub mod trigger;
 pub mod trigger_tools;
 
 pub use error::{Error, ServerError, StartupError};

@@ -135,17 +135,11 @@ pub struct RegistryHandle {
 }
 
 impl RegistryHandle {
-    /// A Registry of its own, for tests and benchmarks; a server's is linked
-    /// to its supervisor ([`RegistryHandle::spawn_linked`]).
+    /// A Registry of its own, for tests and benchmarks; a server's is spawned
+    /// under its supervisor.
     pub async fn spawn(args: RegistryArgs) -> Result<(Self, JoinHandle<()>), SpawnErr> {
         let (actor, running) = Actor::spawn(None, Registry, args).await?;
         Ok((Self { actor }, running))
-    }
-
-    /// A Registry linked to `supervisor`, which hears if it fails.
-    pub async fn spawn_linked(args: RegistryArgs, supervisor: ActorCell) -> Result<Self, SpawnErr> {
-        let (actor, _) = Actor::spawn_linked(None, Registry, args, supervisor).await?;
-        Ok(Self { actor })
     }
 
     /// Apply `change`, telling `audience`, and wait: the catalog once every
@@ -239,6 +233,13 @@ impl RegistryHandle {
     /// The actor itself, to stop it or to see it fail.
     pub fn actor(&self) -> ActorCell {
         self.actor.get_cell()
+    }
+}
+
+/// The handle of a Registry spawned under a supervisor.
+impl From<ActorRef<RegistryMsg>> for RegistryHandle {
+    fn from(actor: ActorRef<RegistryMsg>) -> Self {
+        Self { actor }
     }
 }
 

@@ -4,6 +4,7 @@
 //! request does goes to the Registry as messages (see [`crate::control`]).
 //! Like every trigger, it only sends changes: it holds no catalog state.
 
+use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -11,7 +12,46 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::RegistryHandle;
 use crate::control::{self, ControlOptions};
+use crate::error::StartupError;
 use crate::report::recorder::RecorderMsg;
+use crate::trigger::{Starting, Trigger};
+
+/// The control endpoint as a trigger, if the server serves one: its
+/// listener is bound before anything starts, so that a bad address fails
+/// first.
+pub fn trigger(
+    listener: Option<TcpListener>,
+    options: Option<ControlOptions>,
+) -> Option<Box<dyn Trigger>> {
+    let (listener, options) = (listener?, options?);
+    Some(Box::new(ControlTrigger { listener, options }))
+}
+
+struct ControlTrigger {
+    listener: TcpListener,
+    options: ControlOptions,
+}
+
+impl Trigger for ControlTrigger {
+    fn start<'a>(
+        self: Box<Self>,
+        starting: &'a mut Starting,
+    ) -> BoxFuture<'a, Result<(), StartupError>> {
+        Box::pin(async move {
+            let args = ControlArgs {
+                listener: self.listener,
+                options: self.options,
+                registry: starting.registry.clone(),
+                recorder: starting.recorder.clone(),
+            };
+            starting
+                .supervisor
+                .spawn("control endpoint", Control, args)
+                .await?;
+            Ok(())
+        })
+    }
+}
 
 /// The actor takes no messages: its input is the socket.
 pub enum ControlMsg {}

@@ -28,13 +28,54 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, call};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::actors::registry::{Audience, RegistryHandle};
+use crate::error::StartupError;
 use crate::http::server::HttpServerMsg;
 use crate::observe::{Event, SessionKey, Watch, Watcher};
 use crate::scenario::{Moment, Point, Scenario, Since, Step, StepAction};
+use crate::trigger::{Serving, Stage, Starting, Trigger};
+
+/// A scenario's timeline as a trigger, if the server runs a scenario.
+pub fn trigger(scenario: Option<Arc<Scenario>>) -> Option<Box<dyn Trigger>> {
+    scenario.map(|scenario| Box::new(TimelineTrigger(scenario)) as Box<dyn Trigger>)
+}
+
+struct TimelineTrigger(Arc<Scenario>);
+
+impl Trigger for TimelineTrigger {
+    /// Before the edges, which show its watcher their events; its clock
+    /// starts once they serve.
+    fn stage(&self) -> Stage {
+        Stage::BeforeEdges
+    }
+
+    fn start<'a>(
+        self: Box<Self>,
+        starting: &'a mut Starting,
+    ) -> BoxFuture<'a, Result<(), StartupError>> {
+        Box::pin(async move {
+            let scenario = self.0;
+            let cues = Arc::default();
+            let args = TimelineArgs {
+                scenario: Arc::clone(&scenario),
+                registry: starting.registry.clone(),
+                cues: Arc::clone(&cues),
+                watch: starting.watch.clone(),
+                serving: Some(starting.serving.clone()),
+            };
+            let timeline = starting
+                .supervisor
+                .spawn("scenario timeline", Timeline, args)
+                .await?;
+            let watcher = CueWatcher::new(cues, timeline, scenario);
+            starting.watch = starting.watch.and(Arc::new(watcher));
+            Ok(())
+        })
+    }
+}
 
 pub enum TimelineMsg {
     /// The server has started: arm the first step. Carries the HttpServer of
@@ -59,6 +100,9 @@ pub struct TimelineArgs {
     pub cues: Arc<Mutex<Cues>>,
     /// Who sees each step run (the timeline's own watcher is not among them).
     pub watch: Watch,
+    /// Says once clients can come, which begins the timeline; `None`: its
+    /// owner sends [`TimelineMsg::Begin`] itself.
+    pub serving: Option<watch::Receiver<Option<Serving>>>,
 }
 
 pub struct Timeline;
@@ -74,6 +118,8 @@ pub struct TimelineState {
     /// have run.
     next: usize,
     timer: Option<JoinHandle<Result<(), MessagingErr<TimelineMsg>>>>,
+    /// Waits to begin the timeline once clients can come.
+    begin: Option<JoinHandle<()>>,
     /// Whether `Begin` came; what came before it waits here.
     begun: bool,
     early: Vec<TimelineMsg>,
@@ -358,9 +404,20 @@ impl Actor for Timeline {
             start: Instant::now(),
             next: 0,
             timer: None,
+            begin: None,
             begun: false,
             early: Vec::new(),
         };
+        if let Some(mut serving) = args.serving {
+            let timeline = myself.clone();
+            state.begin = Some(tokio::spawn(async move {
+                if let Ok(serving) = serving.wait_for(Option::is_some).await
+                    && let Some(serving) = &*serving
+                {
+                    let _ = timeline.cast(TimelineMsg::Begin(serving.http.clone()));
+                }
+            }));
+        }
         if state.starts_at_a_point() {
             state.arm(&myself);
         }
@@ -435,6 +492,9 @@ impl Actor for Timeline {
         if let Some(timer) = state.timer.take() {
             timer.abort();
         }
+        if let Some(begin) = state.begin.take() {
+            begin.abort();
+        }
         Ok(())
     }
 }
@@ -493,6 +553,7 @@ mod tests {
                 registry: registry.clone(),
                 cues: Arc::clone(&cues),
                 watch: Watch::new(vec![ran.clone()]),
+                serving: None,
             };
             let (timeline, _) = Actor::spawn(None, Timeline, args).await.unwrap();
             let scenario = Arc::clone(&args_scenario);
