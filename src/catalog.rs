@@ -311,9 +311,9 @@ impl ChangeRequest {
     }
 }
 
-/// The kinds of change, as `"change"` names them. [`ChangeKind::row`] is the
-/// one table of what each kind is: its name, its list, what it does there,
-/// and how the log says it. Every name a change is shown by (the log, a
+/// The kinds of change, as `"change"` names them. One table (`ChangeKind::row`)
+/// says what each kind is: its name, its list, what it does there, and how
+/// the log says it. Every name a change is shown by (the log, a
 /// scenario step, the client report) comes from that table, so a new kind is
 /// a variant and a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]

@@ -207,6 +207,16 @@ fn shutting_down() -> McpError {
     McpError::internal_error("the server is shutting down", None)
 }
 
+/// A trigger tool's change refused is a bad call; a registry gone, the end.
+impl From<ApplyError> for McpError {
+    fn from(error: ApplyError) -> Self {
+        match error {
+            ApplyError::Refused(refused) => McpError::invalid_params(refused.to_string(), None),
+            ApplyError::Stopped(_) => shutting_down(),
+        }
+    }
+}
+
 impl McpHandler {
     /// A handler for a client whose Session is already running.
     pub fn new(
@@ -499,13 +509,7 @@ impl McpHandler {
 
     /// Apply one change for a trigger tool and wait until it is applied.
     async fn apply(&self, change: Change) -> Result<Catalog, McpError> {
-        self.registry
-            .apply(change, Audience::All)
-            .await
-            .map_err(|error| match error {
-                ApplyError::Refused(refused) => McpError::invalid_params(refused.to_string(), None),
-                ApplyError::Stopped(_) => shutting_down(),
-            })
+        Ok(self.registry.apply(change, Audience::All).await?)
     }
 
     /// Run one of the conformance suite's fixture tools.

@@ -30,12 +30,12 @@ pub trait Trigger: Send {
     }
 
     /// Start it: spawn its actor under `starting.supervisor`, or tell the
-    /// edges of it. Its start-up error stops the server's start.
-    fn start<'a>(
-        self: Box<Self>,
-        starting: &'a mut Starting,
-    ) -> BoxFuture<'a, Result<(), StartupError>>;
+    /// edges of it.
+    fn start(self: Box<Self>, starting: &mut Starting) -> Started<'_>;
 }
+
+/// A trigger's start: its start-up error stops the server's start.
+pub type Started<'a> = BoxFuture<'a, Result<(), StartupError>>;
 
 /// When a trigger starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,10 +86,7 @@ impl Trigger for TriggerTools {
         Stage::BeforeEdges
     }
 
-    fn start<'a>(
-        self: Box<Self>,
-        starting: &'a mut Starting,
-    ) -> BoxFuture<'a, Result<(), StartupError>> {
+    fn start(self: Box<Self>, starting: &mut Starting) -> Started<'_> {
         starting.trigger_tools = true;
         Box::pin(async { Ok(()) })
     }

@@ -40,7 +40,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use signal_hook::SigId;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
@@ -52,7 +51,7 @@ use super::registry::RegistryHandle;
 use super::supervisor::{ShutdownCause, SupervisorHandle};
 use crate::catalog::Change;
 use crate::error::StartupError;
-use crate::trigger::{Starting, Trigger};
+use crate::trigger::{Started, Starting, Trigger};
 
 /// The signals as a trigger, if the server handles them.
 pub fn trigger(handle_signals: bool) -> Option<Box<dyn Trigger>> {
@@ -62,10 +61,7 @@ pub fn trigger(handle_signals: bool) -> Option<Box<dyn Trigger>> {
 struct SignalTrigger;
 
 impl Trigger for SignalTrigger {
-    fn start<'a>(
-        self: Box<Self>,
-        starting: &'a mut Starting,
-    ) -> BoxFuture<'a, Result<(), StartupError>> {
+    fn start(self: Box<Self>, starting: &mut Starting) -> Started<'_> {
         Box::pin(async move {
             let args = SignalListenerArgs {
                 registry: starting.registry.clone(),

@@ -4,7 +4,6 @@
 //! request does goes to the Registry as messages (see [`crate::control`]).
 //! Like every trigger, it only sends changes: it holds no catalog state.
 
-use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -12,9 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::RegistryHandle;
 use crate::control::{self, ControlOptions};
-use crate::error::StartupError;
 use crate::report::recorder::RecorderMsg;
-use crate::trigger::{Starting, Trigger};
+use crate::trigger::{Started, Starting, Trigger};
 
 /// The control endpoint as a trigger, if the server serves one: its
 /// listener is bound before anything starts, so that a bad address fails
@@ -33,10 +31,7 @@ struct ControlTrigger {
 }
 
 impl Trigger for ControlTrigger {
-    fn start<'a>(
-        self: Box<Self>,
-        starting: &'a mut Starting,
-    ) -> BoxFuture<'a, Result<(), StartupError>> {
+    fn start(self: Box<Self>, starting: &mut Starting) -> Started<'_> {
         Box::pin(async move {
             let args = ControlArgs {
                 listener: self.listener,

@@ -32,11 +32,10 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::actors::registry::{Audience, RegistryHandle};
-use crate::error::StartupError;
 use crate::http::server::HttpServerMsg;
 use crate::observe::{Event, SessionKey, Watch, Watcher};
 use crate::scenario::{Moment, Point, Scenario, Since, Step, StepAction};
-use crate::trigger::{Serving, Stage, Starting, Trigger};
+use crate::trigger::{Serving, Stage, Started, Starting, Trigger};
 
 /// A scenario's timeline as a trigger, if the server runs a scenario.
 pub fn trigger(scenario: Option<Arc<Scenario>>) -> Option<Box<dyn Trigger>> {
@@ -52,10 +51,7 @@ impl Trigger for TimelineTrigger {
         Stage::BeforeEdges
     }
 
-    fn start<'a>(
-        self: Box<Self>,
-        starting: &'a mut Starting,
-    ) -> BoxFuture<'a, Result<(), StartupError>> {
+    fn start(self: Box<Self>, starting: &mut Starting) -> Started<'_> {
         Box::pin(async move {
             let scenario = self.0;
             let cues = Arc::default();
