@@ -17,9 +17,8 @@
 use std::io::Write;
 use std::time::Instant;
 
-use dynamic_mcp_server::actors::registry::{Registry, RegistryArgs, RegistryMsg};
+use dynamic_mcp_server::actors::registry::{RegistryArgs, RegistryHandle};
 use dynamic_mcp_server::catalog::Change;
-use ractor::{Actor, ActorRef, call};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
@@ -43,25 +42,23 @@ fn record_figures() {
             let t = Instant::now();
             rt.block_on(async {
                 for _ in 0..BURST {
-                    registry
-                        .cast(RegistryMsg::Apply(Change::add_tool(), None))
-                        .unwrap();
+                    registry.submit(Change::add_tool()).unwrap();
                 }
-                call!(registry, RegistryMsg::Snapshot).unwrap().tools.len()
+                registry.snapshot().await.unwrap().tools.len()
             });
             BURST as f64 / t.elapsed().as_secs_f64()
         })
         .collect();
-    registry.stop(None);
+    registry.actor().stop(None);
     let registry = spawn_registry(&rt, 10_000);
     let mut round_trips: Vec<f64> = (0..1000)
         .map(|_| {
             let t = Instant::now();
-            rt.block_on(async { call!(registry, RegistryMsg::Snapshot).unwrap().tools.len() });
+            rt.block_on(async { registry.snapshot().await.unwrap().tools.len() });
             t.elapsed().as_secs_f64() * 1e6
         })
         .collect();
-    registry.stop(None);
+    registry.actor().stop(None);
     let stats = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         let at = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
@@ -94,9 +91,9 @@ fn runtime() -> Runtime {
         .unwrap()
 }
 
-fn spawn_registry(rt: &Runtime, tools: usize) -> ActorRef<RegistryMsg> {
+fn spawn_registry(rt: &Runtime, tools: usize) -> RegistryHandle {
     rt.block_on(async {
-        let (registry, _) = Actor::spawn(None, Registry, RegistryArgs::tools(tools))
+        let (registry, _) = RegistryHandle::spawn(RegistryArgs::tools(tools))
             .await
             .unwrap();
         registry
@@ -115,22 +112,18 @@ fn add_tool(bencher: divan::Bencher) {
         .bench_local(|| {
             rt.block_on(async {
                 for _ in 0..BURST {
-                    registry
-                        .cast(RegistryMsg::Apply(Change::add_tool(), None))
-                        .unwrap();
+                    registry.submit(Change::add_tool()).unwrap();
                 }
-                call!(registry, RegistryMsg::Snapshot).unwrap().tools.len()
+                registry.snapshot().await.unwrap().tools.len()
             })
         });
-    registry.stop(None);
+    registry.actor().stop(None);
 }
 
 #[divan::bench(sample_count = 100, sample_size = 10)]
 fn snapshot_at_10k(bencher: divan::Bencher) {
     let rt = runtime();
     let registry = spawn_registry(&rt, 10_000);
-    bencher.bench_local(|| {
-        rt.block_on(async { call!(registry, RegistryMsg::Snapshot).unwrap().tools.len() })
-    });
-    registry.stop(None);
+    bencher.bench_local(|| rt.block_on(async { registry.snapshot().await.unwrap().tools.len() }));
+    registry.actor().stop(None);
 }

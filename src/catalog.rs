@@ -311,8 +311,12 @@ impl ChangeRequest {
     }
 }
 
-/// The kinds of change, as `"change"` names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+/// The kinds of change, as `"change"` names them. One table (`ChangeKind::row`)
+/// says what each kind is: its name, its list, what it does there, and how
+/// the log says it. Every name a change is shown by (the log, a
+/// scenario step, the client report) comes from that table, so a new kind is
+/// a variant and a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     AddTool,
@@ -327,21 +331,129 @@ pub enum ChangeKind {
     UpdateResource,
 }
 
+/// One row of the change-kind table.
+#[derive(Debug, Clone, Copy)]
+struct KindRow {
+    /// As `"change"` spells it (serde's name of the variant).
+    name: &'static str,
+    /// `None` for a reset, which touches every list.
+    list: Option<ListKind>,
+    action: Action,
+    /// What the log names: `tool` in `tool added`.
+    noun: &'static str,
+    /// What the log says was done: `added` in `tool added`.
+    verb: &'static str,
+    /// Whether it changes an item's contents only, not the list: the list's
+    /// version stays and `notifications/resources/updated` is due instead of
+    /// `list_changed`.
+    update: bool,
+}
+
+const fn row(
+    name: &'static str,
+    list: Option<ListKind>,
+    action: Action,
+    noun: &'static str,
+    verb: &'static str,
+) -> KindRow {
+    KindRow {
+        name,
+        list,
+        action,
+        noun,
+        verb,
+        update: false,
+    }
+}
+
 impl ChangeKind {
-    fn parts(self) -> (Action, Option<ListKind>) {
-        use ChangeKind::*;
+    pub const ALL: [ChangeKind; 10] = [
+        ChangeKind::AddTool,
+        ChangeKind::RemoveTool,
+        ChangeKind::ChangeTool,
+        ChangeKind::Reset,
+        ChangeKind::AddPrompt,
+        ChangeKind::RemovePrompt,
+        ChangeKind::ChangePrompt,
+        ChangeKind::AddResource,
+        ChangeKind::RemoveResource,
+        ChangeKind::UpdateResource,
+    ];
+
+    /// The table.
+    const fn row(self) -> KindRow {
+        use Action::{Add, Remove, Revise};
+        use ListKind::{Prompts, Resources, Tools};
         match self {
-            AddTool => (Action::Add, Some(ListKind::Tools)),
-            RemoveTool => (Action::Remove, Some(ListKind::Tools)),
-            ChangeTool => (Action::Revise, Some(ListKind::Tools)),
-            AddPrompt => (Action::Add, Some(ListKind::Prompts)),
-            RemovePrompt => (Action::Remove, Some(ListKind::Prompts)),
-            ChangePrompt => (Action::Revise, Some(ListKind::Prompts)),
-            AddResource => (Action::Add, Some(ListKind::Resources)),
-            RemoveResource => (Action::Remove, Some(ListKind::Resources)),
-            UpdateResource => (Action::Revise, Some(ListKind::Resources)),
-            Reset => (Action::Reset, None),
+            ChangeKind::AddTool => row("add_tool", Some(Tools), Add, "tool", "added"),
+            ChangeKind::RemoveTool => row("remove_tool", Some(Tools), Remove, "tool", "removed"),
+            ChangeKind::ChangeTool => row("change_tool", Some(Tools), Revise, "tool", "changed"),
+            ChangeKind::Reset => row("reset", None, Action::Reset, "catalog", "reset"),
+            ChangeKind::AddPrompt => row("add_prompt", Some(Prompts), Add, "prompt", "added"),
+            ChangeKind::RemovePrompt => {
+                row("remove_prompt", Some(Prompts), Remove, "prompt", "removed")
+            }
+            ChangeKind::ChangePrompt => {
+                row("change_prompt", Some(Prompts), Revise, "prompt", "changed")
+            }
+            ChangeKind::AddResource => {
+                row("add_resource", Some(Resources), Add, "resource", "added")
+            }
+            ChangeKind::RemoveResource => row(
+                "remove_resource",
+                Some(Resources),
+                Remove,
+                "resource",
+                "removed",
+            ),
+            ChangeKind::UpdateResource => KindRow {
+                update: true,
+                ..row(
+                    "update_resource",
+                    Some(Resources),
+                    Revise,
+                    "resource",
+                    "updated",
+                )
+            },
         }
+    }
+
+    /// Its name, as `"change"` spells it: `add_tool`.
+    pub const fn as_str(self) -> &'static str {
+        self.row().name
+    }
+
+    /// The list it changes; `None` for a reset, which touches every list.
+    pub const fn list(self) -> Option<ListKind> {
+        self.row().list
+    }
+
+    /// What it does to its list.
+    pub const fn action(self) -> Action {
+        self.row().action
+    }
+
+    /// What the log names (`tool`, or `catalog` for a reset).
+    pub const fn noun(self) -> &'static str {
+        self.row().noun
+    }
+
+    /// What the log says was done (`added`, `updated`, ...).
+    pub const fn verb(self) -> &'static str {
+        self.row().verb
+    }
+
+    /// Whether it changes an item's contents only (a resource update): the
+    /// list's version stays, and subscribers hear `resources/updated`.
+    pub const fn is_update(self) -> bool {
+        self.row().update
+    }
+}
+
+impl std::fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -356,12 +468,22 @@ pub enum Action {
     Reset,
 }
 
+impl Action {
+    /// Its name, as the client report's `kind` gives it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::Add => "add",
+            Action::Remove => "remove",
+            Action::Revise => "revise",
+            Action::Reset => "reset",
+        }
+    }
+}
+
 /// A checked change: what the Registry applies, `count` times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    pub action: Action,
-    /// `None` for a reset, which touches every list.
-    pub list: Option<ListKind>,
+    pub kind: ChangeKind,
     /// The item's name or URI; the newest item when `None`.
     pub target: Option<String>,
     pub count: usize,
@@ -371,32 +493,42 @@ pub struct Change {
 }
 
 impl Change {
+    /// One change of `kind` to the newest item (every kind can be made so).
+    pub fn new(kind: ChangeKind) -> Self {
+        Self {
+            kind,
+            target: None,
+            count: 1,
+            keep_at_least: 0,
+        }
+    }
+
     /// What a SIGHUP does.
     pub fn add_tool() -> Self {
-        Self::on(Action::Add, ListKind::Tools)
+        Self::new(ChangeKind::AddTool)
     }
 
     /// What a SIGUSR1 does: remove the newest tool, never the last one.
     pub fn remove_newest_tool() -> Self {
         Self {
             keep_at_least: 1,
-            ..Self::on(Action::Remove, ListKind::Tools)
+            ..Self::new(ChangeKind::RemoveTool)
         }
     }
 
     /// What a SIGUSR2 does: change the newest tool (a rug pull).
     pub fn change_newest_tool() -> Self {
-        Self::on(Action::Revise, ListKind::Tools)
+        Self::new(ChangeKind::ChangeTool)
     }
 
-    fn on(action: Action, list: ListKind) -> Self {
-        Self {
-            action,
-            list: Some(list),
-            target: None,
-            count: 1,
-            keep_at_least: 0,
-        }
+    /// The list it changes; `None` for a reset.
+    pub fn list(&self) -> Option<ListKind> {
+        self.kind.list()
+    }
+
+    /// What it does to its list.
+    pub fn action(&self) -> Action {
+        self.kind.action()
     }
 }
 
@@ -404,7 +536,8 @@ impl TryFrom<ChangeRequest> for Change {
     type Error = ChangeError;
 
     fn try_from(request: ChangeRequest) -> Result<Self, ChangeError> {
-        let (action, list) = request.change.parts();
+        let kind = request.change;
+        let (action, list) = (kind.action(), kind.list());
         let bad = |why: String| Err(ChangeError::BadRequest(why));
         let count = request.count.unwrap_or(1);
         if !(1..=MAX_COUNT).contains(&count) {
@@ -433,11 +566,9 @@ impl TryFrom<ChangeRequest> for Change {
             ));
         }
         Ok(Self {
-            action,
-            list,
             target,
             count,
-            keep_at_least: 0,
+            ..Self::new(kind)
         })
     }
 }
@@ -492,7 +623,7 @@ impl Catalog {
     /// Refuse a change whose every step cannot be applied, before any is: a
     /// request is applied whole or not at all.
     pub fn check(&self, change: &Change) -> Result<(), ChangeError> {
-        let Some(list) = change.list else {
+        let Some(list) = change.list() else {
             return if self.clone().reset_all().is_empty() {
                 Err(ChangeError::NothingToChange(
                     "every list is as it started".into(),
@@ -518,7 +649,7 @@ impl Catalog {
                 (l.len(), probe(l, change))
             }
         };
-        match change.action {
+        match change.action() {
             Action::Add => Ok(()),
             Action::Remove if len < change.count + change.keep_at_least => {
                 found?;
@@ -534,7 +665,7 @@ impl Catalog {
 
     /// Apply one step of a checked change.
     pub fn apply(&mut self, change: &Change) -> Result<Applied, ChangeError> {
-        let Some(list) = change.list else {
+        let Some(list) = change.list() else {
             let lists = self.reset_all();
             if lists.is_empty() {
                 return Err(ChangeError::NothingToChange(
@@ -595,14 +726,14 @@ impl Catalog {
 /// Whether the change's target exists in `list` (a removal or revision of the
 /// newest item needs a non-empty list).
 fn probe<I: ItemKind>(list: &List<I>, change: &Change) -> Result<(), ChangeError> {
-    match change.action {
+    match change.action() {
         Action::Add | Action::Reset => Ok(()),
         Action::Remove | Action::Revise => list.target(change.target.as_deref()).map(|_| ()),
     }
 }
 
 fn step<I: ItemKind>(list: &mut List<I>, change: &Change) -> Result<Applied, ChangeError> {
-    let (entry, updated) = match change.action {
+    let (entry, updated) = match change.action() {
         Action::Add => (list.add(), None),
         Action::Remove => {
             let index = list.target(change.target.as_deref())?;
@@ -620,7 +751,7 @@ fn step<I: ItemKind>(list: &mut List<I>, change: &Change) -> Result<Applied, Cha
             let entry = list.revise(index);
             // An updated resource keeps its place and its listing; only its
             // contents change, which is what `resources/updated` says.
-            let updated = (I::LIST == ListKind::Resources).then(|| I::key(entry.number));
+            let updated = change.kind.is_update().then(|| I::key(entry.number));
             (entry, updated)
         }
         Action::Reset => unreachable!("a reset has no list"),
@@ -811,6 +942,22 @@ mod tests {
         }
         let change =
             Change::try_from(parse(r#"{"change":"add_tool","count":1000}"#).unwrap()).unwrap();
-        assert_eq!((change.action, change.count), (Action::Add, 1000));
+        assert_eq!((change.action(), change.count), (Action::Add, 1000));
+    }
+
+    #[test]
+    fn the_kind_table_names_each_kind_as_requests_spell_it() {
+        for kind in ChangeKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+            let parsed: ChangeKind = serde_json::from_value(json!(kind.as_str())).unwrap();
+            assert_eq!(parsed, kind);
+            // A kind's list is named by its noun, a reset by none.
+            assert_eq!(kind.list().is_none(), kind.action() == Action::Reset);
+        }
+        let updates: Vec<_> = ChangeKind::ALL
+            .into_iter()
+            .filter(|k| k.is_update())
+            .collect();
+        assert_eq!(updates, [ChangeKind::UpdateResource]);
     }
 }

@@ -38,17 +38,19 @@
 //! checks scenario files, [`observe`] shows what happens to whoever watches a
 //! run, [`report`] folds what happened into the client report, [`server`]
 //! wires everything up, [`cli`] reads the command line, and [`process`] is
-//! the binary's `main`.
+//! the binary's `main`. [`trigger`] is the seam every trigger (signals, the
+//! control endpoint, a scenario's timeline, the trigger tools) starts through.
 //!
 //! # From a trigger to a notification
 //!
 //! ```text
 //! kill -HUP ─▶ SignalListener ─┐
-//! POST /changes ─▶ Control ────┼─Apply(Change)─▶ Registry ─ListChanged(list)─▶ Session ─▶ client
+//! POST /changes ─▶ Control ────┼─apply(Change)─▶ Registry ─ListChanged(list)─▶ Session ─▶ client
 //! ServerHandle::apply ─────────┘            (applies it to the catalog)   (notifications/<list>/list_changed)
 //! ```
 //!
-//! Every trigger sends the same [`catalog::Change`]; the Registry applies it
+//! Every trigger sends the same [`catalog::Change`] through a
+//! [`RegistryHandle`](actors::registry::RegistryHandle); the Registry applies it
 //! and tells each session which list changed (or which resource was updated),
 //! and each session turns that into notifications for its client.
 //!
@@ -122,6 +124,7 @@ pub mod scenario;
 pub mod server;
 pub mod tools;
 pub mod transport;
+pub mod trigger;
 pub mod trigger_tools;
 
 pub use error::{Error, ServerError, StartupError};

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 
-use crate::catalog::{Action, ListKind};
+use crate::catalog::{ChangeKind, ListKind};
 use crate::notice::Notice;
 
 /// Which session an event belongs to: its Session actor's id (`pid` of the
@@ -30,8 +30,9 @@ pub type SessionKey = u64;
 pub enum Event {
     /// The Registry applied one step of a change.
     Changed {
+        /// The list it touched (one of several, for a reset).
         list: ListKind,
-        action: Action,
+        kind: ChangeKind,
         /// The item made, removed or revised (`None` for a reset).
         item: Option<String>,
         /// The list's version after the step.

@@ -15,23 +15,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorRef, SpawnErr, call};
+use ractor::{Actor, ActorRef};
 use rmcp::RoleServer;
 use rmcp::service::{ServerInitializeError, serve_server_with_ct};
 use rmcp::transport::IntoTransport;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::pidfile::PidfileWriter;
 use crate::actors::ready_file::{ReadyFile, ReadyFileArgs};
-use crate::actors::registry::{Registry, RegistryArgs, RegistryMsg};
+use crate::actors::registry::{Audience, Registry, RegistryArgs, RegistryHandle};
 use crate::actors::session::{Session, SessionArgs};
-use crate::actors::signals::{SignalListener, SignalListenerArgs};
-use crate::actors::supervisor::{Outcome, ShutdownCause, Supervisor, SupervisorMsg};
+use crate::actors::signals;
+use crate::actors::supervisor::{
+    Outcome, RECORDER, ShutdownCause, SupervisorHandle, startup_error,
+};
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest};
 use crate::control::ControlOptions;
-use crate::control::actor::{Control, ControlArgs};
 use crate::error::{Error, ServerError, StartupError};
 use crate::hostile::Hostile;
 use crate::http::server::{HttpServer, HttpServerArgs, HttpServerMsg};
@@ -40,9 +41,9 @@ use crate::mcp::{McpHandler, Offer, Profile};
 use crate::observe::{Watch, Watcher};
 use crate::report::recorder::{Recorder, RecorderArgs, RecorderMsg, Recording};
 use crate::revision::Gate;
-use crate::scenario::Scenario;
-use crate::scenario::timeline::{CueWatcher, Timeline, TimelineArgs, TimelineMsg};
+use crate::scenario::{Scenario, timeline};
 use crate::transport::{InputWatch, LineTransport};
+use crate::trigger::{self, Serving, Stage, Starting};
 
 /// How long [`ServerHandle::wait`] gives rmcp's service, once the actors have
 /// stopped, to write its last messages (the final results of listen streams).
@@ -163,11 +164,12 @@ impl Options {
         }
     }
 
-    fn offer(&self) -> Offer {
+    /// What the edges offer, with the trigger tools if that trigger started.
+    fn offer(&self, starting: &Starting) -> Offer {
         Offer {
             prompts: self.prompts.is_some(),
             resources: self.resources.is_some(),
-            trigger_tools: self.trigger_tools,
+            trigger_tools: starting.trigger_tools,
         }
     }
 
@@ -192,21 +194,20 @@ impl Options {
 /// A running server. Dropping it leaves the server running until its client
 /// goes away (stdio) or a signal stops it (HTTP).
 pub struct ServerHandle {
-    supervisor: ActorRef<SupervisorMsg>,
-    registry: ActorRef<RegistryMsg>,
+    supervisor: SupervisorHandle,
+    registry: RegistryHandle,
     outcome: oneshot::Receiver<Outcome>,
     /// The rmcp service task of a single-client server.
     service: Option<JoinHandle<()>>,
-    /// The scenario's timeline, if the server runs one.
-    timeline: Option<ActorRef<TimelineMsg>>,
+    /// Tells the triggers how clients are served, once they can come (a
+    /// scenario's clock starts then).
+    serving: watch::Sender<Option<Serving>>,
 }
 
 impl ServerHandle {
-    /// Start the scenario's clock, once clients can come.
-    fn begin_scenario(&self, http: Option<ActorRef<HttpServerMsg>>) {
-        if let Some(timeline) = &self.timeline {
-            let _ = timeline.cast(TimelineMsg::Begin(http));
-        }
+    /// Clients can come now, served by `http` over HTTP.
+    fn begin_serving(&self, http: Option<ActorRef<HttpServerMsg>>) {
+        self.serving.send_replace(Some(Serving { http }));
     }
 
     /// Add the next tool and notify the client, exactly as a SIGHUP does.
@@ -220,17 +221,12 @@ impl ServerHandle {
     /// catalog once every step is applied and the sessions told.
     pub async fn apply(&self, request: ChangeRequest) -> Result<Catalog, ServerError> {
         let change = Change::try_from(request).map_err(ServerError::Refused)?;
-        call!(self.registry, |reply| RegistryMsg::Apply(
-            change,
-            Some(reply)
-        ))
-        .map_err(|_| ServerError::Stopped)?
-        .map_err(ServerError::Refused)
+        Ok(self.registry.apply(change, Audience::All).await?)
     }
 
     /// The current catalog.
     pub async fn catalog(&self) -> Result<Catalog, ServerError> {
-        call!(self.registry, RegistryMsg::Snapshot).map_err(|_| ServerError::Stopped)
+        Ok(self.registry.snapshot().await?)
     }
 
     /// The current number of tools.
@@ -241,9 +237,7 @@ impl ServerHandle {
     /// Stop the server (the same path as SIGTERM) and wait until it has stopped.
     pub async fn shutdown(self) -> Result<(), ServerError> {
         // Already stopping is fine: the outcome still arrives.
-        let _ = self
-            .supervisor
-            .cast(SupervisorMsg::Shutdown(ShutdownCause::Requested));
+        self.supervisor.shutdown(ShutdownCause::Requested);
         self.wait().await
     }
 
@@ -272,23 +266,25 @@ where
     T: IntoTransport<RoleServer, E, A>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let (handle, (handler, service)) =
-        start_tree(&options, None, async |supervisor, registry, watch| {
-            let service = CancellationToken::new();
-            let profile = Profile::new(options.offer(), options.hostile, watch.clone());
-            let session_args = SessionArgs {
-                registry: registry.clone(),
-                service: service.clone(),
-                watch: profile.watch().clone(),
-                style: profile.notify(),
-            };
-            let (session, _) =
-                Actor::spawn_linked(None, Session, session_args, supervisor.get_cell())
-                    .await
-                    .map_err(|e| startup_error("session", e))?;
-            Ok((McpHandler::new(registry, session, profile), service))
-        })
-        .await?;
+    let (handle, (handler, service)) = start_tree(&options, None, async |starting| {
+        let service = CancellationToken::new();
+        let offer = options.offer(starting);
+        let profile = Profile::new(offer, options.hostile, starting.watch.clone());
+        let session_args = SessionArgs {
+            registry: starting.registry.clone(),
+            service: service.clone(),
+            watch: profile.watch().clone(),
+            style: profile.notify(),
+        };
+        // Unnamed: a session, whose end is routine for the supervisor.
+        let (session, _) =
+            Actor::spawn_linked(None, Session, session_args, starting.supervisor.cell())
+                .await
+                .map_err(|e| startup_error("session", e))?;
+        let registry = starting.registry.clone();
+        Ok((McpHandler::new(registry, session, profile), service))
+    })
+    .await?;
 
     let mut handle = handle;
     // One client: when it goes, the server goes. It is gone when its input
@@ -300,7 +296,7 @@ where
     let gone = client_gone.clone();
     tokio::spawn(async move {
         gone.cancelled().await;
-        let _ = on_gone.cast(SupervisorMsg::Shutdown(ShutdownCause::TransportClosed));
+        on_gone.shutdown(ShutdownCause::TransportClosed);
     });
     handle.service = Some(tokio::spawn(async move {
         match serve_server_with_ct(handler, transport, service).await {
@@ -312,7 +308,7 @@ where
         }
         client_gone.cancel();
     }));
-    handle.begin_scenario(None);
+    handle.begin_serving(None);
     Ok(handle)
 }
 
@@ -331,44 +327,36 @@ pub async fn start_http(
         .map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
     let mcp_url = format!("http://{bound}{MCP_PATH}");
-    let (handle, http_server) = start_tree(
-        &options,
-        Some(mcp_url),
-        async |supervisor, registry, watch| {
-            let args = HttpServerArgs {
-                listener,
-                options: http,
-                profile: Profile::new(options.offer(), options.hostile, watch.clone()),
-                registry,
-                supervisor: supervisor.get_cell(),
-                drop_streams: options.scenario.as_ref().is_some_and(|s| s.drops_streams()),
-            };
-            let (http_server, _) =
-                Actor::spawn_linked(None, HttpServer, args, supervisor.get_cell())
-                    .await
-                    .map_err(|e| startup_error("HTTP server", e))?;
-            Ok(http_server)
-        },
-    )
+    let (handle, http_server) = start_tree(&options, Some(mcp_url), async |starting| {
+        let offer = options.offer(starting);
+        let args = HttpServerArgs {
+            listener,
+            options: http,
+            profile: Profile::new(offer, options.hostile, starting.watch.clone()),
+            registry: starting.registry.clone(),
+            supervisor: starting.supervisor.cell(),
+            drop_streams: options.scenario.as_ref().is_some_and(|s| s.drops_streams()),
+        };
+        starting
+            .supervisor
+            .spawn("HTTP server", HttpServer, args)
+            .await
+    })
     .await?;
-    handle.begin_scenario(Some(http_server));
+    handle.begin_serving(Some(http_server));
     Ok((handle, bound))
 }
 
 /// Spawn the supervisor and its children in the order the module doc
-/// explains: the registry, then `edge` (what serves the clients), then the
-/// control endpoint, the signal listener, the ready file and the pidfile
-/// writer. If any fails, whatever did start is stopped again. A server with an
-/// `mcp_url` serves many clients over HTTP, and logs each session that opens
-/// and closes.
+/// explains: the recorder and the registry, the triggers that the edges must
+/// know of, then `edge` (what serves the clients), the other triggers, the
+/// ready file and the pidfile writer. If any fails, whatever did start is
+/// stopped again. A server with an `mcp_url` serves many clients over HTTP,
+/// and logs each session that opens and closes.
 async fn start_tree<T>(
     options: &Options,
     mcp_url: Option<String>,
-    edge: impl AsyncFnOnce(
-        &ActorRef<SupervisorMsg>,
-        ActorRef<RegistryMsg>,
-        Watch,
-    ) -> Result<T, StartupError>,
+    edge: impl AsyncFnOnce(&Starting) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
     let start = Instant::now();
     // First, so that nobody mistakes a hostile run for a normal one.
@@ -405,11 +393,11 @@ async fn start_tree<T>(
         "mcp_url": mcp_url,
         "control_url": control.as_ref().map(|(_, bound)| format!("http://{bound}")),
     });
+    let control_listener = control.map(|(listener, _)| listener);
     let many_clients = mcp_url.is_some();
     let (outcome_tx, outcome) = oneshot::channel();
-    let (supervisor, _) = Actor::spawn(None, Supervisor, outcome_tx)
-        .await
-        .map_err(|e| startup_error("supervisor", e))?;
+    let supervisor = SupervisorHandle::start(outcome_tx).await?;
+    let (serving, serving_rx) = watch::channel(None);
 
     let started = CancellationToken::new();
     let children = async {
@@ -425,41 +413,46 @@ async fn start_tree<T>(
             log_sessions: many_clients,
             watch: watch.clone(),
         };
-        let (registry, _) = Actor::spawn_linked(None, Registry, args, supervisor.get_cell())
-            .await
-            .map_err(|e| startup_error("registry", e))?;
-        // The timeline needs the registry, and the edges need its watcher.
-        let (watch, timeline) = match &options.scenario {
-            Some(scenario) => {
-                let (timeline, watcher) =
-                    spawn_timeline(&supervisor, &registry, scenario, watch.clone()).await?;
-                (watch.and(watcher), Some(timeline))
-            }
-            None => (watch, None),
+        let registry = RegistryHandle::from(supervisor.spawn("registry", Registry, args).await?);
+        let mut starting = Starting {
+            registry: registry.clone(),
+            supervisor: supervisor.clone(),
+            watch,
+            recorder,
+            started: started.clone(),
+            serving: serving_rx,
+            trigger_tools: false,
         };
-        let edge = edge(&supervisor, registry.clone(), watch.clone()).await?;
-        if let (Some((listener, _)), Some(control)) = (control, &options.control) {
-            let args = ControlArgs {
-                listener,
-                options: control.clone(),
-                registry: registry.clone(),
-                recorder: recorder.clone(),
-            };
-            Actor::spawn_linked(None, Control, args, supervisor.get_cell())
-                .await
-                .map_err(|e| startup_error("control", e))?;
+        // Every trigger, made from the options that ask for it: adding one
+        // is one line here.
+        let triggers = [
+            timeline::trigger(options.scenario.clone()),
+            trigger::trigger_tools(options.trigger_tools),
+            crate::control::actor::trigger(control_listener, options.control.clone()),
+            signals::trigger(options.handle_signals),
+        ];
+        let (before, after): (Vec<_>, Vec<_>) = triggers
+            .into_iter()
+            .flatten()
+            .partition(|trigger| trigger.stage() == Stage::BeforeEdges);
+        for trigger in before {
+            trigger.start(&mut starting).await?;
         }
-        spawn_signals_and_files(&supervisor, &registry, options, ready, started.clone()).await?;
-        Ok((registry, timeline, edge))
+        let edge = edge(&starting).await?;
+        for trigger in after {
+            trigger.start(&mut starting).await?;
+        }
+        spawn_files(&supervisor, options, ready).await?;
+        Ok((registry, edge))
     };
-    let (registry, timeline, edge) = match children.await {
+    let (registry, edge) = match children.await {
         Ok(children) => {
             started.cancel();
             children
         }
         Err(error) => {
             // Stops whatever did start; the pidfile, if written, goes with it.
-            let _ = supervisor.cast(SupervisorMsg::Shutdown(ShutdownCause::Requested));
+            supervisor.shutdown(ShutdownCause::Requested);
             let _ = outcome.await;
             return Err(error);
         }
@@ -476,40 +469,14 @@ async fn start_tree<T>(
         registry,
         outcome,
         service: None,
-        timeline,
+        serving,
     };
     Ok((handle, edge))
 }
 
-/// Spawn the scenario's Timeline and the watcher that cues it. Its steps are
-/// shown to `watch`.
-async fn spawn_timeline(
-    supervisor: &ActorRef<SupervisorMsg>,
-    registry: &ActorRef<RegistryMsg>,
-    scenario: &Arc<Scenario>,
-    watch: Watch,
-) -> Result<(ActorRef<TimelineMsg>, Arc<dyn Watcher>), StartupError> {
-    let cues = Arc::default();
-    let args = TimelineArgs {
-        scenario: Arc::clone(scenario),
-        registry: registry.clone(),
-        cues: Arc::clone(&cues),
-        watch,
-    };
-    let (timeline, _) = Actor::spawn_linked(None, Timeline, args, supervisor.get_cell())
-        .await
-        .map_err(|e| startup_error("scenario timeline", e))?;
-    let watcher = Arc::new(CueWatcher::new(
-        cues,
-        timeline.clone(),
-        Arc::clone(scenario),
-    ));
-    Ok((timeline, watcher))
-}
-
 /// The Recorder, when the run is recorded (`--report` or `--control`).
 async fn spawn_recorder(
-    supervisor: &ActorRef<SupervisorMsg>,
+    supervisor: &SupervisorHandle,
     options: &Options,
     start: Instant,
 ) -> Result<Option<ActorRef<RecorderMsg>>, StartupError> {
@@ -520,69 +487,30 @@ async fn spawn_recorder(
         path: options.report.clone(),
         start,
     };
-    let (recorder, _) = Actor::spawn_linked(None, Recorder, args, supervisor.get_cell())
-        .await
-        .map_err(|e| startup_error("recorder", e))?;
-    Ok(Some(recorder))
+    Ok(Some(supervisor.spawn(RECORDER, Recorder, args).await?))
 }
 
-async fn spawn_signals_and_files(
-    supervisor: &ActorRef<SupervisorMsg>,
-    registry: &ActorRef<RegistryMsg>,
+/// The ready file, then the pidfile: what says the server has started.
+async fn spawn_files(
+    supervisor: &SupervisorHandle,
     options: &Options,
     ready: serde_json::Value,
-    started: CancellationToken,
 ) -> Result<(), StartupError> {
-    if options.handle_signals {
-        let args = SignalListenerArgs {
-            registry: registry.clone(),
-            supervisor: supervisor.clone(),
-            started,
-        };
-        Actor::spawn_linked(None, SignalListener, args, supervisor.get_cell())
-            .await
-            .map_err(|e| startup_error("signal listener", e))?;
-    }
     if let Some(path) = &options.ready_file {
         let args = ReadyFileArgs {
             path: path.clone(),
             contents: ready,
         };
-        Actor::spawn_linked(None, ReadyFile, args, supervisor.get_cell())
-            .await
-            .map_err(|e| startup_error("ready file", e))?;
+        supervisor
+            .spawn("ready file writer", ReadyFile, args)
+            .await?;
     }
     if let Some(path) = &options.pidfile {
-        Actor::spawn_linked(None, PidfileWriter, path.clone(), supervisor.get_cell())
-            .await
-            .map_err(|e| startup_error("pidfile writer", e))?;
+        supervisor
+            .spawn("pidfile writer", PidfileWriter, path.clone())
+            .await?;
     }
     Ok(())
-}
-
-/// A failed spawn as a start-up error, keeping the actor's own error (such as
-/// the pidfile's) when it has one.
-fn startup_error(actor: &'static str, error: SpawnErr) -> StartupError {
-    match error {
-        SpawnErr::StartupFailed(inner) => match inner.downcast::<StartupError>() {
-            Ok(startup) => *startup,
-            Err(other) => match other.downcast::<std::io::Error>() {
-                Ok(io) if actor == "signal listener" => StartupError::Signals(*io),
-                Ok(io) => StartupError::Actor {
-                    actor,
-                    reason: io.to_string(),
-                },
-                Err(other) => StartupError::Actor {
-                    actor,
-                    reason: other.to_string(),
-                },
-            },
-        },
-        other => StartupError::Actor {
-            actor,
-            reason: other.to_string(),
-        },
-    }
 }
 
 /// Serve one client over this process's stdin and stdout until it goes away
@@ -643,7 +571,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_actor_stops_the_server_and_removes_the_pidfile() {
         let (_running, pidfile, server) = with_pidfile(1).await;
-        server.registry.kill();
+        server.registry.actor().kill();
         match server.wait().await {
             Err(ServerError::ActorFailed { actor, .. }) => assert_eq!(actor, "registry"),
             other => panic!("expected a registry failure, got {other:?}"),

@@ -1,11 +1,15 @@
 //! The Registry actor: sole owner of the catalog (tools, prompts, resources).
 //!
-//! Every trigger (a signal, a control request, a trigger tool, the in-process
-//! API) arrives here as one [`RegistryMsg::Apply`] of a [`Change`]. The
-//! Registry applies it step by step and after each step tells every subscribed
-//! session which list changed, or which resource was updated; the sessions turn
-//! that into notifications. Readers get immutable snapshots ([`Catalog`]) for
-//! `*/list`, `tools/call`, `prompts/get` and `resources/read`.
+//! Every trigger (a signal, a control request, a trigger tool, a scenario
+//! step, the in-process API) arrives here as one [`Change`], through a
+//! [`RegistryHandle`]. The Registry applies it step by step and after each
+//! step tells every subscriber which list changed, or which resource was
+//! updated; the sessions turn that into notifications. Readers get immutable
+//! snapshots ([`Catalog`]) for `*/list`, `tools/call`, `prompts/get` and
+//! `resources/read`.
+//!
+//! It knows its subscribers only as actors that take [`SubscriberMsg`]: the
+//! Session module depends on this one, never the other way round.
 //!
 //! Its subscribers are the live sessions, so it is also what counts them: over
 //! HTTP it logs each session that opens or closes with the number still open.
@@ -15,26 +19,34 @@
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, DerivedActorRef, RpcReplyPort,
+    SpawnErr, call, call_t,
+};
 use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 
-use super::session::SessionMsg;
-use crate::catalog::{Action, Applied, Catalog, CatalogSize, Change, ChangeError, ListKind};
+use crate::catalog::{Applied, Catalog, CatalogSize, Change, ChangeError, ListKind};
+use crate::error::ServerError;
 use crate::observe::{Event, SessionKey, Watch};
 
 /// What a change's sender hears back: the catalog after every step, or why
 /// nothing was changed.
-pub type ChangeReply = RpcReplyPort<Result<Catalog, ChangeError>>;
+type ChangeReply = RpcReplyPort<Result<Catalog, ChangeError>>;
 
+/// The Registry's messages. Only [`RegistryHandle`] sends them.
 pub enum RegistryMsg {
-    /// Apply a change (`count` steps), telling the subscribers after each
-    /// step; reply, if asked, once all are applied.
-    Apply(Change, Option<ChangeReply>),
-    /// Apply a change as `Apply` does, telling only `Audience` (a scenario
-    /// step's `client`): the others miss it.
-    ApplyTo(Change, Audience, ChangeReply),
+    /// Apply a change (`count` steps), telling the audience's subscribers
+    /// after each step (the others miss it); reply, if asked, once all are
+    /// applied.
+    Apply {
+        change: Change,
+        audience: Audience,
+        reply: Option<ChangeReply>,
+    },
     /// A scenario's `list_changed` with no change behind it, to the
     /// audience's sessions (with `before_initialized`, only to those not yet
     /// initialized); replies with how many sessions were told.
@@ -46,15 +58,189 @@ pub enum RegistryMsg {
     },
     /// Reply with the current catalog.
     Snapshot(RpcReplyPort<Catalog>),
-    /// Reply with the subscribed sessions, for `GET /state`.
-    Sessions(RpcReplyPort<Vec<ActorRef<SessionMsg>>>),
-    /// Tell this session about every change from now on.
-    Subscribe(ActorRef<SessionMsg>),
-    /// Stop telling this session.
+    /// Reply with the subscribers, for `GET /state`.
+    Sessions(RpcReplyPort<Vec<Subscriber>>),
+    /// Tell this subscriber about every change from now on.
+    Subscribe(Subscriber),
+    /// Stop telling this subscriber.
     Unsubscribe(ActorId),
     /// This session's client sent `logging/setLevel`: send it our log lines
     /// at this level and above from now on.
     SetLogLevel(ActorId, LoggingLevel),
+}
+
+/// What the Registry tells a subscriber (a Session), or asks it for `GET
+/// /state`. Defined here, so that the Registry knows nothing of who
+/// subscribes: a subscriber's own messages convert from these.
+pub enum SubscriberMsg {
+    /// One of the lists changed.
+    ListChanged(ListKind),
+    /// A resource's contents changed.
+    ResourceUpdated(String),
+    /// A scenario's `list_changed` with no change behind it: to the
+    /// initialized client and the listen streams that want the list or, with
+    /// `before_initialized`, only to a handshake client that has been
+    /// answered `initialize` but has not sent `notifications/initialized`.
+    Spurious {
+        list: ListKind,
+        before_initialized: bool,
+    },
+    /// A log line for a client that asked for log messages.
+    Log(LoggingMessageNotificationParam),
+    /// Reply with what `GET /state` shows of this subscriber.
+    Describe(RpcReplyPort<Value>),
+}
+
+/// A subscriber as the Registry holds it: any actor whose messages convert
+/// from [`SubscriberMsg`]. One reference each, no task: a server holds
+/// 10,000 of them.
+pub type Subscriber = DerivedActorRef<SubscriberMsg>;
+
+/// Why a change was not applied: refused (the catalog is unchanged), or
+/// there is no registry any more (the server is stopping).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("refused: {0}")]
+    Refused(ChangeError),
+    #[error("{0}")]
+    Stopped(#[from] Stopped),
+}
+
+/// The Registry has stopped: the server is stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the registry has stopped")]
+pub struct Stopped;
+
+impl From<ApplyError> for ServerError {
+    fn from(error: ApplyError) -> Self {
+        match error {
+            ApplyError::Refused(refused) => ServerError::Refused(refused),
+            ApplyError::Stopped(Stopped) => ServerError::Stopped,
+        }
+    }
+}
+
+impl From<Stopped> for ServerError {
+    fn from(Stopped: Stopped) -> Self {
+        ServerError::Stopped
+    }
+}
+
+/// The way to the Registry: every trigger (a signal, a control request, a
+/// trigger tool, a scenario step, the in-process API) and every session
+/// talks to it through one of these.
+#[derive(Clone)]
+pub struct RegistryHandle {
+    actor: ActorRef<RegistryMsg>,
+}
+
+impl RegistryHandle {
+    /// A Registry of its own, for tests and benchmarks; a server's is spawned
+    /// under its supervisor.
+    pub async fn spawn(args: RegistryArgs) -> Result<(Self, JoinHandle<()>), SpawnErr> {
+        let (actor, running) = Actor::spawn(None, Registry, args).await?;
+        Ok((Self { actor }, running))
+    }
+
+    /// Apply `change`, telling `audience`, and wait: the catalog once every
+    /// step is applied and the subscribers told.
+    pub async fn apply(&self, change: Change, audience: Audience) -> Result<Catalog, ApplyError> {
+        call!(self.actor, |reply| RegistryMsg::Apply {
+            change,
+            audience,
+            reply: Some(reply),
+        })
+        .map_err(|_| Stopped)?
+        .map_err(ApplyError::Refused)
+    }
+
+    /// Apply `change` for every subscriber without waiting for it (what a
+    /// signal does: nobody waits on a signal). Callable from any thread.
+    pub fn submit(&self, change: Change) -> Result<(), Stopped> {
+        let apply = RegistryMsg::Apply {
+            change,
+            audience: Audience::All,
+            reply: None,
+        };
+        self.actor.cast(apply).map_err(|_| Stopped)
+    }
+
+    /// A `list_changed` of `list` with no change behind it, to `audience`
+    /// (with `before_initialized`, only to the sessions that are not yet
+    /// initialized); how many sessions were told.
+    pub async fn notify_spurious(
+        &self,
+        list: ListKind,
+        before_initialized: bool,
+        audience: Audience,
+    ) -> Result<usize, Stopped> {
+        call!(self.actor, |reply| RegistryMsg::Notify {
+            list,
+            before_initialized,
+            audience,
+            reply,
+        })
+        .map_err(|_| Stopped)
+    }
+
+    /// The current catalog.
+    pub async fn snapshot(&self) -> Result<Catalog, Stopped> {
+        call!(self.actor, RegistryMsg::Snapshot).map_err(|_| Stopped)
+    }
+
+    /// Tell `subscriber` about every change from now on, until it stops or
+    /// unsubscribes.
+    pub fn subscribe<M>(&self, subscriber: &ActorRef<M>) -> Result<(), Stopped>
+    where
+        M: ractor::Message + From<SubscriberMsg>,
+        SubscriberMsg: TryFrom<M>,
+    {
+        let subscriber = subscriber.get_derived();
+        self.actor
+            .cast(RegistryMsg::Subscribe(subscriber))
+            .map_err(|_| Stopped)
+    }
+
+    /// Stop telling the subscriber `id`.
+    pub fn unsubscribe(&self, id: ActorId) -> Result<(), Stopped> {
+        self.actor
+            .cast(RegistryMsg::Unsubscribe(id))
+            .map_err(|_| Stopped)
+    }
+
+    /// Send the subscriber `id` our log lines at `level` and above.
+    pub fn set_log_level(&self, id: ActorId, level: LoggingLevel) -> Result<(), Stopped> {
+        self.actor
+            .cast(RegistryMsg::SetLogLevel(id, level))
+            .map_err(|_| Stopped)
+    }
+
+    /// What each subscriber shows of itself for `GET /state`, asked of all at
+    /// once; `None` for one that did not answer within `timeout` (a session
+    /// stuck behind a client that does not read must not hold up the rest).
+    pub async fn describe_sessions(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<Option<Value>>, Stopped> {
+        let subscribers = call!(self.actor, RegistryMsg::Sessions).map_err(|_| Stopped)?;
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let described = subscribers
+            .iter()
+            .map(async |subscriber| call_t!(subscriber, SubscriberMsg::Describe, ms).ok());
+        Ok(futures::future::join_all(described).await)
+    }
+
+    /// The actor itself, to stop it or to see it fail.
+    pub fn actor(&self) -> ActorCell {
+        self.actor.get_cell()
+    }
+}
+
+/// The handle of a Registry spawned under a supervisor.
+impl From<ActorRef<RegistryMsg>> for RegistryHandle {
+    fn from(actor: ActorRef<RegistryMsg>) -> Self {
+        Self { actor }
+    }
 }
 
 pub struct Registry;
@@ -68,10 +254,10 @@ pub enum Audience {
 }
 
 impl Audience {
-    fn includes(&self, session: &ActorRef<SessionMsg>) -> bool {
+    fn includes(&self, subscriber: &Subscriber) -> bool {
         match self {
             Audience::All => true,
-            Audience::Only(keys) => keys.contains(&session.get_id().pid()),
+            Audience::Only(keys) => keys.contains(&subscriber.get_id().pid()),
         }
     }
 }
@@ -107,7 +293,7 @@ pub struct RegistryState {
     /// Shared with readers; a change edits a list in place unless a reader
     /// still holds it, in which case that list is copied once.
     catalog: Catalog,
-    subscribers: Vec<ActorRef<SessionMsg>>,
+    subscribers: Vec<Subscriber>,
     /// Only the sessions whose client asked for log messages: the others never
     /// get one.
     log_levels: HashMap<ActorId, LoggingLevel>,
@@ -130,7 +316,7 @@ impl RegistryState {
             }
         }
         if change.count > 1 {
-            tracing::info!(count = change.count, action = ?change.action, list = change.list.map_or("all", ListKind::as_str), "changes applied");
+            tracing::info!(count = change.count, action = ?change.action(), list = change.list().map_or("all", ListKind::as_str), "changes applied");
         }
         Ok(())
     }
@@ -162,10 +348,10 @@ impl RegistryState {
             let mut told = applied
                 .lists
                 .iter()
-                .all(|&list| session.cast(SessionMsg::ListChanged(list)).is_ok());
+                .all(|&list| session.cast(SubscriberMsg::ListChanged(list)).is_ok());
             if let Some(uri) = &applied.updated {
                 told &= session
-                    .cast(SessionMsg::ResourceUpdated(uri.clone()))
+                    .cast(SubscriberMsg::ResourceUpdated(uri.clone()))
                     .is_ok();
             }
             if !told {
@@ -185,7 +371,7 @@ impl RegistryState {
         if !self.watch.is_watched() {
             return;
         }
-        let lists = match change.list {
+        let lists = match change.list() {
             Some(list) => vec![list],
             None => applied.lists.clone(),
         };
@@ -193,40 +379,29 @@ impl RegistryState {
             let version = self.catalog.version(list).unwrap_or_default();
             let _ = self.watch.tell(|| Event::Changed {
                 list,
-                action: change.action,
+                kind: change.kind,
                 item: applied.item.clone(),
                 version,
             });
         }
     }
 
-    /// One line on stderr and to the clients that asked, per change.
+    /// One line on stderr and to the clients that asked, per change, named
+    /// by the kind's noun and verb: `tool added tool=echo4 tools=4`.
     fn log_change(&self, change: &Change, applied: &Applied) {
-        let Some(list) = change.list else {
+        let message = format!("{} {}", change.kind.noun(), change.kind.verb());
+        let Some(list) = change.list() else {
             let lists: Vec<&str> = applied.lists.iter().map(|l| l.as_str()).collect();
-            tracing::info!(?lists, "catalog reset");
-            self.log_to_clients(json!({ "message": "catalog reset", "lists": lists }));
+            tracing::info!(?lists, "{message}");
+            self.log_to_clients(json!({ "message": message, "lists": lists }));
             return;
         };
         let item = applied.item.as_deref().unwrap_or_default();
-        let verb = match (change.action, list) {
-            (Action::Add, _) => "added",
-            (Action::Remove, _) => "removed",
-            (Action::Revise, ListKind::Resources) => "updated",
-            (Action::Revise, _) => "changed",
-            (Action::Reset, _) => "reset",
-        };
-        let noun = match list {
-            ListKind::Tools => "tool",
-            ListKind::Prompts => "prompt",
-            ListKind::Resources => "resource",
-        };
         let count = match list {
             ListKind::Tools => self.catalog.tools.len(),
             ListKind::Prompts => self.catalog.prompts.as_ref().map_or(0, |l| l.len()),
             ListKind::Resources => self.catalog.resources.as_ref().map_or(0, |l| l.len()),
         };
-        let message = format!("{noun} {verb}");
         // The fields name the list, as the first log line did: `tool added
         // tool=echo4 tools=4`.
         match list {
@@ -236,6 +411,7 @@ impl RegistryState {
                 tracing::info!(resource = item, resources = count, "{message}")
             }
         }
+        let noun = change.kind.noun();
         self.log_to_clients(json!({ "message": message, noun: item, list.as_str(): count }));
     }
 
@@ -250,7 +426,7 @@ impl RegistryState {
             if let Some(&level) = self.log_levels.get(&session.get_id())
                 && severity(level) <= severity(LoggingLevel::Info)
             {
-                let _ = session.cast(SessionMsg::Log(line.clone()));
+                let _ = session.cast(SubscriberMsg::Log(line.clone()));
             }
         }
     }
@@ -305,12 +481,11 @@ impl Actor for Registry {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            RegistryMsg::Apply(change, reply) => {
-                state.apply_and_reply(&change, &Audience::All, reply);
-            }
-            RegistryMsg::ApplyTo(change, audience, reply) => {
-                state.apply_and_reply(&change, &audience, Some(reply));
-            }
+            RegistryMsg::Apply {
+                change,
+                audience,
+                reply,
+            } => state.apply_and_reply(&change, &audience, reply),
             RegistryMsg::Notify {
                 list,
                 before_initialized,
@@ -319,7 +494,7 @@ impl Actor for Registry {
             } => {
                 let mut told = 0;
                 for session in state.subscribers.iter().filter(|s| audience.includes(s)) {
-                    let spurious = SessionMsg::Spurious {
+                    let spurious = SubscriberMsg::Spurious {
                         list,
                         before_initialized,
                     };
@@ -363,16 +538,12 @@ impl Actor for Registry {
 mod tests {
     use std::sync::Arc;
 
-    use ractor::call;
-
     use super::*;
     use crate::catalog::{ChangeKind, ChangeRequest, ToolList};
     use crate::tools;
 
-    async fn snapshot(registry: &ActorRef<RegistryMsg>) -> Arc<ToolList> {
-        call!(registry, RegistryMsg::Snapshot)
-            .expect("registry answers")
-            .tools
+    async fn snapshot(registry: &RegistryHandle) -> Arc<ToolList> {
+        registry.snapshot().await.expect("registry answers").tools
     }
 
     fn names(list: &ToolList) -> Vec<String> {
@@ -382,17 +553,13 @@ mod tests {
             .collect()
     }
 
-    fn add_tool(registry: &ActorRef<RegistryMsg>) {
-        registry
-            .cast(RegistryMsg::Apply(Change::add_tool(), None))
-            .unwrap();
+    fn add_tool(registry: &RegistryHandle) {
+        registry.submit(Change::add_tool()).unwrap();
     }
 
     #[tokio::test]
     async fn starts_with_the_initial_tools_and_grows_in_order() {
-        let (registry, handle) = Actor::spawn(None, Registry, RegistryArgs::tools(3))
-            .await
-            .unwrap();
+        let (registry, handle) = RegistryHandle::spawn(RegistryArgs::tools(3)).await.unwrap();
         let before = snapshot(&registry).await;
         assert_eq!(names(&before), ["echo", "calculator", "counter"]);
 
@@ -407,15 +574,13 @@ mod tests {
         // A snapshot taken earlier is not changed by later additions.
         assert_eq!(before.len(), 3);
 
-        registry.stop(None);
+        registry.actor().stop(None);
         handle.await.unwrap();
     }
 
     #[tokio::test]
     async fn thousands_of_additions_stay_contiguous() {
-        let (registry, handle) = Actor::spawn(None, Registry, RegistryArgs::tools(1))
-            .await
-            .unwrap();
+        let (registry, handle) = RegistryHandle::spawn(RegistryArgs::tools(1)).await.unwrap();
         for _ in 0..5000 {
             add_tool(&registry);
         }
@@ -424,18 +589,22 @@ mod tests {
         for (i, tool) in list.definitions().iter().enumerate() {
             assert_eq!(tool.name, tools::name(i + 1));
         }
-        registry.stop(None);
+        registry.actor().stop(None);
         handle.await.unwrap();
     }
 
     #[tokio::test]
     async fn a_counted_change_is_applied_whole_or_not_at_all() {
-        let (registry, handle) = Actor::spawn(None, Registry, RegistryArgs::tools(2))
-            .await
-            .unwrap();
+        let (registry, handle) = RegistryHandle::spawn(RegistryArgs::tools(2)).await.unwrap();
         let apply = async |request: ChangeRequest| {
             let change = Change::try_from(request).unwrap();
-            call!(registry, |reply| RegistryMsg::Apply(change, Some(reply))).unwrap()
+            registry
+                .apply(change, Audience::All)
+                .await
+                .map_err(|error| match error {
+                    ApplyError::Refused(refused) => refused,
+                    ApplyError::Stopped(_) => panic!("the registry answers"),
+                })
         };
         let catalog = apply(ChangeRequest::new(ChangeKind::AddTool).count(1000))
             .await
@@ -444,7 +613,7 @@ mod tests {
         let refused = apply(ChangeRequest::new(ChangeKind::RemoveTool).count(1003)).await;
         assert!(matches!(refused, Err(ChangeError::NothingToChange(_))));
         assert_eq!(snapshot(&registry).await.len(), 1002);
-        registry.stop(None);
+        registry.actor().stop(None);
         handle.await.unwrap();
     }
 }

@@ -47,9 +47,35 @@ use signal_hook_tokio::{Handle, Signals};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::registry::RegistryMsg;
-use super::supervisor::{ShutdownCause, SupervisorMsg};
+use super::registry::RegistryHandle;
+use super::supervisor::{ShutdownCause, SupervisorHandle};
 use crate::catalog::Change;
+use crate::error::StartupError;
+use crate::trigger::{Started, Starting, Trigger};
+
+/// The signals as a trigger, if the server handles them.
+pub fn trigger(handle_signals: bool) -> Option<Box<dyn Trigger>> {
+    handle_signals.then(|| Box::new(SignalTrigger) as Box<dyn Trigger>)
+}
+
+struct SignalTrigger;
+
+impl Trigger for SignalTrigger {
+    fn start(self: Box<Self>, starting: &mut Starting) -> Started<'_> {
+        Box::pin(async move {
+            let args = SignalListenerArgs {
+                registry: starting.registry.clone(),
+                supervisor: starting.supervisor.clone(),
+                started: starting.started.clone(),
+            };
+            starting
+                .supervisor
+                .spawn("signal listener", SignalListener, args)
+                .await?;
+            Ok(())
+        })
+    }
+}
 
 /// The signals that change the catalog, and the change each one makes.
 const CHANGE_SIGNALS: [(i32, fn() -> Change); 3] = [
@@ -62,8 +88,8 @@ const CHANGE_SIGNALS: [(i32, fn() -> Change); 3] = [
 pub enum SignalListenerMsg {}
 
 pub struct SignalListenerArgs {
-    pub registry: ActorRef<RegistryMsg>,
-    pub supervisor: ActorRef<SupervisorMsg>,
+    pub registry: RegistryHandle,
+    pub supervisor: SupervisorHandle,
     /// Cancelled once the server has started: a shutdown signal waits for it.
     pub started: CancellationToken,
 }
@@ -88,62 +114,7 @@ impl Actor for SignalListener {
         _myself: ActorRef<Self::Msg>,
         args: SignalListenerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let (wakeups, wake) = UnixStream::pair()?;
-        wakeups.set_nonblocking(true)?;
-        let mut actions = Vec::new();
-        let mut fallback = Vec::new();
-        for (signal, _) in CHANGE_SIGNALS {
-            let delivered = Arc::new(AtomicUsize::new(0));
-            let counter = Arc::clone(&delivered);
-            // SAFETY: the action only increments an atomic, which is
-            // async-signal-safe: no allocation, no lock, no panic.
-            actions.push(unsafe {
-                signal_hook::low_level::register(signal, move || {
-                    counter.fetch_add(1, Ordering::Relaxed);
-                })
-            }?);
-            // Registered second, so it runs after the count: a woken catcher
-            // always finds the delivery that woke it.
-            actions.push(signal_hook::low_level::pipe::register(
-                signal,
-                wake.try_clone()?,
-            )?);
-            fallback.push(delivered);
-        }
-        let mut shutdown = Signals::new([SIGTERM, SIGINT])?;
-        let shutdown_signals = shutdown.handle();
-        let catcher = CatcherLoop {
-            signals: change_signalfd()?,
-            wakeups,
-            fallback,
-            stop: Arc::new(AtomicBool::new(false)),
-            registry: args.registry.clone(),
-        };
-        let catcher = Catcher::spawn(catcher, wake)?;
-        let task = tokio::spawn(async move {
-            while let Some(signal) = shutdown.next().await {
-                let name = if signal == SIGTERM {
-                    "SIGTERM"
-                } else {
-                    "SIGINT"
-                };
-                let cause = ShutdownCause::Signal(name);
-                args.started.cancelled().await;
-                if args
-                    .supervisor
-                    .cast(SupervisorMsg::Shutdown(cause))
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-        Ok(SignalListenerState {
-            actions,
-            catcher,
-            shutdown_signals,
-            task,
-        })
+        Ok(install(args).map_err(StartupError::Signals)?)
     }
 
     async fn post_stop(
@@ -162,6 +133,62 @@ impl Actor for SignalListener {
         state.task.abort();
         Ok(())
     }
+}
+
+/// Install the handlers and start the catcher thread and the shutdown task.
+fn install(args: SignalListenerArgs) -> io::Result<SignalListenerState> {
+    let (wakeups, wake) = UnixStream::pair()?;
+    wakeups.set_nonblocking(true)?;
+    let mut actions = Vec::new();
+    let mut fallback = Vec::new();
+    for (signal, _) in CHANGE_SIGNALS {
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&delivered);
+        // SAFETY: the action only increments an atomic, which is
+        // async-signal-safe: no allocation, no lock, no panic.
+        actions.push(unsafe {
+            signal_hook::low_level::register(signal, move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })
+        }?);
+        // Registered second, so it runs after the count: a woken catcher
+        // always finds the delivery that woke it.
+        actions.push(signal_hook::low_level::pipe::register(
+            signal,
+            wake.try_clone()?,
+        )?);
+        fallback.push(delivered);
+    }
+    let mut shutdown = Signals::new([SIGTERM, SIGINT])?;
+    let shutdown_signals = shutdown.handle();
+    let catcher = CatcherLoop {
+        signals: change_signalfd()?,
+        wakeups,
+        fallback,
+        stop: Arc::new(AtomicBool::new(false)),
+        registry: args.registry.clone(),
+    };
+    let catcher = Catcher::spawn(catcher, wake)?;
+    let task = tokio::spawn(async move {
+        while let Some(signal) = shutdown.next().await {
+            let name = if signal == SIGTERM {
+                "SIGTERM"
+            } else {
+                "SIGINT"
+            };
+            let cause = ShutdownCause::Signal(name);
+            args.started.cancelled().await;
+            if !args.supervisor.shutdown(cause) {
+                return;
+            }
+        }
+    });
+    Ok(SignalListenerState {
+        actions,
+        catcher,
+        shutdown_signals,
+        task,
+    })
 }
 
 /// Block the change signals (SIGHUP, SIGUSR1, SIGUSR2) in the calling thread
@@ -272,7 +299,7 @@ struct CatcherLoop {
     /// The fallback handlers' counts, in `CHANGE_SIGNALS` order.
     fallback: Vec<Arc<AtomicUsize>>,
     stop: Arc<AtomicBool>,
-    registry: ActorRef<RegistryMsg>,
+    registry: RegistryHandle,
 }
 
 /// `struct signalfd_siginfo`: one per delivery read.
@@ -340,10 +367,6 @@ impl CatcherLoop {
     /// the registry is gone (the server is stopping).
     fn apply(&self, index: usize, count: usize) -> bool {
         let change = CHANGE_SIGNALS[index].1;
-        (0..count).all(|_| {
-            self.registry
-                .cast(RegistryMsg::Apply(change(), None))
-                .is_ok()
-        })
+        (0..count).all(|_| self.registry.submit(change()).is_ok())
     }
 }

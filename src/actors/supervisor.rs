@@ -7,24 +7,21 @@
 //! last and writes the client report), stops itself, and reports the outcome
 //! to whoever waits on the server.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 use tokio::sync::oneshot;
 
-use super::pidfile::PidfileMsg;
-use super::ready_file::ReadyFileMsg;
-use super::registry::RegistryMsg;
-use super::session::SessionMsg;
-use super::signals::SignalListenerMsg;
-use crate::control::actor::ControlMsg;
-use crate::error::ServerError;
-use crate::http::server::HttpServerMsg;
-use crate::report::recorder::RecorderMsg;
-use crate::scenario::timeline::TimelineMsg;
+use crate::error::{ServerError, StartupError};
 
 /// How long the children get to stop before the supervisor stops anyway.
 const CHILD_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The child that writes the client report: stopped last (see
+/// `stop_everything`).
+pub const RECORDER: &str = "recorder";
 
 pub enum SupervisorMsg {
     Shutdown(ShutdownCause),
@@ -44,44 +41,101 @@ pub type Outcome = Result<(), ServerError>;
 
 pub struct Supervisor;
 
-/// Which of the server's actors `cell` is, for the failure report.
-fn actor_kind(cell: &ActorCell) -> &'static str {
-    if cell.is_message_type_of::<RegistryMsg>() == Some(true) {
-        "registry"
-    } else if cell.is_message_type_of::<SignalListenerMsg>() == Some(true) {
-        "signal listener"
-    } else if cell.is_message_type_of::<PidfileMsg>() == Some(true) {
-        "pidfile writer"
-    } else if cell.is_message_type_of::<ReadyFileMsg>() == Some(true) {
-        "ready file writer"
-    } else if cell.is_message_type_of::<ControlMsg>() == Some(true) {
-        "control endpoint"
-    } else if cell.is_message_type_of::<HttpServerMsg>() == Some(true) {
-        "HTTP server"
-    } else if cell.is_message_type_of::<SessionMsg>() == Some(true) {
-        "session"
-    } else if cell.is_message_type_of::<TimelineMsg>() == Some(true) {
-        "scenario timeline"
-    } else if is_recorder(cell) {
-        "recorder"
-    } else {
-        "unknown"
+/// The names of the server's own actors, by id, as [`SupervisorHandle::spawn`]
+/// gave them: what a failure report calls each. A child without a name is a
+/// session, which ends whenever its client leaves. Names, not message types,
+/// so that the supervisor imports none of the actors it supervises.
+type Names = Arc<Mutex<HashMap<ActorId, &'static str>>>;
+
+/// The way to the supervisor: spawn the server's actors under it, and ask it
+/// to shut the server down.
+#[derive(Clone)]
+pub struct SupervisorHandle {
+    actor: ActorRef<SupervisorMsg>,
+    names: Names,
+}
+
+impl SupervisorHandle {
+    /// Start a supervisor; `outcome` hears how the server ended once every
+    /// child has stopped.
+    pub async fn start(outcome: oneshot::Sender<Outcome>) -> Result<Self, StartupError> {
+        let names = Names::default();
+        let args = SupervisorArgs {
+            outcome,
+            names: Arc::clone(&names),
+        };
+        let (actor, _) = Actor::spawn(None, Supervisor, args)
+            .await
+            .map_err(|e| startup_error("supervisor", e))?;
+        Ok(Self { actor, names })
+    }
+
+    /// Spawn one of the server's actors under the supervisor, called `name`
+    /// in a start-up error or a failure report.
+    pub async fn spawn<A: Actor>(
+        &self,
+        name: &'static str,
+        actor: A,
+        args: A::Arguments,
+    ) -> Result<ActorRef<A::Msg>, StartupError> {
+        let (child, _) = Actor::spawn_linked(None, actor, args, self.actor.get_cell())
+            .await
+            .map_err(|e| startup_error(name, e))?;
+        lock(&self.names).insert(child.get_id(), name);
+        Ok(child)
+    }
+
+    /// What sessions are linked to: they are spawned by the edges, unnamed.
+    pub fn cell(&self) -> ActorCell {
+        self.actor.get_cell()
+    }
+
+    /// Stop the server (the one shutdown path); false if it is already gone.
+    pub fn shutdown(&self, cause: ShutdownCause) -> bool {
+        self.actor.cast(SupervisorMsg::Shutdown(cause)).is_ok()
     }
 }
 
-fn is_recorder(cell: &ActorCell) -> bool {
-    cell.is_message_type_of::<RecorderMsg>() == Some(true)
+fn lock(names: &Names) -> std::sync::MutexGuard<'_, HashMap<ActorId, &'static str>> {
+    names.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A failed spawn as a start-up error, keeping the actor's own error (such as
+/// the pidfile's) when it has one.
+pub(crate) fn startup_error(actor: &'static str, error: SpawnErr) -> StartupError {
+    let reason = match error {
+        SpawnErr::StartupFailed(inner) => match inner.downcast::<StartupError>() {
+            Ok(startup) => return *startup,
+            Err(other) => other.to_string(),
+        },
+        other => other.to_string(),
+    };
+    StartupError::Actor { actor, reason }
+}
+
+pub struct SupervisorArgs {
+    outcome: oneshot::Sender<Outcome>,
+    names: Names,
 }
 
 pub struct SupervisorState {
     outcome: Option<oneshot::Sender<Outcome>>,
+    names: Names,
     failure: Option<ServerError>,
     stopping: bool,
+}
+
+impl SupervisorState {
+    /// The child's name; `None` for a session.
+    fn name(&self, child: &ActorCell) -> Option<&'static str> {
+        lock(&self.names).get(&child.get_id()).copied()
+    }
 }
 
 impl Supervisor {
     async fn stop_everything(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState) {
         state.stopping = true;
+        let is_recorder = |child: &ActorCell| state.name(child) == Some(RECORDER);
         // The recorder goes last, drained rather than stopped: every other
         // actor's last events (the sessions' closes) are in its mailbox by
         // then, and it writes the report once it has read them all.
@@ -109,16 +163,16 @@ impl Supervisor {
 impl Actor for Supervisor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
-    /// Receives the outcome once everything has stopped.
-    type Arguments = oneshot::Sender<Outcome>;
+    type Arguments = SupervisorArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        outcome: oneshot::Sender<Outcome>,
+        args: SupervisorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(SupervisorState {
-            outcome: Some(outcome),
+            outcome: Some(args.outcome),
+            names: args.names,
             failure: None,
             stopping: false,
         })
@@ -148,14 +202,14 @@ impl Actor for Supervisor {
         let (who, reason) = match event {
             SupervisionEvent::ActorFailed(who, error) => (who, error.to_string()),
             SupervisionEvent::ActorTerminated(who, _, reason)
-                if !state.stopping && who.is_message_type_of::<SessionMsg>() != Some(true) =>
+                if !state.stopping && state.name(&who).is_some() =>
             {
                 let reason = reason.unwrap_or_else(|| "stopped unexpectedly".to_owned());
                 (who, reason)
             }
             _ => return Ok(()),
         };
-        let actor = actor_kind(&who).to_owned();
+        let actor = state.name(&who).unwrap_or("session").to_owned();
         tracing::error!(%actor, %reason, "actor failed; shutting down");
         state
             .failure

@@ -9,9 +9,44 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::registry::RegistryMsg;
+use crate::actors::registry::RegistryHandle;
 use crate::control::{self, ControlOptions};
 use crate::report::recorder::RecorderMsg;
+use crate::trigger::{Started, Starting, Trigger};
+
+/// The control endpoint as a trigger, if the server serves one: its
+/// listener is bound before anything starts, so that a bad address fails
+/// first.
+pub fn trigger(
+    listener: Option<TcpListener>,
+    options: Option<ControlOptions>,
+) -> Option<Box<dyn Trigger>> {
+    let (listener, options) = (listener?, options?);
+    Some(Box::new(ControlTrigger { listener, options }))
+}
+
+struct ControlTrigger {
+    listener: TcpListener,
+    options: ControlOptions,
+}
+
+impl Trigger for ControlTrigger {
+    fn start(self: Box<Self>, starting: &mut Starting) -> Started<'_> {
+        Box::pin(async move {
+            let args = ControlArgs {
+                listener: self.listener,
+                options: self.options,
+                registry: starting.registry.clone(),
+                recorder: starting.recorder.clone(),
+            };
+            starting
+                .supervisor
+                .spawn("control endpoint", Control, args)
+                .await?;
+            Ok(())
+        })
+    }
+}
 
 /// The actor takes no messages: its input is the socket.
 pub enum ControlMsg {}
@@ -21,7 +56,7 @@ pub struct ControlArgs {
     /// else starts.
     pub listener: TcpListener,
     pub options: ControlOptions,
-    pub registry: ActorRef<RegistryMsg>,
+    pub registry: RegistryHandle,
     /// What `GET /report` asks; `None` answers that nothing is recorded.
     pub recorder: Option<ActorRef<RecorderMsg>>,
 }

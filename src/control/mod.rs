@@ -35,13 +35,12 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use ractor::{ActorRef, call, call_t};
+use ractor::{ActorRef, call};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::registry::RegistryMsg;
-use crate::actors::session::SessionMsg;
+use crate::actors::registry::{ApplyError, Audience, RegistryHandle};
 use crate::catalog::{Change, ChangeError, ChangeRequest};
 use crate::http::{accept_loop, allowed_hosts, allowed_origins, with_default_port};
 use crate::report::recorder::RecorderMsg;
@@ -54,7 +53,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long `GET /state` waits for one session to describe itself: a session
 /// stuck behind a client that does not read must not hold up the answer.
-const DESCRIBE_TIMEOUT_MS: u64 = 1000;
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 type ControlResponse = Response<Full<Bytes>>;
 
@@ -81,7 +80,7 @@ impl ControlOptions {
 
 /// What answering a request needs.
 struct Endpoint {
-    registry: ActorRef<RegistryMsg>,
+    registry: RegistryHandle,
     recorder: Option<ActorRef<RecorderMsg>>,
     hosts: Vec<String>,
     origins: Vec<String>,
@@ -91,7 +90,7 @@ struct Endpoint {
 pub(crate) async fn serve(
     listener: TcpListener,
     options: ControlOptions,
-    registry: ActorRef<RegistryMsg>,
+    registry: RegistryHandle,
     recorder: Option<ActorRef<RecorderMsg>>,
     cancel: CancellationToken,
 ) {
@@ -241,28 +240,28 @@ async fn changes(body: &[u8], endpoint: &Endpoint) -> ControlResponse {
         Err(refused) => return refused_response(&refused),
     };
     let applied = change.count;
-    match call!(endpoint.registry, |reply| RegistryMsg::Apply(
-        change,
-        Some(reply)
-    )) {
-        Ok(Ok(catalog)) => {
+    match endpoint.registry.apply(change, Audience::All).await {
+        Ok(catalog) => {
             let mut body = catalog.describe();
             body["applied"] = applied.into();
             json_response(StatusCode::OK, &body)
         }
-        Ok(Err(refused)) => refused_response(&refused),
-        Err(_) => shutting_down(),
+        Err(ApplyError::Refused(refused)) => refused_response(&refused),
+        Err(ApplyError::Stopped(_)) => shutting_down(),
     }
 }
 
 async fn state(endpoint: &Endpoint) -> ControlResponse {
-    let Ok(catalog) = call!(endpoint.registry, RegistryMsg::Snapshot) else {
+    let Ok(catalog) = endpoint.registry.snapshot().await else {
         return shutting_down();
     };
-    let Ok(sessions) = call!(endpoint.registry, RegistryMsg::Sessions) else {
+    let Ok(sessions) = endpoint.registry.describe_sessions(DESCRIBE_TIMEOUT).await else {
         return shutting_down();
     };
-    let described = futures::future::join_all(sessions.iter().map(describe)).await;
+    let described: Vec<Value> = sessions
+        .into_iter()
+        .map(|session| session.unwrap_or_else(|| json!({ "error": "the session did not answer" })))
+        .collect();
     let mut body = catalog.describe();
     body["pid"] = std::process::id().into();
     body["sessions"] = described.into();
@@ -277,11 +276,6 @@ async fn report(endpoint: &Endpoint) -> ControlResponse {
         Ok(report) => json_response(StatusCode::OK, &report),
         Err(_) => shutting_down(),
     }
-}
-
-async fn describe(session: &ActorRef<SessionMsg>) -> Value {
-    call_t!(session, SessionMsg::Describe, DESCRIBE_TIMEOUT_MS)
-        .unwrap_or_else(|_| json!({ "error": "the session did not answer" }))
 }
 
 fn refused_response(refused: &ChangeError) -> ControlResponse {

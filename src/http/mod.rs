@@ -61,7 +61,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::registry::RegistryMsg;
+use crate::actors::registry::RegistryHandle;
 use crate::actors::session::{Session, SessionArgs};
 use crate::http::server::HttpServerMsg;
 use crate::mcp::{McpHandler, Profile};
@@ -181,7 +181,7 @@ pub(crate) fn service(
     bound: SocketAddr,
     options: &HttpOptions,
     profile: Arc<Profile>,
-    registry: ActorRef<RegistryMsg>,
+    registry: RegistryHandle,
     supervisor: ActorCell,
     sessions: Arc<Sessions>,
     cancel: CancellationToken,

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::registry::RegistryMsg;
+use crate::actors::registry::RegistryHandle;
 use crate::http::sessions::Sessions;
 use crate::http::{self, HttpOptions, MCP_PATH};
 use crate::mcp::Profile;
@@ -52,7 +52,7 @@ pub struct HttpServerArgs {
     pub options: HttpOptions,
     /// What every session answers with.
     pub profile: Arc<Profile>,
-    pub registry: ActorRef<RegistryMsg>,
+    pub registry: RegistryHandle,
     /// What each Session actor is linked to.
     pub supervisor: ActorCell,
     /// Whether SSE responses may be dropped (a scenario's `drop_stream`).

@@ -5,10 +5,21 @@ use rmcp::ErrorData as McpError;
 use rmcp::model::{ErrorCode, ProtocolVersion};
 use serde_json::json;
 
+use crate::actors::registry::ApplyError;
 use crate::revision;
 
 pub(super) fn shutting_down() -> McpError {
     McpError::internal_error("the server is shutting down", None)
+}
+
+/// A trigger tool's change refused is a bad call; a registry gone, the end.
+impl From<ApplyError> for McpError {
+    fn from(error: ApplyError) -> Self {
+        match error {
+            ApplyError::Refused(refused) => McpError::invalid_params(refused.to_string(), None),
+            ApplyError::Stopped(_) => shutting_down(),
+        }
+    }
 }
 
 /// A request for a list this server does not offer (what rmcp's default

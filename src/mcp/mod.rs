@@ -42,10 +42,9 @@ use tokio_util::sync::CancellationToken;
 use self::errors::{method_not_found, shutting_down, unparsed_request};
 pub use self::profile::{Offer, Profile};
 use self::session_actor::LazySessionActor;
-use crate::actors::registry::RegistryMsg;
-use crate::actors::registry::severity;
+use crate::actors::registry::{Audience, RegistryHandle, severity};
 use crate::actors::session::{ListenStream, SessionMsg};
-use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest};
+use crate::catalog::{Catalog, Change, ChangeKind};
 use crate::notice::NoticeSink;
 use crate::observe::{Event, SessionKey};
 use crate::revision;
@@ -54,7 +53,7 @@ use crate::trigger_tools::{self, TriggerTool};
 /// Serves one client's MCP requests on behalf of its Session actor.
 #[derive(Clone)]
 pub struct McpHandler {
-    registry: ActorRef<RegistryMsg>,
+    registry: RegistryHandle,
     session_actor: Arc<LazySessionActor>,
     profile: Arc<Profile>,
     /// The session's way to its client that skips rmcp's peer, if its
@@ -82,7 +81,7 @@ pub type SpawnSession = Arc<dyn Fn() -> Result<ActorRef<SessionMsg>, SpawnErr> +
 impl McpHandler {
     /// A handler for a client whose Session is already running.
     pub fn new(
-        registry: ActorRef<RegistryMsg>,
+        registry: RegistryHandle,
         session: ActorRef<SessionMsg>,
         profile: Arc<Profile>,
     ) -> Self {
@@ -94,16 +93,12 @@ impl McpHandler {
     /// subscription). rmcp makes a handler for every HTTP request that might
     /// open a session, including stateless requests and requests it then
     /// refuses; those open none.
-    pub fn lazy(
-        registry: ActorRef<RegistryMsg>,
-        spawn: SpawnSession,
-        profile: Arc<Profile>,
-    ) -> Self {
+    pub fn lazy(registry: RegistryHandle, spawn: SpawnSession, profile: Arc<Profile>) -> Self {
         Self::with(registry, LazySessionActor::on_demand(spawn), profile)
     }
 
     fn with(
-        registry: ActorRef<RegistryMsg>,
+        registry: RegistryHandle,
         session_actor: LazySessionActor,
         profile: Arc<Profile>,
     ) -> Self {
@@ -125,7 +120,7 @@ impl McpHandler {
     }
 
     async fn snapshot(&self) -> Result<Catalog, McpError> {
-        call!(self.registry, RegistryMsg::Snapshot).map_err(|_| shutting_down())
+        self.registry.snapshot().await.map_err(|_| shutting_down())
     }
 
     /// The way to this session's handshake client: HTTP's direct way if its
@@ -160,12 +155,7 @@ impl McpHandler {
 
     /// Apply one change for a trigger tool and wait until it is applied.
     async fn apply(&self, change: Change) -> Result<Catalog, McpError> {
-        call!(self.registry, |reply| RegistryMsg::Apply(
-            change,
-            Some(reply)
-        ))
-        .map_err(|_| shutting_down())?
-        .map_err(|refused| McpError::invalid_params(refused.to_string(), None))
+        Ok(self.registry.apply(change, Audience::All).await?)
     }
 
     /// Run one of the conformance suite's fixture tools.
@@ -185,9 +175,7 @@ impl McpHandler {
                 if !self.profile.offer.prompts {
                     return Err(trigger_tools::list_disabled("prompts"));
                 }
-                let request = ChangeRequest::new(ChangeKind::AddPrompt);
-                let change = Change::try_from(request).expect("a valid change");
-                let catalog = self.apply(change).await?;
+                let catalog = self.apply(Change::new(ChangeKind::AddPrompt)).await?;
                 json!({ "prompts": catalog.prompts.map_or(0, |p| p.len()) })
             }
             TriggerTool::MissingCapability => {
@@ -281,10 +269,7 @@ impl ServerHandler for McpHandler {
             return Err(error);
         }
         self.registry
-            .cast(RegistryMsg::SetLogLevel(
-                self.session_actor.get()?.get_id(),
-                request.level,
-            ))
+            .set_log_level(self.session_actor.get()?.get_id(), request.level)
             .map_err(|_| shutting_down())
     }
 

@@ -78,12 +78,12 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
-    use ractor::{Actor, ActorRuntime, SpawnErr};
+    use ractor::{ActorRuntime, SpawnErr};
     use tokio::task::JoinHandle;
     use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::actors::registry::{Registry, RegistryArgs, RegistryMsg};
+    use crate::actors::registry::{RegistryArgs, RegistryHandle};
     use crate::actors::session::{Session, SessionArgs};
     use crate::observe::Watch;
 
@@ -94,14 +94,12 @@ mod tests {
     /// A registry, and a spawner of Session actors subscribed to it that
     /// counts its spawns and keeps each one's handle.
     async fn spawner() -> (
-        ActorRef<RegistryMsg>,
+        RegistryHandle,
         SpawnSession,
         Arc<AtomicUsize>,
         Arc<Mutex<Vec<Started>>>,
     ) {
-        let (registry, _) = Actor::spawn(None, Registry, RegistryArgs::tools(1))
-            .await
-            .unwrap();
+        let (registry, _) = RegistryHandle::spawn(RegistryArgs::tools(1)).await.unwrap();
         let spawns = Arc::new(AtomicUsize::new(0));
         let started: Arc<Mutex<Vec<Started>>> = Arc::default();
         let spawn: SpawnSession = {
@@ -143,7 +141,7 @@ mod tests {
             .await
             .expect("dropping the last copy stops the Session")
             .unwrap();
-        registry.stop_and_wait(None, None).await.unwrap();
+        registry.actor().stop_and_wait(None, None).await.unwrap();
     }
 
     #[tokio::test]
@@ -155,7 +153,7 @@ mod tests {
         assert_eq!(running.get().unwrap().get_id(), actor.get_id());
         assert_eq!(spawns.load(Ordering::Relaxed), 1);
         drop(running);
-        registry.stop_and_wait(None, None).await.unwrap();
+        registry.actor().stop_and_wait(None, None).await.unwrap();
     }
 
     #[tokio::test]

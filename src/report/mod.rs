@@ -42,7 +42,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::catalog::{Action, ListKind};
+use crate::catalog::{ChangeKind, ListKind};
 use crate::notice::Notice;
 use crate::observe::{Cause, Event, SessionKey};
 
@@ -84,7 +84,7 @@ impl From<Option<SessionKey>> for Key {
 #[derive(Debug, Clone)]
 struct ChangeSeen {
     list: ListKind,
-    action: Action,
+    kind: ChangeKind,
     item: Option<String>,
     version: u64,
     at_ms: u64,
@@ -154,10 +154,10 @@ impl Record {
         match event {
             Event::Changed {
                 list,
-                action,
+                kind,
                 item,
                 version,
-            } => self.changed(at_ms, *list, *action, item, *version),
+            } => self.changed(at_ms, *list, *kind, item, *version),
             Event::StepRan { step, what } => {
                 if self.steps.len() < MAX_STEPS {
                     self.steps
@@ -284,7 +284,7 @@ impl Record {
         &mut self,
         at_ms: u64,
         list: ListKind,
-        action: Action,
+        kind: ChangeKind,
         item: &Option<String>,
         version: u64,
     ) {
@@ -296,13 +296,13 @@ impl Record {
         }
         self.changes.push(ChangeSeen {
             list,
-            action,
+            kind,
             item: item.clone(),
             version,
             at_ms,
         });
         // A resource update leaves its list as it was: nothing to re-list.
-        if action == Action::Revise && list == ListKind::Resources {
+        if kind.is_update() {
             return;
         }
         for record in self.sessions.values_mut() {
@@ -371,7 +371,7 @@ impl Record {
             .map(|change| {
                 json!({
                     "list": change.list,
-                    "kind": action_name(change.action),
+                    "kind": change.kind.action().as_str(),
                     "item": change.item,
                     "version": change.version,
                     "at_ms": change.at_ms,
@@ -556,15 +556,6 @@ impl SessionRecord {
     }
 }
 
-fn action_name(action: Action) -> &'static str {
-    match action {
-        Action::Add => "add",
-        Action::Remove => "remove",
-        Action::Revise => "revise",
-        Action::Reset => "reset",
-    }
-}
-
 /// `text`, cut to at most [`MAX_CURSOR_LEN`] bytes at a character boundary.
 fn cut(text: &str) -> &str {
     if text.len() <= MAX_CURSOR_LEN {
@@ -603,10 +594,10 @@ mod tests {
         record
     }
 
-    fn change(list: ListKind, action: Action, version: u64) -> Event {
+    fn change(list: ListKind, kind: ChangeKind, version: u64) -> Event {
         Event::Changed {
             list,
-            action,
+            kind,
             item: Some("echo4".into()),
             version,
         }
@@ -638,7 +629,7 @@ mod tests {
     #[test]
     fn a_client_that_relists_after_its_notification_refreshed_the_change() {
         let mut record = initialized();
-        record.see(10, &change(ListKind::Tools, Action::Add, 2));
+        record.see(10, &change(ListKind::Tools, ChangeKind::AddTool, 2));
         record.see(11, &notified(ListKind::Tools));
         record.see(15, &page(2, 0, 1, None));
         let report = record.report(20);
@@ -668,7 +659,7 @@ mod tests {
     fn a_client_told_that_never_relists_missed_the_change() {
         let mut record = initialized();
         record.see(5, &page(1, 0, 1, None));
-        record.see(10, &change(ListKind::Tools, Action::Add, 2));
+        record.see(10, &change(ListKind::Tools, ChangeKind::AddTool, 2));
         record.see(11, &notified(ListKind::Tools));
         let s = &record.report(20)["sessions"][0];
         assert_eq!(s["changes"][0]["relisted_ms"], Value::Null);
@@ -682,7 +673,7 @@ mod tests {
     #[test]
     fn a_paged_list_is_refreshed_only_at_its_last_page_at_the_changes_version() {
         let mut record = initialized();
-        record.see(10, &change(ListKind::Tools, Action::Add, 2));
+        record.see(10, &change(ListKind::Tools, ChangeKind::AddTool, 2));
         // A list read before the change and answered after it is no re-list.
         record.see(11, &page(1, 0, 1, None));
         let s = &record.report(12)["sessions"][0]["changes"][0];
@@ -711,10 +702,10 @@ mod tests {
     #[test]
     fn one_notification_and_one_list_after_several_changes_cover_them_all() {
         let mut record = initialized();
-        record.see(10, &change(ListKind::Tools, Action::Add, 2));
-        record.see(11, &change(ListKind::Tools, Action::Add, 3));
+        record.see(10, &change(ListKind::Tools, ChangeKind::AddTool, 2));
+        record.see(11, &change(ListKind::Tools, ChangeKind::AddTool, 3));
         record.see(12, &notified(ListKind::Tools));
-        record.see(13, &change(ListKind::Prompts, Action::Add, 2));
+        record.see(13, &change(ListKind::Prompts, ChangeKind::AddPrompt, 2));
         record.see(14, &page(3, 0, 1, None));
         let s = &record.report(20)["sessions"][0];
         assert_eq!(
@@ -730,7 +721,7 @@ mod tests {
         // Before notifications/initialized.
         let mut record = Record::default();
         hello(&mut record, 1, "2025-11-25");
-        record.see(10, &change(ListKind::Tools, Action::Add, 2));
+        record.see(10, &change(ListKind::Tools, ChangeKind::AddTool, 2));
         assert_eq!(
             record.report(11)["sessions"][0]["changes"][0]["not_notified"],
             "not initialized"
@@ -738,16 +729,16 @@ mod tests {
         // A 2026-07-28 client with no listen stream.
         let mut record = Record::default();
         hello(&mut record, 1, "2026-07-28");
-        record.see(10, &change(ListKind::Tools, Action::Add, 2));
+        record.see(10, &change(ListKind::Tools, ChangeKind::AddTool, 2));
         assert_eq!(
             record.report(11)["sessions"][0]["changes"][0]["not_notified"],
             "not subscribed"
         );
         // Closed before its notification: and no change after its close.
         let mut record = initialized();
-        record.see(10, &change(ListKind::Tools, Action::Add, 2));
+        record.see(10, &change(ListKind::Tools, ChangeKind::AddTool, 2));
         record.see(11, &Event::Closed { session: 7 });
-        record.see(12, &change(ListKind::Tools, Action::Add, 3));
+        record.see(12, &change(ListKind::Tools, ChangeKind::AddTool, 3));
         let s = &record.report(13)["sessions"][0];
         assert_eq!(s["changes"][0]["not_notified"], "session closed");
         assert_eq!(s["changes"].as_array().unwrap().len(), 1);
@@ -764,7 +755,7 @@ mod tests {
                 method: "tools/list",
             },
         );
-        record.see(2, &change(ListKind::Tools, Action::Add, 2));
+        record.see(2, &change(ListKind::Tools, ChangeKind::AddTool, 2));
         let s = &record.report(3)["sessions"][0];
         assert_eq!(s["id"], "stateless");
         assert_eq!(s["client"], json!({ "name": null, "version": null }));
@@ -775,7 +766,10 @@ mod tests {
     #[test]
     fn a_resource_update_is_listed_but_is_no_list_change_for_sessions() {
         let mut record = initialized();
-        record.see(10, &change(ListKind::Resources, Action::Revise, 1));
+        record.see(
+            10,
+            &change(ListKind::Resources, ChangeKind::UpdateResource, 1),
+        );
         let report = record.report(11);
         assert_eq!(report["changes"][0]["kind"], "revise");
         assert_eq!(report["sessions"][0]["changes"], json!([]));
@@ -893,7 +887,7 @@ mod tests {
             );
         }
         for version in 0..MAX_CHANGES as u64 + 5 {
-            record.see(2, &change(ListKind::Tools, Action::Add, version));
+            record.see(2, &change(ListKind::Tools, ChangeKind::AddTool, version));
         }
         for n in 0..MAX_CURSORS + 3 {
             record.see(

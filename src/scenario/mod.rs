@@ -47,9 +47,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::catalog::{Catalog, CatalogSize, Change, ChangeRequest, ListKind};
+use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest, ListKind};
 use crate::hostile::Hostile;
 
 /// The most times a step may repeat, and the most changes one step may make
@@ -174,11 +174,13 @@ const COUNTED_METHODS: [&str; 7] = [
     "resources/read",
 ];
 
-/// One step as the file spells it.
+/// One step as the file spells it. A change's keys are the control
+/// endpoint's, read straight into a [`ChangeRequest`]'s parts.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStep {
-    change: Option<Value>,
+    #[serde(default, deserialize_with = "change_kind")]
+    change: Option<ChangeKind>,
     name: Option<String>,
     uri: Option<String>,
     count: Option<usize>,
@@ -363,6 +365,16 @@ fn label(index: usize, raw: &Value) -> String {
     format!("steps[{index}] ({action})")
 }
 
+/// A step's `change`, its error named as the control endpoint's would be:
+/// `change: unknown variant ...`.
+fn change_kind<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ChangeKind>, D::Error> {
+    ChangeKind::deserialize(deserializer)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("change: {e}")))
+}
+
 fn list_kind(text: &str) -> Result<ListKind, String> {
     ListKind::ALL
         .into_iter()
@@ -482,19 +494,15 @@ fn check_action(
             before_initialized: raw.before_initialized.unwrap_or(false),
         });
     }
-    let mut request = Map::new();
-    for (key, value) in [
-        ("change", raw.change.clone()),
-        ("name", raw.name.clone().map(Value::from)),
-        ("uri", raw.uri.clone().map(Value::from)),
-        ("count", raw.count.map(Value::from)),
-    ] {
-        if let Some(value) = value {
-            request.insert(key.into(), value);
-        }
-    }
-    let request: ChangeRequest =
-        serde_json::from_value(Value::Object(request)).map_err(|e| format!("change: {e}"))?;
+    let Some(kind) = raw.change else {
+        unreachable!("exactly one action, and none of the others");
+    };
+    let request = ChangeRequest {
+        change: kind,
+        name: raw.name.clone(),
+        uri: raw.uri.clone(),
+        count: raw.count,
+    };
     let change = Change::try_from(request).map_err(|e| e.to_string())?;
     let total = times.saturating_mul(change.count as u64);
     if total > MAX_STEP_CHANGES {
@@ -639,7 +647,7 @@ impl Step {
     pub fn what(&self) -> String {
         match &self.action {
             StepAction::Change(change) => {
-                let kind = change_name(change);
+                let kind = change.kind.as_str();
                 match (&change.target, change.count) {
                     (Some(target), _) => format!("{kind} {target}"),
                     (None, 1) => kind.to_owned(),
@@ -657,23 +665,6 @@ impl Step {
             StepAction::EndSession => "end_session".to_owned(),
             StepAction::DropStream => "drop_stream".to_owned(),
         }
-    }
-}
-
-/// The `change` a checked change was written as.
-fn change_name(change: &Change) -> &'static str {
-    use crate::catalog::Action::*;
-    match (change.action, change.list) {
-        (Add, Some(ListKind::Tools)) => "add_tool",
-        (Remove, Some(ListKind::Tools)) => "remove_tool",
-        (Revise, Some(ListKind::Tools)) => "change_tool",
-        (Add, Some(ListKind::Prompts)) => "add_prompt",
-        (Remove, Some(ListKind::Prompts)) => "remove_prompt",
-        (Revise, Some(ListKind::Prompts)) => "change_prompt",
-        (Add, Some(ListKind::Resources)) => "add_resource",
-        (Remove, Some(ListKind::Resources)) => "remove_resource",
-        (Revise, Some(ListKind::Resources)) => "update_resource",
-        (Reset, _) | (_, None) => "reset",
     }
 }
 
@@ -770,7 +761,7 @@ mod tests {
             })
         );
         assert_eq!(steps[5].moment, Moment::Next);
-        assert!(matches!(&steps[5].action, StepAction::Change(c) if c.action == Action::Add));
+        assert!(matches!(&steps[5].action, StepAction::Change(c) if c.action() == Action::Add));
     }
 
     #[test]

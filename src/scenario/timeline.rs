@@ -6,7 +6,8 @@
 //! among the run's events (`after`). A change goes to the Registry as the
 //! same [`Change`](crate::catalog::Change) a signal or the control endpoint
 //! sends; a notification with no change goes to the Registry as
-//! [`RegistryMsg::Notify`], which has the Sessions write it as spurious; the
+//! [`RegistryHandle::notify_spurious`], which has the Sessions write it as
+//! spurious; the
 //! HTTP-only steps go to the HttpServer. Every run is shown to the watchers
 //! as [`Event::StepRan`] and logged.
 //!
@@ -27,13 +28,50 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, call};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::actors::registry::{Audience, RegistryMsg};
+use crate::actors::registry::{Audience, RegistryHandle};
 use crate::http::server::HttpServerMsg;
 use crate::observe::{Event, SessionKey, Watch, Watcher};
 use crate::scenario::{Moment, Point, Scenario, Since, Step, StepAction};
+use crate::trigger::{Serving, Stage, Started, Starting, Trigger};
+
+/// A scenario's timeline as a trigger, if the server runs a scenario.
+pub fn trigger(scenario: Option<Arc<Scenario>>) -> Option<Box<dyn Trigger>> {
+    scenario.map(|scenario| Box::new(TimelineTrigger(scenario)) as Box<dyn Trigger>)
+}
+
+struct TimelineTrigger(Arc<Scenario>);
+
+impl Trigger for TimelineTrigger {
+    /// Before the edges, which show its watcher their events; its clock
+    /// starts once they serve.
+    fn stage(&self) -> Stage {
+        Stage::BeforeEdges
+    }
+
+    fn start(self: Box<Self>, starting: &mut Starting) -> Started<'_> {
+        Box::pin(async move {
+            let scenario = self.0;
+            let cues = Arc::default();
+            let args = TimelineArgs {
+                scenario: Arc::clone(&scenario),
+                registry: starting.registry.clone(),
+                cues: Arc::clone(&cues),
+                watch: starting.watch.clone(),
+                serving: Some(starting.serving.clone()),
+            };
+            let timeline = starting
+                .supervisor
+                .spawn("scenario timeline", Timeline, args)
+                .await?;
+            let watcher = CueWatcher::new(cues, timeline, scenario);
+            starting.watch = starting.watch.and(Arc::new(watcher));
+            Ok(())
+        })
+    }
+}
 
 pub enum TimelineMsg {
     /// The server has started: arm the first step. Carries the HttpServer of
@@ -53,18 +91,21 @@ pub enum TimelineMsg {
 
 pub struct TimelineArgs {
     pub scenario: Arc<Scenario>,
-    pub registry: ActorRef<RegistryMsg>,
+    pub registry: RegistryHandle,
     /// Shared with its [`CueWatcher`].
     pub cues: Arc<Mutex<Cues>>,
     /// Who sees each step run (the timeline's own watcher is not among them).
     pub watch: Watch,
+    /// Says once clients can come, which begins the timeline; `None`: its
+    /// owner sends [`TimelineMsg::Begin`] itself.
+    pub serving: Option<watch::Receiver<Option<Serving>>>,
 }
 
 pub struct Timeline;
 
 pub struct TimelineState {
     scenario: Arc<Scenario>,
-    registry: ActorRef<RegistryMsg>,
+    registry: RegistryHandle,
     http: Option<ActorRef<HttpServerMsg>>,
     cues: Arc<Mutex<Cues>>,
     watch: Watch,
@@ -73,6 +114,8 @@ pub struct TimelineState {
     /// have run.
     next: usize,
     timer: Option<JoinHandle<Result<(), MessagingErr<TimelineMsg>>>>,
+    /// Waits to begin the timeline once clients can come.
+    begin: Option<JoinHandle<()>>,
     /// Whether `Begin` came; what came before it waits here.
     begun: bool,
     early: Vec<TimelineMsg>,
@@ -280,28 +323,17 @@ impl TimelineState {
         };
         let audience = self.audience(step);
         let outcome: Result<(), String> = match &step.action {
-            StepAction::Change(change) => {
-                match call!(self.registry, |reply| RegistryMsg::ApplyTo(
-                    change.clone(),
-                    audience,
-                    reply
-                )) {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(refused)) => Err(format!("refused: {refused}")),
-                    Err(_) => Err("the registry has stopped".into()),
-                }
-            }
+            StepAction::Change(change) => (self.registry.apply(change.clone(), audience).await)
+                .map(drop)
+                .map_err(|error| error.to_string()),
             &StepAction::Notify {
                 list,
                 before_initialized,
-            } => call!(self.registry, |reply| RegistryMsg::Notify {
-                list,
-                before_initialized,
-                audience,
-                reply,
-            })
-            .map(|_| ())
-            .map_err(|_| "the registry has stopped".into()),
+            } => (self.registry)
+                .notify_spurious(list, before_initialized, audience)
+                .await
+                .map(drop)
+                .map_err(|error| error.to_string()),
             StepAction::EndSession => match &self.http {
                 Some(http) => call!(http, HttpServerMsg::EndSessions)
                     .map(|_| ())
@@ -368,9 +400,20 @@ impl Actor for Timeline {
             start: Instant::now(),
             next: 0,
             timer: None,
+            begin: None,
             begun: false,
             early: Vec::new(),
         };
+        if let Some(mut serving) = args.serving {
+            let timeline = myself.clone();
+            state.begin = Some(tokio::spawn(async move {
+                if let Ok(serving) = serving.wait_for(Option::is_some).await
+                    && let Some(serving) = &*serving
+                {
+                    let _ = timeline.cast(TimelineMsg::Begin(serving.http.clone()));
+                }
+            }));
+        }
         if state.starts_at_a_point() {
             state.arm(&myself);
         }
@@ -445,6 +488,9 @@ impl Actor for Timeline {
         if let Some(timer) = state.timer.take() {
             timer.abort();
         }
+        if let Some(begin) = state.begin.take() {
+            begin.abort();
+        }
         Ok(())
     }
 }
@@ -454,7 +500,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::actors::registry::{Registry, RegistryArgs};
+    use crate::actors::registry::RegistryArgs;
     use crate::catalog::CatalogSize;
     use crate::hostile::Hostile;
     use crate::scenario::Setting;
@@ -475,7 +521,7 @@ mod tests {
     }
 
     struct Fixture {
-        registry: ActorRef<RegistryMsg>,
+        registry: RegistryHandle,
         timeline: ActorRef<TimelineMsg>,
         /// What the edges would show: the timeline's watcher.
         edge: Watch,
@@ -494,9 +540,7 @@ mod tests {
                 hostile: Hostile::default(),
             };
             let scenario = Scenario::parse(scenario, true, &setting).unwrap();
-            let (registry, _) = Actor::spawn(None, Registry, RegistryArgs::tools(1))
-                .await
-                .unwrap();
+            let (registry, _) = RegistryHandle::spawn(RegistryArgs::tools(1)).await.unwrap();
             let ran = Arc::new(Ran::default());
             let cues = Arc::default();
             let args_scenario = Arc::new(scenario);
@@ -505,6 +549,7 @@ mod tests {
                 registry: registry.clone(),
                 cues: Arc::clone(&cues),
                 watch: Watch::new(vec![ran.clone()]),
+                serving: None,
             };
             let (timeline, _) = Actor::spawn(None, Timeline, args).await.unwrap();
             let scenario = Arc::clone(&args_scenario);
@@ -523,10 +568,7 @@ mod tests {
         }
 
         async fn tools(&self) -> usize {
-            call!(self.registry, RegistryMsg::Snapshot)
-                .unwrap()
-                .tools
-                .len()
+            self.registry.snapshot().await.unwrap().tools.len()
         }
 
         fn ran(&self) -> Vec<(usize, String)> {
@@ -542,7 +584,11 @@ mod tests {
 
         async fn stop(self) {
             self.timeline.stop_and_wait(None, None).await.unwrap();
-            self.registry.stop_and_wait(None, None).await.unwrap();
+            self.registry
+                .actor()
+                .stop_and_wait(None, None)
+                .await
+                .unwrap();
         }
     }
 

@@ -15,8 +15,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use dynamic_mcp_server::actors::registry::{Registry, RegistryArgs, RegistryMsg};
-use dynamic_mcp_server::actors::session::SessionMsg;
+use dynamic_mcp_server::actors::registry::{
+    ApplyError, Audience, RegistryArgs, RegistryHandle, SubscriberMsg,
+};
 use dynamic_mcp_server::catalog::{
     Catalog, CatalogSize, Change, ChangeKind, ChangeRequest, ItemKind, List, ListKind, Prompts,
     Resources, Tools,
@@ -166,13 +167,13 @@ struct Heard {
 }
 
 impl Actor for Listener {
-    type Msg = SessionMsg;
+    type Msg = SubscriberMsg;
     type State = Heard;
     type Arguments = ();
 
     async fn pre_start(
         &self,
-        _: ActorRef<SessionMsg>,
+        _: ActorRef<SubscriberMsg>,
         (): (),
     ) -> Result<Heard, ActorProcessingErr> {
         Ok(Heard::default())
@@ -180,14 +181,14 @@ impl Actor for Listener {
 
     async fn handle(
         &self,
-        _: ActorRef<SessionMsg>,
-        message: SessionMsg,
+        _: ActorRef<SubscriberMsg>,
+        message: SubscriberMsg,
         heard: &mut Heard,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SessionMsg::ListChanged(list) => heard.lists[list.index()] += 1,
-            SessionMsg::ResourceUpdated(_) => heard.updates += 1,
-            SessionMsg::Describe(reply) => {
+            SubscriberMsg::ListChanged(list) => heard.lists[list.index()] += 1,
+            SubscriberMsg::ResourceUpdated(_) => heard.updates += 1,
+            SubscriberMsg::Describe(reply) => {
                 let _ = reply.send(json!({ "lists": heard.lists, "updates": heard.updates }));
             }
             _ => {}
@@ -211,29 +212,30 @@ proptest! {
                 size,
                 ..RegistryArgs::tools(1)
             };
-            let (registry, _) = Actor::spawn(None, Registry, args).await.unwrap();
+            let (registry, _) = RegistryHandle::spawn(args).await.unwrap();
             let mut listeners = Vec::new();
             for _ in 0..subscribers {
                 let (listener, _) = Actor::spawn(None, Listener, ()).await.unwrap();
-                registry.cast(RegistryMsg::Subscribe(listener.clone())).unwrap();
+                registry.subscribe(&listener).unwrap();
                 listeners.push(listener);
             }
             let mut updates = 0u64;
             for request in requests {
                 let Ok(change) = Change::try_from(request.clone()) else { continue };
                 let count = change.count as u64;
-                let result = call!(registry, |reply| RegistryMsg::Apply(change, Some(reply))).unwrap();
+                let result = registry.apply(change, Audience::All).await;
+                assert!(!matches!(result, Err(ApplyError::Stopped(_))), "the registry answers");
                 if result.is_ok() && request.change == ChangeKind::UpdateResource {
                     updates += count;
                 }
             }
-            let catalog = call!(registry, RegistryMsg::Snapshot).unwrap();
+            let catalog = registry.snapshot().await.unwrap();
             let mut heard: Vec<Value> = Vec::new();
             for listener in &listeners {
-                heard.push(call!(listener, SessionMsg::Describe).unwrap());
+                heard.push(call!(listener, SubscriberMsg::Describe).unwrap());
                 listener.stop(None);
             }
-            registry.stop(None);
+            registry.actor().stop(None);
             (versions(&catalog), updates, heard)
         });
         for told in heard {

@@ -48,7 +48,7 @@ use serde_json::{Value, json};
 use tokio::task::{Id as TaskId, JoinHandle};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::registry::RegistryMsg;
+use super::registry::{RegistryHandle, SubscriberMsg};
 use crate::catalog::ListKind;
 use crate::notice::{NoticeSink, NotifyStyle};
 use crate::observe::Watch;
@@ -96,6 +96,48 @@ pub enum SessionMsg {
     Answering(Arc<dyn NoticeSink>),
 }
 
+/// What the Registry tells its subscribers, as a Session takes it.
+impl From<SubscriberMsg> for SessionMsg {
+    fn from(message: SubscriberMsg) -> Self {
+        match message {
+            SubscriberMsg::ListChanged(list) => SessionMsg::ListChanged(list),
+            SubscriberMsg::ResourceUpdated(uri) => SessionMsg::ResourceUpdated(uri),
+            SubscriberMsg::Spurious {
+                list,
+                before_initialized,
+            } => SessionMsg::Spurious {
+                list,
+                before_initialized,
+            },
+            SubscriberMsg::Log(line) => SessionMsg::Log(line),
+            SubscriberMsg::Describe(reply) => SessionMsg::Describe(reply),
+        }
+    }
+}
+
+/// The way back, which ractor needs to hand a message to a stopped session
+/// back to the Registry; only what [`From`] made comes back.
+impl TryFrom<SessionMsg> for SubscriberMsg {
+    type Error = SessionMsg;
+
+    fn try_from(message: SessionMsg) -> Result<Self, SessionMsg> {
+        Ok(match message {
+            SessionMsg::ListChanged(list) => SubscriberMsg::ListChanged(list),
+            SessionMsg::ResourceUpdated(uri) => SubscriberMsg::ResourceUpdated(uri),
+            SessionMsg::Spurious {
+                list,
+                before_initialized,
+            } => SubscriberMsg::Spurious {
+                list,
+                before_initialized,
+            },
+            SessionMsg::Log(line) => SubscriberMsg::Log(line),
+            SessionMsg::Describe(reply) => SubscriberMsg::Describe(reply),
+            other => return Err(other),
+        })
+    }
+}
+
 /// One open `subscriptions/listen` stream, as its handler hands it over.
 pub struct ListenStream {
     /// The task its request runs in, which marked its acceptance.
@@ -114,7 +156,7 @@ pub struct ListenStream {
 }
 
 pub struct SessionArgs {
-    pub registry: ActorRef<RegistryMsg>,
+    pub registry: RegistryHandle,
     /// Cancels the rmcp service that serves this session's client.
     pub service: CancellationToken,
     /// Who sees what this session writes, and that it ended.
@@ -126,7 +168,7 @@ pub struct SessionArgs {
 pub struct Session;
 
 pub struct SessionState {
-    registry: ActorRef<RegistryMsg>,
+    registry: RegistryHandle,
     service: CancellationToken,
     /// Changes seen so far per list; listen marks compare against them.
     changes: [u64; 3],
@@ -203,7 +245,7 @@ impl Actor for Session {
         args: SessionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let session = myself.get_id().pid();
-        args.registry.cast(RegistryMsg::Subscribe(myself))?;
+        args.registry.subscribe(&myself)?;
         Ok(SessionState {
             registry: args.registry,
             service: args.service,
@@ -364,9 +406,7 @@ impl Actor for Session {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         // The registry may already be gone at shutdown; that is fine.
-        let _ = state
-            .registry
-            .cast(RegistryMsg::Unsubscribe(myself.get_id()));
+        let _ = state.registry.unsubscribe(myself.get_id());
         // End the listen streams before stopping the service: rmcp's drain
         // waits for every running handler, and a listen handler runs until
         // its stream ends.
@@ -387,7 +427,7 @@ mod tests {
     use ractor::call;
     use tokio::sync::mpsc;
 
-    use super::super::registry::{Registry, RegistryArgs};
+    use super::super::registry::RegistryArgs;
     use super::writers::ExactWriter;
     use super::*;
     use crate::notice::{Coalesce, Notice};
@@ -398,7 +438,7 @@ mod tests {
     const QUIET: Duration = Duration::from_millis(200);
 
     struct Fixture {
-        registry: ActorRef<RegistryMsg>,
+        registry: RegistryHandle,
         session: ActorRef<SessionMsg>,
         service: CancellationToken,
     }
@@ -409,9 +449,7 @@ mod tests {
         }
 
         async fn with(style: NotifyStyle, watch: Watch) -> Self {
-            let (registry, _) = Actor::spawn(None, Registry, RegistryArgs::tools(1))
-                .await
-                .unwrap();
+            let (registry, _) = RegistryHandle::spawn(RegistryArgs::tools(1)).await.unwrap();
             let service = CancellationToken::new();
             let args = SessionArgs {
                 registry: registry.clone(),
@@ -431,9 +469,9 @@ mod tests {
         /// session's `ToolsChanged` is queued before anything sent after this.
         async fn add_tool(&self) {
             self.registry
-                .cast(RegistryMsg::Apply(crate::catalog::Change::add_tool(), None))
+                .submit(crate::catalog::Change::add_tool())
                 .unwrap();
-            call!(self.registry, RegistryMsg::Snapshot).unwrap();
+            self.registry.snapshot().await.unwrap();
         }
 
         /// Add `n` tools in one change (as `count: n` does), and wait until
@@ -441,10 +479,8 @@ mod tests {
         async fn add_tools(&self, n: usize) {
             let request = crate::catalog::ChangeRequest::new(crate::catalog::ChangeKind::AddTool);
             let change = crate::catalog::Change::try_from(request.count(n)).unwrap();
-            self.registry
-                .cast(RegistryMsg::Apply(change, None))
-                .unwrap();
-            call!(self.registry, RegistryMsg::Snapshot).unwrap();
+            self.registry.submit(change).unwrap();
+            self.registry.snapshot().await.unwrap();
             self.describe().await;
         }
 
@@ -510,7 +546,11 @@ mod tests {
 
         async fn stop(self) {
             self.session.stop_and_wait(None, None).await.unwrap();
-            self.registry.stop_and_wait(None, None).await.unwrap();
+            self.registry
+                .actor()
+                .stop_and_wait(None, None)
+                .await
+                .unwrap();
         }
     }
 
