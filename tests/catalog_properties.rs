@@ -185,8 +185,8 @@ impl Actor for Listener {
         heard: &mut Heard,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SessionMsg::ListChanged(list) => heard.lists[list.index()] += 1,
-            SessionMsg::ResourceUpdated(_) => heard.updates += 1,
+            SessionMsg::ListChanged { list, times } => heard.lists[list.index()] += times as u64,
+            SessionMsg::ResourceUpdated { times, .. } => heard.updates += times as u64,
             SessionMsg::Describe(reply) => {
                 let _ = reply.send(json!({ "lists": heard.lists, "updates": heard.updates }));
             }

@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::SessionMsg;
-use crate::catalog::{Change, ChangeError, ChangeRequest};
+use crate::catalog::{CatalogView, Change, ChangeError, ChangeRequest};
 use crate::http::{accept_loop, allowed_hosts, allowed_origins, with_default_port};
 use crate::report::recorder::RecorderMsg;
 
@@ -246,9 +246,19 @@ async fn changes(body: &[u8], endpoint: &Endpoint) -> ControlResponse {
         Some(reply)
     )) {
         Ok(Ok(catalog)) => {
-            let mut body = catalog.describe();
-            body["applied"] = applied.into();
-            json_response(StatusCode::OK, &body)
+            // Written straight from the catalog: a bulk change's answer costs
+            // its bytes, not a JSON tree of every item.
+            #[derive(serde::Serialize)]
+            struct Answer<'a> {
+                #[serde(flatten)]
+                catalog: CatalogView<'a>,
+                applied: usize,
+            }
+            let answer = Answer {
+                catalog: catalog.view(),
+                applied,
+            };
+            json_response(StatusCode::OK, &answer)
         }
         Ok(Err(refused)) => refused_response(&refused),
         Err(_) => shutting_down(),
@@ -263,9 +273,18 @@ async fn state(endpoint: &Endpoint) -> ControlResponse {
         return shutting_down();
     };
     let described = futures::future::join_all(sessions.iter().map(describe)).await;
-    let mut body = catalog.describe();
-    body["pid"] = std::process::id().into();
-    body["sessions"] = described.into();
+    #[derive(serde::Serialize)]
+    struct State<'a> {
+        #[serde(flatten)]
+        catalog: CatalogView<'a>,
+        pid: u32,
+        sessions: Vec<Value>,
+    }
+    let body = State {
+        catalog: catalog.view(),
+        pid: std::process::id(),
+        sessions: described,
+    };
     json_response(StatusCode::OK, &body)
 }
 
@@ -315,8 +334,8 @@ fn error(status: StatusCode, message: impl Into<String>) -> ControlResponse {
     json_response(status, &json!({ "error": message.into() }))
 }
 
-fn json_response(status: StatusCode, body: &Value) -> ControlResponse {
-    let mut bytes = serde_json::to_vec(body).expect("JSON values serialize");
+fn json_response(status: StatusCode, body: &impl serde::Serialize) -> ControlResponse {
+    let mut bytes = serde_json::to_vec(body).expect("the answers serialize");
     bytes.push(b'\n');
     Response::builder()
         .status(status)

@@ -142,6 +142,9 @@ pub struct Record {
     /// Each list's newest version seen, in a change or a page.
     current: [Option<u64>; 3],
     dropped_changes: u64,
+    /// Changes counted outside the record, past [`MAX_CHANGES`]: how many,
+    /// and each list's newest version among them.
+    unkept: (u64, [Option<u64>; 3]),
     dropped_steps: u64,
     dropped_sessions: u64,
     dropped_events: u64,
@@ -356,9 +359,27 @@ impl Record {
         self.sessions.get_mut(&key)
     }
 
+    /// `count` changes past [`MAX_CHANGES`] were counted outside the record
+    /// (the recorder's watcher does, rather than queue them): as many as
+    /// [`Record::see`] would have dropped. `versions` is each list's newest
+    /// version among them. The numbers are totals so far, not increments.
+    pub fn unkept_changes(&mut self, count: u64, versions: [Option<u64>; 3]) {
+        self.unkept = (count, versions);
+    }
+
+    /// Each list's newest version seen.
+    fn current(&self) -> [Option<u64>; 3] {
+        std::array::from_fn(|i| self.current[i].max(self.unkept.1[i]))
+    }
+
     /// Whether anything was left out.
     fn truncated(&self) -> bool {
-        self.dropped_changes + self.dropped_steps + self.dropped_sessions + self.dropped_events > 0
+        self.dropped_changes
+            + self.unkept.0
+            + self.dropped_steps
+            + self.dropped_sessions
+            + self.dropped_events
+            > 0
             || self.sessions.values().any(SessionRecord::truncated)
     }
 
@@ -379,15 +400,16 @@ impl Record {
             .collect();
         let mut sessions: Vec<(&Key, &SessionRecord)> = self.sessions.iter().collect();
         sessions.sort_by_key(|(_, record)| record.order);
+        let current = self.current();
         let sessions: Vec<Value> = sessions
             .into_iter()
-            .map(|(key, record)| record.report(*key, &self.current))
+            .map(|(key, record)| record.report(*key, &current))
             .collect();
         json!({
             "at_ms": at_ms,
             "truncated": self.truncated(),
             "dropped": {
-                "changes": self.dropped_changes,
+                "changes": self.dropped_changes + self.unkept.0,
                 "steps": self.dropped_steps,
                 "sessions": self.dropped_sessions,
                 "events": self.dropped_events,
