@@ -105,6 +105,7 @@ pub mod control;
 pub mod error;
 pub mod hostile;
 pub mod http;
+pub mod input_file;
 pub mod logging;
 pub mod mcp;
 pub mod memory;

@@ -51,6 +51,12 @@ use serde_json::{Map, Value};
 
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeRequest, ListKind};
 use crate::hostile::Hostile;
+use crate::input_file::{InputFileError, read_regular_file};
+
+/// The largest scenario file read, in bytes (1 MiB): some ten thousand
+/// steps, far past any hand-written or generated test, and a bound on what
+/// a file that never ends (a device) can make the server hold.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The most times a step may repeat, and the most changes one step may make
 /// in all (`times` × `count`): far past any storm a client test needs.
@@ -195,10 +201,19 @@ struct RawStep {
 }
 
 impl Scenario {
-    /// Read and check the file at `path`.
+    /// Read and check the file at `path`: a regular file of at most
+    /// [`MAX_FILE_BYTES`].
     pub fn load(path: &Path, setting: &Setting) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError(format!("cannot read it: {e}")))?;
+        let bytes = read_regular_file(path, MAX_FILE_BYTES).map_err(|e| {
+            ScenarioError(match e {
+                InputFileError::Unreadable(e) => format!("cannot read it: {e}"),
+                InputFileError::TooLong(max) => format!(
+                    "longer than {max} bytes (1 MiB); a scenario is a list of steps, not data"
+                ),
+            })
+        })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| ScenarioError(format!("cannot read it: not UTF-8 text ({e})")))?;
         let toml = path
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
