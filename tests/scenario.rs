@@ -578,3 +578,31 @@ fn a_scenario_that_never_ends_or_is_too_long_is_refused() {
         "steps[0] (notify prompts): the server has no prompts",
     );
 }
+
+/// A scenario's work is capped in all, not only per step (issue 24, finding
+/// 4): 100,000 steps of `count = 100000` (10^10 changes) took 1 GB in 1.9 s
+/// of the start-up check and went on. At most 1,000,000 runs (each step's
+/// times × count, summed); the step that crosses the cap is named, before
+/// anything is replayed. Here a 1 MiB file of such steps (2.5 × 10^9).
+#[test]
+fn a_scenario_with_too_much_work_in_all_is_refused_naming_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("work.toml");
+    let step = "[[steps]]\nchange = \"add_tool\"\ncount = 100000\n";
+    std::fs::write(&path, step.repeat(1024 * 1024 / step.len())).unwrap();
+    assert_scenario_refused(
+        path.to_str().unwrap(),
+        "steps[10] (add_tool): the steps so far make 1100000 runs (times × count, summed); \
+         a scenario makes at most 1000000",
+    );
+    // Storms count as runs too: ten steps of 100,000 notifications are the
+    // most; one more notification is one too many.
+    let path = dir.path().join("storms.toml");
+    let storm = "[[steps]]\nnotify = \"tools\"\nevery_ms = 1\ntimes = 100000\n";
+    let one_more = "[[steps]]\nnotify = \"tools\"\n";
+    std::fs::write(&path, format!("{}{one_more}", storm.repeat(10))).unwrap();
+    assert_scenario_refused(
+        path.to_str().unwrap(),
+        "steps[10] (notify tools): the steps so far make 1000001 runs",
+    );
+}

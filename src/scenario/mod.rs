@@ -63,6 +63,11 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 pub const MAX_TIMES: u64 = 100_000;
 /// The most changes one step makes in all, checked by replaying them.
 pub const MAX_STEP_CHANGES: u64 = 100_000;
+/// The most runs a whole scenario makes: each step's `times` × `count`
+/// (1 for a step that is no change), summed over the steps. It bounds the
+/// start-up check, which replays every change, and the run: a 1 MiB file
+/// could otherwise ask for billions of changes.
+pub const MAX_TOTAL_RUNS: u64 = 1_000_000;
 
 /// A checked scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,12 +277,13 @@ impl Scenario {
             ..*setting
         };
         let mut catalog = Catalog::new(setting.size);
+        let mut runs = 0;
         let steps = steps
             .into_iter()
             .enumerate()
             .map(|(index, raw)| {
                 let label = label(index, &raw);
-                check_step(index, raw, setting, &mut catalog)
+                check_step(index, raw, setting, &mut catalog, &mut runs)
                     .map_err(|why| ScenarioError(format!("{label}: {why}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -400,11 +406,14 @@ fn offered(list: ListKind, setting: &Setting) -> Result<(), String> {
     }
 }
 
+/// Check one step, replaying its changes on `catalog` and adding its runs
+/// to `runs`, the steps' so far.
 fn check_step(
     index: usize,
     raw: Value,
     setting: &Setting,
     catalog: &mut Catalog,
+    runs: &mut u64,
 ) -> Result<Step, String> {
     if !raw.is_object() {
         return Err("a step is a table (an object)".into());
@@ -428,6 +437,14 @@ fn check_step(
         (None, Some(_)) => return Err("times needs every_ms (how far apart)".into()),
     };
     let times = repeat.map_or(1, |r| r.times);
+    // Before anything is replayed: the step that crosses the cap is the one
+    // named.
+    *runs = runs.saturating_add(times.saturating_mul(raw.count.map_or(1, |count| count as u64)));
+    if *runs > MAX_TOTAL_RUNS {
+        return Err(format!(
+            "the steps so far make {runs} runs (times × count, summed); a scenario makes at most {MAX_TOTAL_RUNS}"
+        ));
+    }
     let action = check_action(&raw, setting, catalog, times)?;
     let moment = check_moment(&raw, setting)?;
     if let Some(client) = &raw.client {
