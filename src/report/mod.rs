@@ -32,8 +32,9 @@
 //! [`MAX_CHANGES`] changes, [`MAX_STEPS`] steps and [`MAX_SESSIONS`]
 //! sessions (the oldest closed session makes room for a new one), and per
 //! session at most [`MAX_CALLS`] stale calls, [`MAX_REFUSED`] refused
-//! cursors and [`MAX_CURSORS`] distinct cursors of at most [`MAX_CURSOR_LEN`]
-//! bytes. What did not fit is counted under `dropped`, and `truncated` says
+//! cursors and [`MAX_CURSORS`] distinct cursors; every string a client chose
+//! (its name and version, protocol revision, tool names, cursors) is cut to
+//! [`MAX_CLIENT_STRING`] bytes. What did not fit is counted under `dropped`, and `truncated` says
 //! whether anything was.
 
 pub mod recorder;
@@ -57,9 +58,12 @@ pub const MAX_CALLS: usize = 100;
 pub const MAX_REFUSED: usize = 100;
 /// The most distinct cursors counted per session (for cursor loops).
 pub const MAX_CURSORS: usize = 256;
-/// The longest cursor kept, in bytes; a longer one is cut (at a character
-/// boundary) and still counted.
-pub const MAX_CURSOR_LEN: usize = 256;
+/// The longest string a client chose that is kept (its name and version,
+/// its protocol revision, a tool name it called, a cursor it sent), in
+/// bytes; a longer one is cut at a character boundary (a cursor is still
+/// counted). Without it, ten clients named with 3 MiB each made a 30 MB
+/// report (issue 24).
+pub const MAX_CLIENT_STRING: usize = 256;
 
 /// The protocol revision without a handshake: its notifications go only to
 /// `subscriptions/listen` streams.
@@ -175,8 +179,8 @@ impl Record {
                 protocol,
             } => {
                 if let Some(record) = self.session(at_ms, (*session).into()) {
-                    record.client = Some((name.clone(), version.clone()));
-                    record.protocol = Some(protocol.clone());
+                    record.client = Some((cut(name).to_owned(), cut(version).to_owned()));
+                    record.protocol = Some(cut(protocol).to_owned());
                 }
             }
             Event::Request { session, method } => {
@@ -586,12 +590,13 @@ fn action_name(action: Action) -> &'static str {
     }
 }
 
-/// `text`, cut to at most [`MAX_CURSOR_LEN`] bytes at a character boundary.
+/// `text`, cut to at most [`MAX_CLIENT_STRING`] bytes at a character
+/// boundary.
 fn cut(text: &str) -> &str {
-    if text.len() <= MAX_CURSOR_LEN {
+    if text.len() <= MAX_CLIENT_STRING {
         return text;
     }
-    let mut end = MAX_CURSOR_LEN;
+    let mut end = MAX_CLIENT_STRING;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
@@ -956,7 +961,7 @@ mod tests {
             record.sessions[&Key::Session(0)]
                 .cursors
                 .keys()
-                .all(|(_, c)| c.len() <= MAX_CURSOR_LEN)
+                .all(|(_, c)| c.len() <= MAX_CLIENT_STRING)
         );
 
         // A closed session makes room for a new one.
