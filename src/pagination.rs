@@ -35,6 +35,7 @@ use std::num::NonZeroUsize;
 use std::ops::Range;
 
 use rmcp::ErrorData as McpError;
+use rmcp::model::{ClientRequest, PaginatedRequestParams};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -178,6 +179,39 @@ impl From<CursorError> for McpError {
         };
         McpError::invalid_params(error.to_string(), data)
     }
+}
+
+/// Why a list request's params must be refused although rmcp took the
+/// request: `None` if they are fine.
+///
+/// rmcp reads a list request's `params` through a flattened `Option`, which
+/// turns any error into "no params": `{"cursor": 5}`, `{"cursor": {"a": 1}}`
+/// or `{"cursor": ["<a cursor>"]}` would be served page 1 as if no cursor
+/// were sent, and a client resuming a walk would get duplicates (issue 24).
+/// `raw` is the one JSON-RPC message `request` was read from; it is read
+/// again only for a list request that rmcp found without params. A `null`
+/// cursor is no cursor.
+pub fn misread_list_params(request: &ClientRequest, raw: &[u8]) -> Option<McpError> {
+    let read_none = match request {
+        ClientRequest::ListToolsRequest(r) => r.params.is_none(),
+        ClientRequest::ListPromptsRequest(r) => r.params.is_none(),
+        ClientRequest::ListResourcesRequest(r) => r.params.is_none(),
+        ClientRequest::ListResourceTemplatesRequest(r) => r.params.is_none(),
+        _ => false,
+    };
+    if !read_none {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Message {
+        params: Option<serde_json::Value>,
+    }
+    let params = serde_json::from_slice::<Message>(raw).ok()?.params?;
+    let error = serde_json::from_value::<PaginatedRequestParams>(params).err()?;
+    Some(McpError::invalid_params(
+        format!("Invalid params: {error} (a list's params hold an optional string cursor)"),
+        None,
+    ))
 }
 
 /// Pages lists by one [`Paging`], remembering only what `repeat-once` needs.
