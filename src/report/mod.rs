@@ -37,6 +37,8 @@
 //! [`MAX_CLIENT_STRING`] bytes. What did not fit is counted under `dropped`, and `truncated` says
 //! whether anything was.
 
+#[cfg(test)]
+mod fuzz;
 pub mod recorder;
 
 use std::collections::{BTreeMap, HashMap};

@@ -41,6 +41,8 @@
 //! own steps tell). A change refused at run time (a signal or the control
 //! endpoint changed the catalog meanwhile) is logged and the timeline goes on.
 
+#[cfg(test)]
+mod fuzz;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};
