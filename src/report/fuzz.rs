@@ -33,7 +33,7 @@ const SESSION_BOUND: usize = MAX_CHANGES * 300
     + 2048;
 
 /// The most bytes a report can take: every session at its bound, and the
-/// kept changes and steps. About 60 MB: far below what unbounded client
+/// kept changes and steps. About 63 MB: far below what unbounded client
 /// strings made of it (0.5 GB at the documented limits), and reached only by
 /// 128 sessions each with a thousand changes and every kind of stale input.
 const REPORT_BOUND: usize = MAX_SESSIONS * SESSION_BOUND + (MAX_CHANGES + MAX_STEPS) * 200 + 1024;
