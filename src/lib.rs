@@ -103,6 +103,8 @@ pub mod catalog;
 pub mod cli;
 pub mod control;
 pub mod error;
+#[cfg(test)]
+mod fuzzing;
 pub mod hostile;
 pub mod http;
 pub mod input_file;

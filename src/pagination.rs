@@ -692,15 +692,8 @@ mod tests {
             })
         }
 
-        fn cases() -> u32 {
-            std::env::var("PROPTEST_CASES")
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(512)
-        }
-
         proptest! {
-            #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+            #![proptest_config(crate::fuzzing::config(512))]
 
             #[test]
             fn a_sent_cursor_is_read_or_refused(

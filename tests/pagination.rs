@@ -478,6 +478,15 @@ async fn http_clients_page_through_every_tool() {
     client.close().await;
 }
 
+/// Three items in each list, paged by 2 or not.
+fn three_lists(paged: bool) -> Vec<&'static str> {
+    let mut args = vec!["--tools", "3", "--prompts", "3", "--resources", "3"];
+    if paged {
+        args.extend(["--page-size", "2"]);
+    }
+    args
+}
+
 /// The params of a list request that has a cursor that is no string.
 fn not_string_cursors(valid: &str) -> [Value; 3] {
     [
@@ -496,10 +505,7 @@ fn not_string_cursors(valid: &str) -> [Value; 3] {
 #[tokio::test]
 async fn a_cursor_that_is_no_string_is_invalid_params_over_stdio() {
     for paged in [true, false] {
-        let mut args = vec!["--tools", "3", "--prompts", "3", "--resources", "3"];
-        if paged {
-            args.extend(["--page-size", "2"]);
-        }
+        let args = three_lists(paged);
         let mut server = ServerProcess::start(&args).await;
         let mut raw = server.raw();
         raw.initialize().await;
@@ -531,10 +537,7 @@ async fn a_cursor_that_is_no_string_is_invalid_params_over_stdio() {
 #[tokio::test]
 async fn a_cursor_that_is_no_string_is_invalid_params_over_http() {
     for paged in [true, false] {
-        let mut args = vec!["--tools", "3", "--prompts", "3", "--resources", "3"];
-        if paged {
-            args.extend(["--page-size", "2"]);
-        }
+        let args = three_lists(paged);
         let server = HttpServer::start(&args).await;
         let raw = http_support::Raw::new(&server);
         let session = raw.initialize().await;

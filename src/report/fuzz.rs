@@ -13,17 +13,6 @@ use super::*;
 /// Cases per property in a plain `cargo test`, unless `PROPTEST_CASES` says.
 const CASES: u32 = 64;
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(CASES);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 /// The most bytes one session's entry can take at the record's limits: a
 /// verdict per kept change, the kept stale calls, refused cursors and
 /// cursor loops with their strings at [`MAX_CLIENT_STRING`], and the rest.
@@ -140,7 +129,7 @@ fn strings(value: &Value, out: &mut Vec<String>) {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(crate::fuzzing::config(CASES))]
 
     /// Whatever the clients send, the report keeps no string of theirs
     /// longer than [`MAX_CLIENT_STRING`] bytes, tracks at most

@@ -14,17 +14,6 @@ use crate::hostile::Hostile;
 /// Cases per property in a plain `cargo test`, unless `PROPTEST_CASES` says.
 const CASES: u32 = 256;
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(CASES);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 /// Text as a file might hold it: the format's words, names of items, and
 /// anything printable or not.
 fn text() -> impl Strategy<Value = String> {
@@ -221,7 +210,7 @@ fn runs(scenario: &Scenario) -> u64 {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(crate::fuzzing::config(CASES))]
 
     /// Whatever the document, checking it never panics; a refusal is one
     /// line naming the step when a step is at fault; a scenario accepted
