@@ -34,8 +34,8 @@
 //! session at most [`MAX_CALLS`] stale calls, [`MAX_REFUSED`] refused
 //! cursors and [`MAX_CURSORS`] distinct cursors; every string a client chose
 //! (its name and version, protocol revision, tool names, cursors) is cut to
-//! [`MAX_CLIENT_STRING`] bytes. What did not fit is counted under `dropped`, and `truncated` says
-//! whether anything was.
+//! [`MAX_CLIENT_STRING`] bytes. What did not fit is counted under `dropped`,
+//! and `truncated` says whether anything was.
 
 #[cfg(test)]
 mod fuzz;
@@ -983,5 +983,26 @@ mod tests {
             .map(|s| s["id"].as_str().unwrap())
             .collect();
         assert!(!ids.contains(&"3") && ids.contains(&"1000"));
+    }
+
+    /// Changes the recorder's watcher counted instead of sending count as
+    /// dropped, and their versions as the lists' newest.
+    #[test]
+    fn changes_counted_outside_the_record_are_dropped_changes() {
+        let mut record = initialized();
+        record.see(5, &page(1, 0, 1, None));
+        record.unkept_changes(5, [Some(9), None, None]);
+        let report = record.report(6);
+        assert_eq!(report["dropped"]["changes"], 5);
+        assert_eq!(report["truncated"], true);
+        // A client that listed version 1 has not reached version 9.
+        record.see(7, &change(ListKind::Tools, Action::Add, 2));
+        record.see(8, &page(2, 0, 1, None));
+        let report = record.report(9);
+        assert_eq!(report["sessions"][0]["changes"][0]["refreshed"], true);
+        assert_eq!(
+            report["sessions"][0]["changes"][0]["reached_current"],
+            false
+        );
     }
 }
