@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// An item's number in its list: 1-based, never reused.
 pub type Number = usize;
@@ -214,24 +214,58 @@ impl<I: ItemKind> List<I> {
         true
     }
 
-    /// The list as `GET /state` shows it.
-    fn describe(&self) -> Value {
-        let items: Vec<Value> = self
-            .entries
-            .iter()
-            .map(|e| {
-                let key = I::key(e.number);
-                match I::LIST {
-                    ListKind::Resources => json!({
-                        "uri": key,
-                        "name": crate::resources::name(e.number),
-                        "revision": e.revision,
-                    }),
-                    _ => json!({ "name": key, "revision": e.revision }),
-                }
-            })
-            .collect();
-        json!({ "version": self.version, "items": items })
+    /// The list as `GET /state` shows it: `{ "version", "items" }`.
+    fn view(&self) -> ListView<'_, I> {
+        ListView(self)
+    }
+}
+
+/// A list as `GET /state` and a change's answer show it, written straight
+/// to the output: a list of a million items is some 35 MB of JSON, while the
+/// same list built as a [`Value`] first took over a gigabyte (issue 24).
+struct ListView<'a, I: ItemKind>(&'a List<I>);
+
+impl<I: ItemKind> Serialize for ListView<'_, I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Items<'a, I: ItemKind>(&'a [Entry], std::marker::PhantomData<I>);
+        impl<I: ItemKind> Serialize for Items<'_, I> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(
+                    self.0
+                        .iter()
+                        .map(|&entry| ItemView::<I>(entry, std::marker::PhantomData)),
+                )
+            }
+        }
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("version", &self.0.version)?;
+        map.serialize_entry(
+            "items",
+            &Items::<I>(&self.0.entries, std::marker::PhantomData),
+        )?;
+        map.end()
+    }
+}
+
+/// One item: `{ "name", "revision" }`, or for a resource `{ "uri", "name",
+/// "revision" }`.
+struct ItemView<I: ItemKind>(Entry, std::marker::PhantomData<I>);
+
+impl<I: ItemKind> Serialize for ItemView<I> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Entry { number, revision } = self.0;
+        let key = I::key(number);
+        let mut map = serializer.serialize_map(None)?;
+        if I::LIST == ListKind::Resources {
+            map.serialize_entry("uri", &key)?;
+            map.serialize_entry("name", &crate::resources::name(number))?;
+        } else {
+            map.serialize_entry("name", &key)?;
+        }
+        map.serialize_entry("revision", &revision)?;
+        map.end()
     }
 }
 
@@ -709,17 +743,37 @@ impl Catalog {
         changed
     }
 
-    /// The catalog as `GET /state` and a change's answer show it.
+    /// The catalog as `GET /state` and a change's answer show it, as a
+    /// [`Value`] (for tests; the control endpoint writes [`Catalog::view`]).
     pub fn describe(&self) -> Value {
-        let mut out = serde_json::Map::new();
-        out.insert("tools".into(), self.tools.describe());
-        if let Some(l) = &self.prompts {
-            out.insert("prompts".into(), l.describe());
+        serde_json::to_value(self.view()).expect("a catalog view serializes")
+    }
+
+    /// The catalog as `GET /state` and a change's answer show it (`{ "tools":
+    /// { "version", "items" }, "prompts": ..., "resources": ... }`, without a
+    /// list the server does not offer), serialized without building a
+    /// [`Value`] first.
+    pub fn view(&self) -> CatalogView<'_> {
+        CatalogView(self)
+    }
+}
+
+/// See [`Catalog::view`].
+pub struct CatalogView<'a>(&'a Catalog);
+
+impl Serialize for CatalogView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let catalog = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("tools", &catalog.tools.view())?;
+        if let Some(l) = &catalog.prompts {
+            map.serialize_entry("prompts", &l.view())?;
         }
-        if let Some(l) = &self.resources {
-            out.insert("resources".into(), l.describe());
+        if let Some(l) = &catalog.resources {
+            map.serialize_entry("resources", &l.view())?;
         }
-        Value::Object(out)
+        map.end()
     }
 }
 
@@ -772,6 +826,8 @@ fn step<I: ItemKind>(list: &mut List<I>, change: &Change) -> Result<Applied, Cha
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn catalog(tools: usize) -> Catalog {

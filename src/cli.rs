@@ -13,6 +13,7 @@ use crate::control::ControlOptions;
 use crate::error::StartupError;
 use crate::hostile::Hostile;
 use crate::http::{self, HttpOptions};
+use crate::input_file::{InputFileError, read_regular_file};
 use crate::notice::Coalesce;
 use crate::pagination::CursorStyle;
 use crate::scenario::{Scenario, Setting};
@@ -290,33 +291,16 @@ const MAX_TOOLCOUNT_FILE: u64 = 64;
 /// Read the toolcount file: only a regular file (a FIFO would hang start-up,
 /// `/dev/zero` would fill memory), and only its first bytes.
 fn read_toolcount_file(path: &Path) -> Result<usize, StartupError> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let unreadable = |source| StartupError::ToolcountUnreadable {
-        path: path.to_owned(),
-        source,
-    };
-    // O_NONBLOCK: opening a FIFO must not wait for a writer.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(unreadable)?;
-    if !file.metadata().map_err(unreadable)?.is_file() {
-        return Err(unreadable(std::io::Error::other(
-            "it is not a regular file",
-        )));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_TOOLCOUNT_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_TOOLCOUNT_FILE {
-        return Err(StartupError::ToolcountInvalid {
+    let bytes = read_regular_file(path, MAX_TOOLCOUNT_FILE).map_err(|e| match e {
+        InputFileError::Unreadable(source) => StartupError::ToolcountUnreadable {
             path: path.to_owned(),
-            reason: format!("longer than {MAX_TOOLCOUNT_FILE} bytes; expected a tool count"),
-        });
-    }
+            source,
+        },
+        InputFileError::TooLong(max) => StartupError::ToolcountInvalid {
+            path: path.to_owned(),
+            reason: format!("longer than {max} bytes; expected a tool count"),
+        },
+    })?;
     let text = String::from_utf8_lossy(&bytes);
     parse_toolcount(&text).map_err(|reason| StartupError::ToolcountInvalid {
         path: path.to_owned(),

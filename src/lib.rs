@@ -107,8 +107,11 @@ pub mod catalog;
 pub mod cli;
 pub mod control;
 pub mod error;
+#[cfg(test)]
+mod fuzzing;
 pub mod hostile;
 pub mod http;
+pub mod input_file;
 pub mod logging;
 pub mod mcp;
 pub mod memory;

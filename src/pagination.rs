@@ -35,6 +35,7 @@ use std::num::NonZeroUsize;
 use std::ops::Range;
 
 use rmcp::ErrorData as McpError;
+use rmcp::model::{ClientRequest, PaginatedRequestParams};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -178,6 +179,39 @@ impl From<CursorError> for McpError {
         };
         McpError::invalid_params(error.to_string(), data)
     }
+}
+
+/// Why a list request's params must be refused although rmcp took the
+/// request: `None` if they are fine.
+///
+/// rmcp reads a list request's `params` through a flattened `Option`, which
+/// turns any error into "no params": `{"cursor": 5}`, `{"cursor": {"a": 1}}`
+/// or `{"cursor": ["<a cursor>"]}` would be served page 1 as if no cursor
+/// were sent, and a client resuming a walk would get duplicates (issue 24).
+/// `raw` is the one JSON-RPC message `request` was read from; it is read
+/// again only for a list request that rmcp found without params. A `null`
+/// cursor is no cursor.
+pub fn misread_list_params(request: &ClientRequest, raw: &[u8]) -> Option<McpError> {
+    let read_none = match request {
+        ClientRequest::ListToolsRequest(r) => r.params.is_none(),
+        ClientRequest::ListPromptsRequest(r) => r.params.is_none(),
+        ClientRequest::ListResourcesRequest(r) => r.params.is_none(),
+        ClientRequest::ListResourceTemplatesRequest(r) => r.params.is_none(),
+        _ => false,
+    };
+    if !read_none {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Message {
+        params: Option<serde_json::Value>,
+    }
+    let params = serde_json::from_slice::<Message>(raw).ok()?.params?;
+    let error = serde_json::from_value::<PaginatedRequestParams>(params).err()?;
+    Some(McpError::invalid_params(
+        format!("Invalid params: {error} (a list's params hold an optional string cursor)"),
+        None,
+    ))
 }
 
 /// Pages lists by one [`Paging`], remembering only what `repeat-once` needs.
@@ -619,5 +653,67 @@ mod tests {
         }
         assert_eq!(repeats, MAX_REPEATS_REMEMBERED);
         assert!(pager.repeated[Tools.index()].offsets.len() <= MAX_REPEATS_REMEMBERED);
+    }
+
+    /// The cursor inputs, fuzzed: whatever a list request's params hold,
+    /// either rmcp reads the cursor the client sent (a string, or none when
+    /// there is none or it is `null`), or the request is refused with
+    /// -32602; never page 1 for a cursor that was sent.
+    mod cursor_fuzz {
+        use proptest::prelude::*;
+        use rmcp::model::ClientJsonRpcMessage;
+        use serde_json::{Value, json};
+
+        use super::super::misread_list_params;
+
+        fn param() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                "\\PC{0,12}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(2, 8, 3, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                    prop::collection::vec(
+                        (
+                            prop_oneof![
+                                Just("cursor".to_owned()),
+                                Just("_meta".to_owned()),
+                                "[a-z]{1,4}"
+                            ],
+                            inner
+                        ),
+                        0..3
+                    )
+                    .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(crate::fuzzing::config(512))]
+
+            #[test]
+            fn a_sent_cursor_is_read_or_refused(
+                method in prop::sample::select(vec!["tools/list", "prompts/list", "resources/list"]),
+                fields in prop::collection::vec((prop_oneof![Just("cursor".to_owned()), Just("_meta".to_owned()), "[a-z]{1,4}"], param()), 0..3),
+            ) {
+                let params = Value::Object(fields.into_iter().collect());
+                let raw = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+                let Ok(ClientJsonRpcMessage::Request(request)) = serde_json::from_str::<ClientJsonRpcMessage>(&raw) else {
+                    return Ok(()); // refused by rmcp as a whole
+                };
+                if let Some(error) = misread_list_params(&request.request, raw.as_bytes()) {
+                    prop_assert_eq!(error.code.0, -32602);
+                    return Ok(());
+                }
+                let read = serde_json::to_value(&request.request).unwrap();
+                let sent = params.get("cursor").filter(|c| !c.is_null());
+                let got = read.get("params").and_then(|p| p.get("cursor"));
+                prop_assert_eq!(sent, got, "{}", raw);
+            }
+        }
     }
 }

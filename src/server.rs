@@ -405,7 +405,7 @@ async fn start_tree<T>(
         let mut watchers: Vec<Arc<dyn Watcher>> = Vec::new();
         let recorder = spawn_recorder(&supervisor, options, start).await?;
         if let Some(recorder) = &recorder {
-            watchers.push(Recording::new(recorder.clone()));
+            watchers.push(Recording::new(recorder));
         }
         let watch = Watch::new(watchers);
         let args = RegistryArgs {

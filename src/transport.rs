@@ -52,6 +52,7 @@ use tokio_util::bytes::{Bytes, BytesMut};
 use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder};
 use tokio_util::sync::CancellationToken;
 
+use crate::pagination::misread_list_params;
 use output::{Item, Outgoing, Shared};
 pub use output::{MAX_PENDING, OutputDrain, ToolsCache};
 
@@ -170,7 +171,10 @@ where
     fn parse(&mut self, line: Bytes) -> Line {
         let mut copy = BytesMut::from(&line[..]);
         match self.parser.decode_eof(&mut copy) {
-            Ok(Some(message)) => Line::Message(message),
+            Ok(Some(message)) => match misread(&message, &line) {
+                Some((error, id)) => Line::Bad(error, id),
+                None => Line::Message(message),
+            },
             Ok(None) => Line::Skip,
             Err(error) => match serde_json::from_slice::<Value>(trimmed(&line)) {
                 Ok(Value::Array(items)) => self.batch(items),
@@ -201,7 +205,10 @@ where
         for item in items {
             let bytes = serde_json::to_vec(&item).expect("a JSON value serializes");
             match self.parser.decode_eof(&mut BytesMut::from(&bytes[..])) {
-                Ok(Some(message)) => messages.push(message),
+                Ok(Some(message)) => match misread(&message, &bytes) {
+                    Some((error, id)) => batch.answers.push(error_object(error, id)),
+                    None => messages.push(message),
+                },
                 Ok(None) => {}
                 Err(error) => batch
                     .answers
@@ -441,6 +448,19 @@ async fn room(shared: &Shared) -> bool {
 }
 
 /// The JSON-RPC error for a line rmcp's codec rejected.
+/// A request whose params rmcp misread, with the error to answer it and its
+/// id (see [`misread_list_params`]).
+fn misread(
+    message: &RxJsonRpcMessage<RoleServer>,
+    raw: &[u8],
+) -> Option<(ErrorData, Option<Value>)> {
+    let JsonRpcMessage::Request(request) = message else {
+        return None;
+    };
+    let error = misread_list_params(&request.request, raw)?;
+    Some((error, serde_json::to_value(&request.id).ok()))
+}
+
 fn bad_line_reply(error: JsonRpcMessageCodecError) -> ErrorData {
     match error {
         JsonRpcMessageCodecError::Serde(error)

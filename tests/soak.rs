@@ -1,6 +1,8 @@
 //! A soak test (issue 9's defences): for a bounded time, a random mix of
 //! SIGHUP, SIGUSR1 and SIGUSR2, control changes, tool calls and lists, HTTP
-//! sessions that open and close, and sessions abandoned after `initialize`.
+//! sessions that open and close, and sessions abandoned after `initialize`;
+//! meanwhile a scenario runs storms of notifications and changes, and bulk
+//! control changes of 10,000 steps come and go (issue 24).
 //! At the end every session is accounted for (each one opened is closed), the
 //! lists agree, memory is back near where it started, and after SIGTERM the
 //! server exits 0 leaving nothing on disk.
@@ -57,6 +59,9 @@ async fn all_sessions_closed(server: &HttpServer) {
     .await;
 }
 
+/// The steps of one bulk control change.
+const BULK: usize = 10_000;
+
 const CHANGES: [&str; 8] = [
     "add_tool",
     "remove_tool",
@@ -86,7 +91,21 @@ async fn soak_signals_changes_calls_and_session_churn() {
 
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
+    // Storms for the whole run, one after the other: spurious notifications,
+    // rug pulls of the newest tool (refused at times, when a signal removed
+    // it: logged, and the timeline goes on), then notifications to the end.
+    let scenario = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(
+        scenario.path(),
+        "[[steps]]\nnotify = \"tools\"\nevery_ms = 2\ntimes = 500\n\
+         [[steps]]\nchange = \"change_tool\"\nevery_ms = 5\ntimes = 400\n\
+         [[steps]]\nchange = \"update_resource\"\ncount = 100\nevery_ms = 10\ntimes = 100\n\
+         [[steps]]\nnotify = \"prompts\"\nevery_ms = 3\ntimes = 100000\n",
+    )
+    .unwrap();
     let server = HttpServer::start(&[
+        "--scenario",
+        scenario.path().to_str().unwrap(),
         "--tools",
         "3",
         "--prompts",
@@ -115,9 +134,9 @@ async fn soak_signals_changes_calls_and_session_churn() {
 
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut clients: Vec<HttpClient> = Vec::new();
-    let mut actions = [0usize; 9];
+    let mut actions = [0usize; 10];
     while Instant::now() < deadline {
-        let action = rng.below(9);
+        let action = rng.below(10);
         actions[action] += 1;
         match action {
             0 => server.process.sighup(),
@@ -163,10 +182,45 @@ async fn soak_signals_changes_calls_and_session_churn() {
                 let client = &clients[rng.below(clients.len())];
                 client.tool_names().await;
             }
+            // A bulk change of 10,000 steps, undone when it grew the list:
+            // the memory it takes must come back. A few per run: every tool
+            // number made keeps its interned name.
+            9 if actions[9] <= 8 => {
+                let bulk = [
+                    ["add_tool", "remove_tool"],
+                    ["change_tool", "change_tool"],
+                    ["update_resource", "change_prompt"],
+                ][rng.below(3)];
+                for change in bulk {
+                    let body = json!({ "change": change, "count": BULK });
+                    let response = bounded(
+                        "a bulk POST /changes",
+                        http.post(format!("{control}/changes"))
+                            .body(body.to_string())
+                            .send(),
+                    )
+                    .await
+                    .expect("the control endpoint answers");
+                    // A revision finds nothing to revise when the control
+                    // endpoint emptied that list: 409, and nothing changed.
+                    let status = response.status().as_u16();
+                    if status == 409 && change.starts_with("change_") {
+                        continue;
+                    }
+                    assert_eq!(status, 200, "{body}");
+                    let answer: Value = serde_json::from_str(
+                        &bounded("its answer", response.text()).await.unwrap(),
+                    )
+                    .unwrap();
+                    assert_eq!(answer["applied"], BULK, "{change}");
+                }
+            }
             _ => {}
         }
     }
-    eprintln!("soak actions (signals x3, control, open, close, abandon, call, list): {actions:?}");
+    eprintln!(
+        "soak actions (signals x3, control, open, close, abandon, call, list, bulk): {actions:?}"
+    );
     for client in clients {
         client.close().await;
     }

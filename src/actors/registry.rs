@@ -73,10 +73,11 @@ pub enum RegistryMsg {
 /// /state`. Defined here, so that the Registry knows nothing of who
 /// subscribes: a subscriber's own messages convert from these.
 pub enum SubscriberMsg {
-    /// One of the lists changed.
-    ListChanged(ListKind),
-    /// A resource's contents changed.
-    ResourceUpdated(String),
+    /// One of the lists changed, `times` times in one change (a bulk change
+    /// is one message per list, not one per step: its cost is its catalog's).
+    ListChanged { list: ListKind, times: usize },
+    /// A resource's contents changed, `times` times.
+    ResourceUpdated { uri: String, times: usize },
     /// A scenario's `list_changed` with no change behind it: to the
     /// initialized client and the listen streams that want the list or, with
     /// `before_initialized`, only to a handshake client that has been
@@ -289,6 +290,29 @@ impl RegistryArgs {
     }
 }
 
+/// What the steps of one change did, for the sessions: per list, how many
+/// steps changed it, and the resource updated and how often (the steps of
+/// one change update one resource).
+#[derive(Default)]
+struct Told {
+    lists: [usize; 3],
+    updated: Option<(String, usize)>,
+}
+
+impl Told {
+    fn add(&mut self, applied: &Applied) {
+        for list in &applied.lists {
+            self.lists[list.index()] += 1;
+        }
+        if let Some(uri) = &applied.updated {
+            match &mut self.updated {
+                Some((_, times)) => *times += 1,
+                None => self.updated = Some((uri.clone(), 1)),
+            }
+        }
+    }
+}
+
 pub struct RegistryState {
     /// Shared with readers; a change edits a list in place unless a reader
     /// still holds it, in which case that list is copied once.
@@ -303,18 +327,24 @@ pub struct RegistryState {
 
 impl RegistryState {
     /// Apply every step of `change`, or none if any would fail.
+    ///
+    /// The sessions are told once the steps are applied, one message per
+    /// list with how many steps changed it: a bulk change of a million steps
+    /// costs each session one message, not a million queued (issue 24).
     fn apply(&mut self, change: &Change, audience: &Audience) -> Result<(), ChangeError> {
         self.catalog.check(change)?;
+        let mut told = Told::default();
         for _ in 0..change.count {
             let applied = self.catalog.apply(change)?;
             // Shown before the sessions are told, so that a watcher sees the
             // change before any notification it causes.
             self.show(change, &applied);
-            self.notify(&applied, audience);
+            told.add(&applied);
             if change.count == 1 {
                 self.log_change(change, &applied);
             }
         }
+        self.notify(&told, audience);
         if change.count > 1 {
             tracing::info!(count = change.count, action = ?change.action(), list = change.list().map_or("all", ListKind::as_str), "changes applied");
         }
@@ -337,27 +367,35 @@ impl RegistryState {
         }
     }
 
-    /// Tell every session in `audience` what one step changed. Sessions that are gone are
-    /// dropped here.
-    fn notify(&mut self, applied: &Applied, audience: &Audience) {
+    /// Tell every session in `audience` what the steps changed. Sessions
+    /// that are gone are dropped here.
+    fn notify(&mut self, told: &Told, audience: &Audience) {
         let mut gone = Vec::new();
         self.subscribers.retain(|session| {
             if !audience.includes(session) {
                 return true;
             }
-            let mut told = applied
-                .lists
-                .iter()
-                .all(|&list| session.cast(SubscriberMsg::ListChanged(list)).is_ok());
-            if let Some(uri) = &applied.updated {
-                told &= session
-                    .cast(SubscriberMsg::ResourceUpdated(uri.clone()))
+            let mut reached = ListKind::ALL
+                .into_iter()
+                .filter(|list| told.lists[list.index()] > 0)
+                .all(|list| {
+                    let times = told.lists[list.index()];
+                    session
+                        .cast(SubscriberMsg::ListChanged { list, times })
+                        .is_ok()
+                });
+            if let Some((uri, times)) = &told.updated {
+                reached &= session
+                    .cast(SubscriberMsg::ResourceUpdated {
+                        uri: uri.clone(),
+                        times: *times,
+                    })
                     .is_ok();
             }
-            if !told {
+            if !reached {
                 gone.push(session.get_id());
             }
-            told
+            reached
         });
         for id in gone {
             self.session_closed(id);

@@ -41,7 +41,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::{ApplyError, Audience, RegistryHandle};
-use crate::catalog::{Change, ChangeError, ChangeRequest};
+use crate::catalog::{CatalogView, Change, ChangeError, ChangeRequest};
 use crate::http::{accept_loop, allowed_hosts, allowed_origins, with_default_port};
 use crate::report::recorder::RecorderMsg;
 
@@ -242,9 +242,19 @@ async fn changes(body: &[u8], endpoint: &Endpoint) -> ControlResponse {
     let applied = change.count;
     match endpoint.registry.apply(change, Audience::All).await {
         Ok(catalog) => {
-            let mut body = catalog.describe();
-            body["applied"] = applied.into();
-            json_response(StatusCode::OK, &body)
+            // Written straight from the catalog: a bulk change's answer costs
+            // its bytes, not a JSON tree of every item.
+            #[derive(serde::Serialize)]
+            struct Answer<'a> {
+                #[serde(flatten)]
+                catalog: CatalogView<'a>,
+                applied: usize,
+            }
+            let answer = Answer {
+                catalog: catalog.view(),
+                applied,
+            };
+            json_response(StatusCode::OK, &answer)
         }
         Err(ApplyError::Refused(refused)) => refused_response(&refused),
         Err(ApplyError::Stopped(_)) => shutting_down(),
@@ -262,9 +272,18 @@ async fn state(endpoint: &Endpoint) -> ControlResponse {
         .into_iter()
         .map(|session| session.unwrap_or_else(|| json!({ "error": "the session did not answer" })))
         .collect();
-    let mut body = catalog.describe();
-    body["pid"] = std::process::id().into();
-    body["sessions"] = described.into();
+    #[derive(serde::Serialize)]
+    struct State<'a> {
+        #[serde(flatten)]
+        catalog: CatalogView<'a>,
+        pid: u32,
+        sessions: Vec<Value>,
+    }
+    let body = State {
+        catalog: catalog.view(),
+        pid: std::process::id(),
+        sessions: described,
+    };
     json_response(StatusCode::OK, &body)
 }
 
@@ -309,8 +328,8 @@ fn error(status: StatusCode, message: impl Into<String>) -> ControlResponse {
     json_response(status, &json!({ "error": message.into() }))
 }
 
-fn json_response(status: StatusCode, body: &Value) -> ControlResponse {
-    let mut bytes = serde_json::to_vec(body).expect("JSON values serialize");
+fn json_response(status: StatusCode, body: &impl serde::Serialize) -> ControlResponse {
+    let mut bytes = serde_json::to_vec(body).expect("the answers serialize");
     bytes.push(b'\n');
     Response::builder()
         .status(status)

@@ -21,20 +21,10 @@ use serde_json::{Value, json};
 use super::batch;
 use super::guard::{HeadError, check_head};
 use super::{check_message, exact_id, with_default_port};
+use crate::fuzzing::config;
 
 /// Cases per property in a plain `cargo test`, unless `PROPTEST_CASES` says.
 const CASES: u32 = 512;
-
-fn config(cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
 
 /// Host values as clients and attackers write them: names, addresses,
 /// brackets, ports, userinfo, paths, odd bytes.

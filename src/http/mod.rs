@@ -65,6 +65,7 @@ use crate::actors::registry::RegistryHandle;
 use crate::actors::session::{Session, SessionArgs};
 use crate::http::server::HttpServerMsg;
 use crate::mcp::{McpHandler, Profile};
+use crate::pagination::misread_list_params;
 use crate::revision;
 use body::{BodyBudget, BodyError};
 use sessions::Sessions;
@@ -421,6 +422,13 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
     {
         return json_rpc_error(StatusCode::NOT_FOUND, Some(id), error);
     }
+    if let Some(Ok(ClientJsonRpcMessage::Request(request))) = &checked
+        && let Some(error) = misread_list_params(&request.request, &body)
+        && session_is_live(edge, request_session.as_ref()).await
+    {
+        // A JSON-RPC error for a request that was read: a response, 200.
+        return json_rpc_error(StatusCode::OK, Some(request.id.clone()), error);
+    }
     let bad_message = checked.and_then(Result::err);
     // Taken before rmcp sees the request: a stream dropped while the request
     // is handled is this request's stream too.
@@ -574,6 +582,15 @@ fn check_message(body: &[u8]) -> Result<ClientJsonRpcMessage, (Option<RequestId>
     let id = value.get("id").and_then(exact_id);
     let message = format!("Invalid request: {error}");
     Err((id, ErrorData::invalid_request(message, None)))
+}
+
+/// Whether a request names no session or a live one: a request for an
+/// unknown session is left to rmcp, which answers 404 whatever it holds.
+async fn session_is_live(edge: &Edge, session: Option<&SessionId>) -> bool {
+    match session {
+        Some(id) => edge.sessions.has_session(id).await.unwrap_or(false),
+        None => true,
+    }
 }
 
 /// rmcp's stateless path opens an old-style session for any `initialize`

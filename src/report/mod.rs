@@ -32,10 +32,13 @@
 //! [`MAX_CHANGES`] changes, [`MAX_STEPS`] steps and [`MAX_SESSIONS`]
 //! sessions (the oldest closed session makes room for a new one), and per
 //! session at most [`MAX_CALLS`] stale calls, [`MAX_REFUSED`] refused
-//! cursors and [`MAX_CURSORS`] distinct cursors of at most [`MAX_CURSOR_LEN`]
-//! bytes. What did not fit is counted under `dropped`, and `truncated` says
-//! whether anything was.
+//! cursors and [`MAX_CURSORS`] distinct cursors; every string a client chose
+//! (its name and version, protocol revision, tool names, cursors) is cut to
+//! [`MAX_CLIENT_STRING`] bytes. What did not fit is counted under `dropped`,
+//! and `truncated` says whether anything was.
 
+#[cfg(test)]
+mod fuzz;
 pub mod recorder;
 
 use std::collections::{BTreeMap, HashMap};
@@ -58,9 +61,12 @@ pub const MAX_CALLS: usize = 100;
 pub const MAX_REFUSED: usize = 100;
 /// The most distinct cursors counted per session (for cursor loops).
 pub const MAX_CURSORS: usize = 256;
-/// The longest cursor kept, in bytes; a longer one is cut (at a character
-/// boundary) and still counted.
-pub const MAX_CURSOR_LEN: usize = 256;
+/// The longest string a client chose that is kept (its name and version,
+/// its protocol revision, a tool name it called, a cursor it sent), in
+/// bytes; a longer one is cut at a character boundary (a cursor is still
+/// counted). Without it, ten clients named with 3 MiB each made a 30 MB
+/// report (issue 24).
+pub const MAX_CLIENT_STRING: usize = 256;
 
 /// The protocol revision without a handshake: its notifications go only to
 /// `subscriptions/listen` streams.
@@ -143,6 +149,9 @@ pub struct Record {
     /// Each list's newest version seen, in a change or a page.
     current: [Option<u64>; 3],
     dropped_changes: u64,
+    /// Changes counted outside the record, past [`MAX_CHANGES`]: how many,
+    /// and each list's newest version among them.
+    unkept: (u64, [Option<u64>; 3]),
     dropped_steps: u64,
     dropped_sessions: u64,
     dropped_events: u64,
@@ -173,8 +182,8 @@ impl Record {
                 protocol,
             } => {
                 if let Some(record) = self.session(at_ms, (*session).into()) {
-                    record.client = Some((name.clone(), version.clone()));
-                    record.protocol = Some(protocol.clone());
+                    record.client = Some((cut(name).to_owned(), cut(version).to_owned()));
+                    record.protocol = Some(cut(protocol).to_owned());
                 }
             }
             Event::Request { session, method } => {
@@ -357,9 +366,27 @@ impl Record {
         self.sessions.get_mut(&key)
     }
 
+    /// `count` changes past [`MAX_CHANGES`] were counted outside the record
+    /// (the recorder's watcher does, rather than queue them): as many as
+    /// [`Record::see`] would have dropped. `versions` is each list's newest
+    /// version among them. The numbers are totals so far, not increments.
+    pub fn unkept_changes(&mut self, count: u64, versions: [Option<u64>; 3]) {
+        self.unkept = (count, versions);
+    }
+
+    /// Each list's newest version seen.
+    fn current(&self) -> [Option<u64>; 3] {
+        std::array::from_fn(|i| self.current[i].max(self.unkept.1[i]))
+    }
+
     /// Whether anything was left out.
     fn truncated(&self) -> bool {
-        self.dropped_changes + self.dropped_steps + self.dropped_sessions + self.dropped_events > 0
+        self.dropped_changes
+            + self.unkept.0
+            + self.dropped_steps
+            + self.dropped_sessions
+            + self.dropped_events
+            > 0
             || self.sessions.values().any(SessionRecord::truncated)
     }
 
@@ -380,15 +407,16 @@ impl Record {
             .collect();
         let mut sessions: Vec<(&Key, &SessionRecord)> = self.sessions.iter().collect();
         sessions.sort_by_key(|(_, record)| record.order);
+        let current = self.current();
         let sessions: Vec<Value> = sessions
             .into_iter()
-            .map(|(key, record)| record.report(*key, &self.current))
+            .map(|(key, record)| record.report(*key, &current))
             .collect();
         json!({
             "at_ms": at_ms,
             "truncated": self.truncated(),
             "dropped": {
-                "changes": self.dropped_changes,
+                "changes": self.dropped_changes + self.unkept.0,
                 "steps": self.dropped_steps,
                 "sessions": self.dropped_sessions,
                 "events": self.dropped_events,
@@ -556,12 +584,13 @@ impl SessionRecord {
     }
 }
 
-/// `text`, cut to at most [`MAX_CURSOR_LEN`] bytes at a character boundary.
+/// `text`, cut to at most [`MAX_CLIENT_STRING`] bytes at a character
+/// boundary.
 fn cut(text: &str) -> &str {
-    if text.len() <= MAX_CURSOR_LEN {
+    if text.len() <= MAX_CLIENT_STRING {
         return text;
     }
-    let mut end = MAX_CURSOR_LEN;
+    let mut end = MAX_CLIENT_STRING;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
@@ -929,7 +958,7 @@ mod tests {
             record.sessions[&Key::Session(0)]
                 .cursors
                 .keys()
-                .all(|(_, c)| c.len() <= MAX_CURSOR_LEN)
+                .all(|(_, c)| c.len() <= MAX_CLIENT_STRING)
         );
 
         // A closed session makes room for a new one.
@@ -949,5 +978,26 @@ mod tests {
             .map(|s| s["id"].as_str().unwrap())
             .collect();
         assert!(!ids.contains(&"3") && ids.contains(&"1000"));
+    }
+
+    /// Changes the recorder's watcher counted instead of sending count as
+    /// dropped, and their versions as the lists' newest.
+    #[test]
+    fn changes_counted_outside_the_record_are_dropped_changes() {
+        let mut record = initialized();
+        record.see(5, &page(1, 0, 1, None));
+        record.unkept_changes(5, [Some(9), None, None]);
+        let report = record.report(6);
+        assert_eq!(report["dropped"]["changes"], 5);
+        assert_eq!(report["truncated"], true);
+        // A client that listed version 1 has not reached version 9.
+        record.see(7, &change(ListKind::Tools, ChangeKind::AddTool, 2));
+        record.see(8, &page(2, 0, 1, None));
+        let report = record.report(9);
+        assert_eq!(report["sessions"][0]["changes"][0]["refreshed"], true);
+        assert_eq!(
+            report["sessions"][0]["changes"][0]["reached_current"],
+            false
+        );
     }
 }

@@ -41,6 +41,8 @@
 //! own steps tell). A change refused at run time (a signal or the control
 //! endpoint changed the catalog meanwhile) is logged and the timeline goes on.
 
+#[cfg(test)]
+mod fuzz;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};
@@ -51,12 +53,23 @@ use serde_json::Value;
 
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest, ListKind};
 use crate::hostile::Hostile;
+use crate::input_file::{InputFileError, read_regular_file};
+
+/// The largest scenario file read, in bytes (1 MiB): some ten thousand
+/// steps, far past any hand-written or generated test, and a bound on what
+/// a file that never ends (a device) can make the server hold.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The most times a step may repeat, and the most changes one step may make
 /// in all (`times` × `count`): far past any storm a client test needs.
 pub const MAX_TIMES: u64 = 100_000;
 /// The most changes one step makes in all, checked by replaying them.
 pub const MAX_STEP_CHANGES: u64 = 100_000;
+/// The most runs a whole scenario makes: each step's `times` × `count`
+/// (1 for a step that is no change), summed over the steps. It bounds the
+/// start-up check, which replays every change, and the run: a 1 MiB file
+/// could otherwise ask for billions of changes.
+pub const MAX_TOTAL_RUNS: u64 = 1_000_000;
 
 /// A checked scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,10 +210,19 @@ struct RawStep {
 }
 
 impl Scenario {
-    /// Read and check the file at `path`.
+    /// Read and check the file at `path`: a regular file of at most
+    /// [`MAX_FILE_BYTES`].
     pub fn load(path: &Path, setting: &Setting) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ScenarioError(format!("cannot read it: {e}")))?;
+        let bytes = read_regular_file(path, MAX_FILE_BYTES).map_err(|e| {
+            ScenarioError(match e {
+                InputFileError::Unreadable(e) => format!("cannot read it: {e}"),
+                InputFileError::TooLong(max) => format!(
+                    "longer than {max} bytes (1 MiB); a scenario is a list of steps, not data"
+                ),
+            })
+        })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| ScenarioError(format!("cannot read it: not UTF-8 text ({e})")))?;
         let toml = path
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
@@ -259,12 +281,13 @@ impl Scenario {
             ..*setting
         };
         let mut catalog = Catalog::new(setting.size);
+        let mut runs = 0;
         let steps = steps
             .into_iter()
             .enumerate()
             .map(|(index, raw)| {
                 let label = label(index, &raw);
-                check_step(index, raw, setting, &mut catalog)
+                check_step(index, raw, setting, &mut catalog, &mut runs)
                     .map_err(|why| ScenarioError(format!("{label}: {why}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -397,11 +420,14 @@ fn offered(list: ListKind, setting: &Setting) -> Result<(), String> {
     }
 }
 
+/// Check one step, replaying its changes on `catalog` and adding its runs
+/// to `runs`, the steps' so far.
 fn check_step(
     index: usize,
     raw: Value,
     setting: &Setting,
     catalog: &mut Catalog,
+    runs: &mut u64,
 ) -> Result<Step, String> {
     if !raw.is_object() {
         return Err("a step is a table (an object)".into());
@@ -425,6 +451,14 @@ fn check_step(
         (None, Some(_)) => return Err("times needs every_ms (how far apart)".into()),
     };
     let times = repeat.map_or(1, |r| r.times);
+    // Before anything is replayed: the step that crosses the cap is the one
+    // named.
+    *runs = runs.saturating_add(times.saturating_mul(raw.count.map_or(1, |count| count as u64)));
+    if *runs > MAX_TOTAL_RUNS {
+        return Err(format!(
+            "the steps so far make {runs} runs (times × count, summed); a scenario makes at most {MAX_TOTAL_RUNS}"
+        ));
+    }
     let action = check_action(&raw, setting, catalog, times)?;
     let moment = check_moment(&raw, setting)?;
     if let Some(client) = &raw.client {

@@ -186,8 +186,8 @@ impl Actor for Listener {
         heard: &mut Heard,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SubscriberMsg::ListChanged(list) => heard.lists[list.index()] += 1,
-            SubscriberMsg::ResourceUpdated(_) => heard.updates += 1,
+            SubscriberMsg::ListChanged { list, times } => heard.lists[list.index()] += times as u64,
+            SubscriberMsg::ResourceUpdated { times, .. } => heard.updates += times as u64,
             SubscriberMsg::Describe(reply) => {
                 let _ = reply.send(json!({ "lists": heard.lists, "updates": heard.updates }));
             }

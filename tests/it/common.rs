@@ -571,3 +571,14 @@ impl RawClient {
         self.stdin.take();
     }
 }
+
+/// A field of /proc/PID/status in KiB, such as `VmRSS` (resident now) or
+/// `VmHWM` (the peak).
+pub fn status_kib(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+}

@@ -21,6 +21,7 @@ mod common;
 mod http_support;
 
 mod bad_input;
+mod bulk_change;
 mod burst;
 mod catalog_properties;
 mod changes;

@@ -477,3 +477,111 @@ async fn http_clients_page_through_every_tool() {
     assert_eq!(pages.concat(), expected_names(7));
     client.close().await;
 }
+
+/// Three items in each list, paged by 2 or not.
+fn three_lists(paged: bool) -> Vec<&'static str> {
+    let mut args = vec!["--tools", "3", "--prompts", "3", "--resources", "3"];
+    if paged {
+        args.extend(["--page-size", "2"]);
+    }
+    args
+}
+
+/// The params of a list request that has a cursor that is no string.
+fn not_string_cursors(valid: &str) -> [Value; 3] {
+    [
+        json!({ "cursor": 5 }),
+        json!({ "cursor": { "a": 1 } }),
+        json!({ "cursor": [valid] }),
+    ]
+}
+
+/// A cursor that is no string got page 1 again with a `nextCursor`, paged
+/// or not (issue 24, finding 8): rmcp reads such params as absent. JSON-RPC
+/// 2.0 (section 5.1) has -32602 for invalid params, and MCP's schema types
+/// `cursor` as a string; page 1 would hand a resuming client duplicates.
+/// Over stdio, for tools, prompts and resources, paged and not; a `null`
+/// cursor is no cursor, and the session serves on.
+#[tokio::test]
+async fn a_cursor_that_is_no_string_is_invalid_params_over_stdio() {
+    for paged in [true, false] {
+        let args = three_lists(paged);
+        let mut server = ServerProcess::start(&args).await;
+        let mut raw = server.raw();
+        raw.initialize().await;
+        raw.initialized().await;
+        for method in ["tools/list", "prompts/list", "resources/list"] {
+            let (first, _) = raw.request(method, json!({})).await;
+            let valid = first["result"]["nextCursor"]
+                .as_str()
+                .unwrap_or("x")
+                .to_owned();
+            for params in not_string_cursors(&valid) {
+                let (answer, _) = raw.request(method, params.clone()).await;
+                let message = invalid_params(&answer);
+                assert!(
+                    message.starts_with("Invalid params: invalid type: "),
+                    "{method} {params} (paged: {paged}): {message}"
+                );
+            }
+            let (null, _) = raw.request(method, json!({ "cursor": null })).await;
+            assert!(null["result"].is_object(), "{method}: {null}");
+        }
+        let (batch, _) = raw.request("tools/list", json!({})).await;
+        assert!(batch["result"]["tools"].is_array(), "serves on: {batch}");
+    }
+}
+
+/// The same over Streamable HTTP: -32602 in a JSON-RPC error answering the
+/// request, for tools, prompts and resources, paged and not.
+#[tokio::test]
+async fn a_cursor_that_is_no_string_is_invalid_params_over_http() {
+    for paged in [true, false] {
+        let args = three_lists(paged);
+        let server = HttpServer::start(&args).await;
+        let raw = http_support::Raw::new(&server);
+        let session = raw.initialize().await;
+        raw.initialized(&session).await;
+        let next_id = std::cell::Cell::new(1);
+        let ask = async |method: &str, params: Value| {
+            let id = next_id.get() + 1;
+            next_id.set(id);
+            let body = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+            let response = bounded(method, raw.post(Some(&session), body.to_string()).send())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{method} {params}");
+            let sse = response
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+            if sse {
+                http_support::SseReader::new(response)
+                    .next_message()
+                    .await
+                    .expect("an answer")
+            } else {
+                serde_json::from_str(&bounded("the answer", response.text()).await.unwrap())
+                    .unwrap()
+            }
+        };
+        for method in ["tools/list", "prompts/list", "resources/list"] {
+            let first = ask(method, json!({})).await;
+            let valid = first["result"]["nextCursor"]
+                .as_str()
+                .unwrap_or("x")
+                .to_owned();
+            for params in not_string_cursors(&valid) {
+                let answer = ask(method, params.clone()).await;
+                assert_eq!(answer["id"], next_id.get(), "{answer}");
+                let message = invalid_params(&answer);
+                assert!(
+                    message.starts_with("Invalid params: invalid type: "),
+                    "{method} {params} (paged: {paged}): {message}"
+                );
+            }
+            let null = ask(method, json!({ "cursor": null })).await;
+            assert!(null["result"].is_object(), "{method}: {null}");
+        }
+    }
+}

@@ -510,3 +510,94 @@ async fn a_scenario_step_is_listed_and_a_change_inside_a_held_tools_list_is_no_r
         json!({ "seen": 1, "refreshed": 0, "missed": 1, "stale_calls": 0 })
     );
 }
+
+/// Every string a client chooses is cut to 256 bytes in the report (issue
+/// 24, finding 5): ten sessions named with 3 MiB each made `GET /report`
+/// 30.8 MB, kept after the sessions closed. Here ten sessions send a 3 MiB
+/// name, a 512 KiB version, a call to a tool with a 512 KiB name and a list
+/// with a 512 KiB cursor: the report stays under 100 KB, and valid.
+#[tokio::test]
+async fn client_chosen_strings_are_cut_to_256_bytes_in_the_report() {
+    const SESSIONS: usize = 10;
+    let server = Controlled::start(&["--http", "127.0.0.1:0", "--page-size", "1"]).await;
+    let url = server.mcp_url().to_owned();
+    let post = |session: Option<&str>, body: Value| {
+        let request = server
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        match session {
+            Some(id) => request.header("mcp-session-id", id),
+            None => request,
+        }
+    };
+    let name = format!("é{}", "n".repeat(3 * 1024 * 1024));
+    let long = "v".repeat(512 * 1024);
+    for _ in 0..SESSIONS {
+        let initialize = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": { "name": name, "version": long },
+            },
+        });
+        let response = bounded("initialize", post(None, initialize).send())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let session = response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        bounded("the initialize answer", response.text())
+            .await
+            .unwrap();
+        for (id, method, params) in [
+            (2, "tools/call", json!({ "name": long, "arguments": {} })),
+            (3, "tools/list", json!({ "cursor": long })),
+        ] {
+            let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+            let response = bounded(method, post(Some(&session), request).send())
+                .await
+                .unwrap();
+            bounded("its answer", response.text()).await.unwrap();
+        }
+    }
+    let report = server
+        .report_when(|report| {
+            report["sessions"].as_array().is_some_and(|sessions| {
+                sessions.len() == SESSIONS
+                    && sessions.iter().all(|s| {
+                        s["stale_calls"].as_array().is_some_and(|c| !c.is_empty())
+                            && s["refused_cursors"]
+                                .as_array()
+                                .is_some_and(|c| !c.is_empty())
+                    })
+            })
+        })
+        .await;
+    let bytes = serde_json::to_vec(&report).unwrap().len();
+    assert!(bytes < 100_000, "the report is {bytes} bytes");
+    assert_valid(&report);
+    for session in report["sessions"].as_array().unwrap() {
+        let cut = |value: &Value, what: &str, whole: &str| {
+            let text = value.as_str().unwrap_or_else(|| panic!("{what}: {value}"));
+            assert!(
+                text.len() <= 256 && text.len() >= 255,
+                "{what}: {} bytes",
+                text.len()
+            );
+            assert!(
+                whole.starts_with(text),
+                "{what} is the start of what was sent"
+            );
+        };
+        cut(&session["client"]["name"], "name", &name);
+        cut(&session["client"]["version"], "version", &long);
+        cut(&session["stale_calls"][0]["tool"], "tool", &long);
+        cut(&session["refused_cursors"][0]["cursor"], "cursor", &long);
+    }
+}

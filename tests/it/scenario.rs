@@ -473,3 +473,136 @@ async fn a_per_method_delay_holds_that_method_only() {
     assert_eq!(call["id"], 10);
     assert_eq!(call["result"]["structuredContent"]["echo_message"], "late");
 }
+
+/// Run the server with `args`, its address space capped at 2 GiB so that a
+/// server reading without bound fails fast instead of taking the machine's
+/// memory, and give it 10 seconds to refuse to start: its exit code and
+/// stderr. A server still running then is killed and the test fails.
+fn refusal_within_bounds(pidfile: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let stderr_path = dir.path().join("stderr");
+    let mut command = std::process::Command::new(common::BIN);
+    command
+        .arg("--pidfile")
+        .arg(pidfile)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 2 << 30,
+                rlim_max: 2 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut child = command.spawn().expect("run the server");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the server neither started nor refused within 10 s: {:?}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (
+        status.code(),
+        std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    )
+}
+
+/// A refused scenario file: exit 2, one line naming the file and saying
+/// `expected`, and no pidfile.
+fn assert_scenario_refused(path: &str, expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("server.pid");
+    let (code, stderr) = refusal_within_bounds(&pidfile, &["--scenario", path]);
+    assert_eq!(code, Some(2), "{path}: {stderr}");
+    let lines: Vec<_> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{path}: one line: {stderr:?}");
+    assert!(
+        lines[0].starts_with(&format!("error: --scenario {path}: ")) && lines[0].contains(expected),
+        "{path}: {stderr}"
+    );
+    assert!(!pidfile.exists(), "{path}: no pidfile left");
+}
+
+/// A scenario file that is a FIFO nobody writes hung start-up forever (issue
+/// 24, finding 2): no exit, no output. It is refused at once, exit 2 and one
+/// line, as the README says of a file that cannot be read; so is a folder.
+#[test]
+fn a_scenario_fifo_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("scenario.toml");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    for path in [fifo.to_str().unwrap(), dir.path().to_str().unwrap()] {
+        assert_scenario_refused(path, "cannot read it: it is not a regular file");
+    }
+}
+
+/// A scenario file that never ends (a device yielding zeros) took memory
+/// without bound, 520 MB in 0.9 s (issue 24, finding 3); a scenario must be a
+/// regular file of at most 1 MiB. Exactly 1 MiB is read and checked.
+#[test]
+fn a_scenario_that_never_ends_or_is_too_long_is_refused() {
+    assert_scenario_refused("/dev/zero", "cannot read it: it is not a regular file");
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("long.toml");
+    let step = "[[steps]]\nnotify = \"tools\"\n";
+    std::fs::write(&long, step.repeat(1024 * 1024 / step.len() + 1)).unwrap();
+    assert_scenario_refused(long.to_str().unwrap(), "longer than 1048576 bytes");
+    // This one is refused for what it says, not for its size.
+    let at_cap = dir.path().join("at-cap.json");
+    let json = r#"{"steps": [{"notify": "prompts"}]}"#;
+    let padding = " ".repeat(1024 * 1024 - json.len());
+    std::fs::write(&at_cap, format!("{json}{padding}")).unwrap();
+    assert_scenario_refused(
+        at_cap.to_str().unwrap(),
+        "steps[0] (notify prompts): the server has no prompts",
+    );
+}
+
+/// A scenario's work is capped in all, not only per step (issue 24, finding
+/// 4): 100,000 steps of `count = 100000` (10^10 changes) took 1 GB in 1.9 s
+/// of the start-up check and went on. At most 1,000,000 runs (each step's
+/// times × count, summed); the step that crosses the cap is named, before
+/// anything is replayed. Here a 1 MiB file of such steps (2.5 × 10^9).
+#[test]
+fn a_scenario_with_too_much_work_in_all_is_refused_naming_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("work.toml");
+    let step = "[[steps]]\nchange = \"add_tool\"\ncount = 100000\n";
+    std::fs::write(&path, step.repeat(1024 * 1024 / step.len())).unwrap();
+    assert_scenario_refused(
+        path.to_str().unwrap(),
+        "steps[10] (add_tool): the steps so far make 1100000 runs (times × count, summed); \
+         a scenario makes at most 1000000",
+    );
+    // Storms count as runs too: ten steps of 100,000 notifications are the
+    // most; one more notification is one too many.
+    let path = dir.path().join("storms.toml");
+    let storm = "[[steps]]\nnotify = \"tools\"\nevery_ms = 1\ntimes = 100000\n";
+    let one_more = "[[steps]]\nnotify = \"tools\"\n";
+    std::fs::write(&path, format!("{}{one_more}", storm.repeat(10))).unwrap();
+    assert_scenario_refused(
+        path.to_str().unwrap(),
+        "steps[10] (notify tools): the steps so far make 1000001 runs",
+    );
+}

@@ -54,10 +54,12 @@ use crate::notice::{NoticeSink, NotifyStyle};
 use crate::observe::Watch;
 
 pub enum SessionMsg {
-    /// One of the registry's lists changed.
-    ListChanged(ListKind),
-    /// A resource's contents changed: tell the destinations subscribed to it.
-    ResourceUpdated(String),
+    /// One of the registry's lists changed, `times` times (the steps of one
+    /// change, told at once).
+    ListChanged { list: ListKind, times: usize },
+    /// A resource's contents changed, `times` times: tell the destinations
+    /// subscribed to it.
+    ResourceUpdated { uri: String, times: usize },
     /// Who the client is and which protocol revision it speaks, for `GET /state`:
     /// from `initialize`, or from a 2026-07-28 request's `_meta`.
     Hello { client: Value, protocol: String },
@@ -100,8 +102,10 @@ pub enum SessionMsg {
 impl From<SubscriberMsg> for SessionMsg {
     fn from(message: SubscriberMsg) -> Self {
         match message {
-            SubscriberMsg::ListChanged(list) => SessionMsg::ListChanged(list),
-            SubscriberMsg::ResourceUpdated(uri) => SessionMsg::ResourceUpdated(uri),
+            SubscriberMsg::ListChanged { list, times } => SessionMsg::ListChanged { list, times },
+            SubscriberMsg::ResourceUpdated { uri, times } => {
+                SessionMsg::ResourceUpdated { uri, times }
+            }
             SubscriberMsg::Spurious {
                 list,
                 before_initialized,
@@ -122,8 +126,10 @@ impl TryFrom<SessionMsg> for SubscriberMsg {
 
     fn try_from(message: SessionMsg) -> Result<Self, SessionMsg> {
         Ok(match message {
-            SessionMsg::ListChanged(list) => SubscriberMsg::ListChanged(list),
-            SessionMsg::ResourceUpdated(uri) => SubscriberMsg::ResourceUpdated(uri),
+            SessionMsg::ListChanged { list, times } => SubscriberMsg::ListChanged { list, times },
+            SessionMsg::ResourceUpdated { uri, times } => {
+                SubscriberMsg::ResourceUpdated { uri, times }
+            }
             SessionMsg::Spurious {
                 list,
                 before_initialized,
@@ -271,27 +277,33 @@ impl Actor for Session {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SessionMsg::ListChanged(list) => {
-                state.changes[list.index()] += 1;
-                match &mut state.client {
-                    Some(client) => client.list_changed(list),
-                    None => state.changed_before_initialized[list.index()] = true,
-                }
-                for stream in state.streams.values_mut() {
-                    stream.destination.list_changed(list);
+            SessionMsg::ListChanged { list, times } => {
+                state.changes[list.index()] += times as u64;
+                // Each step as if told alone: a folding writer folds them, an
+                // exact one queues them up to its backlog.
+                for _ in 0..times {
+                    match &mut state.client {
+                        Some(client) => client.list_changed(list),
+                        None => state.changed_before_initialized[list.index()] = true,
+                    }
+                    for stream in state.streams.values_mut() {
+                        stream.destination.list_changed(list);
+                    }
                 }
             }
-            SessionMsg::ResourceUpdated(uri) => {
+            SessionMsg::ResourceUpdated { uri, times } => {
                 // Before `initialized` an update has nowhere to go, and unlike
                 // a list change it is about contents the client has not read.
-                if let Some(client) = &mut state.client
-                    && state.subscribed.contains(&uri)
-                {
-                    client.resource_updated(uri.clone());
-                }
-                for stream in state.streams.values_mut() {
-                    if stream.resources.contains(&uri) {
-                        stream.destination.resource_updated(uri.clone());
+                for _ in 0..times {
+                    if let Some(client) = &mut state.client
+                        && state.subscribed.contains(&uri)
+                    {
+                        client.resource_updated(uri.clone());
+                    }
+                    for stream in state.streams.values_mut() {
+                        if stream.resources.contains(&uri) {
+                            stream.destination.resource_updated(uri.clone());
+                        }
                     }
                 }
             }
