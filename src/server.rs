@@ -199,6 +199,8 @@ pub struct ServerHandle {
     service: Option<JoinHandle<()>>,
     /// The scenario's timeline, if the server runs one.
     timeline: Option<ActorRef<TimelineMsg>>,
+    /// Cancelled once the control endpoint, if any, owes no answer.
+    control_answered: Option<CancellationToken>,
 }
 
 impl ServerHandle {
@@ -251,6 +253,18 @@ impl ServerHandle {
     /// stopped it, or an actor failed.
     pub async fn wait(self) -> Result<(), ServerError> {
         let outcome = self.outcome.await.unwrap_or(Err(ServerError::Stopped));
+        // A control change in flight is answered before the process exits;
+        // the endpoint bounds its own wait, this only backs it up.
+        if let Some(answered) = self.control_answered
+            && tokio::time::timeout(
+                crate::control::ANSWER_TIMEOUT + SERVICE_STOP_TIMEOUT,
+                answered.cancelled(),
+            )
+            .await
+            .is_err()
+        {
+            tracing::debug!("the control endpoint did not finish its answers; leaving them");
+        }
         // The actors have stopped, so the service is stopping too; its last
         // writes are worth a short wait, never a long one.
         if let Some(service) = self.service
@@ -405,6 +419,7 @@ async fn start_tree<T>(
         "mcp_url": mcp_url,
         "control_url": control.as_ref().map(|(_, bound)| format!("http://{bound}")),
     });
+    let control_answered = control.as_ref().map(|_| CancellationToken::new());
     let many_clients = mcp_url.is_some();
     let (outcome_tx, outcome) = oneshot::channel();
     let (supervisor, _) = Actor::spawn(None, Supervisor, outcome_tx)
@@ -438,12 +453,15 @@ async fn start_tree<T>(
             None => (watch, None),
         };
         let edge = edge(&supervisor, registry.clone(), watch.clone()).await?;
-        if let (Some((listener, _)), Some(control)) = (control, &options.control) {
+        if let (Some((listener, _)), Some(control), Some(answered)) =
+            (control, &options.control, &control_answered)
+        {
             let args = ControlArgs {
                 listener,
                 options: control.clone(),
                 registry: registry.clone(),
                 recorder: recorder.clone(),
+                answered: answered.clone().drop_guard(),
             };
             Actor::spawn_linked(None, Control, args, supervisor.get_cell())
                 .await
@@ -477,6 +495,7 @@ async fn start_tree<T>(
         outcome,
         service: None,
         timeline,
+        control_answered,
     };
     Ok((handle, edge))
 }

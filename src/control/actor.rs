@@ -1,13 +1,14 @@
 //! The Control actor: owns the control endpoint's listening socket.
 //!
-//! It starts serving when it starts and stops when it stops; everything a
-//! request does goes to the Registry as messages (see [`crate::control`]).
+//! It starts serving when it starts and stops accepting when it stops; the
+//! answers then still owed are written by the serving task, which drops
+//! [`ControlArgs::answered`] when it is done (see [`crate::control`]).
+//! Everything a request does goes to the Registry as messages.
 //! Like every trigger, it only sends changes: it holds no catalog state.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::actors::registry::RegistryMsg;
 use crate::control::{self, ControlOptions};
@@ -24,14 +25,16 @@ pub struct ControlArgs {
     pub registry: ActorRef<RegistryMsg>,
     /// What `GET /report` asks; `None` answers that nothing is recorded.
     pub recorder: Option<ActorRef<RecorderMsg>>,
+    /// Dropped once the endpoint owes no answer: when its serving task ends,
+    /// or at once if it never starts.
+    pub answered: DropGuard,
 }
 
 pub struct Control;
 
 pub struct ControlState {
-    /// Ends the accept loop and every connection.
+    /// Ends the accept loop; each connection then finishes its answer.
     cancel: CancellationToken,
-    accept: JoinHandle<()>,
 }
 
 impl Actor for Control {
@@ -46,15 +49,18 @@ impl Actor for Control {
     ) -> Result<Self::State, ActorProcessingErr> {
         let bound = args.listener.local_addr()?;
         let cancel = CancellationToken::new();
-        let accept = tokio::spawn(control::serve(
+        // Not aborted when the actor stops: it ends by itself, within
+        // `control::ANSWER_TIMEOUT` of the cancel.
+        tokio::spawn(control::serve(
             args.listener,
             args.options,
             args.registry,
             args.recorder,
             cancel.clone(),
+            args.answered,
         ));
         tracing::info!(url = %format!("http://{bound}"), "serving the control endpoint");
-        Ok(ControlState { cancel, accept })
+        Ok(ControlState { cancel })
     }
 
     async fn post_stop(
@@ -63,7 +69,6 @@ impl Actor for Control {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.cancel.cancel();
-        state.accept.abort();
         Ok(())
     }
 }

@@ -19,8 +19,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::batch;
+use super::guard::with_default_port;
 use super::guard::{HeadError, check_head};
-use super::{check_message, exact_id, with_default_port};
+use super::{check_message, exact_id};
 
 /// Cases per property in a plain `cargo test`, unless `PROPTEST_CASES` says.
 const CASES: u32 = 512;

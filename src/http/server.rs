@@ -142,7 +142,13 @@ impl Actor for HttpServer {
             Arc::clone(&rmcp_sessions),
             cancel.clone(),
         );
+        let gate = http::guard::Gate::new(
+            bound,
+            &args.options.allowed_hosts,
+            &args.options.allowed_origins,
+        );
         let mut edge = http::Edge::new(
+            gate,
             service,
             myself.clone(),
             Arc::clone(&rmcp_sessions),
