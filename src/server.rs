@@ -385,6 +385,9 @@ async fn start_tree<T>(
     ) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
     let start = Instant::now();
+    // Before anything is logged, bound or served: a path that cannot be
+    // written is refused with its one line.
+    check_paths(options)?;
     // First, so that nobody mistakes a hostile run for a normal one.
     let scenario = options
         .scenario
@@ -498,6 +501,32 @@ async fn start_tree<T>(
         control_answered,
     };
     Ok((handle, edge))
+}
+
+/// Refuse every path the server would write (the ready file, the pidfile,
+/// the report) that cannot be written, in the order they are written.
+/// Each writer checks its path again when it writes.
+fn check_paths(options: &Options) -> Result<(), StartupError> {
+    use crate::actors::pidfile::check_writable;
+    if let Some(path) = &options.ready_file {
+        check_writable(path).map_err(|source| StartupError::ReadyFile {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if let Some(path) = &options.pidfile {
+        check_writable(path).map_err(|source| StartupError::Pidfile {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if let Some(path) = &options.report {
+        check_writable(path).map_err(|source| StartupError::Report {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// Spawn the scenario's Timeline and the watcher that cues it. Its steps are
