@@ -34,8 +34,8 @@ use crate::control::ControlOptions;
 use crate::control::actor::{Control, ControlArgs};
 use crate::error::{Error, ServerError, StartupError};
 use crate::hostile::Hostile;
-use crate::http::server::{HttpServer, HttpServerArgs, HttpServerMsg};
-use crate::http::{HttpOptions, MCP_PATH};
+use crate::http::server::HttpServerMsg;
+use crate::http::{HttpArgs, HttpOptions, MCP_PATH};
 use crate::mcp::{McpHandler, Offer, Profile};
 use crate::observe::{Watch, Watcher};
 use crate::report::recorder::{Recorder, RecorderArgs, RecorderMsg, Recording};
@@ -349,7 +349,7 @@ pub async fn start_http(
         &options,
         Some(mcp_url),
         async |supervisor, registry, watch| {
-            let args = HttpServerArgs {
+            let args = HttpArgs {
                 listener,
                 options: http,
                 profile: Profile::new(options.offer(), options.hostile, watch.clone()),
@@ -357,11 +357,9 @@ pub async fn start_http(
                 supervisor: supervisor.get_cell(),
                 drop_streams: options.scenario.as_ref().is_some_and(|s| s.drops_streams()),
             };
-            let (http_server, _) =
-                Actor::spawn_linked(None, HttpServer, args, supervisor.get_cell())
-                    .await
-                    .map_err(|e| startup_error("HTTP server", e))?;
-            Ok(http_server)
+            crate::http::spawn(args)
+                .await
+                .map_err(|e| startup_error("HTTP server", e))
         },
     )
     .await?;

@@ -50,7 +50,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use ractor::{ActorCell, ActorRef, ActorRuntime};
+use ractor::{Actor, ActorCell, ActorRef, ActorRuntime, SpawnErr};
 use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::common::http_header::{HEADER_SESSION_ID, JSON_MIME_TYPE};
 use rmcp::transport::streamable_http_server::session::SessionManager;
@@ -61,7 +61,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::RegistryMsg;
 use crate::actors::session::{Session, SessionArgs};
-use crate::http::server::HttpServerMsg;
+use crate::http::server::{HttpServer, HttpServerArgs, HttpServerMsg, StreamCut};
 use crate::mcp::{McpHandler, Profile};
 use crate::revision;
 use body::{BodyBudget, BodyError};
@@ -191,51 +191,75 @@ pub(crate) struct Edge {
     cut: Option<Arc<StreamCut>>,
 }
 
-/// Ends the SSE responses open when it is pulled, without the rest of their
-/// stream (a scenario's `drop_stream`): the client sees its stream close
-/// with no final result. Each request takes the token current when it
-/// arrives; pulling cancels that one and puts a fresh one in its place.
-#[derive(Default)]
-pub(crate) struct StreamCut(std::sync::Mutex<CancellationToken>);
-
-impl StreamCut {
-    fn current(&self) -> CancellationToken {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub(crate) fn pull(&self) {
-        let mut token = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut *token).cancel();
-    }
+/// What serving MCP over HTTP needs.
+pub(crate) struct HttpArgs {
+    /// Already bound, so that a bad address fails start-up before anything
+    /// else starts.
+    pub listener: TcpListener,
+    pub options: HttpOptions,
+    /// What every session answers with.
+    pub profile: Arc<Profile>,
+    pub registry: ActorRef<RegistryMsg>,
+    /// What the HttpServer actor and each Session actor are linked to.
+    pub supervisor: ActorCell,
+    /// Whether SSE responses may be dropped (a scenario's `drop_stream`).
+    pub drop_streams: bool,
 }
 
-impl Edge {
-    pub(crate) fn new(
-        gate: Gate,
-        service: McpService,
-        tracker: ActorRef<HttpServerMsg>,
-        sessions: Arc<Sessions>,
-        request_timeout: Duration,
-    ) -> Self {
-        Self {
-            gate,
-            service,
-            tracker,
-            sessions,
-            budget: BodyBudget::default(),
-            request_timeout,
-            cut: None,
-        }
-    }
-
-    /// Let this edge's open SSE responses be cut; returns what cuts them.
-    pub(crate) fn cut_streams(&mut self) -> Arc<StreamCut> {
-        Arc::clone(self.cut.get_or_insert_with(Arc::default))
-    }
+/// Serve MCP over HTTP: spawn the [`HttpServer`] actor, which knows which
+/// sessions still have a client, then accept connections on the listener
+/// and hand each request through the edge here, until the actor stops.
+/// Wired here rather than in the actor, so that the actor's file needs
+/// nothing of the edge, which talks to it.
+pub(crate) async fn spawn(args: HttpArgs) -> Result<ActorRef<HttpServerMsg>, SpawnErr> {
+    let bound = args
+        .listener
+        .local_addr()
+        .map_err(|error| SpawnErr::StartupFailed(error.into()))?;
+    // Before the first connection is accepted; logged after the URL, which
+    // stays the log's first line.
+    let descriptors = descriptors::raise_to_hard_limit();
+    let cancel = CancellationToken::new();
+    let sessions = Arc::new(session_manager(cancel.clone()));
+    let cut = args.drop_streams.then(Arc::<StreamCut>::default);
+    let tracking = HttpServerArgs {
+        sessions: Arc::clone(&sessions),
+        cancel: cancel.clone(),
+        session_timeout: args.options.session_timeout,
+        cut: cut.clone(),
+    };
+    let (tracker, _) =
+        Actor::spawn_linked(None, HttpServer, tracking, args.supervisor.clone()).await?;
+    let edge = Edge {
+        gate: Gate::new(
+            bound,
+            &args.options.allowed_hosts,
+            &args.options.allowed_origins,
+        ),
+        service: service(
+            bound,
+            &args.options,
+            args.profile,
+            args.registry,
+            args.supervisor,
+            Arc::clone(&sessions),
+            cancel.clone(),
+        ),
+        tracker: tracker.clone(),
+        sessions,
+        budget: BodyBudget::default(),
+        request_timeout: args.options.request_timeout,
+        cut,
+    };
+    // Ends when the actor stops and cancels `cancel`.
+    tokio::spawn(accept(args.listener, edge, cancel));
+    tracing::info!(url = %format!("http://{bound}{MCP_PATH}"), "serving MCP over Streamable HTTP");
+    descriptors.log();
+    Ok(tracker)
 }
 
 /// Accept connections until `cancel` fires, serving each on its own task.
-pub(crate) async fn accept(listener: TcpListener, edge: Edge, cancel: CancellationToken) {
+async fn accept(listener: TcpListener, edge: Edge, cancel: CancellationToken) {
     let edge = Arc::new(edge);
     // Dropped at once, which aborts the connections still open.
     let _open = accept_loop(listener, cancel, "MCP", move |stream| {
