@@ -243,7 +243,7 @@ async fn changes(body: &[u8], endpoint: &Endpoint) -> ControlResponse {
 
 /// A change request is a JSON object: serde would also fill the request's
 /// fields in order from an array (`["add_tool"]`), which is no request.
-fn parse_change(body: &[u8]) -> serde_json::Result<ChangeRequest> {
+pub(crate) fn parse_change(body: &[u8]) -> serde_json::Result<ChangeRequest> {
     let object: serde_json::Map<String, Value> = serde_json::from_slice(body)?;
     serde_json::from_value(Value::Object(object))
 }
