@@ -257,7 +257,9 @@ impl ServerHandle {
         // the endpoint bounds its own wait, this only backs it up.
         if let Some(answered) = self.control_answered
             && tokio::time::timeout(
-                crate::control::ANSWER_TIMEOUT + SERVICE_STOP_TIMEOUT,
+                crate::control::APPLY_TIMEOUT
+                    + crate::control::ANSWER_TIMEOUT
+                    + SERVICE_STOP_TIMEOUT,
                 answered.cancelled(),
             )
             .await

@@ -49,8 +49,8 @@ impl Actor for Control {
     ) -> Result<Self::State, ActorProcessingErr> {
         let bound = args.listener.local_addr()?;
         let cancel = CancellationToken::new();
-        // Not aborted when the actor stops: it ends by itself, within
-        // `control::ANSWER_TIMEOUT` of the cancel.
+        // Not aborted when the actor stops: it ends by itself once the
+        // answers it owes are written (see `control::serve`).
         tokio::spawn(control::serve(
             args.listener,
             args.options,

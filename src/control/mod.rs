@@ -24,8 +24,10 @@
 //!
 //! At shutdown a change already handed to the Registry is answered: 200 once
 //! applied, or 503 if the Registry stopped before applying it; a request not
-//! yet handed over gets 503 and changes nothing. The server waits for those
-//! answers, at most [`ANSWER_TIMEOUT`], before it exits.
+//! yet handed over gets 503 and changes nothing. Before it exits the server
+//! waits for the changes being applied (our own work, bounded by the largest
+//! `count`; [`APPLY_TIMEOUT`] only guards against a bug) and then, at most
+//! [`ANSWER_TIMEOUT`], for their answers to be written to clients.
 
 pub mod actor;
 
@@ -45,6 +47,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use ractor::{ActorRef, call, call_t};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::actors::registry::RegistryMsg;
@@ -60,9 +63,13 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How long a client may take to send its headers, and then its body.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long the server, once stopping, gives the answers it owes: a change
-/// the Registry is applying (the largest takes seconds) and the writing of
-/// its answer.
+/// How long the server, once stopping, waits for the changes being applied
+/// and their answers built: the largest (`count` 1,000,000) takes a few
+/// seconds, more in a debug build on a busy machine. Only a bug reaches it.
+pub const APPLY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long the server, once the changes are applied, gives clients to take
+/// the answers it owes them.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long `GET /state` waits for one session to describe itself: a session
@@ -99,10 +106,30 @@ struct Endpoint {
     recorder: Option<ActorRef<RecorderMsg>>,
     /// Fired when the server stops: no new change is handed on.
     stopping: CancellationToken,
+    /// How many changes are being applied and answered (see [`Applying`]).
+    applying: watch::Sender<usize>,
+}
+
+/// Counts one change as being applied, from before it is handed to the
+/// Registry until its answer is built: what shutdown waits for first.
+struct Applying<'a>(&'a watch::Sender<usize>);
+
+impl<'a> Applying<'a> {
+    fn new(applying: &'a watch::Sender<usize>) -> Self {
+        applying.send_modify(|n| *n += 1);
+        Self(applying)
+    }
+}
+
+impl Drop for Applying<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 /// Accept connections until `cancel` fires, serving each on its own task;
-/// then let the requests in flight be answered, within [`ANSWER_TIMEOUT`].
+/// then let the changes in flight be applied and every request in flight
+/// be answered (see the module doc for the bounds).
 /// `answered` is dropped when this returns (or is dropped), which tells
 /// whoever waits that no answer is owed any more.
 pub(crate) async fn serve(
@@ -125,11 +152,21 @@ pub(crate) async fn serve(
         registry,
         recorder,
         stopping: cancel.clone(),
+        applying: watch::Sender::new(0),
     });
+    let mut applying = endpoint.applying.subscribe();
     let mut open = accept_loop(listener, cancel, "control", move |stream| {
         connection(stream, Arc::clone(&endpoint))
     })
     .await;
+    // Every change already counted is applied and its answer built; any
+    // later one sees `stopping` and is refused (see `changes`).
+    if tokio::time::timeout(APPLY_TIMEOUT, applying.wait_for(|n| *n == 0))
+        .await
+        .is_err()
+    {
+        tracing::error!("control changes still being applied at shutdown; leaving them");
+    }
     // Each connection finishes the request it is answering and closes
     // (see `connection`); those still open after the bound are dropped.
     let answered_all = async { while open.join_next().await.is_some() {} };
@@ -222,8 +259,11 @@ async fn changes(body: &[u8], endpoint: &Endpoint) -> ControlResponse {
         Err(refused) => return refused_response(&refused),
     };
     let applied = change.count;
-    // Once the server is stopping no change is handed on: the client hears
-    // 503 and knows that nothing was applied.
+    // Counted before `stopping` is read: shutdown fires `stopping`, then
+    // waits for the count to fall to 0, so a change is either counted and
+    // waited for, or sees `stopping` and is not handed on; the client then
+    // hears 503 and knows that nothing was applied.
+    let _applying = Applying::new(&endpoint.applying);
     if endpoint.stopping.is_cancelled() {
         return shutting_down();
     }
