@@ -69,32 +69,29 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(json!("initialize")),
         Just(json!("tools/call")),
     ];
-    leaf.prop_recursive(4, 32, 6, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec(
-                (
-                    prop_oneof![
-                        Just("jsonrpc".to_owned()),
-                        Just("id".to_owned()),
-                        Just("method".to_owned()),
-                        Just("params".to_owned()),
-                        Just("result".to_owned()),
-                        Just("error".to_owned()),
-                        "[a-z]{1,6}",
-                    ],
-                    inner
-                ),
-                0..5
-            )
-            .prop_map(|fields| Value::Object(fields.into_iter().collect())),
-        ]
-    })
+    nested(
+        leaf,
+        &["jsonrpc", "id", "method", "params", "result", "error"],
+    )
 }
 
 /// JSON that is often almost a change request: its keys and kinds, and
 /// counts small enough to apply at once or out of range.
 fn change_value() -> impl Strategy<Value = Value> {
+    let kinds = prop::sample::select(vec![
+        "add_tool",
+        "remove_tool",
+        "change_tool",
+        "reset",
+        "add_prompt",
+        "remove_prompt",
+        "change_prompt",
+        "add_resource",
+        "remove_resource",
+        "update_resource",
+        "echo",
+        "dynamic://resources/1",
+    ]);
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -102,39 +99,26 @@ fn change_value() -> impl Strategy<Value = Value> {
             .prop_map(|n| json!(n)),
         any::<f64>().prop_map(|f| json!(f)),
         "[ -~]{0,12}".prop_map(Value::String),
-        prop::sample::select(vec![
-            "add_tool",
-            "remove_tool",
-            "change_tool",
-            "reset",
-            "add_prompt",
-            "remove_prompt",
-            "change_prompt",
-            "add_resource",
-            "remove_resource",
-            "update_resource",
-            "echo",
-            "dynamic://resources/1",
-        ])
-        .prop_map(|kind| json!(kind)),
+        kinds.prop_map(|kind| json!(kind)),
     ];
-    leaf.prop_recursive(3, 16, 5, |inner| {
+    nested(leaf, &["change", "count", "name", "uri"])
+}
+
+/// Arrays and objects of `leaf` values, nested a few deep, whose objects'
+/// keys are mostly `keys` and sometimes any short word.
+fn nested(
+    leaf: impl Strategy<Value = Value> + 'static,
+    keys: &'static [&'static str],
+) -> impl Strategy<Value = Value> {
+    leaf.prop_recursive(4, 32, 6, move |inner| {
+        let key = prop_oneof![
+            prop::sample::select(keys).prop_map(str::to_owned),
+            "[a-z]{1,6}",
+        ];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec(
-                (
-                    prop_oneof![
-                        Just("change".to_owned()),
-                        Just("count".to_owned()),
-                        Just("name".to_owned()),
-                        Just("uri".to_owned()),
-                        "[a-z]{1,6}",
-                    ],
-                    inner
-                ),
-                0..4
-            )
-            .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+            prop::collection::vec((key, inner), 0..5)
+                .prop_map(|fields| Value::Object(fields.into_iter().collect())),
         ]
     })
 }
