@@ -1,5 +1,5 @@
 //! The gate every request to either listener passes before anything else,
-//! its body above all: [`Gate::check`], the one function that `/mcp` and the
+//! its body above all: `Gate::check`, the one function that `/mcp` and the
 //! control endpoint both call.
 //!
 //! It checks two things. First the head itself ([`check_head`]): one
