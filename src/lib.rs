@@ -21,7 +21,7 @@
 //! | PidfileWriter | the pidfile: written on start, removed on stop | [`actors::pidfile`] |
 //! | ReadyFile | the ready file (PID and URLs): written on start, removed on stop | [`actors::ready_file`] |
 //! | Session | one client's notifications: its rmcp `Peer` after the handshake, its `subscriptions/listen` streams on 2026-07-28 | [`actors::session`] |
-//! | HttpServer | the listening socket; which HTTP sessions still have a client | [`http::server`] |
+//! | HttpServer | which HTTP sessions still have a client; stopping it ends the accept loop | [`http::server`] |
 //! | Timeline | a `--scenario`'s steps, run in order at their moments | [`scenario::timeline`] |
 //!
 //! Around them: [`catalog`] holds the three lists and the changes to them;

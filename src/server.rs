@@ -35,8 +35,8 @@ use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest};
 use crate::control::ControlOptions;
 use crate::error::{Error, ServerError, StartupError};
 use crate::hostile::Hostile;
-use crate::http::server::{HttpServer, HttpServerArgs, HttpServerMsg};
-use crate::http::{HttpOptions, MCP_PATH};
+use crate::http::server::HttpServerMsg;
+use crate::http::{HttpArgs, HttpOptions, MCP_PATH};
 use crate::mcp::{McpHandler, Offer, Profile};
 use crate::observe::{Watch, Watcher};
 use crate::report::recorder::{Recorder, RecorderArgs, RecorderMsg, Recording};
@@ -202,6 +202,8 @@ pub struct ServerHandle {
     /// Tells the triggers how clients are served, once they can come (a
     /// scenario's clock starts then).
     serving: watch::Sender<Option<Serving>>,
+    /// Cancelled once the control endpoint, if any, owes no answer.
+    control_answered: Option<CancellationToken>,
 }
 
 impl ServerHandle {
@@ -245,6 +247,20 @@ impl ServerHandle {
     /// stopped it, or an actor failed.
     pub async fn wait(self) -> Result<(), ServerError> {
         let outcome = self.outcome.await.unwrap_or(Err(ServerError::Stopped));
+        // A control change in flight is answered before the process exits;
+        // the endpoint bounds its own wait, this only backs it up.
+        if let Some(answered) = self.control_answered
+            && tokio::time::timeout(
+                crate::control::APPLY_TIMEOUT
+                    + crate::control::ANSWER_TIMEOUT
+                    + SERVICE_STOP_TIMEOUT,
+                answered.cancelled(),
+            )
+            .await
+            .is_err()
+        {
+            tracing::debug!("the control endpoint did not finish its answers; leaving them");
+        }
         // The actors have stopped, so the service is stopping too; its last
         // writes are worth a short wait, never a long one.
         if let Some(service) = self.service
@@ -329,18 +345,15 @@ pub async fn start_http(
     let mcp_url = format!("http://{bound}{MCP_PATH}");
     let (handle, http_server) = start_tree(&options, Some(mcp_url), async |starting| {
         let offer = options.offer(starting);
-        let args = HttpServerArgs {
+        let args = HttpArgs {
             listener,
             options: http,
             profile: Profile::new(offer, options.hostile, starting.watch.clone()),
             registry: starting.registry.clone(),
-            supervisor: starting.supervisor.cell(),
+            supervisor: starting.supervisor.clone(),
             drop_streams: options.scenario.as_ref().is_some_and(|s| s.drops_streams()),
         };
-        starting
-            .supervisor
-            .spawn("HTTP server", HttpServer, args)
-            .await
+        crate::http::spawn(args).await
     })
     .await?;
     handle.begin_serving(Some(http_server));
@@ -359,6 +372,9 @@ async fn start_tree<T>(
     edge: impl AsyncFnOnce(&Starting) -> Result<T, StartupError>,
 ) -> Result<(ServerHandle, T), StartupError> {
     let start = Instant::now();
+    // Before anything is logged, bound or served: a path that cannot be
+    // written is refused with its one line.
+    check_paths(options)?;
     // First, so that nobody mistakes a hostile run for a normal one.
     let scenario = options
         .scenario
@@ -393,6 +409,7 @@ async fn start_tree<T>(
         "mcp_url": mcp_url,
         "control_url": control.as_ref().map(|(_, bound)| format!("http://{bound}")),
     });
+    let control_answered = control.as_ref().map(|_| CancellationToken::new());
     let control_listener = control.map(|(listener, _)| listener);
     let many_clients = mcp_url.is_some();
     let (outcome_tx, outcome) = oneshot::channel();
@@ -428,7 +445,11 @@ async fn start_tree<T>(
         let triggers = [
             timeline::trigger(options.scenario.clone()),
             trigger::trigger_tools(options.trigger_tools),
-            crate::control::actor::trigger(control_listener, options.control.clone()),
+            crate::control::actor::trigger(
+                control_listener,
+                options.control.clone(),
+                control_answered.clone(),
+            ),
             signals::trigger(options.handle_signals),
         ];
         let (before, after): (Vec<_>, Vec<_>) = triggers
@@ -470,8 +491,35 @@ async fn start_tree<T>(
         outcome,
         service: None,
         serving,
+        control_answered,
     };
     Ok((handle, edge))
+}
+
+/// Refuse every path the server would write (the ready file, the pidfile,
+/// the report) that cannot be written, in the order they are written.
+/// Each writer checks its path again when it writes.
+fn check_paths(options: &Options) -> Result<(), StartupError> {
+    use crate::actors::pidfile::check_writable;
+    if let Some(path) = &options.ready_file {
+        check_writable(path).map_err(|source| StartupError::ReadyFile {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if let Some(path) = &options.pidfile {
+        check_writable(path).map_err(|source| StartupError::Pidfile {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if let Some(path) = &options.report {
+        check_writable(path).map_err(|source| StartupError::Report {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// The Recorder, when the run is recorded (`--report` or `--control`).

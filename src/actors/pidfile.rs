@@ -152,6 +152,23 @@ pub(crate) fn check_target(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Whether a file can be written at `path` by the rules above: nothing but a
+/// regular file is there, and its folder is a directory. Checked for every
+/// path the server writes before anything is served, so that a bad one is
+/// refused with one line instead of after the listeners have started.
+pub(crate) fn check_writable(path: &Path) -> std::io::Result<()> {
+    check_target(path)?;
+    let folder = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    if std::fs::metadata(folder)?.is_dir() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("its folder is not a directory"))
+    }
+}
+
 fn kind_of(file_type: &std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if file_type.is_dir() {

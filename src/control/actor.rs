@@ -1,13 +1,14 @@
 //! The Control actor: owns the control endpoint's listening socket.
 //!
-//! It starts serving when it starts and stops when it stops; everything a
-//! request does goes to the Registry as messages (see [`crate::control`]).
+//! It starts serving when it starts and stops accepting when it stops; the
+//! answers then still owed are written by the serving task, which drops
+//! [`ControlArgs::answered`] when it is done (see [`crate::control`]).
+//! Everything a request does goes to the Registry as messages.
 //! Like every trigger, it only sends changes: it holds no catalog state.
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::actors::registry::RegistryHandle;
 use crate::control::{self, ControlOptions};
@@ -17,17 +18,26 @@ use crate::trigger::{Started, Starting, Trigger};
 /// The control endpoint as a trigger, if the server serves one: its
 /// listener is bound before anything starts, so that a bad address fails
 /// first.
+/// `answered` is cancelled once the endpoint owes no answer (see
+/// [`ControlArgs::answered`]).
 pub fn trigger(
     listener: Option<TcpListener>,
     options: Option<ControlOptions>,
+    answered: Option<CancellationToken>,
 ) -> Option<Box<dyn Trigger>> {
-    let (listener, options) = (listener?, options?);
-    Some(Box::new(ControlTrigger { listener, options }))
+    let (listener, options, answered) = (listener?, options?, answered?);
+    Some(Box::new(ControlTrigger {
+        listener,
+        options,
+        answered: answered.drop_guard(),
+    }))
 }
 
 struct ControlTrigger {
     listener: TcpListener,
     options: ControlOptions,
+    /// Dropped with the trigger if it never starts: then no answer is owed.
+    answered: DropGuard,
 }
 
 impl Trigger for ControlTrigger {
@@ -38,6 +48,7 @@ impl Trigger for ControlTrigger {
                 options: self.options,
                 registry: starting.registry.clone(),
                 recorder: starting.recorder.clone(),
+                answered: self.answered,
             };
             starting
                 .supervisor
@@ -59,14 +70,16 @@ pub struct ControlArgs {
     pub registry: RegistryHandle,
     /// What `GET /report` asks; `None` answers that nothing is recorded.
     pub recorder: Option<ActorRef<RecorderMsg>>,
+    /// Dropped once the endpoint owes no answer: when its serving task ends,
+    /// or at once if it never starts.
+    pub answered: DropGuard,
 }
 
 pub struct Control;
 
 pub struct ControlState {
-    /// Ends the accept loop and every connection.
+    /// Ends the accept loop; each connection then finishes its answer.
     cancel: CancellationToken,
-    accept: JoinHandle<()>,
 }
 
 impl Actor for Control {
@@ -81,15 +94,18 @@ impl Actor for Control {
     ) -> Result<Self::State, ActorProcessingErr> {
         let bound = args.listener.local_addr()?;
         let cancel = CancellationToken::new();
-        let accept = tokio::spawn(control::serve(
+        // Not aborted when the actor stops: it ends by itself once the
+        // answers it owes are written (see `control::serve`).
+        tokio::spawn(control::serve(
             args.listener,
             args.options,
             args.registry,
             args.recorder,
             cancel.clone(),
+            args.answered,
         ));
         tracing::info!(url = %format!("http://{bound}"), "serving the control endpoint");
-        Ok(ControlState { cancel, accept })
+        Ok(ControlState { cancel })
     }
 
     async fn post_stop(
@@ -98,7 +114,6 @@ impl Actor for Control {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.cancel.cancel();
-        state.accept.abort();
         Ok(())
     }
 }

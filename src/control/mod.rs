@@ -13,12 +13,21 @@
 //! - `GET /report`: the client report as it stands (see [`crate::report`]),
 //!   the same document `--report FILE` gets at exit.
 //!
-//! It is guarded like `/mcp`: `Host` must name the bound address (or a
-//! loopback name with its port) and a present `Origin` must be that address's
-//! HTTP origin, unless `--allow-host` and `--allow-origin` add more. Both are
-//! checked before the body is read. The [`Control`](crate::control::actor)
-//! actor owns the listener; this module only answers requests, by messages to
-//! the Registry and the sessions.
+//! It keeps the gate `/mcp` keeps, from the same function
+//! ([`Gate::check`](crate::http::guard)): one `Host` without userinfo, an
+//! absolute-form target only if it names that same host, `Host` naming the
+//! bound address (or a loopback name with its port) and a present `Origin`
+//! that address's HTTP origin, unless `--allow-host` and `--allow-origin` add
+//! more; all checked before the body is read. The
+//! [`Control`](crate::control::actor) actor owns the listener; this module
+//! only answers requests, by messages to the Registry and the sessions.
+//!
+//! At shutdown a change already handed to the Registry is answered: 200 once
+//! applied, or 503 if the Registry stopped before applying it; a request not
+//! yet handed over gets 503 and changes nothing. Before it exits the server
+//! waits for the changes being applied (our own work, bounded by the largest
+//! `count`; [`APPLY_TIMEOUT`] only guards against a bug) and then, at most
+//! [`ANSWER_TIMEOUT`], for their answers to be written to clients.
 
 pub mod actor;
 
@@ -28,8 +37,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE, HOST, ORIGIN};
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::header::{ALLOW, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -38,11 +47,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use ractor::{ActorRef, call};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::watch;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::actors::registry::{ApplyError, Audience, RegistryHandle};
 use crate::catalog::{CatalogView, Change, ChangeError, ChangeRequest};
-use crate::http::{accept_loop, allowed_hosts, allowed_origins, with_default_port};
+use crate::http::accept_loop;
+use crate::http::guard::Gate;
 use crate::report::recorder::RecorderMsg;
 
 /// The largest change request accepted: a change is a few dozen bytes.
@@ -50,6 +61,15 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How long a client may take to send its headers, and then its body.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the server, once stopping, waits for the changes being applied
+/// and their answers built: the largest (`count` 1,000,000) takes a few
+/// seconds, more in a debug build on a busy machine. Only a bug reaches it.
+pub const APPLY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long the server, once the changes are applied, gives clients to take
+/// the answers it owes them.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long `GET /state` waits for one session to describe itself: a session
 /// stuck behind a client that does not read must not hold up the answer.
@@ -80,19 +100,44 @@ impl ControlOptions {
 
 /// What answering a request needs.
 struct Endpoint {
+    gate: Gate,
     registry: RegistryHandle,
     recorder: Option<ActorRef<RecorderMsg>>,
-    hosts: Vec<String>,
-    origins: Vec<String>,
+    /// Fired when the server stops: no new change is handed on.
+    stopping: CancellationToken,
+    /// How many changes are being applied and answered (see [`Applying`]).
+    applying: watch::Sender<usize>,
 }
 
-/// Accept connections until `cancel` fires, serving each on its own task.
+/// Counts one change as being applied, from before it is handed to the
+/// Registry until its answer is built: what shutdown waits for first.
+struct Applying<'a>(&'a watch::Sender<usize>);
+
+impl<'a> Applying<'a> {
+    fn new(applying: &'a watch::Sender<usize>) -> Self {
+        applying.send_modify(|n| *n += 1);
+        Self(applying)
+    }
+}
+
+impl Drop for Applying<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+/// Accept connections until `cancel` fires, serving each on its own task;
+/// then let the changes in flight be applied and every request in flight
+/// be answered (see the module doc for the bounds).
+/// `answered` is dropped when this returns (or is dropped), which tells
+/// whoever waits that no answer is owed any more.
 pub(crate) async fn serve(
     listener: TcpListener,
     options: ControlOptions,
     registry: RegistryHandle,
     recorder: Option<ActorRef<RecorderMsg>>,
     cancel: CancellationToken,
+    answered: DropGuard,
 ) {
     let bound = match listener.local_addr() {
         Ok(bound) => bound,
@@ -102,21 +147,42 @@ pub(crate) async fn serve(
         }
     };
     let endpoint = Arc::new(Endpoint {
+        gate: Gate::new(bound, &options.allowed_hosts, &options.allowed_origins),
         registry,
         recorder,
-        hosts: allowed_hosts(bound, &options.allowed_hosts)
-            .into_iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
-        origins: allowed_origins(bound, &options.allowed_origins),
+        stopping: cancel.clone(),
+        applying: watch::Sender::new(0),
     });
-    accept_loop(listener, cancel, "control", move |stream| {
+    let mut applying = endpoint.applying.subscribe();
+    let mut open = accept_loop(listener, cancel, "control", move |stream| {
         connection(stream, Arc::clone(&endpoint))
     })
-    .await
+    .await;
+    // Every change already counted is applied and its answer built; any
+    // later one sees `stopping` and is refused (see `changes`).
+    if tokio::time::timeout(APPLY_TIMEOUT, applying.wait_for(|n| *n == 0))
+        .await
+        .is_err()
+    {
+        tracing::error!("control changes still being applied at shutdown; leaving them");
+    }
+    // Each connection finishes the request it is answering and closes
+    // (see `connection`); those still open after the bound are dropped.
+    let answered_all = async { while open.join_next().await.is_some() {} };
+    if tokio::time::timeout(ANSWER_TIMEOUT, answered_all)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = open.len(),
+            "control requests still unanswered at shutdown; closing them"
+        );
+    }
+    drop(answered);
 }
 
 async fn connection(stream: TcpStream, endpoint: Arc<Endpoint>) {
+    let stopping = endpoint.stopping.clone();
     let service = service_fn(move |request| {
         let endpoint = Arc::clone(&endpoint);
         async move { Ok::<_, Infallible>(answer(request, &endpoint).await) }
@@ -125,40 +191,37 @@ async fn connection(stream: TcpStream, endpoint: Arc<Endpoint>) {
         .timer(TokioTimer::new())
         .header_read_timeout(READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service);
-    if let Err(error) = connection.await {
+    let mut connection = std::pin::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = stopping.cancelled() => {
+            // hyper closes an idle connection at once, and one with a
+            // request in flight once its answer is written.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = ended {
         tracing::debug!(%error, "control connection ended with an error");
     }
 }
 
-/// A request refused before it reached the registry.
-struct Refusal {
-    status: StatusCode,
-    message: String,
-}
-
-impl Refusal {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-
-    fn response(self) -> ControlResponse {
-        error(self.status, self.message)
-    }
-}
-
 async fn answer(request: Request<Incoming>, endpoint: &Endpoint) -> ControlResponse {
-    if let Err(refusal) = check_guard(request.headers(), endpoint) {
-        return refusal.response();
+    if let Err(refusal) = endpoint.gate.check(request.uri(), request.headers()).await {
+        return error(refusal.status, refusal.message);
     }
     let path = request.uri().path().to_owned();
     match (path.as_str(), request.method()) {
-        ("/changes", &Method::POST) => match read_body(request.into_body()).await {
-            Ok(body) => changes(&body, endpoint).await,
-            Err(refusal) => refusal.response(),
-        },
+        ("/changes", &Method::POST) => {
+            let read = tokio::select! {
+                read = read_body(request.into_body()) => read,
+                () = endpoint.stopping.cancelled() => return shutting_down(),
+            };
+            match read {
+                Ok(body) => changes(&body, endpoint).await,
+                Err(refused) => refused,
+            }
+        }
         ("/state", &Method::GET) => state(endpoint).await,
         ("/report", &Method::GET) => report(endpoint).await,
         ("/changes", _) => not_allowed("POST"),
@@ -170,60 +233,15 @@ async fn answer(request: Request<Incoming>, endpoint: &Endpoint) -> ControlRespo
     }
 }
 
-/// DNS-rebinding protection, as on `/mcp`.
-fn check_guard(headers: &HeaderMap, endpoint: &Endpoint) -> Result<(), Refusal> {
-    let mut hosts = headers.get_all(HOST).iter();
-    let host = match (hosts.next(), hosts.next()) {
-        (Some(host), None) => host.to_str().unwrap_or_default().to_ascii_lowercase(),
-        (None, _) => return Err(Refusal::new(StatusCode::BAD_REQUEST, "no Host header")),
-        // RFC 9112 section 3.2: a request with more than one Host field MUST get 400.
-        (Some(_), Some(_)) => {
-            return Err(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "more than one Host header",
-            ));
-        }
-    };
-    if !endpoint.hosts.contains(&host) {
-        return Err(Refusal::new(
-            StatusCode::FORBIDDEN,
-            format!("Host {host:?} is not allowed (see --allow-host)"),
-        ));
-    }
-    if let Some(origin) = headers.get(ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        if !origin_allowed(origin, &endpoint.origins) {
-            return Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                format!("Origin {origin:?} is not allowed (see --allow-origin)"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Whether `origin` is one of `allowed`, as `/mcp` matches them: a default
-/// port may be left out, and `scheme://host:*` allows any port.
-fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
-    let origin = with_default_port(origin);
-    allowed.iter().any(|allowed| {
-        *allowed == origin
-            || allowed.strip_suffix(":*").is_some_and(|any_port| {
-                origin
-                    .rsplit_once(':')
-                    .is_some_and(|(host, _)| host == any_port)
-            })
-    })
-}
-
-async fn read_body(body: Incoming) -> Result<Bytes, Refusal> {
+/// The body, or the answer to a body that could not be read.
+async fn read_body(body: Incoming) -> Result<Bytes, ControlResponse> {
     match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(_)) => Err(Refusal::new(
+        Ok(Err(_)) => Err(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the body exceeds {MAX_BODY_BYTES} bytes, or could not be read"),
         )),
-        Err(_) => Err(Refusal::new(
+        Err(_) => Err(error(
             StatusCode::REQUEST_TIMEOUT,
             format!("the body did not arrive within {READ_TIMEOUT:?}"),
         )),
@@ -231,7 +249,7 @@ async fn read_body(body: Incoming) -> Result<Bytes, Refusal> {
 }
 
 async fn changes(body: &[u8], endpoint: &Endpoint) -> ControlResponse {
-    let request: ChangeRequest = match serde_json::from_slice(body) {
+    let request = match parse_change(body) {
         Ok(request) => request,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad change request: {e}")),
     };
@@ -240,6 +258,14 @@ async fn changes(body: &[u8], endpoint: &Endpoint) -> ControlResponse {
         Err(refused) => return refused_response(&refused),
     };
     let applied = change.count;
+    // Counted before `stopping` is read: shutdown fires `stopping`, then
+    // waits for the count to fall to 0, so a change is either counted and
+    // waited for, or sees `stopping` and is not handed on; the client then
+    // hears 503 and knows that nothing was applied.
+    let _applying = Applying::new(&endpoint.applying);
+    if endpoint.stopping.is_cancelled() {
+        return shutting_down();
+    }
     match endpoint.registry.apply(change, Audience::All).await {
         Ok(catalog) => {
             // Written straight from the catalog: a bulk change's answer costs
@@ -259,6 +285,13 @@ async fn changes(body: &[u8], endpoint: &Endpoint) -> ControlResponse {
         Err(ApplyError::Refused(refused)) => refused_response(&refused),
         Err(ApplyError::Stopped(_)) => shutting_down(),
     }
+}
+
+/// A change request is a JSON object: serde would also fill the request's
+/// fields in order from an array (`["add_tool"]`), which is no request.
+pub(crate) fn parse_change(body: &[u8]) -> serde_json::Result<ChangeRequest> {
+    let object: serde_json::Map<String, Value> = serde_json::from_slice(body)?;
+    serde_json::from_value(Value::Object(object))
 }
 
 async fn state(endpoint: &Endpoint) -> ControlResponse {

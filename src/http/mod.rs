@@ -50,24 +50,25 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use ractor::{ActorCell, ActorRef, ActorRuntime};
+use ractor::{ActorCell, ActorRef, ActorRuntime, SpawnErr};
 use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::common::http_header::{HEADER_SESSION_ID, JSON_MIME_TYPE};
 use rmcp::transport::streamable_http_server::session::SessionManager;
-use rmcp::transport::streamable_http_server::{
-    SessionId, StreamableHttpServerConfig, StreamableHttpService,
-};
+use rmcp::transport::streamable_http_server::{SessionId, StreamableHttpService};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::RegistryHandle;
 use crate::actors::session::{Session, SessionArgs};
-use crate::http::server::HttpServerMsg;
+use crate::actors::supervisor::{SupervisorHandle, startup_error};
+use crate::error::StartupError;
+use crate::http::server::{HttpServer, HttpServerArgs, HttpServerMsg, StreamCut};
 use crate::mcp::{McpHandler, Profile};
 use crate::pagination::misread_list_params;
 use crate::revision;
 use body::{BodyBudget, BodyError};
+use guard::Gate;
 use sessions::Sessions;
 
 /// Where MCP is served.
@@ -129,53 +130,6 @@ pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
-/// The `Host` values a request may carry: the loopback names with the bound
-/// port, the bound address itself, and whatever the user added.
-pub fn allowed_hosts(bound: SocketAddr, extra: &[String]) -> Vec<String> {
-    let port = bound.port();
-    let mut hosts = vec![
-        format!("localhost:{port}"),
-        format!("127.0.0.1:{port}"),
-        format!("[::1]:{port}"),
-    ];
-    if !bound.ip().is_loopback() && !bound.ip().is_unspecified() {
-        hosts.push(bound.to_string());
-    }
-    hosts.extend(extra.iter().cloned());
-    hosts
-}
-
-/// The `Origin` values a request may carry: the HTTP origins of the allowed
-/// loopback hosts and bound address, and whatever the user added.
-pub fn allowed_origins(bound: SocketAddr, extra: &[String]) -> Vec<String> {
-    allowed_hosts(bound, &[])
-        .into_iter()
-        .map(|host| format!("http://{host}"))
-        .chain(extra.iter().map(|origin| with_default_port(origin)))
-        .collect()
-}
-
-/// `origin` with the default port of its scheme made explicit when it names
-/// none: `http://app.example` is the origin `http://app.example:80` (RFC 6454
-/// §4), while rmcp would read an entry without a port as any port. Entries
-/// with a port, `:*` (any port), `null` and other schemes stay as given.
-pub(crate) fn with_default_port(origin: &str) -> String {
-    let default_port = match origin.parse::<http::Uri>() {
-        Ok(uri) if uri.port().is_none() && uri.path_and_query().is_none_or(|p| p == "/") => {
-            match uri.scheme_str() {
-                Some("http") => Some(80),
-                Some("https") => Some(443),
-                _ => None,
-            }
-        }
-        _ => None,
-    };
-    match default_port {
-        Some(port) => format!("{}:{port}", origin.trim_end_matches('/')),
-        None => origin.to_owned(),
-    }
-}
-
 /// rmcp's HTTP service for a server bound to `bound`. A session it opens
 /// gets a Session actor linked to `supervisor` once its handler needs one.
 pub(crate) fn service(
@@ -187,10 +141,7 @@ pub(crate) fn service(
     sessions: Arc<Sessions>,
     cancel: CancellationToken,
 ) -> McpService {
-    let config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(allowed_hosts(bound, &options.allowed_hosts))
-        .with_allowed_origins(allowed_origins(bound, &options.allowed_origins))
-        .enforce_origin_validation()
+    let config = guard::rebinding_config(bound, &options.allowed_hosts, &options.allowed_origins)
         .with_cancellation_token(cancel);
     let spawner = registry.clone();
     let watch = profile.watch().clone();
@@ -232,6 +183,8 @@ pub(crate) fn session_manager(cancel: CancellationToken) -> Sessions {
 
 /// Everything a connection's requests share.
 pub(crate) struct Edge {
+    /// What every request passes first, as on the control endpoint.
+    gate: Gate,
     service: McpService,
     tracker: ActorRef<HttpServerMsg>,
     sessions: Arc<Sessions>,
@@ -241,92 +194,112 @@ pub(crate) struct Edge {
     cut: Option<Arc<StreamCut>>,
 }
 
-/// Ends the SSE responses open when it is pulled, without the rest of their
-/// stream (a scenario's `drop_stream`): the client sees its stream close
-/// with no final result. Each request takes the token current when it
-/// arrives; pulling cancels that one and puts a fresh one in its place.
-#[derive(Default)]
-pub(crate) struct StreamCut(std::sync::Mutex<CancellationToken>);
+/// What the supervisor calls the HttpServer actor.
+const HTTP_SERVER: &str = "HTTP server";
 
-impl StreamCut {
-    fn current(&self) -> CancellationToken {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub(crate) fn pull(&self) {
-        let mut token = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut *token).cancel();
-    }
+/// What serving MCP over HTTP needs.
+pub(crate) struct HttpArgs {
+    /// Already bound, so that a bad address fails start-up before anything
+    /// else starts.
+    pub listener: TcpListener,
+    pub options: HttpOptions,
+    /// What every session answers with.
+    pub profile: Arc<Profile>,
+    pub registry: RegistryHandle,
+    /// What the HttpServer actor and each Session actor are spawned under.
+    pub supervisor: SupervisorHandle,
+    /// Whether SSE responses may be dropped (a scenario's `drop_stream`).
+    pub drop_streams: bool,
 }
 
-impl Edge {
-    pub(crate) fn new(
-        service: McpService,
-        tracker: ActorRef<HttpServerMsg>,
-        sessions: Arc<Sessions>,
-        request_timeout: Duration,
-    ) -> Self {
-        Self {
-            service,
-            tracker,
-            sessions,
-            budget: BodyBudget::default(),
-            request_timeout,
-            cut: None,
-        }
-    }
-
-    /// Let this edge's open SSE responses be cut; returns what cuts them.
-    pub(crate) fn cut_streams(&mut self) -> Arc<StreamCut> {
-        Arc::clone(self.cut.get_or_insert_with(Arc::default))
-    }
-
-    /// rmcp's `Host` and `Origin` check, run before the body is read. rmcp
-    /// keeps the check private and runs it first in `handle`, before looking
-    /// at the method; so the same head without a body and with a method rmcp
-    /// serves nowhere runs exactly that check and then gets 405, and any
-    /// other answer is the check's refusal.
-    async fn rebinding_refusal(&self, parts: &Parts) -> Option<HttpResponse> {
-        let mut probe = Request::new(Full::new(Bytes::new()));
-        *probe.method_mut() = Method::OPTIONS;
-        *probe.uri_mut() = parts.uri.clone();
-        *probe.headers_mut() = parts.headers.clone();
-        let response = self.service.handle(probe).await;
-        (response.status() != StatusCode::METHOD_NOT_ALLOWED).then(|| closing(response))
-    }
+/// Serve MCP over HTTP: spawn the [`HttpServer`] actor, which knows which
+/// sessions still have a client, then accept connections on the listener
+/// and hand each request through the edge here, until the actor stops.
+/// Wired here rather than in the actor, so that the actor's file needs
+/// nothing of the edge, which talks to it.
+pub(crate) async fn spawn(args: HttpArgs) -> Result<ActorRef<HttpServerMsg>, StartupError> {
+    let bound = args
+        .listener
+        .local_addr()
+        .map_err(|error| startup_error(HTTP_SERVER, SpawnErr::StartupFailed(error.into())))?;
+    // Before the first connection is accepted; logged after the URL, which
+    // stays the log's first line.
+    let descriptors = descriptors::raise_to_hard_limit();
+    let cancel = CancellationToken::new();
+    let sessions = Arc::new(session_manager(cancel.clone()));
+    let cut = args.drop_streams.then(Arc::<StreamCut>::default);
+    let tracking = HttpServerArgs {
+        sessions: Arc::clone(&sessions),
+        cancel: cancel.clone(),
+        session_timeout: args.options.session_timeout,
+        cut: cut.clone(),
+    };
+    let tracker = args
+        .supervisor
+        .spawn(HTTP_SERVER, HttpServer, tracking)
+        .await?;
+    let edge = Edge {
+        gate: Gate::new(
+            bound,
+            &args.options.allowed_hosts,
+            &args.options.allowed_origins,
+        ),
+        service: service(
+            bound,
+            &args.options,
+            args.profile,
+            args.registry,
+            args.supervisor.cell(),
+            Arc::clone(&sessions),
+            cancel.clone(),
+        ),
+        tracker: tracker.clone(),
+        sessions,
+        budget: BodyBudget::default(),
+        request_timeout: args.options.request_timeout,
+        cut,
+    };
+    // Ends when the actor stops and cancels `cancel`.
+    tokio::spawn(accept(args.listener, edge, cancel));
+    tracing::info!(url = %format!("http://{bound}{MCP_PATH}"), "serving MCP over Streamable HTTP");
+    descriptors.log();
+    Ok(tracker)
 }
 
 /// Accept connections until `cancel` fires, serving each on its own task.
-pub(crate) async fn accept(listener: TcpListener, edge: Edge, cancel: CancellationToken) {
+async fn accept(listener: TcpListener, edge: Edge, cancel: CancellationToken) {
     let edge = Arc::new(edge);
-    accept_loop(listener, cancel, "MCP", move |stream| {
+    // Dropped at once, which aborts the connections still open.
+    let _open = accept_loop(listener, cancel, "MCP", move |stream| {
         serve_connection(stream, Arc::clone(&edge))
     })
-    .await
+    .await;
 }
 
 /// Accept connections on `listener` until `cancel` fires, handing each to
-/// `serve` on a task of its own, and then end every connection still open.
-/// What the MCP and control listeners share.
+/// `serve` on a task of its own, and then return the connections still
+/// open: dropping the set aborts them. What the MCP and control listeners
+/// share.
 ///
-/// The connections end by being aborted, not by each waiting on `cancel`:
-/// a connection's task would check the token on every wake-up, which takes
-/// the token's lock, and with 10,000 SSE streams that is one more lock and
-/// cache miss per session on every notification.
+/// The MCP listener's connections end by being aborted, not by each waiting
+/// on `cancel`: a connection's task would check the token on every wake-up,
+/// which takes the token's lock, and with 10,000 SSE streams that is one
+/// more lock and cache miss per session on every notification. The control
+/// endpoint's few connections wait on it, to answer what is in flight.
 pub(crate) async fn accept_loop<F, Fut>(
     listener: TcpListener,
     cancel: CancellationToken,
     what: &'static str,
     serve: F,
-) where
+) -> tokio::task::JoinSet<()>
+where
     F: Fn(TcpStream) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    // Dropped on return, which aborts the connections left in it.
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
-            () = cancel.cancelled() => return,
+            () = cancel.cancelled() => return connections,
             accepted = listener.accept() => accepted,
             // Reaped as they end, so that the set holds only open ones.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
@@ -375,11 +348,8 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
     }
     let (parts, body) = request.into_parts();
     // Everything about the head first: a refused request's body is never read.
-    if let Err(error) = guard::check_head(&parts.uri, &parts.headers) {
-        return closing(text(StatusCode::BAD_REQUEST, error.to_string()));
-    }
-    if let Some(refusal) = edge.rebinding_refusal(&parts).await {
-        return refusal;
+    if let Err(refusal) = edge.gate.check(&parts.uri, &parts.headers).await {
+        return closing(text(refusal.status, refusal.message));
     }
     let method = parts.method.clone();
     let request_session = session_id(&parts.headers);
@@ -656,35 +626,6 @@ mod tests {
         assert_eq!(parse_addr("[::1]:9"), Ok("[::1]:9".parse().unwrap()));
         assert!(parse_addr("example.com:80").is_err());
         assert!(parse_addr("127.0.0.1").is_err());
-    }
-
-    #[test]
-    fn hosts_and_origins_follow_the_bound_address() {
-        let loopback: SocketAddr = "127.0.0.1:8765".parse().unwrap();
-        assert_eq!(
-            allowed_hosts(loopback, &[]),
-            ["localhost:8765", "127.0.0.1:8765", "[::1]:8765"]
-        );
-        let lan: SocketAddr = "192.0.2.7:80".parse().unwrap();
-        assert_eq!(
-            allowed_hosts(lan, &["mcp.example".into()]),
-            [
-                "localhost:80",
-                "127.0.0.1:80",
-                "[::1]:80",
-                "192.0.2.7:80",
-                "mcp.example"
-            ]
-        );
-        assert_eq!(
-            allowed_origins(loopback, &["https://app.example:443".into()]),
-            [
-                "http://localhost:8765",
-                "http://127.0.0.1:8765",
-                "http://[::1]:8765",
-                "https://app.example:443"
-            ]
-        );
     }
 
     #[test]

@@ -1,27 +1,22 @@
-//! The HttpServer actor: owns the listening socket and knows which HTTP
-//! sessions still have a client.
+//! The HttpServer actor: knows which HTTP sessions still have a client.
 //!
-//! It starts accepting connections when it starts and stops when it stops,
-//! and then ends every HTTP session with it. A session whose client has had
+//! The edge ([`crate::http`]) tells it of every response that opens and
+//! closes. When it stops it ends the accept loop (through the token they
+//! share) and every HTTP session with it. A session whose client has had
 //! no request or stream open for the session timeout (it vanished without a
 //! DELETE, or its connection dropped) is closed here; rmcp then ends the
 //! session's service, which stops its Session actor.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rmcp::transport::streamable_http_server::SessionId;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::registry::RegistryHandle;
 use crate::http::sessions::Sessions;
-use crate::http::{self, HttpOptions, MCP_PATH};
-use crate::mcp::Profile;
 
 pub enum HttpServerMsg {
     /// A response of this session started: its client is there.
@@ -46,17 +41,32 @@ pub enum HttpServerMsg {
 }
 
 pub struct HttpServerArgs {
-    /// Already bound, so that a bad address fails start-up before anything
-    /// else starts.
-    pub listener: TcpListener,
-    pub options: HttpOptions,
-    /// What every session answers with.
-    pub profile: Arc<Profile>,
-    pub registry: RegistryHandle,
-    /// What each Session actor is linked to.
-    pub supervisor: ActorCell,
-    /// Whether SSE responses may be dropped (a scenario's `drop_stream`).
-    pub drop_streams: bool,
+    /// rmcp's sessions, which this actor ends.
+    pub sessions: Arc<Sessions>,
+    /// Shared with the accept loop and rmcp: cancelled when this stops.
+    pub cancel: CancellationToken,
+    /// How long a session may go with no response open.
+    pub session_timeout: Duration,
+    /// What cuts the open SSE responses, when a scenario drops streams.
+    pub cut: Option<Arc<StreamCut>>,
+}
+
+/// Ends the SSE responses open when it is pulled, without the rest of their
+/// stream (a scenario's `drop_stream`): the client sees its stream close
+/// with no final result. Each request takes the token current when it
+/// arrives; pulling cancels that one and puts a fresh one in its place.
+#[derive(Default)]
+pub struct StreamCut(std::sync::Mutex<CancellationToken>);
+
+impl StreamCut {
+    pub(crate) fn current(&self) -> CancellationToken {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn pull(&self) {
+        let mut token = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *token).cancel();
+    }
 }
 
 pub struct HttpServer;
@@ -64,7 +74,6 @@ pub struct HttpServer;
 pub struct HttpServerState {
     /// Ends the accept loop, every connection and every rmcp session.
     cancel: CancellationToken,
-    accept: JoinHandle<()>,
     sweep: JoinHandle<()>,
     rmcp_sessions: Arc<Sessions>,
     timeout: Duration,
@@ -72,7 +81,7 @@ pub struct HttpServerState {
     /// Sweeps since a session last ended, while few enough that its memory
     /// may still be on its way back to the allocator.
     sweeps_since_release: Option<u8>,
-    cut: Option<Arc<http::StreamCut>>,
+    cut: Option<Arc<StreamCut>>,
 }
 
 impl HttpServerState {
@@ -127,44 +136,18 @@ impl Actor for HttpServer {
         myself: ActorRef<Self::Msg>,
         args: HttpServerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let bound: SocketAddr = args.listener.local_addr()?;
-        // Before the first connection is accepted; logged after the URL,
-        // which stays the log's first line.
-        let descriptors = http::descriptors::raise_to_hard_limit();
-        let cancel = CancellationToken::new();
-        let rmcp_sessions = Arc::new(http::session_manager(cancel.clone()));
-        let service = http::service(
-            bound,
-            &args.options,
-            args.profile,
-            args.registry,
-            args.supervisor,
-            Arc::clone(&rmcp_sessions),
-            cancel.clone(),
-        );
-        let mut edge = http::Edge::new(
-            service,
-            myself.clone(),
-            Arc::clone(&rmcp_sessions),
-            args.options.request_timeout,
-        );
-        let cut = args.drop_streams.then(|| edge.cut_streams());
-        let accept = tokio::spawn(http::accept(args.listener, edge, cancel.clone()));
-        let timeout = args.options.session_timeout;
+        let timeout = args.session_timeout;
         // A quarter of the timeout: a session closes at most 25% late.
         let period = (timeout / 4).max(Duration::from_millis(10));
         let sweep = myself.send_interval(period, || HttpServerMsg::Sweep);
-        tracing::info!(url = %format!("http://{bound}{MCP_PATH}"), "serving MCP over Streamable HTTP");
-        descriptors.log();
         Ok(HttpServerState {
-            cancel,
-            accept,
+            cancel: args.cancel,
             sweep,
-            rmcp_sessions,
+            rmcp_sessions: args.sessions,
             timeout,
             sessions: HashMap::new(),
             sweeps_since_release: None,
-            cut,
+            cut: args.cut,
         })
     }
 
@@ -247,7 +230,6 @@ impl Actor for HttpServer {
     ) -> Result<(), ActorProcessingErr> {
         state.cancel.cancel();
         state.rmcp_sessions.end_all();
-        state.accept.abort();
         state.sweep.abort();
         Ok(())
     }

@@ -23,7 +23,7 @@ use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
 
-use crate::actors::pidfile::{check_target, write_atomically};
+use crate::actors::pidfile::{check_writable, write_atomically};
 use crate::error::StartupError;
 use crate::observe::{Event, Watcher};
 use crate::report::{MAX_CHANGES, Record};
@@ -137,24 +137,13 @@ impl Actor for Recorder {
     ) -> Result<Self::State, ActorProcessingErr> {
         // A report that cannot be written at exit is refused now, before
         // anything is served, rather than lost at the end of a run.
-        if let Some(path) = &args.path {
-            let parent = match path.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent,
-                _ => std::path::Path::new("."),
-            };
-            let checked = check_target(path).and_then(|()| {
-                if std::fs::metadata(parent)?.is_dir() {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::other("its folder is not a directory"))
-                }
-            });
-            if let Err(source) = checked {
-                return Err(Box::new(StartupError::Report {
-                    path: path.clone(),
-                    source,
-                }));
-            }
+        if let Some(path) = &args.path
+            && let Err(source) = check_writable(path)
+        {
+            return Err(Box::new(StartupError::Report {
+                path: path.clone(),
+                source,
+            }));
         }
         Ok(RecorderState {
             record: Record::default(),

@@ -597,6 +597,31 @@ async fn bad_control_requests_are_refused_and_change_nothing() {
     client.close().await;
 }
 
+/// Issue 24 finding 9: a change request is a JSON object with known fields;
+/// any other JSON value, an array above all (serde would fill the request's
+/// fields from it in order), is 400 and changes nothing.
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_not_a_change() {
+    let server = Controlled::start(&[]).await;
+    let before = server.catalog().await;
+    for body in [
+        r#"["add_tool"]"#,
+        r#"["add_tool", 2]"#,
+        r#"[]"#,
+        r#""add_tool""#,
+        "7",
+        "null",
+    ] {
+        let (status, answer) = server.post(body.to_owned()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        let error = answer["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"));
+        assert!(error.contains("bad change request"), "{body}: {error}");
+    }
+    assert_eq!(server.catalog().await, before, "nothing changed");
+}
+
 #[tokio::test]
 async fn the_trigger_tools_make_exactly_one_change_each() {
     let mut server =

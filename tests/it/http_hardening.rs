@@ -10,7 +10,7 @@ use crate::http_support;
 
 use std::time::Duration;
 
-use common::bounded;
+use common::{Controlled, bounded};
 use http_support::{ACCEPT_BOTH, HttpServer, Raw};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -577,4 +577,97 @@ async fn later_sessions_refuse_batches_saying_why() {
         let message = error["error"]["message"].as_str().unwrap();
         assert!(message.contains("2025-03-26"), "{message}");
     }
+}
+
+/// The status of `request` sent raw to `authority` on a new connection.
+async fn status_at(authority: &str, request: &str) -> u16 {
+    let mut socket = bounded("a connection", TcpStream::connect(authority))
+        .await
+        .expect("connect");
+    socket.write_all(request.as_bytes()).await.expect("write");
+    status(&mut socket).await
+}
+
+/// Issue 24 finding 1 (security): the control endpoint keeps the gate `/mcp`
+/// keeps, from the same function. RFC 9112 §3.2.2: with an absolute-form
+/// target the server takes the authority from the target, not from `Host`,
+/// so `POST http://evil.example/changes` with `Host: 127.0.0.1:PORT` is a
+/// request for evil.example and gets the 400 `/mcp` gives it; so does
+/// userinfo (RFC 9110 §7.2, §4.2.4: no userinfo in `Host` or an http URI),
+/// and so does a second `Host` (RFC 9112 §3.2). Every refused request is
+/// sent to both listeners and gets the same status from each, and nothing
+/// refused changes the catalog.
+#[tokio::test]
+async fn the_control_endpoint_keeps_the_gate_of_mcp() {
+    let server = Controlled::start(&["--http", "127.0.0.1:0"]).await;
+    let control = server.control.trim_start_matches("http://").to_owned();
+    let mcp = server
+        .mcp_url()
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let body = r#"{"change":"add_tool"}"#;
+    // `{authority}` in a target or a Host stands for the listener's own.
+    let refused: &[(&str, &str, &[&str], u16)] = &[
+        ("POST", "http://evil.example{path}", &["{authority}"], 400),
+        (
+            "POST",
+            "http://evil.example:{port}{path}",
+            &["{authority}"],
+            400,
+        ),
+        ("GET", "http://evil.example{path}", &["{authority}"], 400),
+        (
+            "POST",
+            "http://evil@{authority}{path}",
+            &["{authority}"],
+            400,
+        ),
+        ("POST", "{path}", &["evil@{authority}"], 400),
+        ("POST", "{path}", &["{authority}", "{authority}"], 400),
+        ("POST", "{path}", &[], 400),
+        ("POST", "{path}", &["evil.example:{port}"], 403),
+        (
+            "POST",
+            "http://evil.example:{port}{path}",
+            &["evil.example:{port}"],
+            403,
+        ),
+    ];
+    for &(method, target, hosts, expected) in refused {
+        let mut statuses = Vec::new();
+        for (authority, path) in [(&control, "/changes"), (&mcp, "/mcp")] {
+            let port = authority.rsplit(':').next().unwrap();
+            let fill = |text: &str| {
+                text.replace("{authority}", authority)
+                    .replace("{port}", port)
+                    .replace("{path}", path)
+            };
+            let hosts: String = hosts
+                .iter()
+                .map(|h| format!("Host: {}\r\n", fill(h)))
+                .collect();
+            let request = format!(
+                "{method} {} HTTP/1.1\r\n{hosts}Content-Type: application/json\r\n\
+                 Accept: {ACCEPT_BOTH}\r\nContent-Length: {}\r\n\r\n{body}",
+                fill(target),
+                body.len()
+            );
+            statuses.push(status_at(authority, &request).await);
+        }
+        assert_eq!(
+            statuses,
+            [expected, expected],
+            "{method} {target} with Host {hosts:?} (control, /mcp)"
+        );
+    }
+    // The same host in absolute form is the same request (RFC 9112 §3.2.2).
+    let same = format!("GET http://{control}/state HTTP/1.1\r\nHost: {control}\r\n\r\n");
+    assert_eq!(status_at(&control, &same).await, 200);
+    let tools = &server.state().await["tools"]["items"];
+    assert_eq!(
+        tools.as_array().map(Vec::len),
+        Some(1),
+        "nothing changed: {tools}"
+    );
 }
