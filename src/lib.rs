@@ -108,6 +108,7 @@ pub mod http;
 pub mod logging;
 pub mod mcp;
 pub mod memory;
+pub mod metrics;
 pub mod observe;
 pub mod pagination;
 pub mod process;

@@ -37,6 +37,7 @@ use crate::hostile::Hostile;
 use crate::http::server::{HttpServer, HttpServerArgs, HttpServerMsg};
 use crate::http::{HttpOptions, MCP_PATH};
 use crate::mcp::{McpHandler, Offer, Profile};
+use crate::metrics::watcher::MetricsWatcher;
 use crate::observe::{Watch, Watcher};
 use crate::report::recorder::{Recorder, RecorderArgs, RecorderMsg, Recording};
 use crate::revision::Gate;
@@ -419,6 +420,12 @@ async fn start_tree<T>(
         if let Some(recorder) = &recorder {
             watchers.push(Recording::new(recorder.clone()));
         }
+        // Only a server with a control endpoint has a scraper to pay for.
+        let metrics = options.control.as_ref().map(|_| {
+            let metrics = MetricsWatcher::new(if many_clients { "http" } else { "stdio" });
+            watchers.push(metrics.clone());
+            metrics
+        });
         let watch = Watch::new(watchers);
         let args = RegistryArgs {
             size: options.size(),
@@ -438,12 +445,15 @@ async fn start_tree<T>(
             None => (watch, None),
         };
         let edge = edge(&supervisor, registry.clone(), watch.clone()).await?;
-        if let (Some((listener, _)), Some(control)) = (control, &options.control) {
+        if let (Some((listener, _)), Some(control), Some(metrics)) =
+            (control, &options.control, metrics)
+        {
             let args = ControlArgs {
                 listener,
                 options: control.clone(),
                 registry: registry.clone(),
                 recorder: recorder.clone(),
+                metrics,
             };
             Actor::spawn_linked(None, Control, args, supervisor.get_cell())
                 .await

@@ -4,6 +4,8 @@
 //! request does goes to the Registry as messages (see [`crate::control`]).
 //! Like every trigger, it only sends changes: it holds no catalog state.
 
+use std::sync::Arc;
+
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -11,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::RegistryMsg;
 use crate::control::{self, ControlOptions};
+use crate::metrics::watcher::MetricsWatcher;
 use crate::report::recorder::RecorderMsg;
 
 /// The actor takes no messages: its input is the socket.
@@ -24,6 +27,8 @@ pub struct ControlArgs {
     pub registry: ActorRef<RegistryMsg>,
     /// What `GET /report` asks; `None` answers that nothing is recorded.
     pub recorder: Option<ActorRef<RecorderMsg>>,
+    /// What `GET /metrics` scrapes.
+    pub metrics: Arc<MetricsWatcher>,
 }
 
 pub struct Control;
@@ -51,6 +56,7 @@ impl Actor for Control {
             args.options,
             args.registry,
             args.recorder,
+            args.metrics,
             cancel.clone(),
         ));
         tracing::info!(url = %format!("http://{bound}"), "serving the control endpoint");

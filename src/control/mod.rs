@@ -12,6 +12,8 @@
 //!   notifications sent).
 //! - `GET /report`: the client report as it stands (see [`crate::report`]),
 //!   the same document `--report FILE` gets at exit.
+//! - `GET /metrics`: counters and histograms for load tools, in the
+//!   OpenMetrics text format (see [`crate::metrics`]).
 //!
 //! It is guarded like `/mcp`: `Host` must name the bound address (or a
 //! loopback name with its port) and a present `Origin` must be that address's
@@ -44,6 +46,7 @@ use crate::actors::registry::RegistryMsg;
 use crate::actors::session::SessionMsg;
 use crate::catalog::{Change, ChangeError, ChangeRequest};
 use crate::http::{accept_loop, allowed_hosts, allowed_origins, with_default_port};
+use crate::metrics::watcher::MetricsWatcher;
 use crate::report::recorder::RecorderMsg;
 
 /// The largest change request accepted: a change is a few dozen bytes.
@@ -83,6 +86,7 @@ impl ControlOptions {
 struct Endpoint {
     registry: ActorRef<RegistryMsg>,
     recorder: Option<ActorRef<RecorderMsg>>,
+    metrics: Arc<MetricsWatcher>,
     hosts: Vec<String>,
     origins: Vec<String>,
 }
@@ -93,6 +97,7 @@ pub(crate) async fn serve(
     options: ControlOptions,
     registry: ActorRef<RegistryMsg>,
     recorder: Option<ActorRef<RecorderMsg>>,
+    metrics: Arc<MetricsWatcher>,
     cancel: CancellationToken,
 ) {
     let bound = match listener.local_addr() {
@@ -105,6 +110,7 @@ pub(crate) async fn serve(
     let endpoint = Arc::new(Endpoint {
         registry,
         recorder,
+        metrics,
         hosts: allowed_hosts(bound, &options.allowed_hosts)
             .into_iter()
             .map(|h| h.to_ascii_lowercase())
@@ -162,11 +168,14 @@ async fn answer(request: Request<Incoming>, endpoint: &Endpoint) -> ControlRespo
         },
         ("/state", &Method::GET) => state(endpoint).await,
         ("/report", &Method::GET) => report(endpoint).await,
+        ("/metrics", &Method::GET) => metrics(endpoint),
         ("/changes", _) => not_allowed("POST"),
-        ("/state" | "/report", _) => not_allowed("GET"),
+        ("/state" | "/report" | "/metrics", _) => not_allowed("GET"),
         _ => error(
             StatusCode::NOT_FOUND,
-            format!("no such endpoint: {path} (POST /changes, GET /state, GET /report)"),
+            format!(
+                "no such endpoint: {path} (POST /changes, GET /state, GET /report, GET /metrics)"
+            ),
         ),
     }
 }
@@ -277,6 +286,13 @@ async fn report(endpoint: &Endpoint) -> ControlResponse {
         Ok(report) => json_response(StatusCode::OK, &report),
         Err(_) => shutting_down(),
     }
+}
+
+fn metrics(endpoint: &Endpoint) -> ControlResponse {
+    Response::builder()
+        .header(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
+        .body(Full::new(Bytes::from(endpoint.metrics.scrape())))
+        .expect("a valid response")
 }
 
 async fn describe(session: &ActorRef<SessionMsg>) -> Value {

@@ -43,7 +43,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Value, json};
 
 use crate::catalog::{Action, ListKind};
-use crate::observe::{Cause, Event, Notice, SessionKey};
+use crate::observe::{Cause, Event, Notice, SessionKey, stale_call};
 
 /// The most changes recorded; later ones are counted, not kept.
 pub const MAX_CHANGES: usize = 1000;
@@ -184,6 +184,8 @@ impl Record {
             Event::InitializeAnswered { session } => {
                 self.session(at_ms, (*session).into());
             }
+            // Its request was counted when it came.
+            Event::Answered { .. } => {}
             Event::Initialized { session } => {
                 if let Some(record) = self.session(at_ms, (*session).into()) {
                     record.initialized_ms.get_or_insert(at_ms);
@@ -232,12 +234,8 @@ impl Record {
                 revision,
                 current,
             } => {
-                let reason = match current {
-                    None => "unknown tool",
-                    Some(current) if *current >= 2 && revision.unwrap_or(1) < *current => {
-                        "stale revision"
-                    }
-                    Some(_) => return,
+                let Some(reason) = stale_call(*revision, *current) else {
+                    return;
                 };
                 if let Some(record) = self.session(at_ms, (*session).into()) {
                     record.stale_count += 1;
@@ -555,7 +553,8 @@ impl SessionRecord {
     }
 }
 
-fn action_name(action: Action) -> &'static str {
+/// A change's kind as the report and the metrics name it.
+pub fn action_name(action: Action) -> &'static str {
     match action {
         Action::Add => "add",
         Action::Remove => "remove",
