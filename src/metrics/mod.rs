@@ -181,11 +181,11 @@ impl Metrics {
         // zero rather than nothing.
         for list in ListKind::ALL {
             let labels = list_labels(list);
-            metrics.change_sessions.get_or_create(&labels);
-            metrics.notified.get_or_create(&labels);
-            metrics.refreshed.get_or_create(&labels);
-            metrics.missed.get_or_create(&labels);
-            metrics.refused_cursors.get_or_create(&labels);
+            let _ = metrics.change_sessions.get_or_create(&labels);
+            let _ = metrics.notified.get_or_create(&labels);
+            let _ = metrics.refreshed.get_or_create(&labels);
+            let _ = metrics.missed.get_or_create(&labels);
+            let _ = metrics.refused_cursors.get_or_create(&labels);
         }
         metrics.registered()
     }
@@ -269,7 +269,7 @@ impl Metrics {
                 let outcome = outcome_name(*outcome);
                 self.requests
                     .get_or_create(&RequestLabels {
-                        method: *method,
+                        method,
                         outcome,
                     })
                     .inc();
