@@ -268,10 +268,7 @@ impl Metrics {
             } => {
                 let outcome = outcome_name(*outcome);
                 self.requests
-                    .get_or_create(&RequestLabels {
-                        method,
-                        outcome,
-                    })
+                    .get_or_create(&RequestLabels { method, outcome })
                     .inc();
             }
             Event::Page {
