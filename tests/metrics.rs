@@ -144,10 +144,12 @@ impl Controlled {
     }
 }
 
-const OWED: &str = r#"dynamic_mcp_change_sessions_total{list="tools"}"#;
-const NOTIFIED: &str = r#"dynamic_mcp_change_notified_seconds_count{list="tools"}"#;
-const REFRESHED: &str = r#"dynamic_mcp_change_refreshed_seconds_count{list="tools"}"#;
-const MISSED: &str = r#"dynamic_mcp_change_missed_total{list="tools"}"#;
+// The per-change families, summed over the sessions' revisions.
+const OWED: &str = "dynamic_mcp_change_sessions_total";
+const NOTIFIED: &str = "dynamic_mcp_change_notified_seconds_count";
+const REFRESHED: &str = "dynamic_mcp_change_refreshed_seconds_count";
+const MISSED: &str = "dynamic_mcp_change_missed_total";
+const TOOLS: &str = r#"list="tools""#;
 
 #[tokio::test]
 async fn every_family_counts_a_known_run_of_changes_and_clients() {
@@ -155,7 +157,7 @@ async fn every_family_counts_a_known_run_of_changes_and_clients() {
     let server =
         Controlled::start(&["--http", "127.0.0.1:0", "--tools", "3", "--page-size", "2"]).await;
     let before = server.scrape().await;
-    assert_eq!(before.value(OWED), 0.0);
+    assert_eq!(before.sum(OWED, TOOLS), 0.0);
     assert_eq!(before.sum("dynamic_mcp_sessions_open", ""), 0.0);
 
     let mut relister = Client::connect(server.mcp_url()).await;
@@ -206,15 +208,21 @@ async fn every_family_counts_a_known_run_of_changes_and_clients() {
     assert_eq!(cursor["error"]["code"], -32602, "{cursor}");
 
     let scrape = server
-        .scrape_when(|scrape| scrape.value(NOTIFIED) >= 4.0)
+        .scrape_when(|scrape| scrape.sum(NOTIFIED, TOOLS) >= 4.0)
         .await;
     assert_eq!(
         scrape.value(r#"dynamic_mcp_changes_total{list="tools",kind="add"}"#),
         2.0
     );
     // Two changes, two sessions open at each: four owed, four told.
-    assert_eq!(scrape.value(OWED), 4.0);
-    assert_eq!(scrape.value(NOTIFIED), 4.0);
+    assert_eq!(scrape.sum(OWED, TOOLS), 4.0);
+    assert_eq!(
+        scrape.value(&format!(
+            r#"dynamic_mcp_change_sessions_total{{list="tools",protocol="{protocol}"}}"#
+        )),
+        4.0
+    );
+    assert_eq!(scrape.sum(NOTIFIED, TOOLS), 4.0);
     assert_eq!(
         scrape.value(
             r#"dynamic_mcp_notifications_total{notification="notifications/tools/list_changed",cause="change"}"#
@@ -222,7 +230,7 @@ async fn every_family_counts_a_known_run_of_changes_and_clients() {
         4.0
     );
     // Only the relister re-listed to the end, once per change.
-    assert_eq!(scrape.value(REFRESHED), 2.0);
+    assert_eq!(scrape.sum(REFRESHED, TOOLS), 2.0);
     // Each re-list: 4 tools in 2 pages, then 5 in 3; and the stateless list
     // (1 page of 2), the refused cursor (no page).
     assert_eq!(
@@ -248,21 +256,21 @@ async fn every_family_counts_a_known_run_of_changes_and_clients() {
     // A change's notification cannot come before it, nor its refresh before
     // its notification; all within the bounded wait.
     let (told, refreshed) = (
-        scrape.value(r#"dynamic_mcp_change_notified_seconds_sum{list="tools"}"#),
-        scrape.value(r#"dynamic_mcp_change_refreshed_seconds_sum{list="tools"}"#),
+        scrape.sum("dynamic_mcp_change_notified_seconds_sum", TOOLS),
+        scrape.sum("dynamic_mcp_change_refreshed_seconds_sum", TOOLS),
     );
     assert!(
         told >= 0.0 && refreshed > 0.0 && refreshed < 60.0,
         "{told} {refreshed}"
     );
-    assert_eq!(scrape.value(MISSED), 0.0);
+    assert_eq!(scrape.sum(MISSED, TOOLS), 0.0);
 
     // The ignorer leaves owing both changes: missed; one session stays open.
     ignorer.service.cancel().await.expect("the client stops");
     let closed = server
-        .scrape_when(|scrape| scrape.value(MISSED) >= 2.0)
+        .scrape_when(|scrape| scrape.sum(MISSED, TOOLS) >= 2.0)
         .await;
-    assert_eq!(closed.value(MISSED), 2.0);
+    assert_eq!(closed.sum(MISSED, TOOLS), 2.0);
     assert_eq!(closed.sum("dynamic_mcp_sessions_open", ""), 1.0);
     relister.service.cancel().await.expect("the client stops");
 }
@@ -283,9 +291,9 @@ async fn a_stdio_server_labels_its_session_stdio_and_metrics_takes_only_get() {
     let (status, answer) = server.change(json!({ "change": "add_tool" })).await;
     assert_eq!(status, 200, "{answer}");
     let scrape = server
-        .scrape_when(|scrape| scrape.value(NOTIFIED) >= 1.0)
+        .scrape_when(|scrape| scrape.sum(NOTIFIED, TOOLS) >= 1.0)
         .await;
-    assert_eq!(scrape.value(OWED), 1.0);
+    assert_eq!(scrape.sum(OWED, TOOLS), 1.0);
 
     let post = server
         .http

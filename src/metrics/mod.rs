@@ -22,20 +22,20 @@
 //! - `notifications_total{notification, cause}`: notifications written;
 //!   `cause` is `change`, `duplicate` or `spurious` (see [`Cause`]).
 //! - `changes_total{list, kind}`: change steps applied.
-//! - `change_sessions_total{list}`: for each list change, the sessions open
-//!   at that moment (one per session per change): what the two histograms
-//!   below are shares of.
-//! - `change_notified_seconds{list}`: per change and session, the time from
+//! - `change_sessions_total{list, protocol}`: for each list change, the
+//!   sessions open at that moment (one per session per change), by their
+//!   protocol revision: what the two histograms below are shares of.
+//! - `change_notified_seconds{list, protocol}`: per change and session, the time from
 //!   the change to the session's first `list_changed` for that list after it;
 //!   its `_count` over `change_sessions_total` is the share notified.
-//! - `change_refreshed_seconds{list}`: per change and session, the time from
+//! - `change_refreshed_seconds{list, protocol}`: per change and session, the time from
 //!   the change to the session's last page of that list, of a walk that began
 //!   after the change at its version or later; its `_count` over
 //!   `change_sessions_total` is the share that re-listed to the end. Only a
 //!   handshake session's list requests carry its session: a 2026-07-28
 //!   client's stateless `tools/list` belongs to none, so its refresh is not
 //!   counted here (its load tool times it).
-//! - `change_missed_total{list}`: per change and session, sessions that
+//! - `change_missed_total{list, protocol}`: per change and session, sessions that
 //!   closed before refreshing (a 2026-07-28 listen session: before it was
 //!   notified), or whose backlog outgrew [`MAX_PENDING`].
 //! - `stale_calls_total{reason}`: `tools/call`s of a tool gone (`unknown
@@ -102,12 +102,19 @@ struct ListLabels {
     list: &'static str,
 }
 
+/// A list and the protocol revision of the sessions that owe its changes.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OwedLabels {
+    list: &'static str,
+    protocol: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
 }
 
-type Latency = Family<ListLabels, Histogram, fn() -> Histogram>;
+type Latency = Family<OwedLabels, Histogram, fn() -> Histogram>;
 
 /// From 0.5 ms to about 33 s, doubling: a notification takes well under a
 /// millisecond on one machine, a client's re-list through a gateway under
@@ -135,6 +142,15 @@ struct Open {
     owed: [VecDeque<Owed>; 3],
 }
 
+impl Open {
+    fn owed_labels(&self, list: ListKind) -> OwedLabels {
+        OwedLabels {
+            list: list.as_str(),
+            protocol: self.labels.protocol.clone(),
+        }
+    }
+}
+
 /// The families and what folding into them needs.
 pub struct Metrics {
     registry: Registry,
@@ -143,10 +159,10 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     notifications: Family<NotificationLabels, Counter>,
     changes: Family<ChangeLabels, Counter>,
-    change_sessions: Family<ListLabels, Counter>,
+    change_sessions: Family<OwedLabels, Counter>,
     notified: Latency,
     refreshed: Latency,
-    missed: Family<ListLabels, Counter>,
+    missed: Family<OwedLabels, Counter>,
     stale_calls: Family<ReasonLabels, Counter>,
     refused_cursors: Family<ListLabels, Counter>,
     open: HashMap<SessionKey, Open>,
@@ -180,12 +196,7 @@ impl Metrics {
         // Every list's series from the start, so that a scrape shows a
         // zero rather than nothing.
         for list in ListKind::ALL {
-            let labels = list_labels(list);
-            let _ = metrics.change_sessions.get_or_create(&labels);
-            let _ = metrics.notified.get_or_create(&labels);
-            let _ = metrics.refreshed.get_or_create(&labels);
-            let _ = metrics.missed.get_or_create(&labels);
-            let _ = metrics.refused_cursors.get_or_create(&labels);
+            let _ = metrics.refused_cursors.get_or_create(&list_labels(list));
         }
         metrics.registered()
     }
@@ -281,7 +292,7 @@ impl Metrics {
             } => {
                 if let Some(open) = self.open.get_mut(session) {
                     let last = page + 1 >= *pages;
-                    let refreshed = &self.refreshed;
+                    let refreshed = self.refreshed.get_or_create(&open.owed_labels(*list));
                     open.owed[list.index()].retain_mut(|owed| {
                         // A page of an older version was read before the
                         // change; a later page of a walk begun before it is
@@ -291,9 +302,7 @@ impl Metrics {
                         }
                         owed.relisting = true;
                         if last {
-                            refreshed
-                                .get_or_create(&list_labels(*list))
-                                .observe(since(owed.at, at));
+                            refreshed.observe(since(owed.at, at));
                         }
                         !last
                     });
@@ -327,13 +336,11 @@ impl Metrics {
                     (notice, self.open.get_mut(session))
                 {
                     let stateless = open.stateless;
-                    let notified = &self.notified;
+                    let notified = self.notified.get_or_create(&open.owed_labels(*list));
                     open.owed[list.index()].retain_mut(|owed| {
                         if !owed.notified {
                             owed.notified = true;
-                            notified
-                                .get_or_create(&list_labels(*list))
-                                .observe(since(owed.at, at));
+                            notified.observe(since(owed.at, at));
                         }
                         // A stateless client's re-list is not seen here.
                         !stateless
@@ -346,7 +353,9 @@ impl Metrics {
                     for list in ListKind::ALL {
                         let left = open.owed[list.index()].len() as u64;
                         if left > 0 {
-                            self.missed.get_or_create(&list_labels(list)).inc_by(left);
+                            self.missed
+                                .get_or_create(&open.owed_labels(list))
+                                .inc_by(left);
                         }
                     }
                 }
@@ -370,14 +379,21 @@ impl Metrics {
             transport: self.transport,
         };
         self.sessions_open.get_or_create(&labels).inc();
-        self.open.insert(
-            session,
-            Open {
-                labels,
-                stateless: protocol == STATELESS_REVISION,
-                owed: Default::default(),
-            },
-        );
+        let open = Open {
+            labels,
+            stateless: protocol == STATELESS_REVISION,
+            owed: Default::default(),
+        };
+        // Its revision's series from now on, so that a scrape shows a zero
+        // rather than nothing.
+        for list in ListKind::ALL {
+            let labels = open.owed_labels(list);
+            let _ = self.change_sessions.get_or_create(&labels);
+            let _ = self.notified.get_or_create(&labels);
+            let _ = self.refreshed.get_or_create(&labels);
+            let _ = self.missed.get_or_create(&labels);
+        }
+        self.open.insert(session, open);
     }
 
     fn changed(&mut self, at: Instant, list: ListKind, action: Action, version: u64) {
@@ -390,12 +406,13 @@ impl Metrics {
         if action == Action::Revise && list == ListKind::Resources {
             return;
         }
-        let mut dropped = 0;
         for open in self.open.values_mut() {
+            let labels = open.owed_labels(list);
+            self.change_sessions.get_or_create(&labels).inc();
             let owed = &mut open.owed[list.index()];
             if owed.len() >= MAX_PENDING {
                 owed.pop_front();
-                dropped += 1;
+                self.missed.get_or_create(&labels).inc();
             }
             owed.push_back(Owed {
                 version,
@@ -403,13 +420,6 @@ impl Metrics {
                 notified: false,
                 relisting: false,
             });
-        }
-        let labels = list_labels(list);
-        self.change_sessions
-            .get_or_create(&labels)
-            .inc_by(self.open.len() as u64);
-        if dropped > 0 {
-            self.missed.get_or_create(&labels).inc_by(dropped);
         }
     }
 
@@ -544,10 +554,17 @@ mod tests {
         }
     }
 
-    const NOTIFIED: &str = r#"dynamic_mcp_change_notified_seconds_count{list="tools"}"#;
-    const REFRESHED: &str = r#"dynamic_mcp_change_refreshed_seconds_count{list="tools"}"#;
-    const OWED: &str = r#"dynamic_mcp_change_sessions_total{list="tools"}"#;
-    const MISSED: &str = r#"dynamic_mcp_change_missed_total{list="tools"}"#;
+    const NOTIFIED: &str =
+        r#"dynamic_mcp_change_notified_seconds_count{list="tools",protocol="2025-11-25"}"#;
+    const REFRESHED: &str =
+        r#"dynamic_mcp_change_refreshed_seconds_count{list="tools",protocol="2025-11-25"}"#;
+    const OWED: &str = r#"dynamic_mcp_change_sessions_total{list="tools",protocol="2025-11-25"}"#;
+    const MISSED: &str = r#"dynamic_mcp_change_missed_total{list="tools",protocol="2025-11-25"}"#;
+
+    /// The same series for 2026-07-28 listen sessions.
+    fn stateless(series: &str) -> String {
+        series.replace("2025-11-25", "2026-07-28")
+    }
 
     #[test]
     fn sessions_open_by_protocol_and_transport_until_they_close() {
@@ -591,7 +608,7 @@ mod tests {
         );
         // 1 ms and 3 ms: one under the 1 ms bucket's bound.
         assert_eq!(
-            run.value(r#"dynamic_mcp_change_notified_seconds_bucket{le="0.001",list="tools"}"#),
+            run.value(r#"dynamic_mcp_change_notified_seconds_bucket{le="0.001",list="tools",protocol="2025-11-25"}"#),
             Some(1.0)
         );
         // Session 1 walks two pages; session 2 only begins.
@@ -601,7 +618,9 @@ mod tests {
         run.page(31, 2, 2, 0, 2);
         assert_eq!(run.value(REFRESHED), Some(1.0));
         assert_eq!(
-            run.value(r#"dynamic_mcp_change_refreshed_seconds_sum{list="tools"}"#),
+            run.value(
+                r#"dynamic_mcp_change_refreshed_seconds_sum{list="tools",protocol="2025-11-25"}"#
+            ),
             Some(0.02)
         );
         // Session 2 leaves before its last page: missed.
@@ -652,14 +671,17 @@ mod tests {
         run.change(10, 2);
         run.notified(12, 1);
         run.see(20, Event::Closed { session: 1 });
-        assert_eq!(run.value(NOTIFIED), Some(1.0));
-        assert_eq!(run.value(REFRESHED), Some(0.0));
-        assert_eq!(run.value(MISSED), Some(0.0));
+        assert_eq!(run.value(&stateless(OWED)), Some(1.0));
+        assert_eq!(run.value(&stateless(NOTIFIED)), Some(1.0));
+        assert_eq!(run.value(&stateless(REFRESHED)), Some(0.0));
+        assert_eq!(run.value(&stateless(MISSED)), Some(0.0));
+        // No handshake session, no handshake series.
+        assert_eq!(run.value(OWED), None);
         // Not notified before it closed: missed.
         run.hello(30, 2, "2026-07-28");
         run.change(40, 3);
         run.see(50, Event::Closed { session: 2 });
-        assert_eq!(run.value(MISSED), Some(1.0));
+        assert_eq!(run.value(&stateless(MISSED)), Some(1.0));
     }
 
     #[test]
@@ -680,7 +702,9 @@ mod tests {
             Some(1.0)
         );
         assert_eq!(
-            run.value(r#"dynamic_mcp_change_sessions_total{list="resources"}"#),
+            run.value(
+                r#"dynamic_mcp_change_sessions_total{list="resources",protocol="2025-11-25"}"#
+            ),
             Some(0.0)
         );
     }
