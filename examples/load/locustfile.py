@@ -29,9 +29,11 @@ process) POSTs `/changes` once all users are spawned:
     DYNAMIC_MCP_CHANGE_COUNT   how many (default: until the test stops)
 
 Without DYNAMIC_MCP_CONTROL_URL no change is made (a gateway's upstream may
-be changed by other means). With a finite DYNAMIC_MCP_CHANGE_COUNT every user
-also reports at its stop whether it is up to date ("up to date at N tools",
-or a failure naming what it owes), so that a run can be checked user by user.
+be changed by other means). With a finite DYNAMIC_MCP_CHANGE_COUNT the run
+ends DYNAMIC_MCP_SETTLE seconds (default 5) after the last change (--run-time
+stays an upper bound), and every user reports at its stop whether it is up to
+date ("up to date at N tools", or a failure naming what it owes), so that a
+run can be checked user by user: set the count on the workers too.
 
 DYNAMIC_MCP_THINK_SECONDS (default 1): how long a user waits for a
 notification before it calls a tool instead.
@@ -47,7 +49,7 @@ import gevent
 import requests
 from gevent.event import Event
 from locust import HttpUser, constant, events, task
-from locust.runners import WorkerRunner
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
 HANDSHAKE_REVISION = "2025-11-25"
 STATELESS_REVISION = "2026-07-28"
@@ -65,6 +67,7 @@ CHANGES = [c.strip() for c in os.environ.get("DYNAMIC_MCP_CHANGES", "add_tool").
 CHANGE_EVERY = float(os.environ.get("DYNAMIC_MCP_CHANGE_EVERY", "5"))
 CHANGE_DELAY = float(os.environ.get("DYNAMIC_MCP_CHANGE_DELAY", "2"))
 CHANGE_COUNT = int(os.environ["DYNAMIC_MCP_CHANGE_COUNT"]) if os.environ.get("DYNAMIC_MCP_CHANGE_COUNT") else None
+SETTLE = float(os.environ.get("DYNAMIC_MCP_SETTLE", "5"))
 
 
 def sse_messages(response):
@@ -365,28 +368,30 @@ class StatelessUser(McpUser):
 
 # The change schedule: on the master, or on the only process.
 injector = None
+locust_environment = None
+
+
+@events.init.add_listener
+def remember_environment(environment, **_):
+    global locust_environment
+    locust_environment = environment
 
 
 @events.spawning_complete.add_listener
 def start_changes(user_count, **_):
     global injector
-    runner = getattr(start_changes, "environment", None)
-    if not CONTROL_URL or runner is None or isinstance(runner.runner, WorkerRunner) or injector:
+    environment = locust_environment
+    if not CONTROL_URL or environment is None or isinstance(environment.runner, WorkerRunner) or injector:
         return
-    injector = gevent.spawn(inject, runner)
-
-
-@events.init.add_listener
-def remember_environment(environment, **_):
-    start_changes.environment = environment
+    injector = gevent.spawn(inject, environment)
 
 
 @events.test_stopping.add_listener
 def stop_changes(**_):
     global injector
-    if injector is not None:
+    if injector is not None and injector is not gevent.getcurrent():
         injector.kill(block=False)
-        injector = None
+    injector = None
 
 
 def inject(environment):
@@ -419,3 +424,18 @@ def inject(environment):
                 exception=error,
                 context={},
             )
+    if CHANGE_COUNT is not None:
+        finish(environment)
+
+
+def finish(environment):
+    """End a finite schedule's run once the users had SETTLE seconds to catch
+    up: stop them first (each reports whether it is up to date), then wait
+    for the workers' periodic reports to carry that to the master, and only
+    then quit. Quitting at once would lose what the workers report while
+    they stop: the master waits for their last report only half a second."""
+    gevent.sleep(SETTLE)
+    environment.runner.stop()
+    if isinstance(environment.runner, MasterRunner):
+        gevent.sleep(WORKER_REPORT_INTERVAL + 2)
+    environment.runner.quit()
