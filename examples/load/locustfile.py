@@ -135,6 +135,7 @@ class McpUser(HttpUser):
         self.stopping = False
         self.streaming = Event()
         self.streams = requests.Session()
+        self.stream = None
         self.begin()
         self.stream = gevent.spawn(self.read_stream)
         if not self.streaming.wait(timeout=TIMEOUT):
@@ -146,7 +147,8 @@ class McpUser(HttpUser):
         if CHANGE_COUNT is not None:
             self.check()
         # The reader closes its stream as it unwinds.
-        self.stream.kill(block=True, timeout=TIMEOUT)
+        if self.stream is not None:
+            self.stream.kill(block=True, timeout=TIMEOUT)
         self.end()
 
     # What each kind does differently.
