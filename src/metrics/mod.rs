@@ -1,7 +1,7 @@
 //! The metrics that load tools scrape: the run's [`Event`]s folded into
 //! Prometheus counters, gauges and histograms, served as `GET /metrics` on the
-//! control endpoint in the OpenMetrics text format (which Prometheus, Grafana
-//! Agent, Locust plugins and k6 read as the Prometheus text format).
+//! control endpoint in the OpenMetrics text format, which Prometheus scrapes
+//! as it does its own text format.
 //!
 //! This module is pure: [`Metrics::see`] takes an event and its time,
 //! [`Metrics::encode`] writes the text. The
