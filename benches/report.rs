@@ -1,9 +1,11 @@
 //! The cost of recording the client report: `tools/list` at 10,000 tools over
 //! stdio, without and with `--report` (which starts the Recorder and sends it
-//! two events per page: the request and the page), on one page and paged by
-//! 100 (`--page-size 100`: a listing is then every page, cursor after cursor).
+//! three events per page: the request, the page and the answer), and with
+//! `--control` (the Recorder and the metrics of `GET /metrics`, which fold
+//! the same events), on one page and paged by 100 (`--page-size 100`: a
+//! listing is then every page, cursor after cursor).
 //!
-//! The two servers run one after the other, alternating for a few rounds so
+//! The three servers run one after the other, alternating for a few rounds so
 //! that a noisy moment hurts both alike; each round takes some warm-up lists
 //! and then times each list from the request's write to the response line's
 //! read. p50, p99, max per variant; printed and appended as JSON lines to
@@ -30,15 +32,20 @@ fn main() {
         .build()
         .expect("a runtime");
     for (paging, page_size) in [("list", None), ("paged_list", Some(PAGE_SIZE))] {
-        let (mut plain, mut recorded) = (Vec::new(), Vec::new());
+        let (mut plain, mut recorded, mut metered) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
-            plain.extend(runtime.block_on(lists_over_stdio(tools, lists, false, page_size)));
-            recorded.extend(runtime.block_on(lists_over_stdio(tools, lists, true, page_size)));
+            let run =
+                |watched| runtime.block_on(lists_over_stdio(tools, lists, watched, page_size));
+            plain.extend(run(Watched::No));
+            recorded.extend(run(Watched::Report));
+            metered.extend(run(Watched::Control));
         }
         plain.sort();
         recorded.sort();
+        metered.sort();
         let p50 = |times: &[Duration]| percentile(times, 50.0).as_secs_f64() * 1000.0;
         let ratio = p50(&recorded) / p50(&plain);
+        let metrics_ratio = p50(&metered) / p50(&recorded);
         let how = match page_size {
             Some(size) => format!("every page of {size}"),
             None => "one page".to_owned(),
@@ -55,8 +62,24 @@ fn main() {
             &format!("{how}, with --report"),
             &recorded,
         );
+        report(
+            &format!("control_on_{paging}_{tools}"),
+            tools,
+            &format!("{how}, with --control (report and metrics)"),
+            &metered,
+        );
         println!("recording costs x{ratio:.3} at the median ({how})");
+        println!("metrics cost x{metrics_ratio:.3} over recording at the median ({how})");
     }
+}
+
+/// Who watches the run: nobody (the default), the Recorder (`--report`), or
+/// the Recorder and the metrics (`--control`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Watched {
+    No,
+    Report,
+    Control,
 }
 
 /// The page size of the paged variant.
@@ -75,7 +98,7 @@ fn next_cursor(line: &str) -> Option<String> {
 async fn lists_over_stdio(
     tools: usize,
     lists: usize,
-    record: bool,
+    watched: Watched,
     page_size: Option<usize>,
 ) -> Vec<Duration> {
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -90,8 +113,14 @@ async fn lists_over_stdio(
         ])
         .arg(dir.path().join("server.pid"));
     let report = dir.path().join("report.json");
-    if record {
-        command.arg("--report").arg(&report);
+    match watched {
+        Watched::No => {}
+        Watched::Report => {
+            command.arg("--report").arg(&report);
+        }
+        Watched::Control => {
+            command.args(["--control", "127.0.0.1:0"]);
+        }
     }
     if let Some(size) = page_size {
         command.args(["--page-size", &size.to_string()]);
@@ -136,7 +165,7 @@ async fn lists_over_stdio(
     drop(stdin);
     let status = within("the server to stop", child.wait()).await.unwrap();
     assert!(status.success());
-    if record {
+    if watched == Watched::Report {
         let text = std::fs::read_to_string(&report).expect("the report is written");
         assert!(text.contains(&format!("\"tools/list\": {requests}")));
     }

@@ -115,6 +115,7 @@ pub mod input_file;
 pub mod logging;
 pub mod mcp;
 pub mod memory;
+pub mod metrics;
 pub mod notice;
 pub mod observe;
 pub mod pagination;

@@ -52,6 +52,12 @@ pub enum Event {
         session: Option<SessionKey>,
         method: &'static str,
     },
+    /// The handler answered a request that [`Event::Request`] showed.
+    Answered {
+        session: Option<SessionKey>,
+        method: &'static str,
+        outcome: Outcome,
+    },
     /// The handler has its `initialize` result and is about to return it for
     /// rmcp to write.
     InitializeAnswered { session: Option<SessionKey> },
@@ -94,6 +100,28 @@ pub enum Event {
     StepRan { step: usize, what: String },
     /// A session ended (its client left, or the server stopped).
     Closed { session: SessionKey },
+}
+
+/// How a request ended, as its client sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A result.
+    Ok,
+    /// A `tools/call` result with `isError`: the call reached the tool.
+    ToolError,
+    /// A JSON-RPC error with this code.
+    Error(i32),
+}
+
+/// Why a `tools/call` is stale, if it is: the tool is gone (`current` is
+/// `None`), or it was revised since and the client sent an older `revision`
+/// (none sent counts as revision 1).
+pub fn stale_call(revision: Option<u64>, current: Option<u64>) -> Option<&'static str> {
+    match current {
+        None => Some("unknown tool"),
+        Some(current) if current >= 2 && revision.unwrap_or(1) < current => Some("stale revision"),
+        Some(_) => None,
+    }
 }
 
 /// Why a notification was written, so that a report can tell real ones from

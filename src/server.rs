@@ -38,6 +38,7 @@ use crate::hostile::Hostile;
 use crate::http::server::HttpServerMsg;
 use crate::http::{HttpArgs, HttpOptions, MCP_PATH};
 use crate::mcp::{McpHandler, Offer, Profile};
+use crate::metrics::watcher::MetricsWatcher;
 use crate::observe::{Watch, Watcher};
 use crate::report::recorder::{Recorder, RecorderArgs, RecorderMsg, Recording};
 use crate::revision::Gate;
@@ -424,6 +425,12 @@ async fn start_tree<T>(
         if let Some(recorder) = &recorder {
             watchers.push(Recording::new(recorder));
         }
+        // Only a server with a control endpoint has a scraper to pay for.
+        let metrics = options.control.as_ref().map(|_| {
+            let metrics = MetricsWatcher::new(if many_clients { "http" } else { "stdio" });
+            watchers.push(metrics.clone());
+            metrics
+        });
         let watch = Watch::new(watchers);
         let args = RegistryArgs {
             size: options.size(),
@@ -449,6 +456,7 @@ async fn start_tree<T>(
                 control_listener,
                 options.control.clone(),
                 control_answered.clone(),
+                metrics,
             ),
             signals::trigger(options.handle_signals),
         ];

@@ -6,12 +6,15 @@
 //! Everything a request does goes to the Registry as messages.
 //! Like every trigger, it only sends changes: it holds no catalog state.
 
+use std::sync::Arc;
+
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::actors::registry::RegistryHandle;
 use crate::control::{self, ControlOptions};
+use crate::metrics::watcher::MetricsWatcher;
 use crate::report::recorder::RecorderMsg;
 use crate::trigger::{Started, Starting, Trigger};
 
@@ -24,12 +27,14 @@ pub fn trigger(
     listener: Option<TcpListener>,
     options: Option<ControlOptions>,
     answered: Option<CancellationToken>,
+    metrics: Option<Arc<MetricsWatcher>>,
 ) -> Option<Box<dyn Trigger>> {
     let (listener, options, answered) = (listener?, options?, answered?);
     Some(Box::new(ControlTrigger {
         listener,
         options,
         answered: answered.drop_guard(),
+        metrics: metrics?,
     }))
 }
 
@@ -38,6 +43,7 @@ struct ControlTrigger {
     options: ControlOptions,
     /// Dropped with the trigger if it never starts: then no answer is owed.
     answered: DropGuard,
+    metrics: Arc<MetricsWatcher>,
 }
 
 impl Trigger for ControlTrigger {
@@ -49,6 +55,7 @@ impl Trigger for ControlTrigger {
                 registry: starting.registry.clone(),
                 recorder: starting.recorder.clone(),
                 answered: self.answered,
+                metrics: self.metrics,
             };
             starting
                 .supervisor
@@ -73,6 +80,8 @@ pub struct ControlArgs {
     /// Dropped once the endpoint owes no answer: when its serving task ends,
     /// or at once if it never starts.
     pub answered: DropGuard,
+    /// What `GET /metrics` scrapes.
+    pub metrics: Arc<MetricsWatcher>,
 }
 
 pub struct Control;
@@ -101,6 +110,7 @@ impl Actor for Control {
             args.options,
             args.registry,
             args.recorder,
+            args.metrics,
             cancel.clone(),
             args.answered,
         ));

@@ -12,6 +12,8 @@
 //!   notifications sent).
 //! - `GET /report`: the client report as it stands (see [`crate::report`]),
 //!   the same document `--report FILE` gets at exit.
+//! - `GET /metrics`: counters and histograms for load tools, in the
+//!   OpenMetrics text format (see [`crate::metrics`]).
 //!
 //! It keeps the gate `/mcp` keeps, from the same function
 //! ([`Gate::check`](crate::http::guard)): one `Host` without userinfo, an
@@ -54,6 +56,7 @@ use crate::actors::registry::{ApplyError, Audience, RegistryHandle};
 use crate::catalog::{CatalogView, Change, ChangeError, ChangeRequest};
 use crate::http::accept_loop;
 use crate::http::guard::Gate;
+use crate::metrics::watcher::MetricsWatcher;
 use crate::report::recorder::RecorderMsg;
 
 /// The largest change request accepted: a change is a few dozen bytes.
@@ -107,6 +110,8 @@ struct Endpoint {
     stopping: CancellationToken,
     /// How many changes are being applied and answered (see [`Applying`]).
     applying: watch::Sender<usize>,
+    /// What `GET /metrics` scrapes.
+    metrics: Arc<MetricsWatcher>,
 }
 
 /// Counts one change as being applied, from before it is handed to the
@@ -136,6 +141,7 @@ pub(crate) async fn serve(
     options: ControlOptions,
     registry: RegistryHandle,
     recorder: Option<ActorRef<RecorderMsg>>,
+    metrics: Arc<MetricsWatcher>,
     cancel: CancellationToken,
     answered: DropGuard,
 ) {
@@ -152,6 +158,7 @@ pub(crate) async fn serve(
         recorder,
         stopping: cancel.clone(),
         applying: watch::Sender::new(0),
+        metrics,
     });
     let mut applying = endpoint.applying.subscribe();
     let mut open = accept_loop(listener, cancel, "control", move |stream| {
@@ -224,11 +231,14 @@ async fn answer(request: Request<Incoming>, endpoint: &Endpoint) -> ControlRespo
         }
         ("/state", &Method::GET) => state(endpoint).await,
         ("/report", &Method::GET) => report(endpoint).await,
+        ("/metrics", &Method::GET) => metrics(endpoint),
         ("/changes", _) => not_allowed("POST"),
-        ("/state" | "/report", _) => not_allowed("GET"),
+        ("/state" | "/report" | "/metrics", _) => not_allowed("GET"),
         _ => error(
             StatusCode::NOT_FOUND,
-            format!("no such endpoint: {path} (POST /changes, GET /state, GET /report)"),
+            format!(
+                "no such endpoint: {path} (POST /changes, GET /state, GET /report, GET /metrics)"
+            ),
         ),
     }
 }
@@ -328,6 +338,13 @@ async fn report(endpoint: &Endpoint) -> ControlResponse {
         Ok(report) => json_response(StatusCode::OK, &report),
         Err(_) => shutting_down(),
     }
+}
+
+fn metrics(endpoint: &Endpoint) -> ControlResponse {
+    Response::builder()
+        .header(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
+        .body(Full::new(Bytes::from(endpoint.metrics.scrape())))
+        .expect("a valid response")
 }
 
 fn refused_response(refused: &ChangeError) -> ControlResponse {

@@ -46,7 +46,7 @@ use crate::actors::registry::{Audience, RegistryHandle, severity};
 use crate::actors::session::{ListenStream, SessionMsg};
 use crate::catalog::{Catalog, Change, ChangeKind};
 use crate::notice::NoticeSink;
-use crate::observe::{Event, SessionKey};
+use crate::observe::{Event, Outcome, SessionKey};
 use crate::revision;
 use crate::trigger_tools::{self, TriggerTool};
 
@@ -117,6 +117,20 @@ impl McpHandler {
         if watch.is_watched() {
             watch.see(|| make(self.session_actor.key())).await;
         }
+    }
+
+    /// Show the watchers how `method`'s request ended.
+    async fn answered<T>(&self, method: &'static str, answer: &Result<T, McpError>) {
+        let outcome = match answer {
+            Ok(_) => Outcome::Ok,
+            Err(error) => Outcome::Error(error.code.0),
+        };
+        self.see(|session| Event::Answered {
+            session,
+            method,
+            outcome,
+        })
+        .await;
     }
 
     async fn snapshot(&self) -> Result<Catalog, McpError> {
@@ -249,7 +263,9 @@ impl ServerHandler for McpHandler {
             method: "initialize",
         })
         .await;
-        let result = self.negotiate_initialize(&request)?;
+        let result = self.negotiate_initialize(&request);
+        self.answered("initialize", &result).await;
+        let result = result?;
         self.hello(&request.client_info, &result.protocol_version)
             .await;
         self.see(|session| Event::InitializeAnswered { session })
@@ -279,6 +295,7 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let answer = self.tools_page(request, &context).await;
+        self.answered("tools/list", &answer).await;
         delayed(self.profile.hostile.list_delay(), &context.ct, answer).await
     }
 
@@ -290,6 +307,17 @@ impl ServerHandler for McpHandler {
         let delay = self.profile.hostile.call_delay();
         let cancelled = context.ct.clone();
         let answer = self.answer_call(request, context).await;
+        match &answer {
+            Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+                self.see(|session| Event::Answered {
+                    session,
+                    method: "tools/call",
+                    outcome: Outcome::ToolError,
+                })
+                .await;
+            }
+            answer => self.answered("tools/call", answer).await,
+        }
         delayed(delay, &cancelled, answer).await
     }
 
@@ -299,6 +327,7 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         let answer = self.prompts_page(request, &context).await;
+        self.answered("prompts/list", &answer).await;
         delayed(self.profile.hostile.list_delay(), &context.ct, answer).await
     }
 
@@ -308,6 +337,7 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let answer = self.answer_get(request).await;
+        self.answered("prompts/get", &answer).await;
         delayed(self.profile.hostile.call_delay(), &context.ct, answer).await
     }
 
@@ -317,6 +347,7 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         let answer = self.resources_page(request, &context).await;
+        self.answered("resources/list", &answer).await;
         delayed(self.profile.hostile.list_delay(), &context.ct, answer).await
     }
 
@@ -326,6 +357,7 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let answer = self.answer_read(request).await;
+        self.answered("resources/read", &answer).await;
         delayed(self.profile.hostile.call_delay(), &context.ct, answer).await
     }
 

@@ -47,7 +47,7 @@ use serde_json::{Value, json};
 
 use crate::catalog::{ChangeKind, ListKind};
 use crate::notice::Notice;
-use crate::observe::{Cause, Event, SessionKey};
+use crate::observe::{Cause, Event, SessionKey, stale_call};
 
 /// The most changes recorded; later ones are counted, not kept.
 pub const MAX_CHANGES: usize = 1000;
@@ -194,6 +194,8 @@ impl Record {
             Event::InitializeAnswered { session } => {
                 self.session(at_ms, (*session).into());
             }
+            // Its request was counted when it came.
+            Event::Answered { .. } => {}
             Event::Initialized { session } => {
                 if let Some(record) = self.session(at_ms, (*session).into()) {
                     record.initialized_ms.get_or_insert(at_ms);
@@ -242,12 +244,8 @@ impl Record {
                 revision,
                 current,
             } => {
-                let reason = match current {
-                    None => "unknown tool",
-                    Some(current) if *current >= 2 && revision.unwrap_or(1) < *current => {
-                        "stale revision"
-                    }
-                    Some(_) => return,
+                let Some(reason) = stale_call(*revision, *current) else {
+                    return;
                 };
                 if let Some(record) = self.session(at_ms, (*session).into()) {
                     record.stale_count += 1;

@@ -34,6 +34,7 @@ mod http_fanout;
 mod http_hardening;
 mod http_idle;
 mod logging;
+mod metrics;
 mod notify_behaviour;
 mod pagination;
 mod protocol;
