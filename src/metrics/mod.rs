@@ -594,7 +594,7 @@ mod tests {
         run.change(10, 2);
         assert_eq!(run.value(OWED), Some(2.0));
         assert_eq!(
-            run.value(r#"dynamic_mcp_changes_total{list="tools",kind="add"}"#),
+            run.value(r#"dynamic_mcp_changes_total{list="tools",kind="add_tool"}"#),
             Some(1.0)
         );
         run.notified(11, 1);
@@ -698,7 +698,7 @@ mod tests {
             },
         );
         assert_eq!(
-            run.value(r#"dynamic_mcp_changes_total{list="resources",kind="revise"}"#),
+            run.value(r#"dynamic_mcp_changes_total{list="resources",kind="update_resource"}"#),
             Some(1.0)
         );
         assert_eq!(
