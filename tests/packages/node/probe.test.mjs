@@ -48,7 +48,8 @@ async function autoModeClient(t, server) {
 
 for (const leftover of [false, true]) {
   test(`TS SDK v2 auto mode on stdio: changes reach the connected server${leftover ? " (a killed probe's files left behind)" : ""}`, async (t) => {
-    const server = await startDynamicServer();
+    // Warnings and errors only: the info lines would fill the test report.
+    const server = await startDynamicServer({ args: ["--log-level", "warn"] });
     if (leftover) {
       const pid = deadPid();
       const file = (flag) => server.args[server.args.indexOf(flag) + 1];
