@@ -426,6 +426,15 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
     }
     if method == Method::DELETE {
         let _ = edge.tracker.cast(HttpServerMsg::Deleted(session));
+        // rmcp answers an ended session 202 Accepted, which the Python SDK
+        // (and so fastmcp) takes as a failure: it accepts only 200, 204 or
+        // 405 and logs "Session termination failed: 202" on every close. The
+        // session is ended by now, so say so: 200, as FastMCP's server does.
+        if response.status() == StatusCode::ACCEPTED {
+            let (mut parts, _) = response.into_parts();
+            parts.status = StatusCode::OK;
+            return Response::from_parts(parts, Full::new(Bytes::new()).boxed());
+        }
         return response;
     }
     if takes_batches {

@@ -31,6 +31,17 @@ export function binaryPath() {
   }
 }
 
+/** Whether `pid` is a live process (not gone, not a zombie). */
+function running(pid) {
+  if (!signalled(pid, 0)) return false;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return true; // no /proc (macOS): kill(0) is the answer
+  }
+}
+
 const address = (value) => (value === true ? "127.0.0.1:0" : String(value));
 
 /** Resolve `what()` once it returns something other than undefined, or throw after `timeoutMs`. */
@@ -132,12 +143,39 @@ class DynamicServer {
     return { command: this.command, args: this.args };
   }
 
-  /** The PID (on stdio, of the server the client started; throws if none has yet). */
+  /**
+   * The PID (on stdio, of the server the client started; throws if none has
+   * yet: after connect() in the TypeScript SDK v2's auto mode it may take a
+   * moment -- signal(), change() and the rest wait for it).
+   */
   get pid() {
     if (this.#child) return this.#child.pid;
+    const pid = this.#serverPid();
+    if (pid === undefined) throw new Error("dynamic-mcp-server: not started yet (connect the client first)");
+    return pid;
+  }
+
+  /**
+   * The PID in the pidfile, if it is the server to reach. On stdio a client
+   * may start the server more than once with the same arguments: the
+   * TypeScript SDK v2 in auto mode probes with `server/discover` on a
+   * short-lived process first, then starts the one it talks to, and its
+   * connect() resolves before that one has written its files. A probe killed
+   * before it could remove its files leaves them naming a process that is
+   * gone, until the real server replaces them; and a ready file is written
+   * before its pidfile, so while the two name different processes, a newer
+   * server is half way through starting. Either way: not yet.
+   */
+  #serverPid() {
     const text = readIfExists(this.#file("server.pid"));
-    if (text === undefined) throw new Error("dynamic-mcp-server: not started yet (connect the client first)");
-    return Number(text);
+    if (text === undefined) return undefined;
+    const pid = Number(text);
+    if (!running(pid)) return undefined;
+    if (this.#options.http || this.#options.control) {
+      const ready = readIfExists(this.#file("ready.json"));
+      if (ready === undefined || JSON.parse(ready).pid !== pid) return undefined;
+    }
+    return pid;
   }
 
   get mcpUrl() {
@@ -169,10 +207,10 @@ class DynamicServer {
           const status = child.exitCode ?? child.signalCode;
           throw new Error(`dynamic-mcp-server exited with status ${status}: ${this.stderr.trim()}`);
         }
-        return readIfExists(this.#file("server.pid"));
+        return child ? readIfExists(this.#file("server.pid")) : this.#serverPid();
       },
       timeoutMs,
-      () => `no server wrote its pidfile${http ? "" : " (has the client started it from stdioParams?)"}`,
+      () => `no running server wrote its pidfile${http ? "" : " (has the client started it from stdioParams?)"}`,
     );
     return Number(text);
   }
@@ -278,8 +316,8 @@ class DynamicServer {
       // The client normally stopped it by closing stdin; this is the safety net.
       // Not our child: its pidfile going is the sign that it stopped.
       const pidfile = this.#file("server.pid");
-      const pid = readIfExists(pidfile);
-      if (pid !== undefined && signalled(Number(pid), "SIGTERM")) {
+      const pid = this.#serverPid();
+      if (pid !== undefined && signalled(pid, "SIGTERM")) {
         const stopped = () => (fs.existsSync(pidfile) ? undefined : true);
         await poll(stopped, this.#options.timeoutMs, () => "the server did not remove its pidfile");
       }

@@ -198,8 +198,9 @@ test("pagination: the SDK lists every page of a paged server, in order", async (
 
 test("pagination: the listChanged option refreshes only the first page (SDK 1.32.2)", async () => {
   // Its refresh calls listTools() once and ignores nextCursor: with pages, the
-  // list it hands to onChanged is page 1 alone. The README says so; when the
-  // SDK follows the cursor, this fails and the README needs updating.
+  // list it hands to onChanged is page 1 alone. docs/interop.md says so (v2
+  // walks every page: ../node_v2/client.test.mjs); when 1.x follows the
+  // cursor, this fails and docs/interop.md needs updating.
   const refreshed = [];
   let wake = () => {};
   const server = await startServer(["--tools", "3", "--page-size", "2"], {

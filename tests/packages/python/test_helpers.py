@@ -93,3 +93,32 @@ def test_the_fixture_takes_the_marker(dynamic_mcp_server):
 def test_the_fixture_takes_indirect_parameters_over_the_marker(dynamic_mcp_server):
     with without_client(dynamic_mcp_server):
         assert [item["name"] for item in dynamic_mcp_server.state()["tools"]["items"]] == ["echo", "calculator"]
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has exited and been reaped."""
+    probe = subprocess.Popen([sys.executable, "-c", ""])
+    probe.wait()
+    return probe.pid
+
+
+def test_files_left_by_a_process_that_is_gone_name_no_server():
+    # The TypeScript SDK v2 in auto mode on stdio starts a short-lived probe
+    # with the same arguments before the server it talks to; a probe killed
+    # before it could clean up leaves its pidfile and ready file behind. The
+    # helper must wait for the server the client is connected to, never
+    # signal the PID in those files.
+    with DynamicServer(timeout=0.2) as server:
+        folder = Path(server.args[1]).parent
+        dead = _dead_pid()
+        (folder / "ready.json").write_text(f'{{"control_url": "http://127.0.0.1:9", "mcp_url": null, "pid": {dead}}}')
+        (folder / "server.pid").write_text(str(dead))
+        with pytest.raises(ServerError, match="no running server"):
+            server.pid
+        # The client starts the real server, which replaces both files.
+        client = subprocess.Popen([server.executable, *server.args], stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        server.timeout = 30
+        assert server.pid == client.pid
+        assert server.state()["tools"]["items"][0]["name"] == "echo"
+    assert client.wait(30) == 0
+    client.stdin.close()

@@ -77,6 +77,21 @@ def find_executable() -> str:
     raise ServerError(f"no {name} found beside this Python ({sysconfig.get_path('scripts')}) or on PATH")
 
 
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): kill(0) is the answer
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 def _address(value: bool | str) -> str:
     return "127.0.0.1:0" if value is True else str(value)
 
@@ -162,7 +177,10 @@ class DynamicServer:
         # net when it did not. Not our child, so wait for its pidfile to go.
         pidfile = self._path("server.pid")
         try:
-            os.kill(int(pidfile.read_text()), signals.SIGTERM)
+            pid = int(pidfile.read_text())
+            if not self._serves(pid):
+                return
+            os.kill(pid, signals.SIGTERM)
         except (FileNotFoundError, ValueError, ProcessLookupError):
             return
         deadline = time.monotonic() + self.timeout
@@ -305,20 +323,46 @@ class DynamicServer:
 
     def _wait_pidfile(self) -> str:
         # The server writes the ready file, then the pidfile, each atomically:
-        # once the pidfile is there, everything is.
+        # once the pidfile names a running server, everything is there.
         pidfile = self._path("server.pid")
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                return pidfile.read_text()
+                text = pidfile.read_text()
             except FileNotFoundError:
                 pass
+            else:
+                if self._serves(int(text)):
+                    return text
             if self._process is not None and self._process.poll() is not None:
                 raise ServerError(f"the server exited with status {self._process.returncode}: {self.stderr.strip()}")
             if time.monotonic() > deadline:
                 started = "" if self.http else " (has the client started it from stdio_params()?)"
-                raise ServerError(f"no server wrote {pidfile} within {self.timeout} s{started}")
+                raise ServerError(f"no running server wrote {pidfile} within {self.timeout} s{started}")
             time.sleep(_POLL_SECONDS)
+
+    def _serves(self, pid: int) -> bool:
+        """Whether ``pid``, read from the pidfile, is the server to reach.
+
+        On stdio a client may start the server more than once with the same
+        arguments: the TypeScript SDK v2 in auto mode probes with
+        ``server/discover`` on a short-lived process first, then starts the
+        one it talks to. A probe that was killed before it could remove its
+        files leaves them naming a process that is gone, until the real
+        server replaces them; and a ready file is written before its
+        pidfile, so while the two name different processes, a newer server
+        is half way through starting. Either way: wait.
+        """
+        if self._process is not None:
+            return pid == self._process.pid
+        if not _running(pid):
+            return False
+        if self.http or self.control:
+            try:
+                return bool(json.loads(self._path("ready.json").read_text())["pid"] == pid)
+            except (FileNotFoundError, ValueError, KeyError):
+                return False
+        return True
 
     def _ready_field(self, field: str, needs: str) -> str:
         if not (self.http if field == "mcp_url" else self.control):

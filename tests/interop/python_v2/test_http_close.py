@@ -1,0 +1,1 @@
+../python_v1/test_http_close.py
