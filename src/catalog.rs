@@ -87,6 +87,12 @@ pub trait ItemKind {
     fn key(k: Number) -> String;
     /// The item number a name or URI refers to, if it could name one at all.
     fn number(key: &str) -> Option<Number>;
+    /// The item as `GET /state` shows it: its name and revision (a list whose
+    /// items are named otherwise says so itself, so the catalog needs to know
+    /// no list's naming).
+    fn describe(entry: Entry) -> Value {
+        json!({ "name": Self::key(entry.number), "revision": entry.revision })
+    }
 }
 
 /// One list at one version: its entries in order of number, and their
@@ -216,21 +222,7 @@ impl<I: ItemKind> List<I> {
 
     /// The list as `GET /state` shows it.
     fn describe(&self) -> Value {
-        let items: Vec<Value> = self
-            .entries
-            .iter()
-            .map(|e| {
-                let key = I::key(e.number);
-                match I::LIST {
-                    ListKind::Resources => json!({
-                        "uri": key,
-                        "name": crate::resources::name(e.number),
-                        "revision": e.revision,
-                    }),
-                    _ => json!({ "name": key, "revision": e.revision }),
-                }
-            })
-            .collect();
+        let items: Vec<Value> = self.entries.iter().copied().map(I::describe).collect();
         json!({ "version": self.version, "items": items })
     }
 }

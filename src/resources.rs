@@ -7,6 +7,7 @@
 //! subscribers are told with `notifications/resources/updated`.
 
 use rmcp::model::{ReadResourceResult, Resource, ResourceContents};
+use serde_json::{Value, json};
 
 use crate::catalog::{Entry, ItemKind, ListKind, Number, Resources, Revision, canonical_number};
 
@@ -27,6 +28,15 @@ impl ItemKind for Resources {
 
     fn number(key: &str) -> Option<Number> {
         canonical_number(key.strip_prefix(URI_PREFIX)?)
+    }
+
+    /// A resource is named by its URI, and has a name as well.
+    fn describe(entry: Entry) -> Value {
+        json!({
+            "uri": Self::key(entry.number),
+            "name": name(entry.number),
+            "revision": entry.revision,
+        })
     }
 }
 
