@@ -19,6 +19,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::listing::{Listing, ListingCache};
+
 /// An item's number in its list: 1-based, never reused.
 pub type Number = usize;
 
@@ -106,6 +108,8 @@ pub struct List<I: ItemKind> {
     next: Number,
     /// How many items the list started with, for a reset.
     initial: usize,
+    /// The definitions serialized, for `*/list` answers (see [`List::listing`]).
+    listing: ListingCache,
 }
 
 impl<I: ItemKind> List<I> {
@@ -122,6 +126,7 @@ impl<I: ItemKind> List<I> {
             entries,
             next: initial + 1,
             initial,
+            listing: ListingCache::default(),
         }
     }
 
@@ -144,6 +149,17 @@ impl<I: ItemKind> List<I> {
     /// The definitions, in list order: what `*/list` answers.
     pub fn definitions(&self) -> &[I::Definition] {
         &self.definitions
+    }
+
+    /// The definitions serialized at this version: each item's bytes are made
+    /// once per (number, revision) and kept while the list holds it, so an
+    /// answer to `*/list` copies bytes instead of serializing its items.
+    pub fn listing(&self) -> serde_json::Result<Arc<Listing>>
+    where
+        I::Definition: Serialize,
+    {
+        let keys = self.entries.iter().map(|e| (e.number, e.revision));
+        self.listing.get(self.version, keys, &self.definitions)
     }
 
     /// The item a name or URI names now, if it is listed.

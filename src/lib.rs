@@ -26,7 +26,8 @@
 //!
 //! Around them: [`catalog`] holds the three lists and the changes to them;
 //! [`tools`], [`prompts`] and [`resources`] map item `k` at revision `r` to its
-//! definition and a pure call, get or read; [`mcp`] is the rmcp `ServerHandler` that
+//! definition and a pure call, get or read, and [`listing`] serializes each
+//! listed item once and hands the bytes to both transports; [`mcp`] is the rmcp `ServerHandler` that
 //! only translates requests into messages, [`transport`] frames stdio and
 //! answers bad lines, [`http`] serves Streamable HTTP (one Session actor per
 //! HTTP session, all subscribed to the one registry), [`control`] answers the
@@ -105,6 +106,7 @@ pub mod control;
 pub mod error;
 pub mod hostile;
 pub mod http;
+pub mod listing;
 pub mod logging;
 pub mod mcp;
 pub mod memory;

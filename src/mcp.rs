@@ -11,6 +11,7 @@
 #![allow(deprecated)] // rmcp marks MCP logging deprecated (SEP-2577); the protocol still has it
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -33,8 +34,9 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::registry::RegistryMsg;
 use crate::actors::registry::severity;
 use crate::actors::session::{ListenStream, Notice, NotifyStyle, SendLog, SendNotice, SessionMsg};
-use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind};
+use crate::catalog::{Catalog, Change, ChangeKind, ChangeRequest, ListKind, ToolList};
 use crate::hostile::Hostile;
+use crate::listing::{Page, Prepared};
 use crate::observe::{Event, SessionKey, Watch};
 use crate::pagination::Pager;
 use crate::trigger_tools::{self, TriggerTool};
@@ -262,8 +264,8 @@ impl McpHandler {
     }
 
     /// The page of `list` (at `version`, `len` items in `items`) that
-    /// `request` asks for, and its `nextCursor`; the watchers see the request
-    /// and the page served or the cursor refused.
+    /// `request` asks for, its `nextCursor`, and which items it holds; the
+    /// watchers see the request and the page served or the cursor refused.
     async fn page<'a, T: Clone + 'a>(
         &self,
         (method, list): (&'static str, ListKind),
@@ -271,7 +273,7 @@ impl McpHandler {
         len: usize,
         items: impl Iterator<Item = &'a T>,
         request: Option<&PaginatedRequestParams>,
-    ) -> Result<(Vec<T>, Option<String>), McpError> {
+    ) -> Result<(Vec<T>, Option<String>, Range<usize>), McpError> {
         self.see(|session| Event::Request { session, method }).await;
         let cursor = request.and_then(|request| request.cursor.as_deref());
         let served = self
@@ -293,11 +295,8 @@ impl McpHandler {
                 return Err(refused.into());
             }
         };
-        let page = items
-            .skip(served.range.start)
-            .take(served.range.len())
-            .cloned()
-            .collect();
+        let range = served.range;
+        let page = items.skip(range.start).take(range.len()).cloned().collect();
         let next_cursor = served.next_cursor;
         let served = served.page;
         self.see(|session| Event::Page {
@@ -309,7 +308,7 @@ impl McpHandler {
             cursor: served.cursor,
         })
         .await;
-        Ok((page, next_cursor))
+        Ok((page, next_cursor, range))
     }
 
     async fn tools_page(
@@ -323,7 +322,7 @@ impl McpHandler {
             true => trigger_tools::definitions(),
             false => &[],
         };
-        let (tools, next_cursor) = self
+        let (tools, next_cursor, range) = self
             .page(
                 ("tools/list", ListKind::Tools),
                 catalog.tools.version(),
@@ -332,6 +331,13 @@ impl McpHandler {
                 request.as_ref(),
             )
             .await?;
+        if let Some(prepared) = context.extensions.get::<Prepared>() {
+            // The transport writes the page's tools from the catalog's bytes.
+            match tools_listing(&catalog.tools, range) {
+                Ok(page) => prepared.put(context.id.clone(), page),
+                Err(error) => tracing::warn!(%error, "cannot serialize the tools"),
+            }
+        }
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next_cursor;
         if is_stateless(context) {
@@ -348,7 +354,7 @@ impl McpHandler {
         let catalog = self.snapshot().await?;
         let prompts = catalog.prompts.ok_or_else(|| not_offered("prompts/list"))?;
         let listed = prompts.definitions();
-        let (page, next_cursor) = self
+        let (page, next_cursor, _) = self
             .page(
                 ("prompts/list", ListKind::Prompts),
                 prompts.version(),
@@ -375,7 +381,7 @@ impl McpHandler {
             .resources
             .ok_or_else(|| not_offered("resources/list"))?;
         let listed = resources.definitions();
-        let (page, next_cursor) = self
+        let (page, next_cursor, _) = self
             .page(
                 ("resources/list", ListKind::Resources),
                 resources.version(),
@@ -878,6 +884,25 @@ impl ServerHandler for McpHandler {
             tracing::debug!("client initialized while its session was stopping");
         }
     }
+}
+
+/// Items `range` of the tools list (the catalog's tools, then the fixture
+/// tools if offered) as the catalog's listings hold them.
+///
+/// rmcp changes a listed tool after this handler only to drop an output
+/// schema that is not an object, for a client before 2026-07-28; every tool
+/// here has an object schema or none (`tools` tests it), so the bytes stay
+/// those rmcp would write.
+fn tools_listing(listed: &ToolList, range: Range<usize>) -> serde_json::Result<Page> {
+    let mut page = Page::default();
+    let catalog = listed.listing()?;
+    let split = catalog.len();
+    page.push(&catalog, range.start.min(split)..range.end.min(split));
+    if range.end > split {
+        let triggers = trigger_tools::listing();
+        page.push(triggers, range.start.max(split) - split..range.end - split);
+    }
+    Ok(page)
 }
 
 /// Holds `answer` back for `delay` (`--list-delay-ms`, `--call-delay-ms`):

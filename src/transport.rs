@@ -37,8 +37,8 @@ use std::sync::Arc;
 
 use rmcp::RoleServer;
 use rmcp::model::{
-    ClientNotification, ClientRequest, ErrorData, JsonRpcMessage, ProtocolVersion, RequestId,
-    ServerResult,
+    ClientNotification, ClientRequest, ErrorData, GetExtensions, JsonRpcMessage, ProtocolVersion,
+    RequestId, ServerResult,
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
@@ -53,7 +53,9 @@ use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder};
 use tokio_util::sync::CancellationToken;
 
 use output::{Item, Outgoing, Shared};
-pub use output::{MAX_PENDING, OutputDrain, ToolsCache};
+pub use output::{MAX_PENDING, OutputDrain};
+
+use crate::listing::Prepared;
 
 /// How much the read buffer asks for at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -83,6 +85,10 @@ pub struct LineTransport<R> {
     /// Which batch each request in flight from a batch belongs to.
     batch_of: HashMap<RequestId, u64>,
     next_batch: u64,
+    /// Answers whose items the handler serialized already (a `tools/list`
+    /// page, from the catalog's bytes): every request carries a copy in its
+    /// extensions, and an answer found here is written as its pieces.
+    prepared: Prepared,
 }
 
 /// A batch whose answer array is being collected.
@@ -134,6 +140,7 @@ where
             batched: VecDeque::new(),
             batches: HashMap::new(),
             batch_of: HashMap::new(),
+            prepared: Prepared::default(),
             next_batch: 0,
         }
     }
@@ -258,7 +265,7 @@ where
 
     /// Track a message on its way to rmcp; `false` if it must not go there.
     /// A request from a batch is answered in the batch's array.
-    fn admit(&mut self, message: &RxJsonRpcMessage<RoleServer>, batch: Option<u64>) -> bool {
+    fn admit(&mut self, message: &mut RxJsonRpcMessage<RoleServer>, batch: Option<u64>) -> bool {
         match message {
             JsonRpcMessage::Request(request) => {
                 let stream = matches!(
@@ -289,6 +296,10 @@ where
                     open.waiting += 1;
                     self.batch_of.insert(id, batch);
                 }
+                request
+                    .request
+                    .extensions_mut()
+                    .insert(self.prepared.clone());
                 self.seen_request = true;
                 true
             }
@@ -302,6 +313,7 @@ where
                     self.shared
                         .pending
                         .send_modify(|pending| pending.finish(id));
+                    self.prepared.forget(id);
                 }
                 self.seen_request
             }
@@ -337,6 +349,9 @@ where
                 self.shared
                     .pending
                     .send_modify(|pending| pending.finish(&id));
+                // A batch's array is serialized whole: a page prepared for
+                // this answer is not used.
+                self.prepared.forget(&id);
                 if let Some(open) = self.batches.get_mut(&batch) {
                     open.waiting -= 1;
                     open.answers
@@ -345,10 +360,15 @@ where
                 self.emit_if_complete(batch);
                 Ok(None)
             }
-            None => self
-                .shared
-                .enqueue(self.queue.as_ref(), Item::Message(item), answered.as_ref())
-                .map(Some),
+            None => {
+                let item = match self.prepared.encode(item) {
+                    Ok(line) => Item::Pieces(line),
+                    Err(message) => Item::Message(message),
+                };
+                self.shared
+                    .enqueue(self.queue.as_ref(), item, answered.as_ref())
+                    .map(Some)
+            }
         };
         let gone = self.shared.gone.clone();
         async move {
@@ -376,8 +396,8 @@ where
             if !room(&self.shared).await {
                 return None;
             }
-            if let Some((batch, message, last)) = self.batched.pop_front() {
-                let admitted = self.admit(&message, Some(batch));
+            if let Some((batch, mut message, last)) = self.batched.pop_front() {
+                let admitted = self.admit(&mut message, Some(batch));
                 if last {
                     if let Some(open) = self.batches.get_mut(&batch) {
                         open.reading = false;
@@ -390,8 +410,8 @@ where
                 continue;
             }
             match self.next_line() {
-                Some(Line::Message(message)) => {
-                    if self.admit(&message, None) {
+                Some(Line::Message(mut message)) => {
+                    if self.admit(&mut message, None) {
                         return Some(message);
                     }
                     if !matches!(message, JsonRpcMessage::Request(_)) {
