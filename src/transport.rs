@@ -566,4 +566,53 @@ mod tests {
         assert_eq!(id(r#"[{"id":1}]"#), None);
         assert_eq!(id("{not json"), None);
     }
+
+    /// The handler leaves a page of tools for a request; the transport writes
+    /// that page's bytes in the answer, not the answer's own tools (here they
+    /// differ, to show which were written).
+    #[tokio::test]
+    async fn an_answer_with_a_prepared_page_is_written_from_the_page() {
+        use crate::listing::{Listing, Page};
+        use rmcp::model::{GetExtensions, ListToolsResult, ServerJsonRpcMessage};
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let (server_read, server_write) = tokio::io::split(server);
+        let mut transport = LineTransport::new(server_read, server_write);
+        let (from_server, mut to_server) = tokio::io::split(client);
+        to_server
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/list\"}\n")
+            .await
+            .unwrap();
+        let Some(JsonRpcMessage::Request(request)) = transport.receive().await else {
+            panic!("the request");
+        };
+        let prepared = request.request.extensions().get::<Prepared>().unwrap();
+        let tools: Vec<_> = (1..=6).map(crate::tools::definition).collect();
+        let listing = Arc::new(Listing::new(1, (1..=6).map(|k| (k, 1)), &tools, None).unwrap());
+        let mut page = Page::default();
+        page.push(&listing, 3..6);
+        prepared.put(request.id.clone(), page);
+        let answer = |tools: &[rmcp::model::Tool]| {
+            let result = ListToolsResult::with_all_items(tools.to_vec());
+            ServerJsonRpcMessage::response(
+                ServerResult::ListToolsResult(result),
+                request.id.clone(),
+            )
+        };
+        transport.send(answer(&tools[..3])).await.unwrap();
+        let mut expected = serde_json::to_vec(&answer(&tools[3..])).unwrap();
+        expected.push(b'\n');
+        let mut written = Vec::new();
+        let mut from_server = tokio::io::BufReader::new(from_server);
+        let read = from_server.read_until(b'\n', &mut written);
+        tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .expect("the answer within 10 s")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+    }
 }

@@ -44,12 +44,22 @@ impl Server {
     /// [`Server::start`], the server's soft open-file limit set to
     /// `soft_limit` (what it inherits otherwise is this process's).
     pub async fn start_with_soft_limit(args: &[&str], soft_limit: Option<u64>) -> Self {
+        // `ours()` is the including crate's: the benches' release build, or
+        // the test's `CARGO_BIN_EXE_dynamic-mcp-server`.
+        Self::start_binary(&super::ours(), args, soft_limit).await
+    }
+
+    /// [`Server::start_with_soft_limit`] with the server binary `binary`
+    /// (another build, to compare two).
+    pub async fn start_binary(
+        binary: &std::path::Path,
+        args: &[&str],
+        soft_limit: Option<u64>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let pidfile = dir.path().join("server.pid");
         let log = dir.path().join("server.log");
-        // `ours()` is the including crate's: the benches' release build, or
-        // the test's `CARGO_BIN_EXE_dynamic-mcp-server`.
-        let mut command = tokio::process::Command::new(super::ours());
+        let mut command = tokio::process::Command::new(binary);
         command
             .args(["--http", "127.0.0.1:0"])
             .args(args)
