@@ -233,6 +233,9 @@ impl Prepared {
     /// prepared: rmcp's serialization of the message, its items taken from the
     /// page. Any other message (or one whose items are not the page's) comes
     /// back, for the transport to serialize.
+    // The message comes back as it went in: boxing it would cost an
+    // allocation for every message the transport writes.
+    #[allow(clippy::result_large_err)]
     pub fn encode(&self, message: ServerJsonRpcMessage) -> Result<Line, ServerJsonRpcMessage> {
         let id = match &message {
             JsonRpcMessage::Response(response) => &response.id,
@@ -265,6 +268,7 @@ impl Prepared {
 /// the result's last field and the result the response's, so rmcp's bytes end
 /// `"tools":[]}}`; a layout this does not know (a newer rmcp) gets the plain
 /// way back rather than a wrong answer.
+#[allow(clippy::result_large_err)] // as `Prepared::encode`
 fn splice(mut message: ServerJsonRpcMessage, page: Page) -> Result<Line, ServerJsonRpcMessage> {
     const END: &[u8] = br#""tools":[]}}"#;
     let tools = match &mut message {

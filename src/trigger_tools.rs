@@ -173,7 +173,7 @@ mod tests {
         let listed = serde_json::to_string(definitions()).unwrap();
         assert_eq!(
             listing().slice(0..5),
-            listed[1..listed.len() - 1].as_bytes()
+            &listed.as_bytes()[1..listed.len() - 1]
         );
     }
 
