@@ -1,13 +1,16 @@
-//! `tools/list` at 10,000 tools over stdio and over Streamable HTTP, for this
-//! build and, to compare two, another (`BENCH_BEFORE=path/to/binary`): the
-//! servers take turns, round after round, so that a noisy moment on a shared
-//! machine hurts both alike, and the ratio of the medians is a same-run ratio.
+//! `tools/list` at 10,000 tools over stdio and over Streamable HTTP, in one
+//! answer and in pages of 100 (`--page-size 100`: every page, cursor after
+//! cursor), for this build and, to compare two, another
+//! (`BENCH_BEFORE=path/to/binary`): the servers take turns, round after
+//! round, so that a noisy moment on a shared machine hurts both alike, and the
+//! ratio of the medians is a same-run ratio.
 //!
 //! Each round takes some warm-up lists and then times each list from the
-//! request's write to the whole answer's read: the stdio answer's line, the
-//! HTTP answer's SSE body (one session, `initialize` and `initialized` done).
-//! p50, p99, max per build and transport, printed and appended as JSON lines
-//! to `target/bench-results.jsonl` (or `$BENCH_RESULTS`).
+//! first request's write to the whole last answer's read: the stdio answer's
+//! line, the HTTP answer's SSE body (one session, `initialize` and
+//! `initialized` done). p50, p99, max per build and variant, printed and
+//! appended as JSON lines to `target/bench-results.jsonl` (or
+//! `$BENCH_RESULTS`).
 //!
 //! Run: `cargo bench --bench lists` (`-- --tools N --lists N --rounds N`).
 
@@ -18,10 +21,20 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 mod common;
-use common::sessions::{Server, percentile, start_stdio, within};
+use common::sessions::{Server, next_cursor, percentile, start_stdio, within};
 
 const WARMUP: usize = 5;
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+/// The page size of the paged variants.
+const PAGE_SIZE: usize = 100;
+
+/// A transport and a page size.
+const VARIANTS: [(&str, bool, Option<usize>); 4] = [
+    ("stdio", false, None),
+    ("http", true, None),
+    ("stdio_paged", false, Some(PAGE_SIZE)),
+    ("http_paged", true, Some(PAGE_SIZE)),
+];
 
 fn main() {
     let tools = common::size_arg("tools", 10_000);
@@ -35,68 +48,124 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let mut times = vec![[Vec::new(), Vec::new()]; builds.len()];
+    let mut times = vec![vec![Vec::new(); VARIANTS.len()]; builds.len()];
     for _ in 0..rounds {
         for (i, (_, binary)) in builds.iter().enumerate() {
-            times[i][0].extend(runtime.block_on(over_stdio(binary, tools, lists)));
-            times[i][1].extend(runtime.block_on(over_http(binary, tools, lists)));
+            for (v, &(_, http, page_size)) in VARIANTS.iter().enumerate() {
+                let run = if http {
+                    runtime.block_on(over_http(binary, tools, lists, page_size))
+                } else {
+                    runtime.block_on(over_stdio(binary, tools, lists, page_size))
+                };
+                times[i][v].extend(run);
+            }
         }
     }
     let p50 = |times: &[Duration]| percentile(times, 50.0).as_secs_f64() * 1000.0;
-    for (transport, t) in [("stdio", 0), ("http", 1)] {
+    for (v, (variant, _, _)) in VARIANTS.iter().enumerate() {
         for ((build, _), times) in builds.iter().zip(&mut times) {
-            times[t].sort();
-            report(
-                &format!("{transport}_{build}_{tools}"),
-                tools,
-                transport,
-                build,
-                &times[t],
-            );
+            times[v].sort();
+            let figure = format!("{variant}_{build}_{tools}");
+            report(&figure, tools, variant, build, &times[v]);
         }
         if let [ours, before] = &times[..] {
-            let ratio = p50(&ours[t]) / p50(&before[t]);
-            println!("{transport}: ours / before = {ratio:.3} at the median (same run)");
+            let ratio = p50(&ours[v]) / p50(&before[v]);
+            println!("{variant}: ours / before = {ratio:.3} at the median (same run)");
         }
     }
 }
 
-/// Time `lists` `tools/list` requests to one stdio server with `tools` tools.
-async fn over_stdio(binary: &Path, tools: usize, lists: usize) -> Vec<Duration> {
+/// The server's arguments.
+fn args(tools: usize, page_size: Option<usize>) -> Vec<String> {
+    let mut args = vec!["--tools".to_owned(), tools.to_string()];
+    args.extend(page_size.map(|size| format!("--page-size={size}")));
+    args
+}
+
+/// The `tools/list` request for the page at `cursor`.
+fn list_request(id: usize, cursor: Option<&str>) -> Value {
+    let params = match cursor {
+        Some(cursor) => json!({ "cursor": cursor }),
+        None => json!({}),
+    };
+    json!({ "jsonrpc": "2.0", "id": id, "method": "tools/list", "params": params })
+}
+
+/// Time `lists` listings, each of every page `ask` answers (given the
+/// request id and the cursor), after [`WARMUP`] more.
+async fn time_lists<F, Fut>(tools: usize, lists: usize, mut ask: F) -> Vec<Duration>
+where
+    F: FnMut(usize, Option<String>) -> Fut,
+    Fut: Future<Output = String>,
+{
+    let mut times = Vec::with_capacity(lists);
+    let mut id = 0;
+    for listing in 1..=WARMUP + lists {
+        let (sent, mut cursor, mut listed) = (Instant::now(), None, 0);
+        let read = loop {
+            id += 1;
+            let answer = ask(id, cursor.take()).await;
+            let read = sent.elapsed();
+            listed += count(&answer);
+            cursor = next_cursor(&answer);
+            if cursor.is_none() {
+                break read;
+            }
+        };
+        assert_eq!(listed, tools, "every tool, each once");
+        if listing > WARMUP {
+            times.push(read);
+        }
+    }
+    times
+}
+
+/// Time `lists` listings from one stdio server with `tools` tools.
+async fn over_stdio(
+    binary: &Path,
+    tools: usize,
+    lists: usize,
+    page_size: Option<usize>,
+) -> Vec<Duration> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut command = tokio::process::Command::new(binary);
     command
-        .args(["--tools", &tools.to_string(), "--log-level", "warn"])
-        .arg("--pidfile")
+        .args(args(tools, page_size))
+        .args(["--log-level", "warn", "--pidfile"])
         .arg(dir.path().join("server.pid"));
-    let (mut child, mut stdin, mut lines) = start_stdio(&mut command, "lists-bench").await;
-    let mut times = Vec::with_capacity(lists);
-    for id in 1..=WARMUP + lists {
-        let request = json!({ "jsonrpc": "2.0", "id": id, "method": "tools/list" });
-        let sent = Instant::now();
+    let (mut child, stdin, lines) = start_stdio(&mut command, "lists-bench").await;
+    // One request at a time: the lock is never contended.
+    let io = tokio::sync::Mutex::new((stdin, lines));
+    let shared = &io;
+    let times = time_lists(tools, lists, |id, cursor| async move {
+        let (stdin, lines) = &mut *shared.lock().await;
+        let request = list_request(id, cursor.as_deref());
         stdin
             .write_all(format!("{request}\n").as_bytes())
             .await
             .unwrap();
-        let line = within("the tools/list answer", lines.next_line())
+        within("the tools/list answer", lines.next_line())
             .await
             .unwrap()
-            .expect("stdout open");
-        let read = sent.elapsed();
-        check(&line, tools);
-        if id > WARMUP {
-            times.push(read);
-        }
-    }
-    drop(stdin);
+            .expect("stdout open")
+    })
+    .await;
+    // The server ends with its input.
+    drop(io.into_inner());
     within("the server to stop", child.wait()).await.unwrap();
     times
 }
 
-/// Time `lists` `tools/list` requests on one HTTP session of a server with
-/// `tools` tools.
-async fn over_http(binary: &Path, tools: usize, lists: usize) -> Vec<Duration> {
-    let server = Server::start_binary(binary, &["--tools", &tools.to_string()], None).await;
+/// Time `lists` listings on one HTTP session of a server with `tools` tools.
+async fn over_http(
+    binary: &Path,
+    tools: usize,
+    lists: usize,
+    page_size: Option<usize>,
+) -> Vec<Duration> {
+    let args = args(tools, page_size);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_binary(binary, &args, None).await;
     let http = reqwest::Client::new();
     let post = |body: Value, session: Option<&str>| {
         let request = http
@@ -128,40 +197,29 @@ async fn over_http(binary: &Path, tools: usize, lists: usize) -> Vec<Duration> {
     let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
     let response = post(initialized, Some(&session)).send().await.unwrap();
     assert_eq!(response.status(), 202);
-    let mut times = Vec::with_capacity(lists);
-    for id in 1..=WARMUP + lists {
-        let request = json!({ "jsonrpc": "2.0", "id": id, "method": "tools/list" });
-        let sent = Instant::now();
-        let response = within(
-            "the tools/list answer",
-            post(request, Some(&session)).send(),
-        )
-        .await
-        .unwrap();
+    let (post, session) = (&post, &session);
+    time_lists(tools, lists, |id, cursor| async move {
+        let request = list_request(id, cursor.as_deref());
+        let response = within("the tools/list answer", post(request, Some(session)).send())
+            .await
+            .unwrap();
         let body = within("the tools/list body", response.bytes())
             .await
             .unwrap();
-        let read = sent.elapsed();
-        check(&String::from_utf8_lossy(&body), tools);
-        if id > WARMUP {
-            times.push(read);
-        }
-    }
-    times
+        String::from_utf8_lossy(&body).into_owned()
+    })
+    .await
 }
 
-/// The answer lists every tool (counted by their names, not parsed, so that
+/// The tools an answer lists (counted by their names, not parsed, so that
 /// the client's cost stays small beside the server's).
-fn check(answer: &str, tools: usize) {
-    assert_eq!(
-        answer.matches(r#"{"name":"#).count(),
-        tools,
-        "{}",
-        &answer[..200.min(answer.len())]
-    );
+fn count(answer: &str) -> usize {
+    let head = &answer[..200.min(answer.len())];
+    assert!(!answer.contains(r#""error""#), "{head}");
+    answer.matches(r#"{"name":"#).count()
 }
 
-fn report(figure: &str, tools: usize, transport: &str, build: &str, times: &[Duration]) {
+fn report(figure: &str, tools: usize, variant: &str, build: &str, times: &[Duration]) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let (p50, p99, max) = (
         ms(percentile(times, 50.0)),
@@ -169,7 +227,7 @@ fn report(figure: &str, tools: usize, transport: &str, build: &str, times: &[Dur
         ms(*times.last().unwrap()),
     );
     println!(
-        "tools/list at {tools} tools over {transport}, {build}: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms ({} lists)",
+        "tools/list at {tools} tools, {variant}, {build}: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms ({} lists)",
         times.len()
     );
     let ours = json!({ "n": times.len(), "median": p50, "p99": p99, "max": max });

@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 mod common;
-use common::sessions::{percentile, start_stdio, within};
+use common::sessions::{next_cursor, percentile, start_stdio, within};
 
 const WARMUP: usize = 5;
 
@@ -61,15 +61,6 @@ fn main() {
 
 /// The page size of the paged variant.
 const PAGE_SIZE: usize = 100;
-
-/// The `nextCursor` of a list answer, if it has one: found, not parsed, so
-/// the client's own cost stays small beside the server's.
-fn next_cursor(line: &str) -> Option<String> {
-    const KEY: &str = r#""nextCursor":""#;
-    let start = line.find(KEY)? + KEY.len();
-    let end = start + line[start..].find('"')?;
-    Some(line[start..end].to_owned())
-}
 
 /// Time `lists` `tools/list` requests to one stdio server with `tools` tools.
 async fn lists_over_stdio(

@@ -500,6 +500,15 @@ pub async fn start_stdio(
     (child, stdin, lines)
 }
 
+/// The `nextCursor` of a list answer, if it has one: found, not parsed, so
+/// the client's own cost stays small beside the server's.
+pub fn next_cursor(answer: &str) -> Option<String> {
+    const KEY: &str = r#""nextCursor":""#;
+    let start = answer.find(KEY)? + KEY.len();
+    let end = start + answer[start..].find('"')?;
+    Some(answer[start..end].to_owned())
+}
+
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
