@@ -21,10 +21,9 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 mod common;
-use common::sessions::{Server, next_cursor, percentile, start_stdio, within};
+use common::sessions::{Server, handshake, next_cursor, percentile, post, start_stdio, within};
 
 const WARMUP: usize = 5;
-const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 /// The page size of the paged variants.
 const PAGE_SIZE: usize = 100;
 
@@ -166,43 +165,13 @@ async fn over_http(
     let args = args(tools, page_size);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start_binary(binary, &args, None).await;
-    let http = reqwest::Client::new();
-    let post = |body: Value, session: Option<&str>| {
-        let request = http
-            .post(&server.url)
-            .header("content-type", "application/json")
-            .header("accept", ACCEPT_BOTH)
-            .body(body.to_string());
-        match session {
-            Some(id) => request.header("mcp-session-id", id),
-            None => request,
-        }
-    };
-    let initialize = json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": { "name": "lists-bench", "version": "0" },
-        },
-    });
-    let response = within("initialize", post(initialize, None).send())
-        .await
-        .expect("initialize");
-    let session = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    response.bytes().await.expect("the initialize answer");
-    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-    let response = post(initialized, Some(&session)).send().await.unwrap();
-    assert_eq!(response.status(), 202);
-    let (post, session) = (&post, &session);
+    let http = &reqwest::Client::new();
+    let session = &handshake(http, &server, "lists-bench").await;
+    let server = &server;
     time_lists(tools, lists, |id, cursor| async move {
         let request = list_request(id, cursor.as_deref());
-        let response = within("the tools/list answer", post(request, Some(session)).send())
-            .await
-            .unwrap();
+        let asked = post(http, server, &request, Some(session)).send();
+        let response = within("the tools/list answer", asked).await.unwrap();
         let body = within("the tools/list body", response.bytes())
             .await
             .unwrap();
@@ -220,16 +189,6 @@ fn count(answer: &str) -> usize {
 }
 
 fn report(figure: &str, tools: usize, variant: &str, build: &str, times: &[Duration]) {
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let (p50, p99, max) = (
-        ms(percentile(times, 50.0)),
-        ms(percentile(times, 99.0)),
-        ms(*times.last().unwrap()),
-    );
-    println!(
-        "tools/list at {tools} tools, {variant}, {build}: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms ({} lists)",
-        times.len()
-    );
-    let ours = json!({ "n": times.len(), "median": p50, "p99": p99, "max": max });
-    common::record_figure("lists", figure, "ms", ours);
+    let what = format!("tools/list at {tools} tools, {variant}, {build}");
+    common::report_latency("lists", figure, &what, times);
 }

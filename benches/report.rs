@@ -135,16 +135,6 @@ async fn lists_over_stdio(
 }
 
 fn report(figure: &str, tools: usize, label: &str, times: &[Duration]) {
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let (p50, p99, max) = (
-        ms(percentile(times, 50.0)),
-        ms(percentile(times, 99.0)),
-        ms(*times.last().unwrap()),
-    );
-    println!(
-        "tools/list at {tools} tools, {label}: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms ({} lists)",
-        times.len()
-    );
-    let ours = json!({ "n": times.len(), "median": p50, "p99": p99, "max": max });
-    common::record_figure("report", figure, "ms", ours);
+    let what = format!("tools/list at {tools} tools, {label}");
+    common::report_latency("report", figure, &what, times);
 }

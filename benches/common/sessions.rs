@@ -213,38 +213,7 @@ pub async fn open_sessions_with_ids(
 /// Open one session: initialize, initialized, and its SSE stream. Returns its
 /// id and the stream, its response head read.
 async fn open_session(http: &reqwest::Client, server: &Server) -> (String, TcpStream) {
-    let initialize = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": { "name": "fanout-bench", "version": "0" },
-        },
-    });
-    let post = |body: Value, session: Option<&str>| {
-        let request = http
-            .post(&server.url)
-            .header("content-type", "application/json")
-            .header("accept", ACCEPT_BOTH)
-            .body(body.to_string());
-        match session {
-            Some(id) => request.header("mcp-session-id", id),
-            None => request,
-        }
-    };
-    let response = post(initialize, None).send().await.expect("initialize");
-    let session = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    response.bytes().await.expect("the initialize result");
-    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-    let response = post(initialized, Some(&session))
-        .send()
-        .await
-        .expect("initialized");
-    assert_eq!(response.status(), 202);
-
+    let session = handshake(http, server, "fanout-bench").await;
     let mut stream = TcpStream::connect(&server.authority)
         .await
         .expect("connect");
@@ -507,6 +476,52 @@ pub fn next_cursor(answer: &str) -> Option<String> {
     let start = answer.find(KEY)? + KEY.len();
     let end = start + answer[start..].find('"')?;
     Some(answer[start..end].to_owned())
+}
+
+/// A POST of `body` to the server's MCP endpoint, in session `session`.
+pub fn post(
+    http: &reqwest::Client,
+    server: &Server,
+    body: &Value,
+    session: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let request = http
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .header("accept", ACCEPT_BOTH)
+        .body(body.to_string());
+    match session {
+        Some(id) => request.header("mcp-session-id", id),
+        None => request,
+    }
+}
+
+/// Open a session as client `client`: `initialize`, then `initialized`.
+/// Returns its id.
+pub async fn handshake(http: &reqwest::Client, server: &Server, client: &str) -> String {
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": { "name": client, "version": "0" },
+        },
+    });
+    let response = within("initialize", post(http, server, &initialize, None).send())
+        .await
+        .expect("initialize");
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    response.bytes().await.expect("the initialize result");
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let response = post(http, server, &initialized, Some(&session))
+        .send()
+        .await
+        .expect("initialized");
+    assert_eq!(response.status(), 202);
+    session
 }
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
