@@ -19,7 +19,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 mod common;
-use common::sessions::{percentile, start_stdio, within};
+use common::sessions::{next_cursor, percentile, start_stdio, within};
 
 const WARMUP: usize = 5;
 
@@ -84,15 +84,6 @@ enum Watched {
 
 /// The page size of the paged variant.
 const PAGE_SIZE: usize = 100;
-
-/// The `nextCursor` of a list answer, if it has one: found, not parsed, so
-/// the client's own cost stays small beside the server's.
-fn next_cursor(line: &str) -> Option<String> {
-    const KEY: &str = r#""nextCursor":""#;
-    let start = line.find(KEY)? + KEY.len();
-    let end = start + line[start..].find('"')?;
-    Some(line[start..end].to_owned())
-}
 
 /// Time `lists` `tools/list` requests to one stdio server with `tools` tools.
 async fn lists_over_stdio(
@@ -173,16 +164,6 @@ async fn lists_over_stdio(
 }
 
 fn report(figure: &str, tools: usize, label: &str, times: &[Duration]) {
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let (p50, p99, max) = (
-        ms(percentile(times, 50.0)),
-        ms(percentile(times, 99.0)),
-        ms(*times.last().unwrap()),
-    );
-    println!(
-        "tools/list at {tools} tools, {label}: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms ({} lists)",
-        times.len()
-    );
-    let ours = json!({ "n": times.len(), "median": p50, "p99": p99, "max": max });
-    common::record_figure("report", figure, "ms", ours);
+    let what = format!("tools/list at {tools} tools, {label}");
+    common::report_latency("report", figure, &what, times);
 }

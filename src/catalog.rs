@@ -19,6 +19,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::listing::{Listing, ListingCache};
+
 /// An item's number in its list: 1-based, never reused.
 pub type Number = usize;
 
@@ -87,6 +89,14 @@ pub trait ItemKind {
     fn key(k: Number) -> String;
     /// The item number a name or URI refers to, if it could name one at all.
     fn number(key: &str) -> Option<Number>;
+    /// The field `GET /state` shows an item's key in: a list whose items
+    /// are named otherwise says so itself, so that the catalog knows no
+    /// list's naming.
+    const KEY_FIELD: &'static str = "name";
+    /// A name shown beside the key, for a list whose key is not its name.
+    fn display_name(_k: Number) -> Option<String> {
+        None
+    }
 }
 
 /// One list at one version: its entries in order of number, and their
@@ -100,6 +110,8 @@ pub struct List<I: ItemKind> {
     next: Number,
     /// How many items the list started with, for a reset.
     initial: usize,
+    /// The definitions serialized, for `*/list` answers (see [`List::listing`]).
+    listing: ListingCache,
 }
 
 impl<I: ItemKind> List<I> {
@@ -116,6 +128,7 @@ impl<I: ItemKind> List<I> {
             entries,
             next: initial + 1,
             initial,
+            listing: ListingCache::default(),
         }
     }
 
@@ -138,6 +151,17 @@ impl<I: ItemKind> List<I> {
     /// The definitions, in list order: what `*/list` answers.
     pub fn definitions(&self) -> &[I::Definition] {
         &self.definitions
+    }
+
+    /// The definitions serialized at this version: each item's bytes are made
+    /// once per (number, revision) and kept while the list holds it, so an
+    /// answer to `*/list` copies bytes instead of serializing its items.
+    pub fn listing(&self) -> serde_json::Result<Arc<Listing>>
+    where
+        I::Definition: Serialize,
+    {
+        let keys = self.entries.iter().map(|e| (e.number, e.revision));
+        self.listing.get(self.version, keys, &self.definitions)
     }
 
     /// The item a name or URI names now, if it is listed.
@@ -258,11 +282,9 @@ impl<I: ItemKind> Serialize for ItemView<I> {
         let Entry { number, revision } = self.0;
         let key = I::key(number);
         let mut map = serializer.serialize_map(None)?;
-        if I::LIST == ListKind::Resources {
-            map.serialize_entry("uri", &key)?;
-            map.serialize_entry("name", &crate::resources::name(number))?;
-        } else {
-            map.serialize_entry("name", &key)?;
+        map.serialize_entry(I::KEY_FIELD, &key)?;
+        if let Some(name) = I::display_name(number) {
+            map.serialize_entry("name", &name)?;
         }
         map.serialize_entry("revision", &revision)?;
         map.end()

@@ -26,7 +26,8 @@
 //!
 //! Around them: [`catalog`] holds the three lists and the changes to them;
 //! [`tools`], [`prompts`] and [`resources`] map item `k` at revision `r` to its
-//! definition and a pure call, get or read; [`mcp`] is the rmcp `ServerHandler` that
+//! definition and a pure call, get or read, and [`listing`] serializes each
+//! listed item once per (number, revision); [`mcp`] is the rmcp `ServerHandler` that
 //! only translates requests into messages, [`notice`] names the notifications
 //! a Session sends and the ways to a client it writes them to (the handshake
 //! peer, a listen stream, an HTTP GET stream), [`transport`] frames stdio and
@@ -112,6 +113,7 @@ mod fuzzing;
 pub mod hostile;
 pub mod http;
 pub mod input_file;
+pub mod listing;
 pub mod logging;
 pub mod mcp;
 pub mod memory;

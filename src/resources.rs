@@ -28,6 +28,12 @@ impl ItemKind for Resources {
     fn number(key: &str) -> Option<Number> {
         canonical_number(key.strip_prefix(URI_PREFIX)?)
     }
+
+    /// A resource is named by its URI, and has a name as well.
+    const KEY_FIELD: &'static str = "uri";
+    fn display_name(k: Number) -> Option<String> {
+        Some(name(k))
+    }
 }
 
 /// The name of resource `k`.

@@ -37,8 +37,8 @@ use std::sync::Arc;
 
 use rmcp::RoleServer;
 use rmcp::model::{
-    ClientNotification, ClientRequest, ErrorData, JsonRpcMessage, ProtocolVersion, RequestId,
-    ServerResult,
+    ClientNotification, ClientRequest, ErrorData, GetExtensions, JsonRpcMessage, ProtocolVersion,
+    RequestId, ServerResult,
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
@@ -54,7 +54,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::pagination::misread_list_params;
 use output::{Item, Outgoing, Shared};
-pub use output::{MAX_PENDING, OutputDrain, ToolsCache};
+pub use output::{MAX_PENDING, OutputDrain};
+
+use crate::listing::Prepared;
 
 /// How much the read buffer asks for at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -84,6 +86,10 @@ pub struct LineTransport<R> {
     /// Which batch each request in flight from a batch belongs to.
     batch_of: HashMap<RequestId, u64>,
     next_batch: u64,
+    /// Answers whose items the handler serialized already (a `tools/list`
+    /// page, from the catalog's bytes): every request carries a copy in its
+    /// extensions, and an answer found here is written as its pieces.
+    prepared: Prepared,
 }
 
 /// A batch whose answer array is being collected.
@@ -135,6 +141,7 @@ where
             batched: VecDeque::new(),
             batches: HashMap::new(),
             batch_of: HashMap::new(),
+            prepared: Prepared::default(),
             next_batch: 0,
         }
     }
@@ -265,7 +272,7 @@ where
 
     /// Track a message on its way to rmcp; `false` if it must not go there.
     /// A request from a batch is answered in the batch's array.
-    fn admit(&mut self, message: &RxJsonRpcMessage<RoleServer>, batch: Option<u64>) -> bool {
+    fn admit(&mut self, message: &mut RxJsonRpcMessage<RoleServer>, batch: Option<u64>) -> bool {
         match message {
             JsonRpcMessage::Request(request) => {
                 let stream = matches!(
@@ -296,6 +303,10 @@ where
                     open.waiting += 1;
                     self.batch_of.insert(id, batch);
                 }
+                request
+                    .request
+                    .extensions_mut()
+                    .insert(self.prepared.clone());
                 self.seen_request = true;
                 true
             }
@@ -309,6 +320,7 @@ where
                     self.shared
                         .pending
                         .send_modify(|pending| pending.finish(id));
+                    self.prepared.forget(id);
                 }
                 self.seen_request
             }
@@ -344,6 +356,9 @@ where
                 self.shared
                     .pending
                     .send_modify(|pending| pending.finish(&id));
+                // A batch's array is serialized whole: a page prepared for
+                // this answer is not used.
+                self.prepared.forget(&id);
                 if let Some(open) = self.batches.get_mut(&batch) {
                     open.waiting -= 1;
                     open.answers
@@ -352,10 +367,15 @@ where
                 self.emit_if_complete(batch);
                 Ok(None)
             }
-            None => self
-                .shared
-                .enqueue(self.queue.as_ref(), Item::Message(item), answered.as_ref())
-                .map(Some),
+            None => {
+                let item = match self.prepared.encode(item) {
+                    Ok(line) => Item::Pieces(line),
+                    Err(message) => Item::Message(message),
+                };
+                self.shared
+                    .enqueue(self.queue.as_ref(), item, answered.as_ref())
+                    .map(Some)
+            }
         };
         let gone = self.shared.gone.clone();
         async move {
@@ -383,8 +403,8 @@ where
             if !room(&self.shared).await {
                 return None;
             }
-            if let Some((batch, message, last)) = self.batched.pop_front() {
-                let admitted = self.admit(&message, Some(batch));
+            if let Some((batch, mut message, last)) = self.batched.pop_front() {
+                let admitted = self.admit(&mut message, Some(batch));
                 if last {
                     if let Some(open) = self.batches.get_mut(&batch) {
                         open.reading = false;
@@ -397,8 +417,8 @@ where
                 continue;
             }
             match self.next_line() {
-                Some(Line::Message(message)) => {
-                    if self.admit(&message, None) {
+                Some(Line::Message(mut message)) => {
+                    if self.admit(&mut message, None) {
                         return Some(message);
                     }
                     if !matches!(message, JsonRpcMessage::Request(_)) {
@@ -565,5 +585,54 @@ mod tests {
         assert_eq!(id(r#"{"id":[1]}"#), None);
         assert_eq!(id(r#"[{"id":1}]"#), None);
         assert_eq!(id("{not json"), None);
+    }
+
+    /// The handler leaves a page of tools for a request; the transport writes
+    /// that page's bytes in the answer, not the answer's own tools (here they
+    /// differ, to show which were written).
+    #[tokio::test]
+    async fn an_answer_with_a_prepared_page_is_written_from_the_page() {
+        use crate::listing::{Listing, Page};
+        use rmcp::model::{GetExtensions, ListToolsResult, ServerJsonRpcMessage};
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let (server_read, server_write) = tokio::io::split(server);
+        let mut transport = LineTransport::new(server_read, server_write);
+        let (from_server, mut to_server) = tokio::io::split(client);
+        to_server
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/list\"}\n")
+            .await
+            .unwrap();
+        let Some(JsonRpcMessage::Request(request)) = transport.receive().await else {
+            panic!("the request");
+        };
+        let prepared = request.request.extensions().get::<Prepared>().unwrap();
+        let tools: Vec<_> = (1..=6).map(crate::tools::definition).collect();
+        let listing = Arc::new(Listing::new(1, (1..=6).map(|k| (k, 1)), &tools, None).unwrap());
+        let mut page = Page::default();
+        page.push(&listing, 3..6);
+        prepared.put(request.id.clone(), page);
+        let answer = |tools: &[rmcp::model::Tool]| {
+            let result = ListToolsResult::with_all_items(tools.to_vec());
+            ServerJsonRpcMessage::response(
+                ServerResult::ListToolsResult(result),
+                request.id.clone(),
+            )
+        };
+        transport.send(answer(&tools[..3])).await.unwrap();
+        let mut expected = serde_json::to_vec(&answer(&tools[3..])).unwrap();
+        expected.push(b'\n');
+        let mut written = Vec::new();
+        let mut from_server = tokio::io::BufReader::new(from_server);
+        let read = from_server.read_until(b'\n', &mut written);
+        tokio::time::timeout(std::time::Duration::from_secs(10), read)
+            .await
+            .expect("the answer within 10 s")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
     }
 }

@@ -28,6 +28,8 @@ use rmcp::model::{
     ClientCapabilities, ErrorCode, InputRequests, InputRequiredResult, InputResponses, JsonObject,
     Tool,
 };
+
+use crate::listing::Listing;
 use serde_json::json;
 
 /// One of the fixture tools.
@@ -95,6 +97,17 @@ pub fn definitions() -> &'static [Tool] {
     &TOOLS
 }
 
+/// The fixture tools serialized, once (see [`crate::listing`]): keyed by
+/// their place in the list, as they never change.
+pub fn listing() -> &'static Arc<Listing> {
+    static LISTING: LazyLock<Arc<Listing>> = LazyLock::new(|| {
+        let tools = definitions();
+        let keys = (1..=tools.len()).map(|k| (k, 1));
+        Arc::new(Listing::new(1, keys, tools, None).expect("a tool serializes"))
+    });
+    &LISTING
+}
+
 /// -32021 naming the capability a fixture tool needs, when the client did not
 /// declare it.
 pub fn require(
@@ -154,6 +167,14 @@ mod tests {
         }
         assert_eq!(TriggerTool::named("echo"), None);
         assert_eq!(definitions()[0].input_schema["properties"], json!({}));
+        // rmcp would drop an output schema that is not an object for an old
+        // client after the handler, and the listing's bytes would be wrong.
+        assert!(definitions().iter().all(|t| t.output_schema.is_none()));
+        let listed = serde_json::to_string(definitions()).unwrap();
+        assert_eq!(
+            listing().slice(0..5),
+            &listed.as_bytes()[1..listed.len() - 1]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 pub mod sessions;
 
@@ -137,4 +138,21 @@ pub fn now() -> String {
         .unwrap()
         .as_secs();
     utc(secs)
+}
+
+/// Print the p50, p99 and max of `times` (sorted) as `what`, and append them
+/// to the results as figure `figure` of part `part`.
+pub fn report_latency(part: &str, figure: &str, what: &str, times: &[Duration]) {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let (p50, p99, max) = (
+        ms(sessions::percentile(times, 50.0)),
+        ms(sessions::percentile(times, 99.0)),
+        ms(*times.last().unwrap()),
+    );
+    println!(
+        "{what}: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms ({} lists)",
+        times.len()
+    );
+    let figures = serde_json::json!({ "n": times.len(), "median": p50, "p99": p99, "max": max });
+    record_figure(part, figure, "ms", figures);
 }

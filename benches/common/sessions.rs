@@ -44,12 +44,22 @@ impl Server {
     /// [`Server::start`], the server's soft open-file limit set to
     /// `soft_limit` (what it inherits otherwise is this process's).
     pub async fn start_with_soft_limit(args: &[&str], soft_limit: Option<u64>) -> Self {
+        // `ours()` is the including crate's: the benches' release build, or
+        // the test's `CARGO_BIN_EXE_dynamic-mcp-server`.
+        Self::start_binary(&super::ours(), args, soft_limit).await
+    }
+
+    /// [`Server::start_with_soft_limit`] with the server binary `binary`
+    /// (another build, to compare two).
+    pub async fn start_binary(
+        binary: &std::path::Path,
+        args: &[&str],
+        soft_limit: Option<u64>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let pidfile = dir.path().join("server.pid");
         let log = dir.path().join("server.log");
-        // `ours()` is the including crate's: the benches' release build, or
-        // the test's `CARGO_BIN_EXE_dynamic-mcp-server`.
-        let mut command = tokio::process::Command::new(super::ours());
+        let mut command = tokio::process::Command::new(binary);
         command
             .args(["--http", "127.0.0.1:0"])
             .args(args)
@@ -203,38 +213,7 @@ pub async fn open_sessions_with_ids(
 /// Open one session: initialize, initialized, and its SSE stream. Returns its
 /// id and the stream, its response head read.
 async fn open_session(http: &reqwest::Client, server: &Server) -> (String, TcpStream) {
-    let initialize = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": { "name": "fanout-bench", "version": "0" },
-        },
-    });
-    let post = |body: Value, session: Option<&str>| {
-        let request = http
-            .post(&server.url)
-            .header("content-type", "application/json")
-            .header("accept", ACCEPT_BOTH)
-            .body(body.to_string());
-        match session {
-            Some(id) => request.header("mcp-session-id", id),
-            None => request,
-        }
-    };
-    let response = post(initialize, None).send().await.expect("initialize");
-    let session = response.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    response.bytes().await.expect("the initialize result");
-    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-    let response = post(initialized, Some(&session))
-        .send()
-        .await
-        .expect("initialized");
-    assert_eq!(response.status(), 202);
-
+    let session = handshake(http, server, "fanout-bench").await;
     let mut stream = TcpStream::connect(&server.authority)
         .await
         .expect("connect");
@@ -488,6 +467,61 @@ pub async fn start_stdio(
         .await
         .unwrap();
     (child, stdin, lines)
+}
+
+/// The `nextCursor` of a list answer, if it has one: found, not parsed, so
+/// the client's own cost stays small beside the server's.
+pub fn next_cursor(answer: &str) -> Option<String> {
+    const KEY: &str = r#""nextCursor":""#;
+    let start = answer.find(KEY)? + KEY.len();
+    let end = start + answer[start..].find('"')?;
+    Some(answer[start..end].to_owned())
+}
+
+/// A POST of `body` to the server's MCP endpoint, in session `session`.
+pub fn post(
+    http: &reqwest::Client,
+    server: &Server,
+    body: &Value,
+    session: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let request = http
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .header("accept", ACCEPT_BOTH)
+        .body(body.to_string());
+    match session {
+        Some(id) => request.header("mcp-session-id", id),
+        None => request,
+    }
+}
+
+/// Open a session as client `client`: `initialize`, then `initialized`.
+/// Returns its id.
+pub async fn handshake(http: &reqwest::Client, server: &Server, client: &str) -> String {
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": { "name": client, "version": "0" },
+        },
+    });
+    let response = within("initialize", post(http, server, &initialize, None).send())
+        .await
+        .expect("initialize");
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    response.bytes().await.expect("the initialize result");
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    let response = post(http, server, &initialized, Some(&session))
+        .send()
+        .await
+        .expect("initialized");
+    assert_eq!(response.status(), 202);
+    session
 }
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -1,6 +1,8 @@
 //! The list requests (`tools/list`, `prompts/list`, `resources/list`):
 //! a page of the catalog's snapshot, as the server's pager cuts it.
 
+use std::ops::Range;
+
 use rmcp::model::{
     CacheScope, ListPromptsResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
 };
@@ -9,7 +11,8 @@ use rmcp::{ErrorData as McpError, RoleServer};
 
 use super::McpHandler;
 use super::errors::method_not_found;
-use crate::catalog::ListKind;
+use crate::catalog::{ListKind, ToolList};
+use crate::listing::{Page, Prepared};
 use crate::observe::Event;
 use crate::{revision, trigger_tools};
 
@@ -22,8 +25,8 @@ const LIST_CACHE_HINTS: (Option<u64>, Option<CacheScope>) = (Some(0), Some(Cache
 
 impl McpHandler {
     /// The page of `list` (at `version`, `len` items in `items`) that
-    /// `request` asks for, and its `nextCursor`; the watchers see the request
-    /// and the page served or the cursor refused.
+    /// `request` asks for, its `nextCursor`, and which items it holds; the
+    /// watchers see the request and the page served or the cursor refused.
     async fn page<'a, T: Clone + 'a>(
         &self,
         (method, list): (&'static str, ListKind),
@@ -31,7 +34,7 @@ impl McpHandler {
         len: usize,
         items: impl Iterator<Item = &'a T>,
         request: Option<&PaginatedRequestParams>,
-    ) -> Result<(Vec<T>, Option<String>), McpError> {
+    ) -> Result<(Vec<T>, Option<String>, Range<usize>), McpError> {
         self.see(|session| Event::Request { session, method }).await;
         let cursor = request.and_then(|request| request.cursor.as_deref());
         let served = self
@@ -53,11 +56,8 @@ impl McpHandler {
                 return Err(refused.into());
             }
         };
-        let page = items
-            .skip(served.range.start)
-            .take(served.range.len())
-            .cloned()
-            .collect();
+        let range = served.range;
+        let page = items.skip(range.start).take(range.len()).cloned().collect();
         let next_cursor = served.next_cursor;
         let served = served.page;
         self.see(|session| Event::Page {
@@ -69,7 +69,7 @@ impl McpHandler {
             cursor: served.cursor,
         })
         .await;
-        Ok((page, next_cursor))
+        Ok((page, next_cursor, range))
     }
 
     pub(super) async fn tools_page(
@@ -83,7 +83,7 @@ impl McpHandler {
             true => trigger_tools::definitions(),
             false => &[],
         };
-        let (tools, next_cursor) = self
+        let (tools, next_cursor, range) = self
             .page(
                 ("tools/list", ListKind::Tools),
                 catalog.tools.version(),
@@ -92,6 +92,13 @@ impl McpHandler {
                 request.as_ref(),
             )
             .await?;
+        if let Some(prepared) = context.extensions.get::<Prepared>() {
+            // The transport writes the page's tools from the catalog's bytes.
+            match tools_listing(&catalog.tools, range) {
+                Ok(page) => prepared.put(context.id.clone(), page),
+                Err(error) => tracing::warn!(%error, "cannot serialize the tools"),
+            }
+        }
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next_cursor;
         if is_stateless(context) {
@@ -110,7 +117,7 @@ impl McpHandler {
             .prompts
             .ok_or_else(|| method_not_found("prompts/list"))?;
         let listed = prompts.definitions();
-        let (page, next_cursor) = self
+        let (page, next_cursor, _) = self
             .page(
                 ("prompts/list", ListKind::Prompts),
                 prompts.version(),
@@ -137,7 +144,7 @@ impl McpHandler {
             .resources
             .ok_or_else(|| method_not_found("resources/list"))?;
         let listed = resources.definitions();
-        let (page, next_cursor) = self
+        let (page, next_cursor, _) = self
             .page(
                 ("resources/list", ListKind::Resources),
                 resources.version(),
@@ -160,4 +167,23 @@ fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
     context
         .protocol_version()
         .is_some_and(|version| revision::is_stateless(&version))
+}
+
+/// Items `range` of the tools list (the catalog's tools, then the fixture
+/// tools if offered) as the catalog's listings hold them.
+///
+/// rmcp changes a listed tool after this handler only to drop an output
+/// schema that is not an object, for a client before 2026-07-28; every tool
+/// here has an object schema or none (`tools` tests it), so the bytes stay
+/// those rmcp would write.
+fn tools_listing(listed: &ToolList, range: Range<usize>) -> serde_json::Result<Page> {
+    let mut page = Page::default();
+    let catalog = listed.listing()?;
+    let split = catalog.len();
+    page.push(&catalog, range.start.min(split)..range.end.min(split));
+    if range.end > split {
+        let triggers = trigger_tools::listing();
+        page.push(triggers, range.start.max(split) - split..range.end - split);
+    }
+    Ok(page)
 }

@@ -15,11 +15,9 @@
 //! [`Shared::gone`], which ends the reading half, so the server takes its one
 //! shutdown path.
 //!
-//! It also keeps the serialized tool list of its last `tools/list` answer (see
-//! [`ToolsCache`]): the list only grows, so the next answer serializes only the
-//! tools that are new, and the cached bytes go to the pipe without a copy.
+//! An answer whose items were serialized before (a `tools/list` page: see
+//! [`crate::listing`]) comes as pieces, which go to the pipe without a copy.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::pin::Pin;
@@ -30,7 +28,7 @@ use std::time::Duration;
 
 use futures::SinkExt;
 use rmcp::RoleServer;
-use rmcp::model::{JsonObject, JsonRpcMessage, RequestId, ServerResult, Tool};
+use rmcp::model::RequestId;
 use rmcp::service::TxJsonRpcMessage;
 use rmcp::transport::async_rw::JsonRpcMessageCodec;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -63,6 +61,8 @@ pub(crate) enum Item {
     Message(TxJsonRpcMessage<RoleServer>),
     /// A line the transport serialized itself (no newline).
     Line(Vec<u8>),
+    /// A line in pieces (no newline), written without joining them.
+    Pieces(crate::listing::Line),
 }
 
 /// What the reading half waits on: the requests it handed to rmcp that have
@@ -193,7 +193,6 @@ where
             },
             JsonRpcMessageCodec::default(),
         ),
-        tools: ToolsCache::default(),
     };
     tokio::spawn(write_loop(receiver, output, shared));
     queue
@@ -284,22 +283,16 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Counted<W> {
 
 type Writer<W> = FramedWrite<W, JsonRpcMessageCodec<TxJsonRpcMessage<RoleServer>>>;
 
-/// The writing half: rmcp's codec over the writer, and the tool list cache.
+/// The writing half: rmcp's codec over the writer.
 struct Output<W> {
     framed: Writer<W>,
-    tools: ToolsCache,
 }
 
 impl<W: AsyncWrite + Unpin> Output<W> {
-    /// Add `item` to what the next flush writes (a `tools/list` answer is
-    /// written at once, from the cache).
+    /// Add `item` to what the next flush writes (a line in pieces is written
+    /// at once).
     async fn feed(&mut self, item: Item) -> std::io::Result<()> {
         match item {
-            Item::Message(JsonRpcMessage::Response(response))
-                if matches!(response.result, ServerResult::ListToolsResult(_)) =>
-            {
-                self.send_tool_list(response).await
-            }
             Item::Message(message) => self.framed.feed(message).await.map_err(Into::into),
             Item::Line(line) => {
                 let buffer = self.framed.write_buffer_mut();
@@ -307,240 +300,18 @@ impl<W: AsyncWrite + Unpin> Output<W> {
                 buffer.extend_from_slice(b"\n");
                 Ok(())
             }
-        }
-    }
-
-    /// A `tools/list` response, with the tools from the cache.
-    async fn send_tool_list(
-        &mut self,
-        mut response: rmcp::model::JsonRpcResponse<ServerResult>,
-    ) -> std::io::Result<()> {
-        let ServerResult::ListToolsResult(list) = &mut response.result else {
-            unreachable!("checked by the caller");
-        };
-        // rmcp serializes the envelope, with an empty tool list; the cached
-        // tools go between its brackets. `tools` is the result's last field
-        // and the result the response's, so the envelope ends `"tools":[]}}`.
-        let tools = std::mem::take(&mut list.tools);
-        let mut message = TxJsonRpcMessage::<RoleServer>::Response(response);
-        let mut envelope = serde_json::to_vec(&message)?;
-        if !envelope.ends_with(br#""tools":[]}}"#) {
-            // A layout this splice does not know (a newer rmcp): answer the
-            // plain way rather than wrongly.
-            tracing::debug!("unexpected tools/list response layout; not using the cache");
-            if let JsonRpcMessage::Response(response) = &mut message
-                && let ServerResult::ListToolsResult(list) = &mut response.result
-            {
-                list.tools = tools;
+            Item::Pieces(line) => {
+                // What is buffered goes first; the pieces, megabytes for a
+                // long list, go straight to the pipe rather than through the
+                // buffer.
+                self.framed.flush().await?;
+                let pipe = self.framed.get_mut();
+                for piece in line.pieces() {
+                    pipe.write_all(piece).await?;
+                }
+                pipe.write_all(b"\n").await?;
+                pipe.flush().await
             }
-            return self.framed.send(message).await.map_err(Into::into);
-        }
-        let json = self.tools.serialize(&tools)?;
-        let tail = envelope.split_off(envelope.len() - 3);
-        self.framed.flush().await?;
-        let pipe = self.framed.get_mut();
-        pipe.write_all(&envelope).await?;
-        pipe.write_all(json).await?;
-        pipe.write_all(&tail).await?;
-        pipe.write_all(b"\n").await?;
-        pipe.flush().await
-    }
-}
-
-/// The serialized `tools` array of the last `tools/list` answer, and what each
-/// entry was serialized from.
-///
-/// A `tools/list` answer that starts with the same tools (the server's list
-/// only grows) reuses the bytes and serializes only the rest; a tool that
-/// differs in any field discards the cache from there. Checking costs a
-/// comparison per tool, mostly of pointers (the catalog shares names,
-/// descriptions and schemas), where serializing costs walking every schema.
-///
-/// New tools are serialized by serde, except that a tool whose fields other
-/// than its name equal the previous tool's reuses that tool's bytes after the
-/// name: a derived `Serialize` writes each field on its own, so those bytes
-/// cannot depend on the name.
-#[derive(Default)]
-pub struct ToolsCache {
-    /// `{tool},{tool},...`, the inside of the array.
-    json: Vec<u8>,
-    /// Per cached tool: what it was made from, and where its bytes end.
-    seen: Vec<(SeenTool, usize)>,
-    /// The last tool serialized by serde, and its bytes after the name.
-    template: Option<(SeenTool, Vec<u8>)>,
-}
-
-/// The fields of a [`Tool`] the cache compares. A tool with any of the other
-/// fields set is never cached.
-struct SeenTool {
-    name: Cow<'static, str>,
-    description: Option<Cow<'static, str>>,
-    input_schema: Arc<JsonObject>,
-    output_schema: Option<Arc<JsonObject>>,
-}
-
-impl SeenTool {
-    fn new(tool: &Tool) -> Option<Self> {
-        let plain = tool.title.is_none()
-            && tool.annotations.is_none()
-            && tool.icons.is_none()
-            && tool.meta.is_none();
-        plain.then(|| Self {
-            name: tool.name.clone(),
-            description: tool.description.clone(),
-            input_schema: Arc::clone(&tool.input_schema),
-            output_schema: tool.output_schema.clone(),
-        })
-    }
-
-    /// Every field but the name is the same (`self` came from a plain tool).
-    fn same_but_name(&self, tool: &Tool) -> bool {
-        fn same(a: &Arc<JsonObject>, b: &Arc<JsonObject>) -> bool {
-            Arc::ptr_eq(a, b) || a == b
-        }
-        tool.title.is_none()
-            && tool.annotations.is_none()
-            && tool.icons.is_none()
-            && tool.meta.is_none()
-            && self.description == tool.description
-            && same(&self.input_schema, &tool.input_schema)
-            && match (&self.output_schema, &tool.output_schema) {
-                (Some(a), Some(b)) => same(a, b),
-                (None, None) => true,
-                _ => false,
-            }
-    }
-
-    fn matches(&self, tool: &Tool) -> bool {
-        self.name == tool.name && self.same_but_name(tool)
-    }
-}
-
-impl ToolsCache {
-    /// The inside of the JSON array for `tools`, reusing the longest cached
-    /// prefix.
-    pub fn serialize(&mut self, tools: &[Tool]) -> serde_json::Result<&[u8]> {
-        let same = self
-            .seen
-            .iter()
-            .zip(tools)
-            .take_while(|((seen, _), tool)| seen.matches(tool))
-            .count();
-        self.seen.truncate(same);
-        self.json
-            .truncate(self.seen.last().map_or(0, |(_, end)| *end));
-        let mut cacheable = true;
-        for tool in &tools[same..] {
-            if !self.json.is_empty() {
-                self.json.push(b',');
-            }
-            self.append(tool)?;
-            match SeenTool::new(tool) {
-                Some(seen) if cacheable => self.seen.push((seen, self.json.len())),
-                _ => cacheable = false,
-            }
-        }
-        Ok(&self.json)
-    }
-
-    /// Append one serialized tool to `json`.
-    fn append(&mut self, tool: &Tool) -> serde_json::Result<()> {
-        const NAME: &[u8] = b"{\"name\":";
-        if let Some((seen, rest)) = &self.template
-            && seen.same_but_name(tool)
-        {
-            self.json.extend_from_slice(NAME);
-            serde_json::to_writer(&mut self.json, &tool.name)?;
-            self.json.extend_from_slice(rest);
-            return Ok(());
-        }
-        let start = self.json.len();
-        serde_json::to_writer(&mut self.json, tool)?;
-        self.template = None;
-        if let Some(seen) = SeenTool::new(tool) {
-            let mut head = NAME.to_vec();
-            serde_json::to_writer(&mut head, &tool.name)?;
-            let bytes = &self.json[start..];
-            if bytes.starts_with(&head) {
-                self.template = Some((seen, bytes[head.len()..].to_vec()));
-            }
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tools;
-    use tokio::io::AsyncReadExt;
-
-    /// What serde alone makes of the list: the cache must give the same bytes.
-    fn plain(list: &[Tool]) -> Vec<u8> {
-        let json = serde_json::to_vec(list).unwrap();
-        json[1..json.len() - 1].to_vec()
-    }
-
-    fn catalog(n: usize) -> Vec<Tool> {
-        (1..=n).map(tools::definition).collect()
-    }
-
-    #[test]
-    fn the_tools_cache_gives_serdes_bytes_as_the_list_grows_and_changes() {
-        let mut cache = ToolsCache::default();
-        let mut lists = vec![
-            catalog(1),
-            catalog(10),
-            catalog(12),
-            catalog(12),
-            catalog(5),
-        ];
-        let mut changed = catalog(12);
-        changed[6].description = Some("another description".into());
-        changed[8].title = Some("a title".into());
-        lists.push(changed);
-        let mut renamed = catalog(13);
-        renamed[3].name = "renamed".into();
-        lists.push(renamed);
-        lists.push(catalog(14));
-        lists.push(Vec::new());
-        lists.push(catalog(3));
-        for list in lists {
-            assert_eq!(
-                String::from_utf8(cache.serialize(&list).unwrap().to_vec()).unwrap(),
-                String::from_utf8(plain(&list)).unwrap()
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn a_tools_list_response_is_the_codecs_bytes() {
-        use rmcp::model::{ListToolsResult, NumberOrString};
-        let response = |tools: Vec<Tool>| {
-            TxJsonRpcMessage::<RoleServer>::response(
-                ServerResult::ListToolsResult(ListToolsResult::with_all_items(tools)),
-                NumberOrString::Number(7),
-            )
-        };
-        let (write, mut read) = tokio::io::duplex(1 << 20);
-        let mut output = Output {
-            framed: FramedWrite::new(write, JsonRpcMessageCodec::default()),
-            tools: ToolsCache::default(),
-        };
-        for n in [4, 6] {
-            output
-                .feed(Item::Message(response(catalog(n))))
-                .await
-                .unwrap();
-            output.framed.flush().await.unwrap();
-            let mut expected = serde_json::to_vec(&response(catalog(n))).unwrap();
-            expected.push(b'\n');
-            let mut got = vec![0; expected.len()];
-            read.read_exact(&mut got).await.unwrap();
-            assert_eq!(
-                String::from_utf8(got).unwrap(),
-                String::from_utf8(expected).unwrap()
-            );
         }
     }
 }
