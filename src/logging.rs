@@ -69,7 +69,9 @@ fn directives(level: LogLevel) -> String {
     }
 }
 
-/// Drops rmcp's ERROR `failed to send pending response during drain`.
+/// Drops rmcp's ERROR `failed to send pending response during drain`, and
+/// its ERROR `fail to response message` for the same event seen a moment
+/// earlier.
 ///
 /// rmcp logs it when a request's service ends while a handler's answer is
 /// still on its way and the transport no longer takes it. Here that happens
@@ -78,11 +80,19 @@ fn directives(level: LogLevel) -> String {
 /// client that closed its pipes takes no answer. A normal disconnect, not a
 /// server fault; the session's end is logged at INFO, the stream's at DEBUG
 /// ([`crate::mcp`]). rmcp has no other level for it, so it is filtered here.
+/// Which of the two lines rmcp writes depends only on whether its service
+/// loop had begun to drain when the answer came: under load the listen
+/// result can reach the loop first and fail to send with `channel closed`
+/// (seen once in a parallel run of
+/// `protocol::http_a_client_ending_its_listen_stream_is_no_error`).
 struct ClientDisconnects;
 
 impl ClientDisconnects {
     const TARGET: &str = "rmcp::service";
-    const MESSAGE: &str = "failed to send pending response during drain";
+    const MESSAGES: [&str; 2] = [
+        "failed to send pending response during drain",
+        "fail to response message",
+    ];
 }
 
 impl<S> Filter<S> for ClientDisconnects {
@@ -95,9 +105,11 @@ impl<S> Filter<S> for ClientDisconnects {
         if *metadata.level() != Level::ERROR || metadata.target() != Self::TARGET {
             return true;
         }
-        let mut message = MessageIs(Self::MESSAGE, false);
-        event.record(&mut message);
-        !message.1
+        Self::MESSAGES.iter().all(|&text| {
+            let mut message = MessageIs(text, false);
+            event.record(&mut message);
+            !message.1
+        })
     }
 }
 
