@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CI gate for the crate's layers (src/lib.rs, "Layout").
+"""CI gate for the crate's layers (the "Layout" section of src/lib.rs).
 
 Two rules, checked over the `crate::` and `super::` paths each file of src/ names:
 1. no two files depend on each other, directly or round a longer loop;

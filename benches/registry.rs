@@ -17,8 +17,8 @@
 use std::io::Write;
 use std::time::Instant;
 
-use dynamic_mcp_server::actors::registry::{RegistryArgs, RegistryHandle};
 use dynamic_mcp_server::catalog::Change;
+use dynamic_mcp_server::internals::{RegistryArgs, RegistryHandle};
 use serde_json::json;
 use tokio::runtime::Runtime;
 

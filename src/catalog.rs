@@ -3,8 +3,8 @@
 //! transport appears here, so every rule is unit-tested directly.
 //!
 //! Each list holds numbered items, each at a revision. Item `k` at revision
-//! `r` maps to exactly one definition (see [`tools`](crate::tools),
-//! [`prompts`](crate::prompts) and [`resources`](crate::resources)). Numbers
+//! `r` maps to exactly one definition (see `tools.rs`,
+//! `prompts.rs` and `resources.rs`). Numbers
 //! are never reused: an addition takes the next number never used before, even
 //! after a removal or a reset, so a client can never confuse a new item with
 //! one it saw earlier. Every change to a list raises its version by one.

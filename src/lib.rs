@@ -1,59 +1,76 @@
-//! An MCP test server whose tool list grows while it runs.
+//! An MCP test server whose lists change while it runs.
 //!
 //! It starts with N tools, writes its PID to a pidfile, and every SIGHUP adds
 //! the next tool and sends `notifications/tools/list_changed`, so a test of an
 //! MCP client, gateway or proxy can prove that the client refreshes its tools.
 //! On demand it also removes and changes tools (SIGUSR1, SIGUSR2, the control
-//! endpoint), and adds, removes and changes prompts and resources.
+//! endpoint, a scenario file, the conformance suite's trigger tools, the
+//! in-process API), and adds, removes and changes prompts and resources.
 //!
 //! # Layout
 //!
-//! The server is a small tree of [ractor] actors that share no state and talk
-//! only in messages:
+//! Three layers, and one rule between them: **pure modules import no actor;
+//! edges talk to actors only through handles.** CI checks the rule and that
+//! no two files import each other (`.ci/layers.py`).
 //!
-//! | actor | owns | module |
-//! |---|---|---|
-//! | Supervisor | the other actors' lifetimes; the one shutdown path | [`actors::supervisor`] |
-//! | Registry | the catalog (tools, prompts, resources); who to tell when it changes | [`actors::registry`] |
-//! | SignalListener | the signal stream: SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT | [`actors::signals`] |
-//! | Control | the control endpoint's socket: changes on demand, the state, the report | [`control::actor`] |
-//! | Recorder | the client report (with `--report` or `--control`): written at exit, served live | [`report::recorder`] |
-//! | PidfileWriter | the pidfile: written on start, removed on stop | [`actors::pidfile`] |
-//! | ReadyFile | the ready file (PID and URLs): written on start, removed on stop | [`actors::ready_file`] |
-//! | Session | one client's notifications: its rmcp `Peer` after the handshake, its `subscriptions/listen` streams on 2026-07-28 | [`actors::session`] |
-//! | HttpServer | which HTTP sessions still have a client; stopping it ends the accept loop | [`http::server`] |
-//! | Timeline | a `--scenario`'s steps, run in order at their moments | [`scenario::timeline`] |
+//! - **The pure core**: state and rules, unit-tested without a session or a
+//!   socket. `catalog` (the three lists, their versions, and every change as
+//!   one `Change` carrying its `ChangeKind`, the one table of change kinds),
+//!   `tools`, `prompts`, `resources` (item `k` at revision `r` to its
+//!   definition and a pure call, get or read), `listing` (each item
+//!   serialized once per number and revision), `pagination` (pages and
+//!   cursors), `notice` (the notifications a session writes, and the one
+//!   mapping to the wire), `hostile` (the opt-in hostile knobs), `revision`
+//!   (what each protocol revision removed), `observe` (the events a run shows
+//!   its watchers), and the pure halves of the feature folders:
+//!   `scenario/mod.rs` (reading and checking scenario files),
+//!   `report/mod.rs` (folding events into the client report) and
+//!   `metrics/mod.rs` (folding them into counters and histograms).
+//! - **The actors** ([ractor]): each file holds its message enum, its state,
+//!   its `Actor` impl and, where others talk to it, its handle (Alice Ryhl's
+//!   "Actors with Tokio": a handle with async methods hides the message enum
+//!   and the reply port).
 //!
-//! Around them: [`catalog`] holds the three lists and the changes to them;
-//! [`tools`], [`prompts`] and [`resources`] map item `k` at revision `r` to its
-//! definition and a pure call, get or read, and [`listing`] serializes each
-//! listed item once per (number, revision); [`mcp`] is the rmcp `ServerHandler` that
-//! only translates requests into messages, [`notice`] names the notifications
-//! a Session sends and the ways to a client it writes them to (the handshake
-//! peer, a listen stream, an HTTP GET stream), [`transport`] frames stdio and
-//! answers bad lines, [`http`] serves Streamable HTTP (one Session actor per
-//! HTTP session, all subscribed to the one registry), [`control`] answers the
-//! control endpoint, [`revision`] knows what each protocol revision removed,
-//! [`pagination`] pages the lists and reads their cursors, [`hostile`] holds
-//! the opt-in hostile behaviour (paging, delays), [`scenario`] reads and
-//! checks scenario files, [`observe`] shows what happens to whoever watches a
-//! run, [`report`] folds what happened into the client report, [`server`]
-//! wires everything up, [`cli`] reads the command line, and [`process`] is
-//! the binary's `main`. [`trigger`] is the seam every trigger (signals, the
-//! control endpoint, a scenario's timeline, the trigger tools) starts through.
+//!   | actor | owns | file |
+//!   |---|---|---|
+//!   | Supervisor | the other actors' lifetimes, by name; the one shutdown path | `actors/supervisor.rs` |
+//!   | Registry | the catalog; who to tell when it changes (`RegistryHandle`) | `actors/registry.rs` |
+//!   | Session | one client's notifications: its handshake peer, its listen streams, its log lines | `actors/session/` (`writers.rs`: folding and ordering) |
+//!   | SignalListener | SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT | `actors/signals.rs` |
+//!   | PidfileWriter, ReadyFile | the pidfile and the ready file: written on start, removed on stop | `actors/pidfile.rs`, `actors/ready_file.rs` |
+//!   | Control | the control endpoint's socket | `control/actor.rs` |
+//!   | Timeline | a `--scenario`'s steps, run at their moments | `scenario/timeline.rs` |
+//!   | Recorder | the client report: served live, written at exit | `report/recorder.rs` |
+//!   | HttpServer | which HTTP sessions still have a client | `http/server.rs` |
+//!
+//! - **The edges** translate bytes to handle calls and look inside no
+//!   result: `transport` (stdio framing with rmcp's codec), `http` (Streamable
+//!   HTTP behind hyper, with `http/guard.rs`, the one Host/Origin gate it
+//!   shares with the control endpoint), `control/mod.rs` (the control
+//!   endpoint's JSON API), and `mcp` (the rmcp `ServerHandler`: requests to
+//!   the registry and the session).
+//!
+//! Around them: `trigger` is the seam every trigger starts through (signals,
+//! the control endpoint, a scenario's timeline, the trigger tools: one line
+//! each in `server.rs`'s start list), `server` wires everything up and holds
+//! the in-process API, `cli` reads the command line, and [`process`] is the
+//! binary's `main`. Only the in-process API is public: [`start`],
+//! [`start_http`], [`serve_stdio`], [`serve_http`], [`ServerHandle`],
+//! [`Options`] and what its fields name, and [`catalog`].
 //!
 //! # From a trigger to a notification
 //!
 //! ```text
 //! kill -HUP ─▶ SignalListener ─┐
-//! POST /changes ─▶ Control ────┼─apply(Change)─▶ Registry ─ListChanged(list)─▶ Session ─▶ client
-//! ServerHandle::apply ─────────┘            (applies it to the catalog)   (notifications/<list>/list_changed)
+//! POST /changes ─▶ Control ────┼─RegistryHandle::apply(Change)─▶ Registry ─ListChanged─▶ Session ─▶ client
+//! ServerHandle::apply ─────────┘             (applies it to the catalog)          (notifications/<list>/list_changed)
 //! ```
 //!
-//! Every trigger sends the same [`catalog::Change`] through a
-//! [`RegistryHandle`](actors::registry::RegistryHandle); the Registry applies it
-//! and tells each session which list changed (or which resource was updated),
-//! and each session turns that into notifications for its client.
+//! Every trigger sends the same [`catalog::Change`] through the Registry's
+//! handle; the Registry applies it and tells each session which list
+//! changed (or which resource was updated), once per list per change however
+//! many steps it had, and each session turns that into notifications for its
+//! client.
 //!
 //! A session remembers a change that happens before its client sent
 //! `notifications/initialized` and notifies right after it; while one
@@ -103,36 +120,54 @@
 //! # }
 //! ```
 
-pub mod actors;
+mod actors;
 pub mod catalog;
-pub mod cli;
-pub mod control;
-pub mod error;
+mod cli;
+mod control;
+mod error;
 #[cfg(test)]
 mod fuzzing;
-pub mod hostile;
-pub mod http;
-pub mod input_file;
-pub mod listing;
-pub mod logging;
-pub mod mcp;
-pub mod memory;
-pub mod metrics;
-pub mod notice;
-pub mod observe;
-pub mod pagination;
+mod hostile;
+mod http;
+mod input_file;
+mod listing;
+mod logging;
+mod mcp;
+mod memory;
+mod metrics;
+mod notice;
+mod observe;
+mod pagination;
 pub mod process;
-pub mod prompts;
-pub mod report;
-pub mod resources;
-pub mod revision;
-pub mod scenario;
-pub mod server;
-pub mod tools;
-pub mod transport;
-pub mod trigger;
-pub mod trigger_tools;
+mod prompts;
+mod report;
+mod resources;
+mod revision;
+mod scenario;
+mod server;
+mod tools;
+mod transport;
+mod trigger;
+mod trigger_tools;
 
+pub use actors::signals::block_change_signals;
+pub use control::ControlOptions;
 pub use error::{Error, ServerError, StartupError};
+pub use hostile::Hostile;
 pub use http::HttpOptions;
+pub use notice::Coalesce;
+pub use pagination::CursorStyle;
+pub use scenario::{Scenario, ScenarioError, Setting};
 pub use server::{Options, ServerHandle, serve_http, serve_stdio, start, start_http};
+
+/// What the project's own integration tests and benches drive directly: the
+/// Registry in process (its properties, its cost) and the stdio framing
+/// (the fuzz target). Not part of the in-process API: it may change at any
+/// time.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::actors::registry::{
+        ApplyError, Audience, RegistryArgs, RegistryHandle, SubscriberMsg,
+    };
+    pub use crate::transport::LineTransport;
+}

@@ -175,10 +175,6 @@ impl Page {
     pub fn len(&self) -> usize {
         self.len
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 /// A line made of pieces written one after another: an answer whose items
@@ -203,6 +199,7 @@ impl Line {
     }
 
     /// The whole line in one buffer.
+    #[cfg(test)]
     pub fn to_vec(&self) -> Vec<u8> {
         self.pieces().collect::<Vec<_>>().concat()
     }

@@ -252,10 +252,6 @@ impl Pager {
         }
     }
 
-    pub fn paging(&self) -> Paging {
-        self.paging
-    }
-
     /// The page a request for `list` (at `version`, `len` items long) with
     /// `cursor` gets, or why the cursor is refused.
     pub fn page(

@@ -75,7 +75,7 @@ pub struct Options {
     /// Hostile but legal behaviour: paged lists, slow answers, notification
     /// storms and copies. Off by default.
     pub hostile: Hostile,
-    /// Run this scenario's steps (see [`crate::scenario`]).
+    /// Run this scenario's steps (see [`Scenario`]).
     pub scenario: Option<Arc<Scenario>>,
     /// Whether SIGHUP, SIGUSR1, SIGUSR2, SIGTERM and SIGINT drive this server.
     /// A server embedded in a test process usually leaves the process's
@@ -83,7 +83,7 @@ pub struct Options {
     /// counted calls [`block_change_signals`] before it starts any thread, as
     /// the binary does; without it they are still counted, through handlers.
     ///
-    /// [`block_change_signals`]: crate::actors::signals::block_change_signals
+    /// [`block_change_signals`]: crate::block_change_signals
     pub handle_signals: bool,
     /// Where to write the client report at exit. The report is recorded when
     /// this or [`Options::control`] is set (the control endpoint serves it
@@ -574,7 +574,7 @@ async fn spawn_files(
 ///
 /// Every answer queued by then is written whole before it returns, however
 /// slowly the client reads; only a client that takes no byte for
-/// [`WRITE_STALL_TIMEOUT`] is given up on (see the README's guarantees).
+/// `WRITE_STALL_TIMEOUT` is given up on (see the README's guarantees).
 pub async fn serve_stdio(options: Options) -> Result<(), Error> {
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let transport = LineTransport::new(stdin, stdout);

@@ -12,7 +12,7 @@
 //! reads on, to the last line before EOF.
 //!
 //! Writing is the `output` submodule's: one task owns the pipe and writes whole messages
-//! from a queue. The transport stops reading input while [`MAX_PENDING`]
+//! from a queue. The transport stops reading input while [`MAX_PENDING`](output::MAX_PENDING)
 //! requests and answers are in flight, so memory stays bounded whatever the
 //! client does, and ends its input when the client closed stdout (EPIPE).
 //!
@@ -53,8 +53,8 @@ use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, Decoder};
 use tokio_util::sync::CancellationToken;
 
 use crate::pagination::misread_list_params;
+pub use output::OutputDrain;
 use output::{Item, Outgoing, Shared};
-pub use output::{MAX_PENDING, OutputDrain};
 
 use crate::listing::Prepared;
 

@@ -6,7 +6,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Raised {
     /// The soft limit went from `from` to `to`, the hard limit.
-    Raised { from: u64, to: u64 },
+    Up { from: u64, to: u64 },
     /// The soft limit already was the hard limit.
     AtHardLimit(u64),
     /// The limit could not be read or set; `errno` says why.
@@ -33,14 +33,14 @@ pub fn raise_to_hard_limit() -> Raised {
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
         return Raised::Failed(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
     }
-    Raised::Raised { from, to }
+    Raised::Up { from, to }
 }
 
 impl Raised {
     /// Say in the log what happened: only a change or a failure is news.
     pub fn log(self) {
         match self {
-            Raised::Raised { from, to } => tracing::info!(
+            Raised::Up { from, to } => tracing::info!(
                 from,
                 to,
                 "raised the open-file limit (soft RLIMIT_NOFILE) to the hard limit: each HTTP session's stream holds a descriptor"

@@ -211,7 +211,7 @@ struct RawStep {
 
 impl Scenario {
     /// Read and check the file at `path`: a regular file of at most
-    /// [`MAX_FILE_BYTES`].
+    /// `MAX_FILE_BYTES`.
     pub fn load(path: &Path, setting: &Setting) -> Result<Self, ScenarioError> {
         let bytes = read_regular_file(path, MAX_FILE_BYTES).map_err(|e| {
             ScenarioError(match e {

@@ -15,12 +15,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use dynamic_mcp_server::actors::registry::{
-    ApplyError, Audience, RegistryArgs, RegistryHandle, SubscriberMsg,
-};
 use dynamic_mcp_server::catalog::{
     Catalog, CatalogSize, Change, ChangeKind, ChangeRequest, ItemKind, List, ListKind, Prompts,
     Resources, Tools,
+};
+use dynamic_mcp_server::internals::{
+    ApplyError, Audience, RegistryArgs, RegistryHandle, SubscriberMsg,
 };
 use proptest::prelude::*;
 use ractor::{Actor, ActorProcessingErr, ActorRef, call};

@@ -25,7 +25,7 @@
 
 use std::time::Duration;
 
-use dynamic_mcp_server::transport::LineTransport;
+use dynamic_mcp_server::internals::LineTransport;
 use dynamic_mcp_server::{Options, start};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
