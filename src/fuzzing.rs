@@ -3,6 +3,8 @@
 
 use proptest::prelude::ProptestConfig;
 
+use crate::catalog::ChangeKind;
+
 /// `cases` per property in a plain `cargo test`, unless `PROPTEST_CASES`
 /// says otherwise (run longer by hand with it).
 pub(crate) fn config(cases: u32) -> ProptestConfig {
@@ -14,4 +16,14 @@ pub(crate) fn config(cases: u32) -> ProptestConfig {
         cases,
         ..ProptestConfig::default()
     }
+}
+
+/// Every change kind's name, from the one table of change kinds, and `more`
+/// words beside them: what a fuzzed request or scenario step names.
+pub(crate) fn change_names_and(more: &[&'static str]) -> Vec<&'static str> {
+    ChangeKind::ALL
+        .iter()
+        .map(|kind| kind.as_str())
+        .chain(more.iter().copied())
+        .collect()
 }

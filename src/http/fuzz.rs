@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::batch;
 use super::guard::{Gate, HeadError, check_head, with_default_port};
 use super::{check_message, exact_id};
-use crate::fuzzing::config;
+use crate::fuzzing::{change_names_and, config};
 
 /// Cases per property in a plain `cargo test`, unless `PROPTEST_CASES` says.
 const CASES: u32 = 512;
@@ -68,20 +68,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// JSON that is often almost a change request: its keys and kinds, and
 /// counts small enough to apply at once or out of range.
 fn change_value() -> impl Strategy<Value = Value> {
-    let kinds = prop::sample::select(vec![
-        "add_tool",
-        "remove_tool",
-        "change_tool",
-        "reset",
-        "add_prompt",
-        "remove_prompt",
-        "change_prompt",
-        "add_resource",
-        "remove_resource",
-        "update_resource",
-        "echo",
-        "dynamic://resources/1",
-    ]);
+    let kinds = prop::sample::select(change_names_and(&["echo", "dynamic://resources/1"]));
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),

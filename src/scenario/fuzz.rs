@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::{MAX_TOTAL_RUNS, Scenario, Setting, StepAction};
 use crate::catalog::CatalogSize;
+use crate::fuzzing::change_names_and;
 use crate::hostile::Hostile;
 
 /// Cases per property in a plain `cargo test`, unless `PROPTEST_CASES` says.
@@ -18,14 +19,7 @@ const CASES: u32 = 256;
 /// anything printable or not.
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
-        prop::sample::select(vec![
-            "add_tool",
-            "remove_tool",
-            "change_tool",
-            "reset",
-            "add_prompt",
-            "remove_prompt",
-            "update_resource",
+        prop::sample::select(change_names_and(&[
             "tools",
             "prompts",
             "resources",
@@ -39,7 +33,7 @@ fn text() -> impl Strategy<Value = String> {
             "prompt1",
             "dynamic://resources/1",
             "",
-        ])
+        ]))
         .prop_map(str::to_owned),
         "[ -~]{0,12}",
         "\\PC{0,8}",
