@@ -62,8 +62,9 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = parse_item_count)]
     pub resources: Option<usize>,
 
-    /// Serve the control endpoint (POST /changes, GET /state) at http://ADDR.
-    /// ADDR as for --http; port 0 picks a free one (see --ready-file).
+    /// Serve the control endpoint (POST /changes, GET /state, GET /report,
+    /// GET /metrics) at http://ADDR. ADDR as for --http; port 0 picks a free
+    /// one (see --ready-file).
     #[arg(long, value_name = "ADDR", value_parser = http::parse_addr)]
     pub control: Option<SocketAddr>,
 
@@ -107,7 +108,7 @@ pub struct Cli {
 
     /// Run the steps of this scenario file (TOML or JSON, by extension):
     /// changes and hostile notifications at protocol points or times. The
-    /// file is checked before anything is served; see the README.
+    /// file is checked before anything is served; see docs/scenarios.md.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
 

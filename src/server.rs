@@ -574,7 +574,7 @@ async fn spawn_files(
 ///
 /// Every answer queued by then is written whole before it returns, however
 /// slowly the client reads; only a client that takes no byte for
-/// `WRITE_STALL_TIMEOUT` is given up on (see the README's guarantees).
+/// `WRITE_STALL_TIMEOUT` is given up on (see docs/guarantees.md).
 pub async fn serve_stdio(options: Options) -> Result<(), Error> {
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let transport = LineTransport::new(stdin, stdout);

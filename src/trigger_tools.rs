@@ -16,8 +16,8 @@
 //! - `test_logging_tool` sends log messages only when the request asked for a
 //!   log level in its `_meta`, on that request's own stream.
 //!
-//! What each must do is read off the suite's scenario: see the README's
-//! conformance section.
+//! What each must do is read off the suite's scenario: see docs/protocol.md,
+//! "The conformance suite's fixture tools".
 
 #![allow(deprecated)] // rmcp marks sampling deprecated (SEP-2577); the suite's fixture still asks for it
 

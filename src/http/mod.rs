@@ -358,7 +358,7 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
         && !edge.sessions.has_session(session).await.unwrap_or(false)
     {
         // rmcp answers 202 whether or not the session existed; the spec and
-        // the README say 404 (MCP Streamable HTTP, session management).
+        // docs/http.md say 404 (MCP Streamable HTTP, session management).
         return text(StatusCode::NOT_FOUND, "Not Found: Session not found");
     }
 

@@ -1,7 +1,7 @@
 //! The client report: what each client did about each change, folded from the
 //! run's [`Event`]s as they happen, and written out as one JSON document
 //! (`--report FILE` at exit, `GET /report` live). The shape is
-//! `schema/report.schema.json`; the README's "The client report" explains it.
+//! `schema/report.schema.json`; docs/report.md explains it.
 //!
 //! This module is pure: [`Record::see`] takes an event and its time in
 //! milliseconds from the server's start, [`Record::report`] builds the JSON.

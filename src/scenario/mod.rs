@@ -27,7 +27,8 @@
 //! at most one moment (`at_ms` with `from`, or `after`; none means right
 //! after the step before it), optionally `every_ms` with `times`, and
 //! optionally `client` (only sessions whose client has that name are
-//! notified; the change itself is global). The README has the whole format.
+//! notified; the change itself is global). docs/scenarios.md has the whole
+//! format.
 //!
 //! A step's `after` point counts from the moment the step before it ran: the
 //! first matching point after that runs it. Its `at_ms` counts from the start

@@ -100,7 +100,7 @@ async fn stdio_a_cursor_never_issued_is_invalid_params() {
 }
 
 /// SEP-2549 and SEP-2322: a 2026-07-28 `tools/list` result says
-/// `resultType`, `ttlMs` and `cacheScope` (the values the README documents),
+/// `resultType`, `ttlMs` and `cacheScope` (the values docs/protocol.md documents),
 /// in the same order every time; a handshake session's result is as before,
 /// the tools alone.
 #[tokio::test]

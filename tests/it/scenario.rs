@@ -340,7 +340,7 @@ async fn a_client_step_notifies_only_that_client() {
     other.close().await;
 }
 
-/// A client that does what the README says a correct client does with
+/// A client that does what docs/pagination.md says a correct client does with
 /// pages: it follows `nextCursor` until it is absent (`""` is a cursor, not
 /// the end), and when it gets back the cursor it sent, it asks once more and
 /// keeps that page once.
@@ -544,7 +544,7 @@ fn assert_scenario_refused(path: &str, expected: &str) {
 
 /// A scenario file that is a FIFO nobody writes hung start-up forever (issue
 /// 24, finding 2): no exit, no output. It is refused at once, exit 2 and one
-/// line, as the README says of a file that cannot be read; so is a folder.
+/// line, as docs/scenarios.md says of a file that cannot be read; so is a folder.
 #[test]
 fn a_scenario_fifo_is_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -30,7 +30,7 @@ export type Change =
 /** The server's state as its control endpoint reports it. */
 export type State = Record<string, unknown>;
 
-/** The client report (GET /report): `changes`, `steps` and `sessions`; see the README's "The client report". */
+/** The client report (GET /report): `changes`, `steps` and `sessions`; see the project's docs/report.md. */
 export type Report = Record<string, unknown>;
 
 export interface DynamicServer {
