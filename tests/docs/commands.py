@@ -41,8 +41,8 @@ becomes a fresh scratch folder, and the example ports 8765, 8766, 8080 and
 `dynamic-mcp-server` is the debug binary; `cargo run [--release] -- ARGS`
 runs it through a real `cargo run` without the release build;
 `cargo install --locked --path .` is a real install with `--debug` into the
-scratch folder; `curl` gets `--fail-with-body --max-time 30`, so an HTTP
-error fails the block. Every wait has a time limit, and every process a
+scratch folder; `curl` gets `--fail-with-body` (or `--fail`) and
+`--max-time 30`, so an HTTP error fails the block. Every wait has a time limit, and every process a
 block starts is stopped (its process group) when the block ends.
 """
 
@@ -228,6 +228,12 @@ def read(path):
         return ""
 
 
+def tail(path, limit=3000):
+    """The end of an output, for a failure's message."""
+    text = read(path)
+    return text if len(text) <= limit else f"[... {len(text) - limit} characters before]\n{text[-limit:]}"
+
+
 class Server:
     """A server a block starts in the foreground, run in the background."""
 
@@ -259,7 +265,7 @@ class Server:
                 wait_for(f"answer from {ready_url}", lambda: answers(ready_url), READY_TIMEOUT, self.alive)
         except Failure as failure:
             self.kill()
-            raise Failure(f"{failure}; its log:\n{read(self.log)}") from None
+            raise Failure(f"{failure}; its log:\n{tail(self.log)}") from None
 
     def alive(self):
         return self.proc.poll() is None
@@ -283,7 +289,7 @@ class Server:
         finally:
             self.kill()
         if self.proc.returncode != 0:
-            raise Failure(f"the server exited {self.proc.returncode} on SIGTERM; its log:\n{read(self.log)}")
+            raise Failure(f"the server exited {self.proc.returncode} on SIGTERM; its log:\n{tail(self.log)}")
         if self.pidfile and self.pidfile.exists():
             raise Failure(f"the server left its pidfile {self.pidfile}")
 
@@ -321,7 +327,11 @@ class Runner:
         if not (real_cargo and real_curl):
             raise Failure("needs cargo and curl on PATH")
         shim(tools / "cargo", CARGO_SHIM.format(cargo=shlex.quote(real_cargo), root=shlex.quote(str(scratch / "cargo-root"))))
-        shim(tools / "curl", f'#!/usr/bin/env bash\nexec {shlex.quote(real_curl)} --fail-with-body --max-time 30 "$@"\n')
+        # --fail-with-body (curl 7.76 and later) shows the server's reason;
+        # an older curl fails as surely with --fail.
+        usage = subprocess.run([real_curl, "--help", "all"], capture_output=True, text=True).stdout
+        fail = "--fail-with-body" if "--fail-with-body" in usage else "--fail"
+        shim(tools / "curl", f'#!/usr/bin/env bash\nexec {shlex.quote(real_curl)} {fail} --max-time 30 "$@"\n')
         self.env = dict(os.environ, PATH=f"{tools}{os.pathsep}{os.environ['PATH']}")
         # `cargo install` into the scratch folder builds in the workspace's
         # target folder (warm), not in a temporary one.
@@ -352,16 +362,16 @@ class Runner:
             try:
                 status = proc.wait(CLAUSE_TIMEOUT)
             except subprocess.TimeoutExpired:
-                raise Failure(f"still running after {CLAUSE_TIMEOUT} s; its output:\n{read(out)}") from None
+                raise Failure(f"still running after {CLAUSE_TIMEOUT} s; its output:\n{tail(out)}") from None
             if status != 0:
-                raise Failure(f"exit status {status}; its output:\n{read(out)}")
+                raise Failure(f"exit status {status}; its output:\n{tail(out)}")
             # A job the block left in the background (a stream) may still be
             # writing what it promised.
             for text_ in expect:
                 try:
                     wait_for(f"{text_!r} in the output", lambda: text_ in read(out), EXPECT_TIMEOUT)
                 except Failure as failure:
-                    raise Failure(f"{failure}; the output:\n{read(out)}") from None
+                    raise Failure(f"{failure}; the output:\n{tail(out)}") from None
         finally:
             stop_group(proc.pid)
 
@@ -370,7 +380,7 @@ class Runner:
             try:
                 wait_for(f"{text!r} in the server's log", lambda: text in read(self.server.log), EXPECT_TIMEOUT)
             except Failure as failure:
-                raise Failure(f"{failure}; its log:\n{read(self.server.log)}") from None
+                raise Failure(f"{failure}; its log:\n{tail(self.server.log)}") from None
 
     def stop_server(self):
         if self.server:
@@ -451,7 +461,7 @@ class Runner:
         try:
             wait_for("answer to every request pasted", answered, EXPECT_TIMEOUT, self.server.alive)
         except Failure as failure:
-            raise Failure(f"{failure}; its stdout:\n{read(self.server.out)}\nits log:\n{read(self.server.log)}") from None
+            raise Failure(f"{failure}; its stdout:\n{tail(self.server.out)}\nits log:\n{tail(self.server.log)}") from None
         errors = [line for line in read(self.server.out).splitlines() if '"error"' in line]
         if errors:
             raise Failure(f"the server answered with errors: {errors}")
