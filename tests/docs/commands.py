@@ -194,20 +194,23 @@ def free_port():
         return str(probe.getsockname()[1])
 
 
-def stop_group(pid):
-    """SIGTERM, then SIGKILL, to a process group the test started."""
+def stop_group(proc):
+    """SIGTERM, then SIGKILL, to the process group of a child the test
+    started, reaping the child (a zombie still counts as in the group)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(pid, sig)
+            os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            return
+            break
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
+            proc.poll()
             try:
-                os.killpg(pid, 0)
+                os.killpg(proc.pid, 0)
             except ProcessLookupError:
                 return
             time.sleep(0.05)
+    proc.poll()
 
 
 def wait_for(what, check, timeout, alive=None):
@@ -294,7 +297,7 @@ class Server:
             raise Failure(f"the server left its pidfile {self.pidfile}")
 
     def kill(self):
-        stop_group(self.proc.pid)
+        stop_group(self.proc)
         try:
             self.proc.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -373,7 +376,7 @@ class Runner:
                 except Failure as failure:
                     raise Failure(f"{failure}; the output:\n{tail(out)}") from None
         finally:
-            stop_group(proc.pid)
+            stop_group(proc)
 
     def expect_log(self, texts):
         for text in texts:
@@ -502,6 +505,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     runner = Runner(binary, scratch)
     started = time.monotonic()
+    finished = False
     try:
         for page in pages():
             for block in blocks(page):
@@ -526,9 +530,12 @@ def main():
             except Failure as failure:
                 failures.append(f"{page}: {failure}")
                 print(f"FAIL  {page}: {failure}", flush=True)
+        finished = True
     finally:
         if runner.server:
             runner.server.kill()
+        if not finished:
+            shutil.rmtree(scratch, ignore_errors=True)
     print(f"== docs: {runner.done['run']} clauses run, {runner.done['covered']} covered elsewhere, "
           f"{len(failures)} failures, {time.monotonic() - started:.1f} s")
     if failures:
