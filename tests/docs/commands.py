@@ -30,6 +30,9 @@ clause). The actions:
     stdin                (a JSON block) the lines, pasted into the server's
                          stdin: every request in them must be answered;
                          `expect TEXT`: its stdout must show TEXT
+    scenario             (a TOML or JSON block) the block as a --scenario
+                         file: `dynamic-mcp-server --scenario FILE` must
+                         accept it and run (stdin /dev/null, exit 0)
     in FILE              not run here: the same command is in FILE (checked:
                          each line, comments and spacing aside, is in FILE)
     covered-by FILE WHY  not run here: FILE runs its equivalent, and WHY
@@ -430,6 +433,11 @@ class Runner:
             rest = "\n".join(text_lines[n + 1 :])
             if logical_lines(rest.split("\n")):
                 self.script(rest, opts.get("expect", []))
+        elif action == "scenario":
+            options(args, [])
+            scenario = self.scratch / f"{self.label()}.{'json' if block.lang == 'json' else 'toml'}"
+            scenario.write_text(text + "\n")
+            self.script(f"dynamic-mcp-server --scenario {shlex.quote(str(scenario))} --pidfile {shlex.quote(str(scenario))}.pid", [])
         elif action in ("with-server", "stdin"):
             if not (self.server and self.server.alive()):
                 raise Failure(f"`{action}` needs a server started by an earlier block of the page")
