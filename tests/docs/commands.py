@@ -33,13 +33,20 @@ clause). The actions:
     scenario             (a TOML or JSON block) the block as a --scenario
                          file: `dynamic-mcp-server --scenario FILE` must
                          accept it and run (stdin /dev/null, exit 0)
+    client-config        (a JSON block) an MCP client configuration: each
+                         of its `mcpServers` runs as a client would start it
+                         (stdin /dev/null, exit 0)
+    keys-of PATH         (a JSON block) an example of a file the page's
+                         server writes: PATH, as the server wrote it, has
+                         the same keys
     in FILE              not run here: the same command is in FILE (checked:
                          each line, comments and spacing aside, is in FILE)
     covered-by FILE WHY  not run here: FILE runs its equivalent, and WHY
                          says how and why not this text (required)
 
 What is substituted, and only that (the docs' own placeholders): `/tmp/`
-becomes a fresh scratch folder, and the example ports 8765, 8766, 8080 and
+becomes a fresh scratch folder, `/path/to/dynamic-mcp-server` the command
+on PATH, and the example ports 8765, 8766, 8080 and
 8081 (after a `:`) become free ports chosen at run time. On PATH first:
 `dynamic-mcp-server` is the debug binary; `cargo run [--release] -- ARGS`
 runs it through a real `cargo run` without the release build;
@@ -344,7 +351,7 @@ class Runner:
         self.env.setdefault("CARGO_TARGET_DIR", str(pathlib.Path(binary).parents[1]))
 
     def substitute(self, text):
-        text = text.replace("/tmp/", f"{self.scratch}/")
+        text = text.replace("/tmp/", f"{self.scratch}/").replace("/path/to/dynamic-mcp-server", "dynamic-mcp-server")
         return re.sub(r"(?<=:)(" + "|".join(EXAMPLE_PORTS) + r")\b", lambda m: self.ports[m.group(1)], text)
 
     def label(self):
@@ -438,6 +445,17 @@ class Runner:
             scenario = self.scratch / f"{self.label()}.{'json' if block.lang == 'json' else 'toml'}"
             scenario.write_text(text + "\n")
             self.script(f"dynamic-mcp-server --scenario {shlex.quote(str(scenario))} --pidfile {shlex.quote(str(scenario))}.pid", [])
+        elif action == "client-config":
+            options(args, [])
+            servers = json.loads(text)["mcpServers"]
+            for server in servers.values():
+                self.script(shlex.join([server["command"], *server.get("args", [])]), [])
+        elif action == "keys-of":
+            if len(args) != 1 or not (self.server and self.server.alive()):
+                raise Failure("`keys-of PATH` takes one PATH, written by the page's running server")
+            written = json.loads(pathlib.Path(self.substitute(args[0])).read_text())
+            if sorted(written) != sorted(json.loads(text)):
+                raise Failure(f"the example's keys {sorted(json.loads(text))} are not those the server wrote: {sorted(written)}")
         elif action in ("with-server", "stdin"):
             if not (self.server and self.server.alive()):
                 raise Failure(f"`{action}` needs a server started by an earlier block of the page")
