@@ -125,6 +125,21 @@ fn session_of<'r>(report: &'r Value, client: &str) -> Option<&'r Value> {
         .find(|s| s["client"]["name"] == client)
 }
 
+/// The example report in docs/report.md (its first `json` block) is one the
+/// schema accepts, so the page cannot drift from the format it documents.
+#[test]
+fn the_example_in_the_docs_is_valid_against_the_schema() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report.md");
+    let page = std::fs::read_to_string(path).unwrap();
+    let example = page
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/report.md has a json block");
+    let report: Value = serde_json::from_str(example).expect("the example is JSON");
+    assert_valid(&report);
+}
+
 #[tokio::test]
 async fn get_report_tells_a_client_that_relists_after_each_change_from_one_that_never_does() {
     let server = controlled().await;
