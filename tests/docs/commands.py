@@ -20,11 +20,11 @@ clause). The actions:
                          background until its --pidfile and --ready-file
                          exist (or `ready URL` answers), with its stdin open;
                          the rest of the lines run as `run` (`expect`).
-                         It serves the
-                         later blocks of the page and is stopped at the page's
-                         end as the docs say (SIGTERM to the PID in its
-                         pidfile): it must exit 0 and remove the pidfile.
-                         `expect-log TEXT`: its log must show TEXT
+                         It serves the later blocks of the page and is
+                         stopped at the page's end as the docs say (SIGTERM
+                         to the PID in its pidfile): it must exit 0 and
+                         remove the pidfile. `expect-log TEXT`: its log must
+                         show TEXT
     with-server          like `run`, while the page's server runs
                          (`expect`, `expect-log`)
     stdin                (a JSON block) the lines, pasted into the server's
@@ -44,16 +44,21 @@ clause). The actions:
     covered-by FILE WHY  not run here: FILE runs its equivalent, and WHY
                          says how and why not this text (required)
 
+Blocks of other languages (python, json, toml, ...) need no marker, and run
+only when they carry one. A `console` block runs as it is: write no `$ `
+prompts in one.
+
 What is substituted, and only that (the docs' own placeholders): `/tmp/`
-becomes a fresh scratch folder, `/path/to/dynamic-mcp-server` the command
-on PATH, and the example ports 8765, 8766, 8080 and
-8081 (after a `:`) become free ports chosen at run time. On PATH first:
-`dynamic-mcp-server` is the debug binary; `cargo run [--release] -- ARGS`
-runs it through a real `cargo run` without the release build;
-`cargo install --locked --path .` is a real install with `--debug` into the
-scratch folder; `curl` gets `--fail-with-body` (or `--fail`) and
-`--max-time 30`, so an HTTP error fails the block. Every wait has a time limit, and every process a
-block starts is stopped (its process group) when the block ends.
+becomes a fresh scratch folder, `/path/to/dynamic-mcp-server` the command on
+PATH, and the example ports 8765, 8766, 8080 and 8081 (after a `:`) become
+free ports chosen at run time. On PATH first: `dynamic-mcp-server` is the
+debug binary; `cargo run [--release] -- ARGS` runs it through a real
+`cargo run` without the release build; `cargo install --locked --path .` is
+a real install with `--debug` into the scratch folder; `curl` gets
+`--fail-with-body` (or `--fail`) and `--max-time 30`, so an HTTP error fails
+the block. Every wait has a time limit, and every process a block starts is
+stopped (its process group) when the block ends. A failed run keeps its
+scratch folder (under target/doc-tests/) and names it.
 """
 
 import dataclasses
