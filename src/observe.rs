@@ -21,9 +21,38 @@ use crate::catalog::{ChangeKind, ListKind};
 use crate::notice::Notice;
 
 /// Which session an event belongs to: its Session actor's id (`pid` of the
-/// ractor `ActorId`). A 2026-07-28 client's stateless HTTP requests have no
-/// session; their events carry `None`.
+/// ractor `ActorId`).
 pub type SessionKey = u64;
+
+/// Whose request an event comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A Session actor's client: a handshake session, or a 2026-07-28
+    /// `subscriptions/listen` stream.
+    Session(SessionKey),
+    /// A 2026-07-28 client's stateless HTTP request, which has no session:
+    /// the client its `_meta` names (`io.modelcontextprotocol/clientInfo`),
+    /// if it names one. Shared by the events of one request.
+    Stateless(Option<Arc<Client>>),
+}
+
+impl Origin {
+    /// The session, if the event has one.
+    pub fn session(&self) -> Option<SessionKey> {
+        match self {
+            Origin::Session(session) => Some(*session),
+            Origin::Stateless(_) => None,
+        }
+    }
+}
+
+/// A client as it names itself (`clientInfo`), whole: a watcher cuts what
+/// it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub name: String,
+    pub version: String,
+}
 
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +70,7 @@ pub enum Event {
     /// A client said who it is: in `initialize`, or in a 2026-07-28
     /// request's `_meta`.
     Hello {
-        session: Option<SessionKey>,
+        session: Origin,
         name: String,
         version: String,
         protocol: String,
@@ -49,24 +78,24 @@ pub enum Event {
     /// A request reached the handler. Per-method counts are the watcher's to
     /// keep.
     Request {
-        session: Option<SessionKey>,
+        session: Origin,
         method: &'static str,
     },
     /// The handler answered a request that [`Event::Request`] showed.
     Answered {
-        session: Option<SessionKey>,
+        session: Origin,
         method: &'static str,
         outcome: Outcome,
     },
     /// The handler has its `initialize` result and is about to return it for
     /// rmcp to write.
-    InitializeAnswered { session: Option<SessionKey> },
+    InitializeAnswered { session: Origin },
     /// The client sent `notifications/initialized`.
-    Initialized { session: Option<SessionKey> },
+    Initialized { session: Origin },
     /// A list page was served: page `page` (from 0) of `pages`, of the
     /// list at `version`.
     Page {
-        session: Option<SessionKey>,
+        session: Origin,
         list: ListKind,
         version: u64,
         page: usize,
@@ -75,7 +104,7 @@ pub enum Event {
     },
     /// A list request's cursor was refused with -32602.
     RefusedCursor {
-        session: Option<SessionKey>,
+        session: Origin,
         list: ListKind,
         cursor: String,
         reason: String,
@@ -84,7 +113,7 @@ pub enum Event {
     /// is the revision argument the client sent, `current` the tool's
     /// revision now (`None`: no such tool at this moment).
     ToolCall {
-        session: Option<SessionKey>,
+        session: Origin,
         name: String,
         revision: Option<u64>,
         current: Option<u64>,
@@ -244,7 +273,9 @@ mod tests {
             }
         }
         let watch = Watch::new(vec![log.clone(), Arc::new(Hold(done_rx))]);
-        let event = Event::Initialized { session: Some(7) };
+        let event = Event::Initialized {
+            session: Origin::Session(7),
+        };
         let shown = event.clone();
         let held = watch.see(move || shown);
         tokio::pin!(held);

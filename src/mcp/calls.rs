@@ -4,7 +4,7 @@
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
-    GetPromptResponse, ReadResourceRequestParams, ReadResourceResponse,
+    GetPromptResponse, ReadResourceRequestParams, ReadResourceResponse, RequestMetaObject,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
@@ -29,12 +29,12 @@ impl McpHandler {
         }
         let catalog = self.snapshot().await?;
         let tools = &catalog.tools;
-        self.see(|session| Event::Request {
+        self.see(&context.meta, |session| Event::Request {
             session,
             method: "tools/call",
         })
         .await;
-        self.see(|session| Event::ToolCall {
+        self.see(&context.meta, |session| Event::ToolCall {
             session,
             name: request.name.to_string(),
             revision: request
@@ -68,8 +68,9 @@ impl McpHandler {
     pub(super) async fn answer_get(
         &self,
         request: GetPromptRequestParams,
+        meta: &RequestMetaObject,
     ) -> Result<GetPromptResponse, McpError> {
-        self.see(|session| Event::Request {
+        self.see(meta, |session| Event::Request {
             session,
             method: "prompts/get",
         })
@@ -93,8 +94,9 @@ impl McpHandler {
     pub(super) async fn answer_read(
         &self,
         request: ReadResourceRequestParams,
+        meta: &RequestMetaObject,
     ) -> Result<ReadResourceResponse, McpError> {
-        self.see(|session| Event::Request {
+        self.see(meta, |session| Event::Request {
             session,
             method: "resources/read",
         })

@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use rmcp::model::{
     CacheScope, ListPromptsResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    RequestMetaObject,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
@@ -33,9 +34,10 @@ impl McpHandler {
         version: u64,
         len: usize,
         items: impl Iterator<Item = &'a T>,
-        request: Option<&PaginatedRequestParams>,
+        (request, meta): (Option<&PaginatedRequestParams>, &RequestMetaObject),
     ) -> Result<(Vec<T>, Option<String>, Range<usize>), McpError> {
-        self.see(|session| Event::Request { session, method }).await;
+        self.see(meta, |session| Event::Request { session, method })
+            .await;
         let cursor = request.and_then(|request| request.cursor.as_deref());
         let served = self
             .profile
@@ -46,7 +48,7 @@ impl McpHandler {
         let served = match served {
             Ok(served) => served,
             Err(refused) => {
-                self.see(|session| Event::RefusedCursor {
+                self.see(meta, |session| Event::RefusedCursor {
                     session,
                     list,
                     cursor: refused.cursor().to_owned(),
@@ -60,7 +62,7 @@ impl McpHandler {
         let page = items.skip(range.start).take(range.len()).cloned().collect();
         let next_cursor = served.next_cursor;
         let served = served.page;
-        self.see(|session| Event::Page {
+        self.see(meta, |session| Event::Page {
             session,
             list,
             version: served.version,
@@ -89,7 +91,7 @@ impl McpHandler {
                 catalog.tools.version(),
                 listed.len() + triggers.len(),
                 listed.iter().chain(triggers),
-                request.as_ref(),
+                (request.as_ref(), &context.meta),
             )
             .await?;
         if let Some(prepared) = context.extensions.get::<Prepared>() {
@@ -123,7 +125,7 @@ impl McpHandler {
                 prompts.version(),
                 listed.len(),
                 listed.iter(),
-                request.as_ref(),
+                (request.as_ref(), &context.meta),
             )
             .await?;
         let mut result = ListPromptsResult::with_all_items(page);
@@ -150,7 +152,7 @@ impl McpHandler {
                 resources.version(),
                 listed.len(),
                 listed.iter(),
-                request.as_ref(),
+                (request.as_ref(), &context.meta),
             )
             .await?;
         let mut result = ListResourcesResult::with_all_items(page);

@@ -31,8 +31,9 @@ use rmcp::model::{
     CustomRequest, CustomResult, GetPromptRequestParams, GetPromptResponse, Implementation,
     InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourcesResult,
     ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
-    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, RequestMetaObject,
+    ServerConfig, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
@@ -46,7 +47,7 @@ use crate::actors::registry::{Audience, RegistryHandle, severity};
 use crate::actors::session::{ListenStream, SessionMsg};
 use crate::catalog::{Catalog, Change, ChangeKind};
 use crate::notice::NoticeSink;
-use crate::observe::{Event, Outcome, SessionKey};
+use crate::observe::{Client, Event, Origin, Outcome};
 use crate::revision;
 use crate::trigger_tools::{self, TriggerTool};
 
@@ -110,22 +111,43 @@ impl McpHandler {
         }
     }
 
-    /// Show the watchers what this session's client did; a watcher running a
-    /// scenario step at this point holds the answer until the step ran.
-    async fn see(&self, make: impl FnOnce(Option<SessionKey>) -> Event) {
+    /// Show the watchers what this session's client did in the request
+    /// whose `_meta` is `meta`; a watcher running a scenario step at this
+    /// point holds the answer until the step ran.
+    async fn see(&self, meta: &RequestMetaObject, make: impl FnOnce(Origin) -> Event) {
         let watch = &self.profile.watch;
         if watch.is_watched() {
-            watch.see(|| make(self.session_actor.key())).await;
+            watch.see(|| make(self.origin(meta))).await;
+        }
+    }
+
+    /// Whose request it is: this handler's Session's, or, if it has none (a
+    /// 2026-07-28 stateless request), the client its `_meta` names, so that
+    /// the report can credit the client's own listen stream.
+    fn origin(&self, meta: &RequestMetaObject) -> Origin {
+        match self.session_actor.key() {
+            Some(session) => Origin::Session(session),
+            None => Origin::Stateless(meta.client_info().map(|client| {
+                Arc::new(Client {
+                    name: client.name,
+                    version: client.version,
+                })
+            })),
         }
     }
 
     /// Show the watchers how `method`'s request ended.
-    async fn answered<T>(&self, method: &'static str, answer: &Result<T, McpError>) {
+    async fn answered<T>(
+        &self,
+        meta: &RequestMetaObject,
+        method: &'static str,
+        answer: &Result<T, McpError>,
+    ) {
         let outcome = match answer {
             Ok(_) => Outcome::Ok,
             Err(error) => Outcome::Error(error.code.0),
         };
-        self.see(|session| Event::Answered {
+        self.see(meta, |session| Event::Answered {
             session,
             method,
             outcome,
@@ -150,7 +172,12 @@ impl McpHandler {
     /// Tell the Session who its client is, for `GET /state`, and the
     /// watchers. The Session first: a listen stream's Session starts here,
     /// and the watchers need its key.
-    async fn hello(&self, client: &Implementation, protocol: &ProtocolVersion) {
+    async fn hello(
+        &self,
+        meta: &RequestMetaObject,
+        client: &Implementation,
+        protocol: &ProtocolVersion,
+    ) {
         let hello = SessionMsg::Hello {
             client: json!({ "name": client.name, "version": client.version }),
             protocol: protocol.to_string(),
@@ -158,7 +185,7 @@ impl McpHandler {
         if self.session_actor.cast(hello).is_err() {
             tracing::debug!("a client said hello while its session was stopping");
         }
-        self.see(|session| Event::Hello {
+        self.see(meta, |session| Event::Hello {
             session,
             name: client.name.clone(),
             version: client.version.clone(),
@@ -258,18 +285,24 @@ impl ServerHandler for McpHandler {
                 .session_actor
                 .cast(SessionMsg::Answering(self.sink(&context.peer)));
         }
-        self.see(|session| Event::Request {
+        self.see(&context.meta, |session| Event::Request {
             session,
             method: "initialize",
         })
         .await;
         let result = self.negotiate_initialize(&request);
-        self.answered("initialize", &result).await;
+        self.answered(&context.meta, "initialize", &result).await;
         let result = result?;
-        self.hello(&request.client_info, &result.protocol_version)
-            .await;
-        self.see(|session| Event::InitializeAnswered { session })
-            .await;
+        self.hello(
+            &context.meta,
+            &request.client_info,
+            &result.protocol_version,
+        )
+        .await;
+        self.see(&context.meta, |session| Event::InitializeAnswered {
+            session,
+        })
+        .await;
         Ok(result)
     }
 
@@ -295,7 +328,7 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let answer = self.tools_page(request, &context).await;
-        self.answered("tools/list", &answer).await;
+        self.answered(&context.meta, "tools/list", &answer).await;
         delayed(self.profile.hostile.list_delay(), &context.ct, answer).await
     }
 
@@ -306,17 +339,18 @@ impl ServerHandler for McpHandler {
     ) -> Result<CallToolResponse, McpError> {
         let delay = self.profile.hostile.call_delay();
         let cancelled = context.ct.clone();
+        let meta = context.meta.clone();
         let answer = self.answer_call(request, context).await;
         match &answer {
             Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
-                self.see(|session| Event::Answered {
+                self.see(&meta, |session| Event::Answered {
                     session,
                     method: "tools/call",
                     outcome: Outcome::ToolError,
                 })
                 .await;
             }
-            answer => self.answered("tools/call", answer).await,
+            answer => self.answered(&meta, "tools/call", answer).await,
         }
         delayed(delay, &cancelled, answer).await
     }
@@ -327,7 +361,7 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         let answer = self.prompts_page(request, &context).await;
-        self.answered("prompts/list", &answer).await;
+        self.answered(&context.meta, "prompts/list", &answer).await;
         delayed(self.profile.hostile.list_delay(), &context.ct, answer).await
     }
 
@@ -336,8 +370,8 @@ impl ServerHandler for McpHandler {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let answer = self.answer_get(request).await;
-        self.answered("prompts/get", &answer).await;
+        let answer = self.answer_get(request, &context.meta).await;
+        self.answered(&context.meta, "prompts/get", &answer).await;
         delayed(self.profile.hostile.call_delay(), &context.ct, answer).await
     }
 
@@ -347,7 +381,8 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         let answer = self.resources_page(request, &context).await;
-        self.answered("resources/list", &answer).await;
+        self.answered(&context.meta, "resources/list", &answer)
+            .await;
         delayed(self.profile.hostile.list_delay(), &context.ct, answer).await
     }
 
@@ -356,8 +391,9 @@ impl ServerHandler for McpHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let answer = self.answer_read(request).await;
-        self.answered("resources/read", &answer).await;
+        let answer = self.answer_read(request, &context.meta).await;
+        self.answered(&context.meta, "resources/read", &answer)
+            .await;
         delayed(self.profile.hostile.call_delay(), &context.ct, answer).await
     }
 
@@ -443,7 +479,7 @@ impl ServerHandler for McpHandler {
         let request = context.request_context();
         if let (Some(client), Some(protocol)) = (request.client_info(), request.protocol_version())
         {
-            self.hello(&client, &protocol).await;
+            self.hello(&request.meta, &client, &protocol).await;
         }
         let end = CancellationToken::new();
         let accepted = context.accepted();
@@ -476,7 +512,11 @@ impl ServerHandler for McpHandler {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.see(|session| Event::Initialized { session }).await;
+        // A notification's `_meta` names no client; its session does.
+        self.see(&RequestMetaObject::default(), |session| {
+            Event::Initialized { session }
+        })
+        .await;
         let initialized = SessionMsg::Initialized {
             sink: self.sink(&context.peer),
         };

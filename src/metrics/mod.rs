@@ -60,7 +60,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::catalog::{ChangeKind, ListKind};
 use crate::notice::Notice;
-use crate::observe::{Cause, Event, Outcome, SessionKey, stale_call};
+use crate::observe::{Cause, Event, Origin, Outcome, SessionKey, stale_call};
 
 /// The most changes one session may owe before the oldest is counted as
 /// missed: a session that never re-lists must not grow without bound.
@@ -270,7 +270,7 @@ impl Metrics {
                 ..
             } => self.changed(at, *list, *kind, *version),
             Event::Hello {
-                session: Some(session),
+                session: Origin::Session(session),
                 protocol,
                 ..
             } => self.hello(*session, protocol),
@@ -283,7 +283,7 @@ impl Metrics {
                     .inc();
             }
             Event::Page {
-                session: Some(session),
+                session: Origin::Session(session),
                 list,
                 version,
                 page,
@@ -360,8 +360,14 @@ impl Metrics {
                     }
                 }
             }
-            Event::Hello { session: None, .. }
-            | Event::Page { session: None, .. }
+            Event::Hello {
+                session: Origin::Stateless(_),
+                ..
+            }
+            | Event::Page {
+                session: Origin::Stateless(_),
+                ..
+            }
             | Event::Request { .. }
             | Event::InitializeAnswered { .. }
             | Event::Initialized { .. }
@@ -508,7 +514,7 @@ mod tests {
             self.see(
                 ms,
                 Event::Hello {
-                    session: Some(session),
+                    session: Origin::Session(session),
                     name: "client".into(),
                     version: "1".into(),
                     protocol: protocol.into(),
@@ -543,7 +549,7 @@ mod tests {
             self.see(
                 ms,
                 Event::Page {
-                    session: Some(session),
+                    session: Origin::Session(session),
                     list: ListKind::Tools,
                     version,
                     page,
@@ -727,7 +733,7 @@ mod tests {
             run.see(
                 1,
                 Event::Answered {
-                    session: None,
+                    session: Origin::Stateless(None),
                     method: "tools/list",
                     outcome,
                 },
@@ -736,7 +742,7 @@ mod tests {
         run.see(
             1,
             Event::Answered {
-                session: Some(1),
+                session: Origin::Session(1),
                 method: "tools/call",
                 outcome: Outcome::ToolError,
             },
@@ -753,7 +759,7 @@ mod tests {
             run.see(
                 2,
                 Event::ToolCall {
-                    session: None,
+                    session: Origin::Stateless(None),
                     name: "echo1".into(),
                     revision,
                     current,
@@ -771,7 +777,7 @@ mod tests {
         run.see(
             3,
             Event::RefusedCursor {
-                session: None,
+                session: Origin::Stateless(None),
                 list: ListKind::Prompts,
                 cursor: "bogus".into(),
                 reason: "not a cursor".into(),

@@ -36,8 +36,14 @@ fn client_string() -> impl Strategy<Value = String> {
     ]
 }
 
-fn session() -> impl Strategy<Value = Option<SessionKey>> {
-    prop_oneof![9 => (0u64..140).prop_map(Some), 1 => Just(None)]
+fn session() -> impl Strategy<Value = Origin> {
+    prop_oneof![
+        9 => (0u64..140).prop_map(Origin::Session),
+        1 => Just(Origin::Stateless(None)),
+        1 => (client_string(), client_string()).prop_map(|(name, version)| {
+            Origin::Stateless(Some(std::sync::Arc::new(Client { name, version })))
+        }),
+    ]
 }
 
 fn list() -> impl Strategy<Value = ListKind> {

@@ -21,10 +21,14 @@
 //! - **missed**: not refreshed, whether seen or not. A client that was told
 //!   and did not re-list missed the change as surely as one never told.
 //!
-//! A 2026-07-28 client's stateless HTTP requests belong to no session; their
-//! events are folded into one entry with the id `"stateless"`, whatever
-//! client sent them: concurrent requests from several clients cannot be told
-//! apart reliably by the order of their events.
+//! A 2026-07-28 client's stateless HTTP requests belong to no session, and
+//! concurrent requests cannot be told apart by the order of their events;
+//! but each names its client in `_meta`. A stateless request's events go to
+//! the entry of the one live listen stream whose client has that name and
+//! version, so that a client that listens and re-lists is credited with its
+//! re-lists (`Record::credit`). The rest (no client named, no such listen
+//! stream, or several: instances of one client are not told apart) are
+//! folded into one entry with the id `"stateless"`, which counts why.
 //!
 //! # Bounded
 //!
@@ -47,7 +51,7 @@ use serde_json::{Value, json};
 
 use crate::catalog::{ChangeKind, ListKind};
 use crate::notice::Notice;
-use crate::observe::{Cause, Event, SessionKey, stale_call};
+use crate::observe::{Cause, Client, Event, Origin, SessionKey, stale_call};
 
 /// The most changes recorded; later ones are counted, not kept.
 pub const MAX_CHANGES: usize = 1000;
@@ -80,9 +84,31 @@ enum Key {
     Stateless,
 }
 
-impl From<Option<SessionKey>> for Key {
-    fn from(session: Option<SessionKey>) -> Self {
-        session.map_or(Key::Stateless, Key::Session)
+/// Why a stateless request stays in the `"stateless"` entry rather than
+/// being credited to its client's listen stream, as the report counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unmatched {
+    /// Its `_meta` names no client.
+    NoClient,
+    /// No live listen stream names its client.
+    NoListenStream,
+    /// More than one does: instances of one client are not told apart.
+    SeveralListenStreams,
+}
+
+impl Unmatched {
+    const ALL: [Unmatched; 3] = [
+        Unmatched::NoClient,
+        Unmatched::NoListenStream,
+        Unmatched::SeveralListenStreams,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Unmatched::NoClient => "no_client",
+            Unmatched::NoListenStream => "no_listen_stream",
+            Unmatched::SeveralListenStreams => "several_listen_streams",
+        }
     }
 }
 
@@ -137,6 +163,9 @@ struct SessionRecord {
     refused_cursors: Vec<Value>,
     cursors: HashMap<(ListKind, String), u64>,
     dropped: SessionDropped,
+    /// By [`Unmatched`]: the stateless requests kept here, not credited to
+    /// a listen stream (only the `"stateless"` entry has any).
+    unmatched: [u64; 3],
 }
 
 /// Everything recorded so far.
@@ -181,23 +210,27 @@ impl Record {
                 version,
                 protocol,
             } => {
-                if let Some(record) = self.session(at_ms, (*session).into()) {
+                if let Some(record) = self.session(at_ms, self.credit(session)) {
                     record.client = Some((cut(name).to_owned(), cut(version).to_owned()));
                     record.protocol = Some(cut(protocol).to_owned());
                 }
             }
             Event::Request { session, method } => {
-                if let Some(record) = self.session(at_ms, (*session).into()) {
+                let matched = self.matched(session);
+                if let Some(record) = self.session(at_ms, matched.unwrap_or(Key::Stateless)) {
                     *record.requests.entry(method).or_default() += 1;
+                    if let Err(why) = matched {
+                        record.unmatched[why as usize] += 1;
+                    }
                 }
             }
             Event::InitializeAnswered { session } => {
-                self.session(at_ms, (*session).into());
+                self.session(at_ms, self.credit(session));
             }
             // Its request was counted when it came.
             Event::Answered { .. } => {}
             Event::Initialized { session } => {
-                if let Some(record) = self.session(at_ms, (*session).into()) {
+                if let Some(record) = self.session(at_ms, self.credit(session)) {
                     record.initialized_ms.get_or_insert(at_ms);
                 }
             }
@@ -211,7 +244,7 @@ impl Record {
             } => {
                 let current = &mut self.current[list.index()];
                 *current = (*current).max(Some(*version));
-                if let Some(record) = self.session(at_ms, (*session).into()) {
+                if let Some(record) = self.session(at_ms, self.credit(session)) {
                     if let Some(cursor) = cursor {
                         record.count_cursor(*list, cursor);
                     }
@@ -224,7 +257,7 @@ impl Record {
                 cursor,
                 reason,
             } => {
-                if let Some(record) = self.session(at_ms, (*session).into()) {
+                if let Some(record) = self.session(at_ms, self.credit(session)) {
                     record.count_cursor(*list, cursor);
                     if record.refused_cursors.len() < MAX_REFUSED {
                         record.refused_cursors.push(json!({
@@ -247,7 +280,7 @@ impl Record {
                 let Some(reason) = stale_call(*revision, *current) else {
                     return;
                 };
-                if let Some(record) = self.session(at_ms, (*session).into()) {
+                if let Some(record) = self.session(at_ms, self.credit(session)) {
                     record.stale_count += 1;
                     if record.stale_calls.len() < MAX_CALLS {
                         record.stale_calls.push(json!({
@@ -327,6 +360,38 @@ impl Record {
                 pages_total: 0,
                 refreshed: false,
             });
+        }
+    }
+
+    /// The entry that `origin`'s events go to: its session's; for a
+    /// stateless request, the listen stream's whose client it names, if
+    /// exactly one live listen stream names it, or else `"stateless"`.
+    fn credit(&self, origin: &Origin) -> Key {
+        self.matched(origin).unwrap_or(Key::Stateless)
+    }
+
+    /// [`Record::credit`]'s entry, or why a stateless request has none but
+    /// `"stateless"`. The client is matched on its name and version as the
+    /// report keeps them (cut to [`MAX_CLIENT_STRING`]): a request carries
+    /// no instance id, so two instances of one client that both listen
+    /// cannot be told apart, and neither is credited.
+    fn matched(&self, origin: &Origin) -> Result<Key, Unmatched> {
+        let client = match origin {
+            Origin::Session(session) => return Ok(Key::Session(*session)),
+            Origin::Stateless(None) => return Err(Unmatched::NoClient),
+            Origin::Stateless(Some(client)) => client,
+        };
+        let mut listening = self
+            .sessions
+            .iter()
+            .filter(|(key, record)| {
+                matches!(key, Key::Session(_)) && record.is_listen_stream_of(client)
+            })
+            .map(|(key, _)| *key);
+        match (listening.next(), listening.next()) {
+            (Some(key), None) => Ok(key),
+            (None, _) => Err(Unmatched::NoListenStream),
+            (Some(_), Some(_)) => Err(Unmatched::SeveralListenStreams),
         }
     }
 
@@ -427,6 +492,16 @@ impl Record {
 }
 
 impl SessionRecord {
+    /// Whether this is a live 2026-07-28 listen stream whose client is
+    /// `client`, as far as the report keeps its name and version.
+    fn is_listen_stream_of(&self, client: &Client) -> bool {
+        self.closed_ms.is_none()
+            && self.protocol.as_deref() == Some(STATELESS_REVISION)
+            && self.client.as_ref().is_some_and(|(name, version)| {
+                name == cut(&client.name) && version == cut(&client.version)
+            })
+    }
+
     /// A notification for `list` was written: every change of that list not
     /// yet notified is now (they are the newest of that list).
     fn notified(&mut self, at_ms: u64, list: ListKind) {
@@ -553,6 +628,13 @@ impl SessionRecord {
             .count();
         let refreshed = self.verdicts.iter().filter(|v| v.refreshed).count();
         let [change, duplicate, spurious] = self.notifications;
+        let unmatched = match key {
+            Key::Session(_) => Value::Null,
+            Key::Stateless => Unmatched::ALL
+                .into_iter()
+                .map(|why| (why.as_str().to_owned(), json!(self.unmatched[why as usize])))
+                .collect(),
+        };
         json!({
             "id": id,
             "client": { "name": name, "version": version },
@@ -561,6 +643,7 @@ impl SessionRecord {
             "initialized_ms": self.initialized_ms,
             "closed_ms": self.closed_ms,
             "requests": self.requests,
+            "unmatched": unmatched,
             "notifications": { "change": change, "duplicate": duplicate, "spurious": spurious },
             "changes": changes,
             "stale_calls": self.stale_calls,
@@ -599,7 +682,7 @@ fn cut(text: &str) -> &str {
 mod tests {
     use super::*;
 
-    const S: Option<SessionKey> = Some(7);
+    const S: Origin = Origin::Session(7);
 
     fn hello(record: &mut Record, at: u64, protocol: &str) {
         record.see(
@@ -778,7 +861,7 @@ mod tests {
         record.see(
             1,
             &Event::Request {
-                session: None,
+                session: Origin::Stateless(None),
                 method: "tools/list",
             },
         );
@@ -788,6 +871,160 @@ mod tests {
         assert_eq!(s["client"], json!({ "name": null, "version": null }));
         assert_eq!(s["requests"], json!({ "tools/list": 1 }));
         assert_eq!(s["changes"][0]["not_notified"], "not subscribed");
+    }
+
+    /// A 2026-07-28 client's listen stream: session `session`, the client
+    /// `name` 1.0, opened at `at`.
+    fn listening(record: &mut Record, at: u64, session: SessionKey, name: &str) {
+        record.see(
+            at,
+            &Event::Hello {
+                session: Origin::Session(session),
+                name: name.into(),
+                version: "1.0".into(),
+                protocol: STATELESS_REVISION.into(),
+            },
+        );
+    }
+
+    /// A stateless request's events from the client `name` 1.0 (`None`:
+    /// its `_meta` names none): a whole `tools/list` at `version`.
+    fn stateless_list(record: &mut Record, at: u64, name: Option<&str>, version: u64) {
+        let origin = Origin::Stateless(name.map(|name| {
+            std::sync::Arc::new(Client {
+                name: name.into(),
+                version: "1.0".into(),
+            })
+        }));
+        record.see(
+            at,
+            &Event::Request {
+                session: origin.clone(),
+                method: "tools/list",
+            },
+        );
+        record.see(
+            at,
+            &Event::Page {
+                session: origin,
+                list: ListKind::Tools,
+                version,
+                page: 0,
+                pages: 1,
+                cursor: None,
+            },
+        );
+    }
+
+    fn entry<'a>(report: &'a Value, id: &str) -> &'a Value {
+        report["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no entry {id} in {report:#}"))
+    }
+
+    #[test]
+    fn a_stateless_relist_is_credited_to_the_one_listen_stream_of_its_client() {
+        let mut record = Record::default();
+        listening(&mut record, 1, 7, "client");
+        // Another client's listen stream takes nothing of it.
+        listening(&mut record, 1, 8, "other");
+        for version in [2, 3] {
+            record.see(
+                10 * version,
+                &change(ListKind::Tools, ChangeKind::AddTool, version),
+            );
+            stateless_list(&mut record, 10 * version + 1, Some("client"), version);
+        }
+        record.see(
+            35,
+            &Event::ToolCall {
+                session: Origin::Stateless(Some(std::sync::Arc::new(Client {
+                    name: "client".into(),
+                    version: "1.0".into(),
+                }))),
+                name: "gone".into(),
+                revision: None,
+                current: None,
+            },
+        );
+        let report = record.report(40);
+        let listen = entry(&report, "7");
+        assert_eq!(
+            listen["summary"],
+            json!({ "seen": 0, "refreshed": 2, "missed": 0, "stale_calls": 1 })
+        );
+        assert_eq!(listen["requests"], json!({ "tools/list": 2 }));
+        assert_eq!(listen["unmatched"], Value::Null);
+        assert_eq!(entry(&report, "8")["summary"]["missed"], 2);
+        assert!(
+            report["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["id"] != "stateless"),
+            "nothing left unmatched: {report:#}"
+        );
+    }
+
+    #[test]
+    fn two_instances_of_one_client_are_not_told_apart() {
+        let mut record = Record::default();
+        listening(&mut record, 1, 7, "client");
+        listening(&mut record, 1, 8, "client");
+        record.see(10, &change(ListKind::Tools, ChangeKind::AddTool, 2));
+        stateless_list(&mut record, 11, Some("client"), 2);
+        let report = record.report(20);
+        for id in ["7", "8"] {
+            assert_eq!(entry(&report, id)["summary"]["refreshed"], 0);
+        }
+        let stateless = entry(&report, "stateless");
+        assert_eq!(stateless["requests"], json!({ "tools/list": 1 }));
+        assert_eq!(
+            stateless["unmatched"],
+            json!({ "no_client": 0, "no_listen_stream": 0, "several_listen_streams": 1 })
+        );
+        // Once one instance has closed its stream, the other is credited.
+        record.see(30, &Event::Closed { session: 8 });
+        stateless_list(&mut record, 31, Some("client"), 2);
+        let report = record.report(40);
+        assert_eq!(entry(&report, "7")["summary"]["refreshed"], 1);
+    }
+
+    #[test]
+    fn a_stateless_request_with_no_listen_stream_or_no_client_stays_stateless() {
+        let mut record = Record::default();
+        // A listen stream of the client, but closed; a live one of another
+        // revision's session of the same name.
+        listening(&mut record, 1, 7, "client");
+        record.see(2, &Event::Closed { session: 7 });
+        record.see(
+            3,
+            &Event::Hello {
+                session: Origin::Session(9),
+                name: "client".into(),
+                version: "1.0".into(),
+                protocol: "2025-11-25".into(),
+            },
+        );
+        record.see(10, &change(ListKind::Tools, ChangeKind::AddTool, 2));
+        stateless_list(&mut record, 11, Some("client"), 2);
+        stateless_list(&mut record, 12, None, 2);
+        let report = record.report(20);
+        let stateless = entry(&report, "stateless");
+        assert_eq!(stateless["requests"], json!({ "tools/list": 2 }));
+        assert_eq!(
+            stateless["unmatched"],
+            json!({ "no_client": 1, "no_listen_stream": 1, "several_listen_streams": 0 })
+        );
+        assert_eq!(
+            stateless["client"],
+            json!({ "name": null, "version": null })
+        );
+        assert_eq!(entry(&report, "7")["requests"], json!({}));
+        assert_eq!(entry(&report, "9")["requests"], json!({}));
     }
 
     #[test]
@@ -909,7 +1146,7 @@ mod tests {
             record.see(
                 1,
                 &Event::Initialized {
-                    session: Some(session),
+                    session: Origin::Session(session),
                 },
             );
         }
@@ -920,7 +1157,7 @@ mod tests {
             record.see(
                 3,
                 &Event::Page {
-                    session: Some(0),
+                    session: Origin::Session(0),
                     list: ListKind::Tools,
                     version: 1,
                     page: 1,
@@ -933,7 +1170,7 @@ mod tests {
             record.see(
                 4,
                 &Event::ToolCall {
-                    session: Some(0),
+                    session: Origin::Session(0),
                     name: "gone".into(),
                     revision: None,
                     current: None,
@@ -964,7 +1201,7 @@ mod tests {
         record.see(
             7,
             &Event::Initialized {
-                session: Some(1000),
+                session: Origin::Session(1000),
             },
         );
         let report = record.report(8);

@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 
 use crate::actors::registry::{Audience, RegistryHandle};
 use crate::http::server::HttpServerMsg;
-use crate::observe::{Event, SessionKey, Watch, Watcher};
+use crate::observe::{Event, Origin, SessionKey, Watch, Watcher};
 use crate::scenario::{Moment, Point, Scenario, Since, Step, StepAction};
 use crate::trigger::{Serving, Stage, Started, Starting, Trigger};
 
@@ -195,7 +195,7 @@ impl CueWatcher {
         let mut cues = self.cues.lock().unwrap_or_else(|e| e.into_inner());
         let reached = match event {
             Event::Hello {
-                session: Some(session),
+                session: Origin::Session(session),
                 name,
                 ..
             } => {
@@ -208,7 +208,10 @@ impl CueWatcher {
                 return None;
             }
             Event::Request { session, method } => {
-                let count = cues.requests.entry((*session, method)).or_default();
+                let count = cues
+                    .requests
+                    .entry((session.session(), method))
+                    .or_default();
                 *count += 1;
                 let count = *count;
                 matches!(&cues.armed, Some((_, Point::Request { method: m, n })) if m == method && *n == count)
@@ -577,7 +580,7 @@ mod tests {
 
         fn request(&self, method: &'static str) -> Option<BoxFuture<'static, ()>> {
             self.edge.tell(|| Event::Request {
-                session: Some(1),
+                session: Origin::Session(1),
                 method,
             })
         }
@@ -620,7 +623,7 @@ mod tests {
         .await;
         // The call comes before its step is armed: nothing.
         let early = fixture.edge.tell(|| Event::ToolCall {
-            session: Some(1),
+            session: Origin::Session(1),
             name: "echo".into(),
             revision: None,
             current: Some(1),
@@ -628,7 +631,9 @@ mod tests {
         assert!(early.is_none());
         let hold = fixture
             .edge
-            .tell(|| Event::Initialized { session: Some(1) })
+            .tell(|| Event::Initialized {
+                session: Origin::Session(1),
+            })
             .expect("held at initialized");
         tokio::time::timeout(TIMEOUT, hold).await.unwrap();
         tokio::time::timeout(TIMEOUT, async {
@@ -642,7 +647,7 @@ mod tests {
         let hold = fixture
             .edge
             .tell(|| Event::ToolCall {
-                session: Some(1),
+                session: Origin::Session(1),
                 name: "echo".into(),
                 revision: None,
                 current: Some(1),

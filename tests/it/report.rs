@@ -616,3 +616,115 @@ async fn client_chosen_strings_are_cut_to_256_bytes_in_the_report() {
         cut(&session["refused_cursors"][0]["cursor"], "cursor", &long);
     }
 }
+
+/// A raw 2026-07-28 POST to `server`'s MCP endpoint: `method` with `params`,
+/// and `_meta` naming the client `name` 1.0 (`None`: naming none).
+fn post_2026(
+    server: &Controlled,
+    name: Option<&str>,
+    method: &str,
+    params: Value,
+) -> reqwest::RequestBuilder {
+    let mut meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    if let Some(name) = name {
+        meta["io.modelcontextprotocol/clientInfo"] = json!({ "name": name, "version": "1.0" });
+    }
+    let mut params = params;
+    params["_meta"] = meta;
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    server
+        .http
+        .post(server.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", crate::http_support::ACCEPT_BOTH)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .body(body.to_string())
+}
+
+/// A stateless `tools/list` from the client `name`: its answer, as JSON or
+/// as one SSE event.
+async fn stateless_tools_list(server: &Controlled, name: Option<&str>) -> Value {
+    let response = bounded(
+        "tools/list",
+        post_2026(server, name, "tools/list", json!({})).send(),
+    )
+    .await
+    .expect("tools/list is answered");
+    assert_eq!(response.status(), 200);
+    let sse = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|kind| kind.to_str().unwrap_or("").starts_with("text/event-stream"));
+    let answer = if sse {
+        crate::http_support::SseReader::new(response)
+            .next_message()
+            .await
+            .expect("the answer")
+    } else {
+        serde_json::from_str(&bounded("the answer", response.text()).await.unwrap()).unwrap()
+    };
+    assert!(answer["result"]["tools"].is_array(), "{answer}");
+    answer
+}
+
+/// Issue 20: a 2026-07-28 client that listens and re-lists with stateless
+/// requests after each change is credited on its listen stream's entry
+/// (`refreshed 2, missed 0`), not reported as missing both; requests that
+/// match no single listen stream stay in `"stateless"`, which says why.
+#[tokio::test]
+async fn a_2026_client_that_relists_statelessly_is_credited_on_its_listen_stream() {
+    let server = controlled().await;
+    let listen = post_2026(
+        &server,
+        Some("relister"),
+        "subscriptions/listen",
+        json!({ "notifications": { "toolsListChanged": true } }),
+    );
+    let response = bounded("subscriptions/listen", listen.send())
+        .await
+        .expect("the listen stream");
+    assert_eq!(response.status(), 200);
+    let mut stream = crate::http_support::SseReader::new(response);
+    let ack = stream.next_message().await.expect("the acknowledgement");
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    for _ in 0..2 {
+        let (status, answer) = server.change(json!({ "change": "add_tool" })).await;
+        assert_eq!(status, 200, "{answer}");
+        let told = stream.next_notification().await;
+        assert_eq!(told["method"], "notifications/tools/list_changed");
+        stateless_tools_list(&server, Some("relister")).await;
+    }
+    // A client that never listened, and a request naming no client.
+    stateless_tools_list(&server, Some("loner")).await;
+    stateless_tools_list(&server, None).await;
+    let report = server
+        .report_when(|report| {
+            session_of(report, "relister").is_some_and(|s| s["summary"]["refreshed"] == 2)
+        })
+        .await;
+    assert_valid(&report);
+    let relister = session_of(&report, "relister").unwrap();
+    assert_eq!(relister["protocol"], "2026-07-28");
+    assert_eq!(
+        relister["summary"],
+        json!({ "seen": 2, "refreshed": 2, "missed": 0, "stale_calls": 0 }),
+        "{report:#}"
+    );
+    assert_eq!(relister["requests"]["tools/list"], 2, "{report:#}");
+    let stateless = report["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "stateless")
+        .expect("a stateless entry");
+    assert_eq!(stateless["requests"], json!({ "tools/list": 2 }));
+    assert_eq!(
+        stateless["unmatched"],
+        json!({ "no_client": 1, "no_listen_stream": 1, "several_listen_streams": 0 })
+    );
+    assert_eq!(stateless["summary"]["refreshed"], 0);
+}

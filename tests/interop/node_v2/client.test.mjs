@@ -161,8 +161,8 @@ for (const [transport, mode, protocol] of COMBINATIONS) {
         wake = check;
       });
     // The report credits a change to a session that was open before it: one
-    // listing first (on 2026-07-28 over HTTP it opens the "stateless" record),
-    // seen in the report before the change is made.
+    // listing first (on 2026-07-28 over HTTP credited to the listen stream
+    // the option opened), seen in the report before the change is made.
     assert.deepEqual(await server.toolNames(), expectedNames(3));
     await server.waitSessions("the listing in the report", ({ served }) => served?.requests["tools/list"] === 2);
     server.signal();
@@ -175,6 +175,31 @@ for (const [transport, mode, protocol] of COMBINATIONS) {
     await server.close();
   });
 }
+
+test("http, auto: re-lists after two changes are credited to the client's listen stream (issue 20)", async () => {
+  // Its re-lists are stateless requests; their `_meta` names the client,
+  // whose one live listen stream the report credits with them.
+  const server = await startServer(["--tools", "3"], { transport: "http", mode: "auto" });
+  const subscription = await listening(server, "auto");
+  for (const n of [1, 2]) {
+    server.signal();
+    assert.equal(await server.counter.waitFor(n), n);
+    assert.deepEqual(await server.toolNames(), expectedNames(3 + n));
+  }
+  const { sessions } = await server.report();
+  const listen = sessions.filter((s) => s.client?.name === "dms-interop-v2");
+  assert.equal(listen.length, 1, JSON.stringify(sessions));
+  assert.equal(listen[0].protocol, "2026-07-28");
+  assert.deepEqual(
+    [listen[0].summary.refreshed, listen[0].summary.missed],
+    [2, 0],
+    JSON.stringify(sessions),
+  );
+  assert.equal(listen[0].requests["tools/list"], 2, JSON.stringify(sessions));
+  assert.ok(!sessions.some((s) => s.id === "stateless"), JSON.stringify(sessions));
+  await subscription.close();
+  await server.close();
+});
 
 test("stdio, auto: the listen stream ends gracefully when the server stops", async () => {
   const server = await startServer([], { transport: "stdio", mode: "auto" });
