@@ -508,24 +508,25 @@ async fn start_tree<T>(
 /// the report) that cannot be written, in the order they are written.
 /// Each writer checks its path again when it writes.
 fn check_paths(options: &Options) -> Result<(), StartupError> {
-    use crate::actors::pidfile::check_writable;
-    if let Some(path) = &options.ready_file {
-        check_writable(path).map_err(|source| StartupError::ReadyFile {
-            path: path.clone(),
+    type Refusal = fn(PathBuf, std::io::Error) -> StartupError;
+    let paths: [(&Option<PathBuf>, Refusal); 3] = [
+        (&options.ready_file, |path, source| {
+            StartupError::ReadyFile { path, source }
+        }),
+        (&options.pidfile, |path, source| StartupError::Pidfile {
+            path,
             source,
-        })?;
-    }
-    if let Some(path) = &options.pidfile {
-        check_writable(path).map_err(|source| StartupError::Pidfile {
-            path: path.clone(),
+        }),
+        (&options.report, |path, source| StartupError::Report {
+            path,
             source,
-        })?;
-    }
-    if let Some(path) = &options.report {
-        check_writable(path).map_err(|source| StartupError::Report {
-            path: path.clone(),
-            source,
-        })?;
+        }),
+    ];
+    for (path, refusal) in paths {
+        if let Some(path) = path {
+            crate::actors::pidfile::check_writable(path)
+                .map_err(|source| refusal(path.clone(), source))?;
+        }
     }
     Ok(())
 }

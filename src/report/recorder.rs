@@ -23,8 +23,7 @@ use futures::future::BoxFuture;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
 
-use crate::actors::pidfile::{check_writable, write_atomically};
-use crate::error::StartupError;
+use crate::actors::pidfile::write_atomically;
 use crate::observe::{Event, Watcher};
 use crate::report::{MAX_CHANGES, Record};
 
@@ -135,16 +134,8 @@ impl Actor for Recorder {
         _myself: ActorRef<Self::Msg>,
         args: RecorderArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        // A report that cannot be written at exit is refused now, before
-        // anything is served, rather than lost at the end of a run.
-        if let Some(path) = &args.path
-            && let Err(source) = check_writable(path)
-        {
-            return Err(Box::new(StartupError::Report {
-                path: path.clone(),
-                source,
-            }));
-        }
+        // Its path was checked before anything started (the server's
+        // `check_paths`), and is checked again when the report is written.
         Ok(RecorderState {
             record: Record::default(),
             unkept: None,
