@@ -19,13 +19,21 @@
 //! answer. The transport looks at no result: only this module knows where the
 //! items go in rmcp's answer, and it writes rmcp's own serialization of
 //! everything around them.
+//!
+//! Over HTTP rmcp serializes every answer itself, in its SSE response, and
+//! takes only typed messages. So the handler answers there with a placeholder
+//! (the result without its items) and leaves the page in the request's
+//! [`Prepared`] all the same; the edge's response body finds the placeholder
+//! among the bytes rmcp wrote ([`Prepared::items_at`] says where its items go)
+//! and writes the page's bytes ([`Page::chunks`]) between its brackets.
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use bytes::Bytes;
 use rmcp::model::{JsonRpcMessage, RequestId, ServerJsonRpcMessage, ServerResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An item's identity: its number and revision. A definition is a function of
 /// them, and so are its bytes.
@@ -36,7 +44,8 @@ pub type Key = (usize, u32);
 #[derive(Debug)]
 pub struct Listing {
     version: u64,
-    json: Vec<u8>,
+    /// Shared, so that an HTTP body can send slices of it without a copy.
+    json: Bytes,
     items: Vec<(Key, Range<usize>)>,
 }
 
@@ -73,7 +82,7 @@ impl Listing {
         }
         Ok(Self {
             version,
-            json,
+            json: Bytes::from(json),
             items,
         })
     }
@@ -93,11 +102,21 @@ impl Listing {
     /// The bytes of items `range`, commas between them: what a page of the
     /// list holds between its brackets.
     pub fn slice(&self, range: Range<usize>) -> &[u8] {
+        &self.json[self.span(range)]
+    }
+
+    /// [`Listing::slice`], sharing the listing's bytes.
+    fn bytes(&self, range: Range<usize>) -> Bytes {
+        self.json.slice(self.span(range))
+    }
+
+    /// Where the bytes of items `range` are in `json`.
+    fn span(&self, range: Range<usize>) -> Range<usize> {
         match (self.items.get(range.start), range.end.checked_sub(1)) {
             (Some(first), Some(last)) if range.start < range.end => {
-                &self.json[first.1.start..self.items[last].1.end]
+                first.1.start..self.items[last].1.end
             }
-            _ => &[],
+            _ => 0..0,
         }
     }
 }
@@ -175,6 +194,18 @@ impl Page {
     pub fn len(&self) -> usize {
         self.len
     }
+
+    /// The page's bytes, in order, commas between the items: what goes
+    /// between the brackets of its answer's array. Slices of the listings,
+    /// not copies.
+    pub fn chunks(&self) -> impl Iterator<Item = Bytes> + '_ {
+        self.parts.iter().enumerate().flat_map(|(i, part)| {
+            let comma = (i > 0).then(|| Bytes::from_static(b","));
+            comma
+                .into_iter()
+                .chain(std::iter::once(part.0.bytes(part.1.clone())))
+        })
+    }
 }
 
 /// A line made of pieces written one after another: an answer whose items
@@ -220,10 +251,41 @@ impl Prepared {
 
     /// Request `id` is answered or cancelled: its page, if any, goes.
     pub fn forget(&self, id: &RequestId) {
+        self.take(id);
+    }
+
+    /// The page prepared for request `id`, taken.
+    pub fn take(&self, id: &RequestId) -> Option<Page> {
         let mut pages = self.pages();
-        if !pages.is_empty() {
-            pages.remove(id);
+        if pages.is_empty() {
+            return None;
         }
+        pages.remove(id)
+    }
+
+    /// Whether no page waits.
+    pub fn is_empty(&self) -> bool {
+        self.pages().is_empty()
+    }
+
+    /// Where in `json` the items of its prepared page go, and the page
+    /// (taken), if `json` is rmcp's serialization of a placeholder answer: the
+    /// answer to a request whose page was prepared, with no items (see the
+    /// module doc). The items go between the brackets of the result's array,
+    /// which, being the result's last field in the response's last field,
+    /// ends the message: `"tools":[]}}`. Any other message gives `None`.
+    pub fn items_at(&self, json: &[u8]) -> Option<(usize, Page)> {
+        /// What is read of a placeholder answer: which request it answers.
+        #[derive(Deserialize)]
+        struct Answer {
+            id: RequestId,
+        }
+        if !json.ends_with(PLACEHOLDER_END) {
+            return None;
+        }
+        let Answer { id } = serde_json::from_slice(json).ok()?;
+        let page = self.take(&id)?;
+        Some((json.len() - b"]}}".len(), page))
     }
 
     /// The line to write for `message`, if it answers a request whose page was
@@ -260,14 +322,16 @@ impl Prepared {
     }
 }
 
+/// How rmcp's serialization of a `tools/list` answer with no tools ends: the
+/// array is the result's last field and the result the response's.
+const PLACEHOLDER_END: &[u8] = br#""tools":[]}}"#;
+
 /// `message` with its items from `page`: rmcp serializes the answer with no
-/// items, and the page's go between the brackets of its array. The array is
-/// the result's last field and the result the response's, so rmcp's bytes end
-/// `"tools":[]}}`; a layout this does not know (a newer rmcp) gets the plain
-/// way back rather than a wrong answer.
+/// items, and the page's go between the brackets of its array, which ends it
+/// ([`PLACEHOLDER_END`]); a layout this does not know (a newer rmcp) gets the
+/// plain way back rather than a wrong answer.
 #[allow(clippy::result_large_err)] // as `Prepared::encode`
 fn splice(mut message: ServerJsonRpcMessage, page: Page) -> Result<Line, ServerJsonRpcMessage> {
-    const END: &[u8] = br#""tools":[]}}"#;
     let tools = match &mut message {
         JsonRpcMessage::Response(response) => match &mut response.result {
             ServerResult::ListToolsResult(result) if result.tools.len() == page.len() => {
@@ -278,7 +342,7 @@ fn splice(mut message: ServerJsonRpcMessage, page: Page) -> Result<Line, ServerJ
         _ => return Err(message),
     };
     match serde_json::to_vec(&message) {
-        Ok(mut head) if head.ends_with(END) => {
+        Ok(mut head) if head.ends_with(PLACEHOLDER_END) => {
             let tail = head.split_off(head.len() - 3);
             Ok(Line { head, page, tail })
         }
@@ -440,5 +504,45 @@ mod tests {
         prepared.put(NumberOrString::Number(8), page);
         prepared.forget(&NumberOrString::Number(8));
         same(response(defs, 8));
+    }
+
+    #[test]
+    fn a_placeholder_answer_with_its_pages_chunks_is_the_codecs_bytes() {
+        let list: Vec<Key> = (1..=6).map(|k| (k, 1 + (k == 2) as u32)).collect();
+        let defs = definitions(&list);
+        let listing = Arc::new(Listing::new(1, list.iter().copied(), &defs, None).unwrap());
+        let triggers: Vec<Tool> = definitions(&keys(&[(101, 1), (102, 1)]));
+        let trigger_listing = Arc::new(Listing::new(1, [(1, 1), (2, 1)], &triggers, None).unwrap());
+        let prepared = Prepared::default();
+        for (range, trigger_range) in [(0..6, 0..0), (1..3, 0..2), (6..6, 1..2), (6..6, 0..0)] {
+            let mut page = Page::default();
+            page.push(&listing, range.clone());
+            page.push(&trigger_listing, trigger_range.clone());
+            prepared.put(NumberOrString::Number(3), page);
+            let placeholder = serde_json::to_vec(&response(Vec::new(), 3)).unwrap();
+            let (at, page) = prepared.items_at(&placeholder).unwrap();
+            assert!(prepared.is_empty(), "taken");
+            let chunks: Vec<Bytes> = page.chunks().collect();
+            let sent = [&placeholder[..at], &chunks.concat(), &placeholder[at..]].concat();
+            let tools: Vec<Tool> = defs[range]
+                .iter()
+                .chain(&triggers[trigger_range])
+                .cloned()
+                .collect();
+            let expected = serde_json::to_vec(&response(tools, 3)).unwrap();
+            assert_eq!(
+                String::from_utf8(sent).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
+        // Only a placeholder answer to a request with a page has a place.
+        let mut page = Page::default();
+        page.push(&listing, 0..1);
+        prepared.put(NumberOrString::Number(3), page);
+        let whole = serde_json::to_vec(&response(defs.clone(), 3)).unwrap();
+        assert!(prepared.items_at(&whole).is_none());
+        let other = serde_json::to_vec(&response(Vec::new(), 4)).unwrap();
+        assert!(prepared.items_at(&other).is_none());
+        assert!(!prepared.is_empty());
     }
 }

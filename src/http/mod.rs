@@ -26,6 +26,7 @@
 //! head is checked ([`guard`]) before its body is read (`body`), and both
 //! are read within `--request-timeout`.
 
+mod answer;
 mod batch;
 mod body;
 pub mod descriptors;
@@ -64,6 +65,7 @@ use crate::actors::session::{Session, SessionArgs};
 use crate::actors::supervisor::{SupervisorHandle, startup_error};
 use crate::error::StartupError;
 use crate::http::server::{HttpServer, HttpServerArgs, HttpServerMsg, StreamCut};
+use crate::listing::Prepared;
 use crate::mcp::{McpHandler, Profile};
 use crate::pagination::misread_list_params;
 use crate::revision;
@@ -381,8 +383,9 @@ async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
 }
 
 /// Hand one request, its body read, to rmcp, and count its response as open
-/// for its session.
-async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
+/// for its session. A `tools/list` answer in the response gets its items
+/// from the catalog's bytes (see [`answer`]).
+async fn serve(edge: &Edge, mut parts: Parts, body: Bytes) -> HttpResponse {
     let method = parts.method.clone();
     let request_session = session_id(&parts.headers);
     let posted_json = method == Method::POST && is_json(&parts.headers);
@@ -406,10 +409,14 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
     let takes_batches =
         posted_json && request_session.is_none() && batch::opens_batch_session(&body);
 
-    let response = edge
+    // The handler finds it in the request (rmcp passes the head on), and the
+    // session's streams through `for_response`.
+    let prepared = Prepared::default();
+    parts.extensions.insert(prepared.clone());
+    let handling = edge
         .service
-        .handle(Request::from_parts(parts, Full::new(body)))
-        .await;
+        .handle(Request::from_parts(parts, Full::new(body)));
+    let response = sessions::for_response(prepared.clone(), handling).await;
     // rmcp checks Host, Origin, Accept and Content-Type first and answers
     // those itself; a 415 after them means the body did not parse.
     if let Some((id, error)) = bad_message
@@ -419,7 +426,7 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
     }
 
     let Some(session) = request_session.or_else(|| session_id(response.headers())) else {
-        return response;
+        return answer::fill(response, prepared, ());
     };
     if !response.status().is_success() {
         return response;
@@ -447,24 +454,20 @@ async fn serve(edge: &Edge, parts: Parts, body: Bytes) -> HttpResponse {
         .headers()
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"));
-    let cut = cut.filter(|_| sse);
+    // A cut ends the stream between rmcp's events, never inside an answer
+    // being filled in.
+    let response = match cut.filter(|_| sse) {
+        Some(cut) => response.map(|body| {
+            use futures::StreamExt;
+            let frames = http_body_util::BodyStream::new(body);
+            BodyExt::boxed(http_body_util::StreamBody::new(
+                frames.take_until(cut.cancelled_owned()),
+            ))
+        }),
+        None => response,
+    };
     // Moved into the body, so that it counts exactly as long as the body lives.
-    response.map(|body| {
-        let body = body.map_frame(move |frame| {
-            let _alive = &open;
-            frame
-        });
-        match cut {
-            Some(cut) => {
-                use futures::StreamExt;
-                let frames = http_body_util::BodyStream::new(body);
-                BodyExt::boxed(http_body_util::StreamBody::new(
-                    frames.take_until(cut.cancelled_owned()),
-                ))
-            }
-            None => body.boxed(),
-        }
-    })
+    answer::fill(response, prepared, open)
 }
 
 /// The answer to a body that could not be read. The connection closes after

@@ -30,6 +30,14 @@
 //! through [`SessionHooks`]) and what its client said in `initialize`.
 //! Nothing the client sees changes: the handler and its Session actor live
 //! as long as the session, and notifications never go through a loop.
+//!
+//! A `tools/list` answer comes from the handler without its tools, its page
+//! left in the request's [`Prepared`] (see [`crate::listing`]). The page
+//! travels with the answer's event, kept for a resume too, and the stream
+//! that yields the event hands it to the [`Prepared`] of the HTTP response it
+//! is part of, whose body writes the page's bytes into rmcp's serialization
+//! of the answer. A stream learns its response's [`Prepared`] from
+//! [`for_response`]: rmcp asks for a GET or resumed stream with no request.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
@@ -53,6 +61,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::ListKind;
+use crate::listing::{Page, Prepared};
 use crate::mcp::{McpHandler, SessionHooks};
 use crate::notice::{Notice, NoticeSink};
 
@@ -138,6 +147,18 @@ impl Sessions {
     }
 }
 
+tokio::task_local! {
+    /// The [`Prepared`] of the HTTP response being made (see the module doc).
+    static RESPONSE: Prepared;
+}
+
+/// Run `handling` (rmcp's handling of one HTTP request) with `prepared` as
+/// its response's [`Prepared`]: the streams it opens hand their answers'
+/// pages to it.
+pub(crate) async fn for_response<F: Future>(prepared: Prepared, handling: F) -> F::Output {
+    RESPONSE.scope(prepared, handling).await
+}
+
 /// The JSON-RPC message for `notice`, as rmcp's peer sends it. A list change
 /// is one message shared by every session.
 fn message_for(notice: Notice) -> Arc<ServerJsonRpcMessage> {
@@ -190,7 +211,7 @@ impl HttpSession {
             }
             let mut event = ServerSseMessage::default();
             event.message = Some(message);
-            routes.common.send(event)
+            routes.common.send(event, None)
         };
         Box::pin(async move {
             if let Some((tx, event)) = pending {
@@ -327,19 +348,30 @@ struct Routes {
     request_wise: HashMap<u64, RequestWise>,
     resources: HashMap<ResourceKey, u64>,
     common: Kept,
-    shadows: Vec<mpsc::Sender<ServerSseMessage>>,
+    shadows: Vec<mpsc::Sender<Event>>,
 }
 
 struct RequestWise {
     resources: HashSet<ResourceKey>,
     stream: Kept,
     completed_at: Option<Instant>,
+    /// Where the handler leaves its answer's page, if it prepares one: the
+    /// POST's.
+    prepared: Option<Prepared>,
+}
+
+/// An event on its way to an SSE stream, with the page of the list answer it
+/// carries, if it is one (see the module doc). Boxed: every session's
+/// channel has room for 32 events from the start.
+struct Event {
+    sse: ServerSseMessage,
+    page: Option<Box<Page>>,
 }
 
 /// One SSE stream's sender and the events it keeps for a resume.
 #[derive(Default)]
 struct Kept {
-    tx: Option<mpsc::Sender<ServerSseMessage>>,
+    tx: Option<mpsc::Sender<Event>>,
     /// The last events sent, oldest first, the last one numbered
     /// `next_index - 1`.
     kept: VecDeque<KeptEvent>,
@@ -353,6 +385,7 @@ struct Kept {
 struct KeptEvent {
     message: Option<Arc<ServerJsonRpcMessage>>,
     retry: Option<Duration>,
+    page: Option<Box<Page>>,
 }
 
 /// Where a message of the handler goes.
@@ -370,19 +403,31 @@ type SseStream = futures::stream::PollFn<
     >,
 >;
 
-fn sse_stream(mut rx: mpsc::Receiver<ServerSseMessage>) -> SseStream {
-    futures::stream::poll_fn(Box::new(move |cx| rx.poll_recv(cx)))
+/// The stream of `rx`'s events for the HTTP response being made: an
+/// answer's page goes to the response's [`Prepared`] as its event is yielded,
+/// so that the body finds it in the frame rmcp makes of the event at once.
+fn sse_stream(mut rx: mpsc::Receiver<Event>) -> SseStream {
+    let prepared = RESPONSE.try_with(Prepared::clone).ok();
+    futures::stream::poll_fn(Box::new(move |cx| {
+        rx.poll_recv(cx).map(|event| {
+            let Event { sse, page } = event?;
+            if let Some(page) = page
+                && let Some(prepared) = &prepared
+                && let Some(id) = sse.message.as_deref().and_then(answered)
+            {
+                prepared.put(id.clone(), *page);
+            }
+            Some(sse)
+        })
+    }))
 }
 
-fn channel() -> (
-    mpsc::Sender<ServerSseMessage>,
-    mpsc::Receiver<ServerSseMessage>,
-) {
+fn channel() -> (mpsc::Sender<Event>, mpsc::Receiver<Event>) {
     mpsc::channel(KEPT)
 }
 
 /// A send that found the stream's channel full: it waits outside the lock.
-type Pending = Option<(mpsc::Sender<ServerSseMessage>, ServerSseMessage)>;
+type Pending = Option<(mpsc::Sender<Event>, Event)>;
 
 impl Kept {
     fn is_open(&self) -> bool {
@@ -396,9 +441,10 @@ impl Kept {
         }
     }
 
-    /// Number, keep and send `event`; a full channel leaves the send pending.
+    /// Number, keep and send `event`, an answer with its `page` if it has
+    /// one; a full channel leaves the send pending.
     #[must_use]
-    fn send(&mut self, mut event: ServerSseMessage) -> Pending {
+    fn send(&mut self, mut event: ServerSseMessage, page: Option<Box<Page>>) -> Pending {
         event.event_id = Some(self.event_id(self.next_index));
         self.next_index += 1;
         if self.kept.len() >= KEPT {
@@ -407,7 +453,9 @@ impl Kept {
         self.kept.push_back(KeptEvent {
             message: event.message.clone(),
             retry: event.retry,
+            page: page.clone(),
         });
+        let event = Event { sse: event, page };
         let tx = self.tx.as_ref()?;
         match tx.try_send(event) {
             Ok(()) => None,
@@ -418,7 +466,7 @@ impl Kept {
     }
 
     /// Replay the kept events from `index` onwards into a new stream.
-    fn resume(&mut self, index: usize) -> Result<mpsc::Receiver<ServerSseMessage>, SessionError> {
+    fn resume(&mut self, index: usize) -> Result<mpsc::Receiver<Event>, SessionError> {
         let front = self.next_index - self.kept.len();
         let skip = index.saturating_sub(front);
         if !self.kept.is_empty() && skip > self.kept.len() {
@@ -431,7 +479,10 @@ impl Kept {
             replayed.event_id = Some(self.event_id(index));
             replayed.message = event.message.clone();
             replayed.retry = event.retry;
-            let _ = tx.try_send(replayed);
+            let _ = tx.try_send(Event {
+                sse: replayed,
+                page: event.page.clone(),
+            });
         }
         self.tx = Some(tx);
         Ok(rx)
@@ -540,7 +591,13 @@ impl Routes {
         let pending = match self.outbound(event.message.as_deref().expect("a message")) {
             Outbound::RequestWise { id, close } => match self.request_wise.get_mut(&id) {
                 Some(channel) => {
-                    let pending = channel.stream.send(event);
+                    let page = match (&channel.prepared, &answered) {
+                        (Some(prepared), Some(ResourceKey::McpRequestId(answered))) => {
+                            prepared.take(answered).map(Box::new)
+                        }
+                        _ => None,
+                    };
+                    let pending = channel.stream.send(event, page);
                     // The answer ends its request's stream.
                     if close && let Some(channel) = self.request_wise.remove(&id) {
                         for resource in channel.resources {
@@ -551,7 +608,7 @@ impl Routes {
                 }
                 None => None,
             },
-            Outbound::Common => self.common.send(event),
+            Outbound::Common => self.common.send(event, None),
         };
         if let Some(answered) = answered {
             if let ResourceKey::McpRequestId(id) = &answered {
@@ -562,7 +619,7 @@ impl Routes {
         pending
     }
 
-    fn open_request_stream(&mut self) -> (u64, mpsc::Receiver<ServerSseMessage>) {
+    fn open_request_stream(&mut self, prepared: Option<Prepared>) -> (u64, mpsc::Receiver<Event>) {
         let id = self.next_http_request_id;
         self.next_http_request_id = self.next_http_request_id.wrapping_add(1);
         let (tx, rx) = channel();
@@ -573,13 +630,14 @@ impl Routes {
         };
         // The priming event names the stream for a resume (SEP-1699); the
         // channel is empty, so it never waits.
-        let _ = stream.send(ServerSseMessage::retry(SSE_RETRY));
+        let _ = stream.send(ServerSseMessage::retry(SSE_RETRY), None);
         self.request_wise.insert(
             id,
             RequestWise {
                 resources: HashSet::new(),
                 stream,
                 completed_at: None,
+                prepared,
             },
         );
         (id, rx)
@@ -587,10 +645,7 @@ impl Routes {
 
     /// The GET stream: the session's one notification stream if there is
     /// none (replaying what it kept from `index`), a quiet shadow if there is.
-    fn open_common_stream(
-        &mut self,
-        index: usize,
-    ) -> Result<mpsc::Receiver<ServerSseMessage>, SessionError> {
+    fn open_common_stream(&mut self, index: usize) -> Result<mpsc::Receiver<Event>, SessionError> {
         if !self.common.is_open() {
             return self.common.resume(index);
         }
@@ -837,9 +892,20 @@ impl SessionManager for Sessions {
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
         let session = self.get(id)?;
+        // Where the handler leaves its answer's page: the edge put it in the
+        // HTTP request's extensions, which rmcp passes on.
+        let prepared = match &message {
+            ClientJsonRpcMessage::Request(request) => request
+                .request
+                .extensions()
+                .get::<http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<Prepared>())
+                .cloned(),
+            _ => None,
+        };
         let rx = {
             let mut routes = session.routes();
-            let (http_request_id, rx) = routes.open_request_stream();
+            let (http_request_id, rx) = routes.open_request_stream(prepared);
             if let ClientJsonRpcMessage::Request(request) = &message {
                 routes.register_request(request, http_request_id);
             }

@@ -85,20 +85,34 @@ impl McpHandler {
             true => trigger_tools::definitions(),
             false => &[],
         };
-        let (tools, next_cursor, range) = self
+        let len = listed.len() + triggers.len();
+        let prepared = prepared(context);
+        // Over HTTP the answer goes out without its tools (see `prepared`):
+        // none is cloned for it.
+        let items = match prepared {
+            Some((_, AnswerItems::Omitted)) => 0,
+            _ => len,
+        };
+        let (mut tools, next_cursor, range) = self
             .page(
                 ("tools/list", ListKind::Tools),
                 catalog.tools.version(),
-                listed.len() + triggers.len(),
-                listed.iter().chain(triggers),
+                len,
+                listed.iter().chain(triggers).take(items),
                 (request.as_ref(), &context.meta),
             )
             .await?;
-        if let Some(prepared) = context.extensions.get::<Prepared>() {
+        if let Some((prepared, answer)) = prepared {
             // The transport writes the page's tools from the catalog's bytes.
-            match tools_listing(&catalog.tools, range) {
+            match tools_listing(&catalog.tools, range.clone()) {
                 Ok(page) => prepared.put(context.id.clone(), page),
-                Err(error) => tracing::warn!(%error, "cannot serialize the tools"),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot serialize the tools");
+                    if answer == AnswerItems::Omitted {
+                        let all = listed.iter().chain(triggers);
+                        tools = all.skip(range.start).take(range.len()).cloned().collect();
+                    }
+                }
             }
         }
         let mut result = ListToolsResult::with_all_items(tools);
@@ -162,6 +176,30 @@ impl McpHandler {
         }
         Ok(result)
     }
+}
+
+/// What the transport does with a list answer whose page was prepared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnswerItems {
+    /// It takes the answer's items out itself (stdio, whose transport
+    /// serializes the answer): the answer holds them.
+    Included,
+    /// It writes the answer as rmcp serialized it but for the items, which go
+    /// in from the page (HTTP, where rmcp serializes every answer): the
+    /// answer holds none.
+    Omitted,
+}
+
+/// Where the transport takes a page's bytes from, if it does: the stdio
+/// transport puts its [`Prepared`] in the request's extensions, the HTTP edge
+/// in those of the HTTP request, which rmcp passes on as its `Parts`.
+fn prepared(context: &RequestContext<RoleServer>) -> Option<(&Prepared, AnswerItems)> {
+    if let Some(prepared) = context.extensions.get::<Prepared>() {
+        return Some((prepared, AnswerItems::Included));
+    }
+    let parts = context.extensions.get::<http::request::Parts>()?;
+    let prepared = parts.extensions.get::<Prepared>()?;
+    Some((prepared, AnswerItems::Omitted))
 }
 
 /// Whether the request speaks 2026-07-28 or later, which has no handshake.

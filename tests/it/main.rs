@@ -33,6 +33,7 @@ mod http_edge;
 mod http_fanout;
 mod http_hardening;
 mod http_idle;
+mod http_lists;
 mod logging;
 mod metrics;
 mod notify_behaviour;
