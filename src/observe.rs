@@ -12,6 +12,7 @@
 //! wait until the step has run before it answers. Only awaiting emitters (the
 //! handler) can be held; the actors' events are fire-and-forget.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -127,6 +128,13 @@ pub enum Event {
     /// A scenario step ran: its index in the file (from 0) and what it did,
     /// as the report lists it.
     StepRan { step: usize, what: String },
+    /// A session subscribed to the changes: the Registry hears of every
+    /// change from here on, and shows this in its own order of changes, so a
+    /// watcher knows exactly which changes the session was told of (a
+    /// handshake session subscribes before its `initialize` is answered, a
+    /// listen stream's session as rmcp accepts the stream, before the
+    /// client's `_meta` is seen).
+    Opened { session: SessionKey },
     /// A session ended (its client left, or the server stopped).
     Closed { session: SessionKey },
 }
@@ -150,6 +158,112 @@ pub fn stale_call(revision: Option<u64>, current: Option<u64>) -> Option<&'stati
         None => Some("unknown tool"),
         Some(current) if current >= 2 && revision.unwrap_or(1) < current => Some("stale revision"),
         Some(_) => None,
+    }
+}
+
+/// The most bytes a watcher keeps of a string a client chose (its name and
+/// version, a tool name, a cursor); a longer one is cut at a character
+/// boundary ([`cut`]). Without it, ten clients named with 3 MiB each made a
+/// 30 MB report (issue 24).
+pub const MAX_CLIENT_STRING: usize = 256;
+
+/// `text` cut to [`MAX_CLIENT_STRING`] bytes, at a character boundary.
+pub fn cut(text: &str) -> &str {
+    if text.len() <= MAX_CLIENT_STRING {
+        return text;
+    }
+    let mut end = MAX_CLIENT_STRING;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Why a stateless request is credited to no listen stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmatched {
+    /// Its `_meta` names no client.
+    NoClient,
+    /// No live listen stream names its client.
+    NoListenStream,
+    /// More than one does: instances of one client are not told apart.
+    SeveralListenStreams,
+}
+
+impl Unmatched {
+    pub const ALL: [Unmatched; 3] = [
+        Unmatched::NoClient,
+        Unmatched::NoListenStream,
+        Unmatched::SeveralListenStreams,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unmatched::NoClient => "no_client",
+            Unmatched::NoListenStream => "no_listen_stream",
+            Unmatched::SeveralListenStreams => "several_listen_streams",
+        }
+    }
+}
+
+/// The live 2026-07-28 listen streams by the client each names: the one rule
+/// by which the report and the metrics credit a stateless request (which has
+/// no session) to its client's own listen stream, so that a client that
+/// listens and re-lists is seen to re-list.
+///
+/// A client is its name and version as a watcher keeps them ([`cut`]). A
+/// request names no instance of its client, so two instances that both
+/// listen cannot be told apart, and neither is credited.
+#[derive(Debug, Default)]
+pub struct ListenStreams {
+    by_client: HashMap<(String, String), Vec<SessionKey>>,
+    client_of: HashMap<SessionKey, (String, String)>,
+}
+
+impl ListenStreams {
+    /// Session `session`, a 2026-07-28 listen stream, names the client
+    /// `name` `version`.
+    pub fn hello(&mut self, session: SessionKey, name: &str, version: &str) {
+        self.closed(session);
+        let client = (cut(name).to_owned(), cut(version).to_owned());
+        self.by_client
+            .entry(client.clone())
+            .or_default()
+            .push(session);
+        self.client_of.insert(session, client);
+    }
+
+    /// Session `session` closed (whether it was a listen stream or not).
+    pub fn closed(&mut self, session: SessionKey) {
+        let Some(client) = self.client_of.remove(&session) else {
+            return;
+        };
+        if let Some(sessions) = self.by_client.get_mut(&client) {
+            sessions.retain(|&s| s != session);
+            if sessions.is_empty() {
+                self.by_client.remove(&client);
+            }
+        }
+    }
+
+    /// The session an event of `origin` is credited to: its own; for a
+    /// stateless request, the one live listen stream that names its client;
+    /// else why none.
+    pub fn credit(&self, origin: &Origin) -> Result<SessionKey, Unmatched> {
+        let client = match origin {
+            Origin::Session(session) => return Ok(*session),
+            Origin::Stateless(None) => return Err(Unmatched::NoClient),
+            Origin::Stateless(Some(client)) => client,
+        };
+        let key = (
+            cut(&client.name).to_owned(),
+            cut(&client.version).to_owned(),
+        );
+        match self.by_client.get(&key).map(Vec::as_slice) {
+            Some([session]) => Ok(*session),
+            None | Some([]) => Err(Unmatched::NoListenStream),
+            Some(_) => Err(Unmatched::SeveralListenStreams),
+        }
     }
 }
 

@@ -24,20 +24,23 @@
 //! - `changes_total{list, kind}`: change steps applied.
 //! - `change_sessions_total{list, protocol}`: for each list change, the
 //!   sessions open at that moment (one per session per change), by their
-//!   protocol revision: what the two histograms below are shares of.
+//!   protocol revision: what the two histograms below are shares of. A
+//!   session owes the changes from the moment it subscribed to them
+//!   ([`Event::Opened`], in the Registry's order of changes), as in the
+//!   report; one that has not said its protocol yet is counted when it does.
 //! - `change_notified_seconds{list, protocol}`: per change and session, the time from
 //!   the change to the session's first `list_changed` for that list after it;
 //!   its `_count` over `change_sessions_total` is the share notified.
 //! - `change_refreshed_seconds{list, protocol}`: per change and session, the time from
 //!   the change to the session's last page of that list, of a walk that began
 //!   after the change at its version or later; its `_count` over
-//!   `change_sessions_total` is the share that re-listed to the end. Only a
-//!   handshake session's list requests carry its session: a 2026-07-28
-//!   client's stateless `tools/list` belongs to none, so its refresh is not
-//!   counted here (its load tool times it).
+//!   `change_sessions_total` is the share that re-listed to the end. A
+//!   2026-07-28 client's stateless list requests belong to no session: they
+//!   count for the one live listen stream that names their client, as the
+//!   report credits them ([`ListenStreams`]); those that match none or
+//!   several count for no session.
 //! - `change_missed_total{list, protocol}`: per change and session, sessions that
-//!   closed before refreshing (a 2026-07-28 listen session: before it was
-//!   notified), or whose backlog outgrew [`MAX_PENDING`].
+//!   closed before refreshing, or whose backlog outgrew [`MAX_PENDING`].
 //! - `stale_calls_total{reason}`: `tools/call`s of a tool gone (`unknown
 //!   tool`) or of an older revision (`stale revision`).
 //! - `refused_cursors_total{list}`: list requests refused for their cursor.
@@ -60,14 +63,14 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::catalog::{ChangeKind, ListKind};
 use crate::notice::Notice;
-use crate::observe::{Cause, Event, Origin, Outcome, SessionKey, stale_call};
+use crate::observe::{Cause, Event, ListenStreams, Origin, Outcome, SessionKey, stale_call};
 
 /// The most changes one session may owe before the oldest is counted as
 /// missed: a session that never re-lists must not grow without bound.
 pub const MAX_PENDING: usize = 1000;
 
-/// The protocol revision without a handshake: its list requests carry no
-/// session.
+/// The protocol revision without a handshake: its sessions are listen
+/// streams, and its list requests carry no session.
 const STATELESS_REVISION: &str = "2026-07-28";
 
 /// The content type of [`Metrics::encode`]'s text.
@@ -133,12 +136,19 @@ struct Owed {
     relisting: bool,
 }
 
+/// A session that subscribed to the changes and whose client has not yet
+/// said who it is: what it owes waits for its protocol's labels.
+#[derive(Debug, Default)]
+struct Subscribed {
+    owed: [VecDeque<Owed>; 3],
+    /// Changes dropped from `owed` past [`MAX_PENDING`]: missed.
+    lost: [u64; 3],
+}
+
 /// An open session, from its client's hello.
 #[derive(Debug)]
 struct Open {
     labels: SessionLabels,
-    /// A 2026-07-28 listen session: notified, but never seen re-listing.
-    stateless: bool,
     owed: [VecDeque<Owed>; 3],
 }
 
@@ -166,6 +176,11 @@ pub struct Metrics {
     stale_calls: Family<ReasonLabels, Counter>,
     refused_cursors: Family<ListLabels, Counter>,
     open: HashMap<SessionKey, Open>,
+    /// Sessions subscribed before their hello: a change at that moment is
+    /// theirs too, as the Registry told them of it.
+    subscribed: HashMap<SessionKey, Subscribed>,
+    /// The open listen streams, by their client.
+    listening: ListenStreams,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -192,6 +207,8 @@ impl Metrics {
             stale_calls: Family::default(),
             refused_cursors: Family::default(),
             open: HashMap::new(),
+            subscribed: HashMap::new(),
+            listening: ListenStreams::default(),
         };
         // Every list's series from the start, so that a scrape shows a
         // zero rather than nothing.
@@ -271,9 +288,10 @@ impl Metrics {
             } => self.changed(at, *list, *kind, *version),
             Event::Hello {
                 session: Origin::Session(session),
+                name,
+                version,
                 protocol,
-                ..
-            } => self.hello(*session, protocol),
+            } => self.hello(*session, (name, version), protocol),
             Event::Answered {
                 method, outcome, ..
             } => {
@@ -283,14 +301,15 @@ impl Metrics {
                     .inc();
             }
             Event::Page {
-                session: Origin::Session(session),
+                session,
                 list,
                 version,
                 page,
                 pages,
                 ..
             } => {
-                if let Some(open) = self.open.get_mut(session) {
+                let credited = self.listening.credit(session).ok();
+                if let Some(open) = credited.and_then(|session| self.open.get_mut(&session)) {
                     let last = page + 1 >= *pages;
                     let refreshed = self.refreshed.get_or_create(&open.owed_labels(*list));
                     open.owed[list.index()].retain_mut(|owed| {
@@ -335,19 +354,23 @@ impl Metrics {
                 if let (Notice::ListChanged(list), Some(open)) =
                     (notice, self.open.get_mut(session))
                 {
-                    let stateless = open.stateless;
                     let notified = self.notified.get_or_create(&open.owed_labels(*list));
-                    open.owed[list.index()].retain_mut(|owed| {
+                    for owed in &mut open.owed[list.index()] {
                         if !owed.notified {
                             owed.notified = true;
                             notified.observe(since(owed.at, at));
                         }
-                        // A stateless client's re-list is not seen here.
-                        !stateless
-                    });
+                    }
+                }
+            }
+            Event::Opened { session } => {
+                if !self.open.contains_key(session) {
+                    self.subscribed.entry(*session).or_default();
                 }
             }
             Event::Closed { session } => {
+                self.listening.closed(*session);
+                self.subscribed.remove(session);
                 if let Some(open) = self.open.remove(session) {
                     self.sessions_open.get_or_create(&open.labels).dec();
                     for list in ListKind::ALL {
@@ -364,10 +387,6 @@ impl Metrics {
                 session: Origin::Stateless(_),
                 ..
             }
-            | Event::Page {
-                session: Origin::Stateless(_),
-                ..
-            }
             | Event::Request { .. }
             | Event::InitializeAnswered { .. }
             | Event::Initialized { .. }
@@ -376,28 +395,34 @@ impl Metrics {
     }
 
     /// A session's client said who it is: it is open from now on, once.
-    fn hello(&mut self, session: SessionKey, protocol: &str) {
+    fn hello(&mut self, session: SessionKey, (name, version): (&str, &str), protocol: &str) {
         if self.open.contains_key(&session) {
             return;
+        }
+        if protocol == STATELESS_REVISION {
+            self.listening.hello(session, name, version);
         }
         let labels = SessionLabels {
             protocol: protocol.to_owned(),
             transport: self.transport,
         };
         self.sessions_open.get_or_create(&labels).inc();
+        let subscribed = self.subscribed.remove(&session).unwrap_or_default();
         let open = Open {
             labels,
-            stateless: protocol == STATELESS_REVISION,
-            owed: Default::default(),
+            owed: subscribed.owed,
         };
         // Its revision's series from now on, so that a scrape shows a zero
-        // rather than nothing.
+        // rather than nothing; and the changes it owes from before.
         for list in ListKind::ALL {
             let labels = open.owed_labels(list);
-            let _ = self.change_sessions.get_or_create(&labels);
+            let (owed, lost) = (open.owed[list.index()].len(), subscribed.lost[list.index()]);
+            self.change_sessions
+                .get_or_create(&labels)
+                .inc_by(owed as u64 + lost);
             let _ = self.notified.get_or_create(&labels);
             let _ = self.refreshed.get_or_create(&labels);
-            let _ = self.missed.get_or_create(&labels);
+            self.missed.get_or_create(&labels).inc_by(lost);
         }
         self.open.insert(session, open);
     }
@@ -412,6 +437,12 @@ impl Metrics {
         if kind.is_update() {
             return;
         }
+        let change = Owed {
+            version,
+            at,
+            notified: false,
+            relisting: false,
+        };
         for open in self.open.values_mut() {
             let labels = open.owed_labels(list);
             self.change_sessions.get_or_create(&labels).inc();
@@ -420,12 +451,16 @@ impl Metrics {
                 owed.pop_front();
                 self.missed.get_or_create(&labels).inc();
             }
-            owed.push_back(Owed {
-                version,
-                at,
-                notified: false,
-                relisting: false,
-            });
+            owed.push_back(change);
+        }
+        // Counted under their labels at their hello.
+        for subscribed in self.subscribed.values_mut() {
+            let owed = &mut subscribed.owed[list.index()];
+            if owed.len() >= MAX_PENDING {
+                owed.pop_front();
+                subscribed.lost[list.index()] += 1;
+            }
+            owed.push_back(change);
         }
     }
 
@@ -670,24 +705,96 @@ mod tests {
         assert_eq!(run.value(MISSED), Some(0.0));
     }
 
+    /// A stateless page of `list` version `version`, whole, from the client
+    /// `name` 1 (`None`: naming none).
+    fn stateless_page(run: &mut Run, ms: u64, name: Option<&str>, version: u64) {
+        let client = name.map(|name| {
+            std::sync::Arc::new(crate::observe::Client {
+                name: name.into(),
+                version: "1".into(),
+            })
+        });
+        run.see(
+            ms,
+            Event::Page {
+                session: Origin::Stateless(client),
+                list: ListKind::Tools,
+                version,
+                page: 0,
+                pages: 1,
+                cursor: None,
+            },
+        );
+    }
+
+    /// Issue 20: as in the report, a 2026-07-28 client's stateless re-list
+    /// counts for the one live listen stream that names its client, and a
+    /// listen session that was told and never re-listed missed the change.
     #[test]
-    fn a_stateless_listen_session_owes_only_its_notification() {
+    fn a_stateless_relist_counts_for_its_clients_one_listen_stream() {
         let mut run = Run::new();
         run.hello(0, 1, "2026-07-28");
         run.change(10, 2);
         run.notified(12, 1);
-        run.see(20, Event::Closed { session: 1 });
         assert_eq!(run.value(&stateless(OWED)), Some(1.0));
         assert_eq!(run.value(&stateless(NOTIFIED)), Some(1.0));
+        // Another client's re-list, and one naming no client: not its own.
+        stateless_page(&mut run, 15, Some("other"), 2);
+        stateless_page(&mut run, 16, None, 2);
         assert_eq!(run.value(&stateless(REFRESHED)), Some(0.0));
+        stateless_page(&mut run, 20, Some("client"), 2);
+        assert_eq!(run.value(&stateless(REFRESHED)), Some(1.0));
+        run.see(30, Event::Closed { session: 1 });
         assert_eq!(run.value(&stateless(MISSED)), Some(0.0));
         // No handshake session, no handshake series.
         assert_eq!(run.value(OWED), None);
-        // Not notified before it closed: missed.
-        run.hello(30, 2, "2026-07-28");
-        run.change(40, 3);
-        run.see(50, Event::Closed { session: 2 });
-        assert_eq!(run.value(&stateless(MISSED)), Some(1.0));
+
+        // Told, never re-listed: missed; not told before it closed: missed.
+        run.hello(40, 2, "2026-07-28");
+        run.change(41, 3);
+        run.notified(42, 2);
+        run.see(43, Event::Closed { session: 2 });
+        run.hello(50, 3, "2026-07-28");
+        run.change(51, 4);
+        run.see(52, Event::Closed { session: 3 });
+        assert_eq!(run.value(&stateless(MISSED)), Some(2.0));
+
+        // Two instances of one client listening: neither is credited; once
+        // one has closed, the other is.
+        run.hello(60, 4, "2026-07-28");
+        run.hello(60, 5, "2026-07-28");
+        run.change(61, 5);
+        stateless_page(&mut run, 62, Some("client"), 5);
+        assert_eq!(run.value(&stateless(REFRESHED)), Some(1.0));
+        run.see(63, Event::Closed { session: 4 });
+        assert_eq!(run.value(&stateless(MISSED)), Some(3.0));
+        stateless_page(&mut run, 64, Some("client"), 5);
+        assert_eq!(run.value(&stateless(REFRESHED)), Some(2.0));
+    }
+
+    /// A change after a session subscribed and before its client said who
+    /// it is was told to the session: it owes it, as in the report.
+    #[test]
+    fn a_change_between_a_sessions_subscription_and_its_hello_is_owed() {
+        let mut run = Run::new();
+        run.see(0, Event::Opened { session: 1 });
+        run.change(5, 2);
+        // No protocol yet, so no series.
+        assert_eq!(run.value(&stateless(OWED)), None);
+        run.hello(10, 1, "2026-07-28");
+        assert_eq!(run.value(&stateless(OWED)), Some(1.0));
+        run.notified(12, 1);
+        assert_eq!(run.value(&stateless(NOTIFIED)), Some(1.0));
+        stateless_page(&mut run, 20, Some("client"), 2);
+        assert_eq!(run.value(&stateless(REFRESHED)), Some(1.0));
+        run.see(30, Event::Closed { session: 1 });
+        // A session that closes before its hello is counted nowhere.
+        run.see(40, Event::Opened { session: 2 });
+        run.change(41, 3);
+        run.see(42, Event::Closed { session: 2 });
+        assert_eq!(run.value(&stateless(OWED)), Some(1.0));
+        assert_eq!(run.value(&stateless(MISSED)), Some(0.0));
+        assert!(run.metrics.subscribed.is_empty());
     }
 
     #[test]

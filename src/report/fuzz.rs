@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::*;
+use crate::observe::Client;
 
 /// Cases per property in a plain `cargo test`, unless `PROPTEST_CASES` says.
 const CASES: u32 = 64;

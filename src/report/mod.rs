@@ -10,8 +10,11 @@
 //! # What the verdicts mean
 //!
 //! A session's changes are the changes of tools, prompts and resources lists
-//! recorded while the session was tracked: from its first event (its
-//! `initialize`, or its first request) until it closed. A resource update is
+//! recorded while the session was tracked: from the moment it subscribed to
+//! the changes ([`Event::Opened`], which the Registry shows in its order of
+//! changes: before a handshake session's `initialize` is answered, as a
+//! listen stream is accepted) until it closed. So a change at the instant a
+//! session opens is its change exactly when it was told of it. A resource update is
 //! no list change (the list's version stays), so it is listed at the top but
 //! not per session. For each:
 //! - **seen**: a `list_changed` notification for its list was written to the
@@ -38,7 +41,8 @@
 //! session at most [`MAX_CALLS`] stale calls, [`MAX_REFUSED`] refused
 //! cursors and [`MAX_CURSORS`] distinct cursors; every string a client chose
 //! (its name and version, protocol revision, tool names, cursors) is cut to
-//! [`MAX_CLIENT_STRING`] bytes. What did not fit is counted under `dropped`,
+//! [`MAX_CLIENT_STRING`](crate::observe::MAX_CLIENT_STRING) bytes (a cut
+//! cursor is still counted). What did not fit is counted under `dropped`,
 //! and `truncated` says whether anything was.
 
 #[cfg(test)]
@@ -51,7 +55,9 @@ use serde_json::{Value, json};
 
 use crate::catalog::{ChangeKind, ListKind};
 use crate::notice::Notice;
-use crate::observe::{Cause, Client, Event, Origin, SessionKey, stale_call};
+#[cfg(test)]
+use crate::observe::MAX_CLIENT_STRING;
+use crate::observe::{Cause, Event, ListenStreams, Origin, SessionKey, Unmatched, cut, stale_call};
 
 /// The most changes recorded; later ones are counted, not kept.
 pub const MAX_CHANGES: usize = 1000;
@@ -65,12 +71,6 @@ pub const MAX_CALLS: usize = 100;
 pub const MAX_REFUSED: usize = 100;
 /// The most distinct cursors counted per session (for cursor loops).
 pub const MAX_CURSORS: usize = 256;
-/// The longest string a client chose that is kept (its name and version,
-/// its protocol revision, a tool name it called, a cursor it sent), in
-/// bytes; a longer one is cut at a character boundary (a cursor is still
-/// counted). Without it, ten clients named with 3 MiB each made a 30 MB
-/// report (issue 24).
-pub const MAX_CLIENT_STRING: usize = 256;
 
 /// The protocol revision without a handshake: its notifications go only to
 /// `subscriptions/listen` streams.
@@ -82,34 +82,6 @@ const STATELESS_REVISION: &str = "2026-07-28";
 enum Key {
     Session(SessionKey),
     Stateless,
-}
-
-/// Why a stateless request stays in the `"stateless"` entry rather than
-/// being credited to its client's listen stream, as the report counts them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unmatched {
-    /// Its `_meta` names no client.
-    NoClient,
-    /// No live listen stream names its client.
-    NoListenStream,
-    /// More than one does: instances of one client are not told apart.
-    SeveralListenStreams,
-}
-
-impl Unmatched {
-    const ALL: [Unmatched; 3] = [
-        Unmatched::NoClient,
-        Unmatched::NoListenStream,
-        Unmatched::SeveralListenStreams,
-    ];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Unmatched::NoClient => "no_client",
-            Unmatched::NoListenStream => "no_listen_stream",
-            Unmatched::SeveralListenStreams => "several_listen_streams",
-        }
-    }
 }
 
 /// One change, as the top-level `changes` lists it.
@@ -184,6 +156,8 @@ pub struct Record {
     dropped_steps: u64,
     dropped_sessions: u64,
     dropped_events: u64,
+    /// The live listen streams that have an entry, by their client.
+    listening: ListenStreams,
 }
 
 impl Record {
@@ -210,9 +184,15 @@ impl Record {
                 version,
                 protocol,
             } => {
-                if let Some(record) = self.session(at_ms, self.credit(session)) {
+                let key = self.credit(session);
+                if let Some(record) = self.session(at_ms, key) {
                     record.client = Some((cut(name).to_owned(), cut(version).to_owned()));
                     record.protocol = Some(cut(protocol).to_owned());
+                    if let (Key::Session(session), None) = (key, record.closed_ms)
+                        && protocol == STATELESS_REVISION
+                    {
+                        self.listening.hello(session, name, version);
+                    }
                 }
             }
             Event::Request { session, method } => {
@@ -312,10 +292,16 @@ impl Record {
                     }
                 }
             }
+            // Its changes are tracked from here: the Registry tells it of
+            // every change after this, in this order.
+            Event::Opened { session } => {
+                self.session(at_ms, Key::Session(*session));
+            }
             Event::Closed { session } => {
                 if let Some(record) = self.sessions.get_mut(&Key::Session(*session)) {
                     record.closed_ms.get_or_insert(at_ms);
                 }
+                self.listening.closed(*session);
             }
         }
     }
@@ -371,28 +357,10 @@ impl Record {
     }
 
     /// [`Record::credit`]'s entry, or why a stateless request has none but
-    /// `"stateless"`. The client is matched on its name and version as the
-    /// report keeps them (cut to [`MAX_CLIENT_STRING`]): a request carries
-    /// no instance id, so two instances of one client that both listen
-    /// cannot be told apart, and neither is credited.
+    /// `"stateless"` ([`ListenStreams`] holds the rule, which the metrics
+    /// share).
     fn matched(&self, origin: &Origin) -> Result<Key, Unmatched> {
-        let client = match origin {
-            Origin::Session(session) => return Ok(Key::Session(*session)),
-            Origin::Stateless(None) => return Err(Unmatched::NoClient),
-            Origin::Stateless(Some(client)) => client,
-        };
-        let mut listening = self
-            .sessions
-            .iter()
-            .filter(|(key, record)| {
-                matches!(key, Key::Session(_)) && record.is_listen_stream_of(client)
-            })
-            .map(|(key, _)| *key);
-        match (listening.next(), listening.next()) {
-            (Some(key), None) => Ok(key),
-            (None, _) => Err(Unmatched::NoListenStream),
-            (Some(_), Some(_)) => Err(Unmatched::SeveralListenStreams),
-        }
+        self.listening.credit(origin).map(Key::Session)
     }
 
     /// The session `key`'s record, made on its first event; `None` if it
@@ -492,16 +460,6 @@ impl Record {
 }
 
 impl SessionRecord {
-    /// Whether this is a live 2026-07-28 listen stream whose client is
-    /// `client`, as far as the report keeps its name and version.
-    fn is_listen_stream_of(&self, client: &Client) -> bool {
-        self.closed_ms.is_none()
-            && self.protocol.as_deref() == Some(STATELESS_REVISION)
-            && self.client.as_ref().is_some_and(|(name, version)| {
-                name == cut(&client.name) && version == cut(&client.version)
-            })
-    }
-
     /// A notification for `list` was written: every change of that list not
     /// yet notified is now (they are the newest of that list).
     fn notified(&mut self, at_ms: u64, list: ListKind) {
@@ -665,22 +623,10 @@ impl SessionRecord {
     }
 }
 
-/// `text`, cut to at most [`MAX_CLIENT_STRING`] bytes at a character
-/// boundary.
-fn cut(text: &str) -> &str {
-    if text.len() <= MAX_CLIENT_STRING {
-        return text;
-    }
-    let mut end = MAX_CLIENT_STRING;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::Client;
 
     const S: Origin = Origin::Session(7);
 

@@ -727,4 +727,36 @@ async fn a_2026_client_that_relists_statelessly_is_credited_on_its_listen_stream
         json!({ "no_client": 1, "no_listen_stream": 1, "several_listen_streams": 0 })
     );
     assert_eq!(stateless["summary"]["refreshed"], 0);
+
+    // GET /metrics credits the same re-lists the same way: both changes
+    // owed by the one listen session, both refreshed, none missed.
+    let response = bounded(
+        "GET /metrics",
+        server
+            .http
+            .get(format!("{}/metrics", server.control))
+            .send(),
+    )
+    .await
+    .expect("GET /metrics");
+    let metrics = bounded("the metrics", response.text()).await.unwrap();
+    let sample = |name: &str| {
+        let series = format!(r#"{name}{{list="tools",protocol="2026-07-28"}} "#);
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+            .to_owned()
+    };
+    assert_eq!(
+        sample("dynamic_mcp_change_sessions_total"),
+        "2",
+        "{metrics}"
+    );
+    assert_eq!(
+        sample("dynamic_mcp_change_refreshed_seconds_count"),
+        "2",
+        "{metrics}"
+    );
+    assert_eq!(sample("dynamic_mcp_change_missed_total"), "0", "{metrics}");
 }
