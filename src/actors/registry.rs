@@ -547,6 +547,8 @@ impl Actor for Registry {
                 let _ = reply.send(state.subscribers.clone());
             }
             RegistryMsg::Subscribe(session) => {
+                let key = session.get_id().pid();
+                let _ = state.watch.tell(|| Event::Opened { session: key });
                 state.subscribers.push(session);
                 let sessions = state.subscribers.len();
                 if state.log_sessions {

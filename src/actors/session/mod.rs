@@ -746,6 +746,79 @@ mod tests {
         fixture.stop().await;
     }
 
+    /// Issue 20: a change at the instant a listen stream's session opens
+    /// (the Registry has subscribed it, the handler has not yet shown the
+    /// client's hello, which it does only once rmcp hands it the stream) is
+    /// in that session's changes in the report, since the stream is told of
+    /// it. The report's session used to begin at the hello, after the change.
+    #[tokio::test]
+    async fn a_change_as_a_listen_session_opens_is_in_its_report() {
+        use crate::actors::registry::Audience;
+        use crate::observe::{Origin, Watcher};
+        use crate::report::recorder::{Recorder, RecorderArgs, RecorderMsg, Recording};
+
+        let start = std::time::Instant::now();
+        let recorder = RecorderArgs { path: None, start };
+        let (recorder, _) = Actor::spawn(None, Recorder, recorder).await.unwrap();
+        let watch = Watch::new(vec![Recording::new(&recorder) as Arc<dyn Watcher>]);
+        let registry = RegistryArgs {
+            watch: watch.clone(),
+            ..RegistryArgs::tools(1)
+        };
+        let (registry, _) = RegistryHandle::spawn(registry).await.unwrap();
+        let args = SessionArgs {
+            registry: registry.clone(),
+            service: CancellationToken::new(),
+            watch: watch.clone(),
+            style: NotifyStyle::default(),
+        };
+        // As `accepted_subscription_filter`: the session starts and is
+        // marked with the acceptance.
+        let (session, _) = Actor::spawn(None, Session, args).await.unwrap();
+        let task = task_id().await;
+        session.cast(SessionMsg::ListenAccepted(task)).unwrap();
+        // Subscribed: the Registry took the session's subscription (sent as
+        // it started) before this.
+        registry.snapshot().await.unwrap();
+        registry
+            .apply(crate::catalog::Change::add_tool(), Audience::All)
+            .await
+            .unwrap();
+        // As `listen`, once rmcp has sent the acknowledgment: the hello,
+        // then the stream.
+        let key = session.get_id().pid();
+        watch
+            .see(|| Event::Hello {
+                session: Origin::Session(key),
+                name: "listener".into(),
+                version: "1".into(),
+                protocol: "2026-07-28".into(),
+            })
+            .await;
+        let (stream, mut rx, _end) = Fixture::stream(task, true);
+        session.cast(SessionMsg::Listen(stream)).unwrap();
+        // Told of the change: the writer shows it to the recorder as it
+        // returns from the write.
+        one_notification(&mut rx).await;
+
+        let report = call!(recorder, RecorderMsg::Report).unwrap();
+        let entry = report["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["id"].as_str() == Some(key.to_string().as_str()))
+            .unwrap_or_else(|| panic!("the session's entry: {report:#}"));
+        let versions: Vec<&Value> = entry["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|change| &change["version"])
+            .collect();
+        assert_eq!(versions, [&json!(2)], "{report:#}");
+        assert_eq!(entry["summary"]["seen"], 1, "{report:#}");
+        session.stop_and_wait(None, None).await.unwrap();
+    }
+
     #[tokio::test]
     async fn a_change_before_acceptance_is_not_notified() {
         let fixture = Fixture::start().await;
