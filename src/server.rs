@@ -579,6 +579,7 @@ async fn spawn_files(
 pub async fn serve_stdio(options: Options) -> Result<(), Error> {
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let transport = LineTransport::new(stdin, stdout);
+    transport.watch_output(std::os::fd::AsFd::as_fd(&std::io::stdout()));
     let output = transport.output();
     let server = start(options, transport).await?;
     let outcome = server.wait().await;

@@ -146,6 +146,16 @@ where
         }
     }
 
+    /// Also end when the pipe behind `output` (the `writer`'s descriptor)
+    /// loses its last reader, though no write fails (see
+    /// [`output::watch_reader`]); an output that cannot lose its reader (a
+    /// file) is not watched.
+    pub fn watch_output(&self, output: std::os::fd::BorrowedFd<'_>) {
+        if let Err(error) = output::watch_reader(output, Arc::clone(&self.shared)) {
+            tracing::debug!(%error, "stdout is not watched for its reader closing");
+        }
+    }
+
     /// What waits, at exit, for the answers still being written.
     pub fn output(&self) -> OutputDrain {
         OutputDrain(Arc::clone(&self.shared))

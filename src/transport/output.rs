@@ -13,13 +13,16 @@
 //! When a write fails (EPIPE: the client closed its end of stdout), the
 //! client is gone: the task writes nothing more and says so on
 //! [`Shared::gone`], which ends the reading half, so the server takes its one
-//! shutdown path.
+//! shutdown path. A client may also close its end after the last answer was
+//! written, when no write is left to fail: [`watch_reader`] has the pipe
+//! itself say so.
 //!
 //! An answer whose items were serialized before (a `tools/list` page: see
 //! [`crate::listing`]) comes as pieces, which go to the pipe without a copy.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
+use std::os::fd::BorrowedFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +34,8 @@ use rmcp::RoleServer;
 use rmcp::model::RequestId;
 use rmcp::service::TxJsonRpcMessage;
 use rmcp::transport::async_rw::JsonRpcMessageCodec;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::FramedWrite;
 use tokio_util::sync::CancellationToken;
@@ -196,6 +200,34 @@ where
     };
     tokio::spawn(write_loop(receiver, output, shared));
     queue
+}
+
+/// Say the client is gone once the pipe behind `output` (stdout) has lost
+/// its last reader, whether or not a write is left to fail: the kernel
+/// reports that as an error on the pipe's writing end (`EPOLLERR`), without
+/// a write. Without it, a client that closed stdout after reading its last
+/// answer (or, in a test binary, whose end a child forked at that moment
+/// held a little longer) left the server waiting on stdin forever. `Err`
+/// when `output` cannot be watched (a regular file, `/dev/null`), which
+/// never loses its reader.
+pub(crate) fn watch_reader(output: BorrowedFd<'_>, shared: Arc<Shared>) -> std::io::Result<()> {
+    // A copy of the descriptor, watched only: the writer task writes.
+    let copy = output.try_clone_to_owned()?;
+    // SAFETY: the `AsyncFd` owns `copy`, which stays open, and the same
+    // descriptor, until it is dropped.
+    let watched = unsafe { AsyncFd::register_with_interest(copy, Interest::ERROR) }?;
+    tokio::spawn(async move {
+        tokio::select! {
+            ready = watched.ready(Interest::ERROR) => {
+                if ready.is_ok() && !shared.gone.is_cancelled() {
+                    tracing::info!("the client closed stdout");
+                    shared.gone.cancel();
+                }
+            }
+            () = shared.gone.cancelled() => {}
+        }
+    });
+    Ok(())
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(

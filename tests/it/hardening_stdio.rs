@@ -404,6 +404,35 @@ async fn a_broken_stdout_stops_the_server() {
     drop(stdin);
 }
 
+/// The cause of `a_broken_stdout_stops_the_server`'s rare hang, made
+/// certain: a client (or the last process holding its end, such as a child
+/// forked by the test binary at that moment) closes stdout after the last
+/// answer was written. No write fails after that, so the server must learn
+/// of it from the pipe itself, and exit.
+#[tokio::test]
+async fn a_stdout_closed_after_the_last_answer_stops_the_server() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut server = ServerProcess::start(&[]).await;
+    let (stdout, mut stdin) = server.take_stdio();
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    stdin
+        .write_all(format!("{INIT}\n{INITIALIZED}\n{ping}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    for answer in ["protocolVersion", r#""id":1"#] {
+        let line = bounded("an answer", lines.next_line()).await.unwrap();
+        assert!(line.unwrap().contains(answer));
+    }
+    // Every answer is read: nothing more will be written.
+    drop(lines);
+    let status = server.wait_exit().await;
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    assert!(!server.pidfile_exists());
+    assert!(!server.stderr().contains("ERROR"), "{}", server.stderr());
+    drop(stdin);
+}
+
 /// Bytes waiting in the pipe behind `fd` (either end).
 fn unread(fd: &impl std::os::fd::AsRawFd) -> usize {
     let mut n: libc::c_int = 0;
