@@ -416,7 +416,13 @@ async fn serve(edge: &Edge, mut parts: Parts, body: Bytes) -> HttpResponse {
     let handling = edge
         .service
         .handle(Request::from_parts(parts, Full::new(body)));
-    let response = sessions::for_response(prepared.clone(), handling).await;
+    let (response, session_gone) = sessions::for_response(prepared.clone(), handling).await;
+    if session_gone {
+        // The session ended after rmcp checked it (the idle sweep, say): as
+        // for any request to an ended session (MCP Streamable HTTP, session
+        // management).
+        return text(StatusCode::NOT_FOUND, "Not Found: Session not found");
+    }
     // rmcp checks Host, Origin, Accept and Content-Type first and answers
     // those itself; a 415 after them means the body did not parse.
     if let Some((id, error)) = bad_message

@@ -147,16 +147,47 @@ impl Sessions {
     }
 }
 
+/// What rmcp's handling of one HTTP request shares with the session calls it
+/// makes: rmcp passes a GET's streams no request, and maps every error of
+/// ours to a 500.
+struct Handling {
+    /// The response's [`Prepared`] (see the module doc).
+    prepared: Prepared,
+    /// The request's session ended between rmcp's check that it exists and
+    /// the message's delivery (the idle sweep, a DELETE, a scenario).
+    session_gone: std::cell::Cell<bool>,
+}
+
 tokio::task_local! {
-    /// The [`Prepared`] of the HTTP response being made (see the module doc).
-    static RESPONSE: Prepared;
+    static HANDLING: Handling;
 }
 
 /// Run `handling` (rmcp's handling of one HTTP request) with `prepared` as
 /// its response's [`Prepared`]: the streams it opens hand their answers'
-/// pages to it.
-pub(crate) async fn for_response<F: Future>(prepared: Prepared, handling: F) -> F::Output {
-    RESPONSE.scope(prepared, handling).await
+/// pages to it. Also whether the request's session ended while rmcp handled
+/// it, which rmcp would answer with a 500 though the spec says 404: its
+/// message went nowhere, and the edge answers 404 instead.
+pub(crate) async fn for_response<F: Future>(prepared: Prepared, handling: F) -> (F::Output, bool) {
+    let scope = Handling {
+        prepared,
+        session_gone: std::cell::Cell::new(false),
+    };
+    HANDLING
+        .scope(scope, async {
+            let output = handling.await;
+            (
+                output,
+                HANDLING.with(|handling| handling.session_gone.get()),
+            )
+        })
+        .await
+}
+
+/// The session of a message ended meanwhile: say so to the edge, if it asked
+/// (see [`for_response`]).
+fn session_gone(id: &SessionId) {
+    tracing::debug!(session = %id, "a message for a session that has just ended");
+    let _ = HANDLING.try_with(|handling| handling.session_gone.set(true));
 }
 
 /// The JSON-RPC message for `notice`, as rmcp's peer sends it. A list change
@@ -407,7 +438,7 @@ type SseStream = futures::stream::PollFn<
 /// answer's page goes to the response's [`Prepared`] as its event is yielded,
 /// so that the body finds it in the frame rmcp makes of the event at once.
 fn sse_stream(mut rx: mpsc::Receiver<Event>) -> SseStream {
-    let prepared = RESPONSE.try_with(Prepared::clone).ok();
+    let prepared = HANDLING.try_with(|handling| handling.prepared.clone()).ok();
     futures::stream::poll_fn(Box::new(move |cx| {
         rx.poll_recv(cx).map(|event| {
             let Event { sse, page } = event?;
@@ -891,7 +922,13 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, SessionError> {
-        let session = self.get(id)?;
+        // rmcp has just checked that the session exists, but it may have
+        // ended since: the edge answers 404, and rmcp gets a stream that
+        // ends at once instead of an error it would log and answer 500.
+        let Ok(session) = self.get(id) else {
+            session_gone(id);
+            return Ok(sse_stream(channel().1));
+        };
         // Where the handler leaves its answer's page: the edge put it in the
         // HTTP request's extensions, which rmcp passes on.
         let prepared = match &message {
@@ -911,7 +948,10 @@ impl SessionManager for Sessions {
             }
             rx
         };
-        session.deliver(message, &self.cancel)?;
+        if session.deliver(message, &self.cancel).is_err() {
+            session_gone(id);
+            return Ok(sse_stream(channel().1));
+        }
         Ok(sse_stream(rx))
     }
 
@@ -920,7 +960,11 @@ impl SessionManager for Sessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), SessionError> {
-        let session = self.get(id)?;
+        // As in `create_stream`: rmcp checked the session just before.
+        let Ok(session) = self.get(id) else {
+            session_gone(id);
+            return Ok(());
+        };
         if let ClientJsonRpcMessage::Notification(notification) = &message
             && let ClientNotification::CancelledNotification(cancelled) = &notification.notification
             && let Some(request_id) = &cancelled.params.request_id
@@ -929,7 +973,10 @@ impl SessionManager for Sessions {
                 .routes()
                 .unregister(&ResourceKey::McpRequestId(request_id.clone()));
         }
-        session.deliver(message, &self.cancel)
+        if session.deliver(message, &self.cancel).is_err() {
+            session_gone(id);
+        }
+        Ok(())
     }
 
     async fn create_standalone_stream(
@@ -982,5 +1029,58 @@ impl SessionManager for Sessions {
             None => routes.open_common_stream(index)?,
         };
         Ok(sse_stream(rx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use serde_json::json;
+
+    use super::*;
+
+    fn message(value: serde_json::Value) -> ClientJsonRpcMessage {
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// A POST that races the end of its session (the idle sweep, a DELETE):
+    /// rmcp has found the session, then asks for the stream or hands over
+    /// the message. It must be told nothing failed, or it answers 500 and
+    /// logs an ERROR; the edge, told the session is gone, answers 404.
+    #[tokio::test]
+    async fn a_message_for_a_session_ended_after_rmcps_check_is_a_session_gone() {
+        let sessions = Sessions::new(CancellationToken::new());
+        let (id, _transport) = sessions.create_session().await.unwrap();
+        assert!(sessions.has_session(&id).await.unwrap());
+        sessions.end(&id);
+
+        let ping = message(json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" }));
+        let (stream, gone) =
+            for_response(Prepared::default(), sessions.create_stream(&id, ping)).await;
+        assert!(gone);
+        let events: Vec<_> = stream.expect("no error for rmcp").collect().await;
+        assert!(events.is_empty(), "the stream ends at once");
+
+        let initialized =
+            message(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+        let (accepted, gone) = for_response(
+            Prepared::default(),
+            sessions.accept_message(&id, initialized),
+        )
+        .await;
+        assert!(gone);
+        assert!(accepted.is_ok(), "no error for rmcp");
+
+        // A live session's message is delivered, and nothing is gone.
+        let (live, _transport) = sessions.create_session().await.unwrap();
+        let initialized =
+            message(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+        let (accepted, gone) = for_response(
+            Prepared::default(),
+            sessions.accept_message(&live, initialized),
+        )
+        .await;
+        assert!(!gone);
+        assert!(accepted.is_ok());
     }
 }
