@@ -379,7 +379,7 @@ struct Routes {
     request_wise: HashMap<u64, RequestWise>,
     resources: HashMap<ResourceKey, u64>,
     common: Kept,
-    shadows: Vec<mpsc::Sender<Event>>,
+    shadows: Vec<mpsc::Sender<StreamEvent>>,
 }
 
 struct RequestWise {
@@ -394,7 +394,7 @@ struct RequestWise {
 /// An event on its way to an SSE stream, with the page of the list answer it
 /// carries, if it is one (see the module doc). Boxed: every session's
 /// channel has room for 32 events from the start.
-struct Event {
+struct StreamEvent {
     sse: ServerSseMessage,
     page: Option<Box<Page>>,
 }
@@ -402,7 +402,7 @@ struct Event {
 /// One SSE stream's sender and the events it keeps for a resume.
 #[derive(Default)]
 struct Kept {
-    tx: Option<mpsc::Sender<Event>>,
+    tx: Option<mpsc::Sender<StreamEvent>>,
     /// The last events sent, oldest first, the last one numbered
     /// `next_index - 1`.
     kept: VecDeque<KeptEvent>,
@@ -437,11 +437,11 @@ type SseStream = futures::stream::PollFn<
 /// The stream of `rx`'s events for the HTTP response being made: an
 /// answer's page goes to the response's [`Prepared`] as its event is yielded,
 /// so that the body finds it in the frame rmcp makes of the event at once.
-fn sse_stream(mut rx: mpsc::Receiver<Event>) -> SseStream {
+fn sse_stream(mut rx: mpsc::Receiver<StreamEvent>) -> SseStream {
     let prepared = HANDLING.try_with(|handling| handling.prepared.clone()).ok();
     futures::stream::poll_fn(Box::new(move |cx| {
         rx.poll_recv(cx).map(|event| {
-            let Event { sse, page } = event?;
+            let StreamEvent { sse, page } = event?;
             if let Some(page) = page
                 && let Some(prepared) = &prepared
                 && let Some(id) = sse.message.as_deref().and_then(answered)
@@ -453,12 +453,12 @@ fn sse_stream(mut rx: mpsc::Receiver<Event>) -> SseStream {
     }))
 }
 
-fn channel() -> (mpsc::Sender<Event>, mpsc::Receiver<Event>) {
+fn channel() -> (mpsc::Sender<StreamEvent>, mpsc::Receiver<StreamEvent>) {
     mpsc::channel(KEPT)
 }
 
 /// A send that found the stream's channel full: it waits outside the lock.
-type Pending = Option<(mpsc::Sender<Event>, Event)>;
+type Pending = Option<(mpsc::Sender<StreamEvent>, StreamEvent)>;
 
 impl Kept {
     fn is_open(&self) -> bool {
@@ -486,7 +486,7 @@ impl Kept {
             retry: event.retry,
             page: page.clone(),
         });
-        let event = Event { sse: event, page };
+        let event = StreamEvent { sse: event, page };
         let tx = self.tx.as_ref()?;
         match tx.try_send(event) {
             Ok(()) => None,
@@ -497,7 +497,7 @@ impl Kept {
     }
 
     /// Replay the kept events from `index` onwards into a new stream.
-    fn resume(&mut self, index: usize) -> Result<mpsc::Receiver<Event>, SessionError> {
+    fn resume(&mut self, index: usize) -> Result<mpsc::Receiver<StreamEvent>, SessionError> {
         let front = self.next_index - self.kept.len();
         let skip = index.saturating_sub(front);
         if !self.kept.is_empty() && skip > self.kept.len() {
@@ -510,7 +510,7 @@ impl Kept {
             replayed.event_id = Some(self.event_id(index));
             replayed.message = event.message.clone();
             replayed.retry = event.retry;
-            let _ = tx.try_send(Event {
+            let _ = tx.try_send(StreamEvent {
                 sse: replayed,
                 page: event.page.clone(),
             });
@@ -650,7 +650,10 @@ impl Routes {
         pending
     }
 
-    fn open_request_stream(&mut self, prepared: Option<Prepared>) -> (u64, mpsc::Receiver<Event>) {
+    fn open_request_stream(
+        &mut self,
+        prepared: Option<Prepared>,
+    ) -> (u64, mpsc::Receiver<StreamEvent>) {
         let id = self.next_http_request_id;
         self.next_http_request_id = self.next_http_request_id.wrapping_add(1);
         let (tx, rx) = channel();
@@ -676,7 +679,10 @@ impl Routes {
 
     /// The GET stream: the session's one notification stream if there is
     /// none (replaying what it kept from `index`), a quiet shadow if there is.
-    fn open_common_stream(&mut self, index: usize) -> Result<mpsc::Receiver<Event>, SessionError> {
+    fn open_common_stream(
+        &mut self,
+        index: usize,
+    ) -> Result<mpsc::Receiver<StreamEvent>, SessionError> {
         if !self.common.is_open() {
             return self.common.resume(index);
         }
@@ -1061,25 +1067,20 @@ mod tests {
         let events: Vec<_> = stream.expect("no error for rmcp").collect().await;
         assert!(events.is_empty(), "the stream ends at once");
 
-        let initialized =
-            message(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
-        let (accepted, gone) = for_response(
-            Prepared::default(),
-            sessions.accept_message(&id, initialized),
-        )
-        .await;
+        let initialized = |session| {
+            let message =
+                message(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+            for_response(
+                Prepared::default(),
+                sessions.accept_message(session, message),
+            )
+        };
+        let (accepted, gone) = initialized(&id).await;
         assert!(gone);
         assert!(accepted.is_ok(), "no error for rmcp");
-
         // A live session's message is delivered, and nothing is gone.
         let (live, _transport) = sessions.create_session().await.unwrap();
-        let initialized =
-            message(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
-        let (accepted, gone) = for_response(
-            Prepared::default(),
-            sessions.accept_message(&live, initialized),
-        )
-        .await;
+        let (accepted, gone) = initialized(&live).await;
         assert!(!gone);
         assert!(accepted.is_ok());
     }

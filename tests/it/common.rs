@@ -413,6 +413,16 @@ pub async fn tool_names(client: &Peer<RoleClient>) -> Vec<String> {
         .collect()
 }
 
+/// The names a raw `tools/list` answer lists, in order.
+pub fn listed_tool_names(answer: &Value) -> Vec<String> {
+    answer["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a tools/list result: {answer}"))
+        .iter()
+        .map(|tool| tool["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The JSON held by a result's single text block.
 pub fn text_json(result: &CallToolResult) -> Value {
     assert_eq!(result.content.len(), 1, "one content block");

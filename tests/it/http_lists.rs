@@ -8,7 +8,7 @@
 use rmcp::model::ServerJsonRpcMessage;
 use serde_json::{Value, json};
 
-use crate::common::{Controlled, RawClient, bounded};
+use crate::common::{Controlled, RawClient, bounded, listed_tool_names as tool_names};
 use crate::http_support::ACCEPT_BOTH;
 
 /// The bytes rmcp writes for the message `json` holds: an answer written
@@ -147,15 +147,6 @@ impl Lists {
             }
         }
     }
-}
-
-fn tool_names(answer: &Value) -> Vec<String> {
-    answer["result"]["tools"]
-        .as_array()
-        .unwrap_or_else(|| panic!("a tools/list result: {answer}"))
-        .iter()
-        .map(|tool| tool["name"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// Whole and in pages, through changes of every kind to the tools: each

@@ -142,14 +142,7 @@ fn params_2026(params: Value) -> Value {
 }
 
 /// The names of a raw `tools/list` result.
-fn names(response: &Value) -> Vec<String> {
-    response["result"]["tools"]
-        .as_array()
-        .unwrap_or_else(|| panic!("a tools/list result: {response}"))
-        .iter()
-        .map(|tool| tool["name"].as_str().unwrap().to_owned())
-        .collect()
-}
+use crate::common::listed_tool_names as names;
 
 /// One raw `tools/list` with `cursor` (none: the first page) on 2026-07-28.
 async fn tools_page(raw: &mut RawClient, cursor: Option<&str>) -> Value {

@@ -261,14 +261,7 @@ async fn http_a_client_ending_its_listen_stream_is_no_error() {
     assert!(!log.contains(" ERROR "), "{log}");
 }
 
-fn names(list: &Value) -> Vec<String> {
-    list["result"]["tools"]
-        .as_array()
-        .unwrap_or_else(|| panic!("a tool list: {list}"))
-        .iter()
-        .map(|tool| tool["name"].as_str().unwrap().to_owned())
-        .collect()
-}
+use crate::common::listed_tool_names as names;
 
 /// The same over stdio: a client that ends its listen stream by closing its
 /// pipes has gone, which is no server error (the stream's final result and

@@ -20,14 +20,7 @@ fn file(name: &str) -> String {
     format!("{}/tests/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn names(list: &Value) -> Vec<String> {
-    list["result"]["tools"]
-        .as_array()
-        .unwrap_or_else(|| panic!("a tools/list result: {list}"))
-        .iter()
-        .map(|tool| tool["name"].as_str().unwrap().to_owned())
-        .collect()
-}
+use crate::common::listed_tool_names as names;
 
 fn is_tools_list_changed(message: &Value) -> bool {
     message["method"] == "notifications/tools/list_changed"
