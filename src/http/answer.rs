@@ -32,12 +32,26 @@ use crate::listing::Prepared;
 type HttpBody = BoxBody<Bytes, Infallible>;
 
 /// `response` with its placeholder answers filled in from `prepared`, and
-/// `guard` kept for as long as its body lives. A body that is neither JSON
-/// nor SSE holds no answer and is left as it is (but for the guard).
-pub fn fill<G>(response: Response<HttpBody>, prepared: Prepared, guard: G) -> Response<HttpBody>
+/// `guard` kept for as long as its body lives. A response with no
+/// `prepared` (it can hold no list answer), or whose body is neither JSON
+/// nor SSE, is left as it is but for the guard.
+pub fn fill<G>(
+    response: Response<HttpBody>,
+    prepared: Option<Prepared>,
+    guard: G,
+) -> Response<HttpBody>
 where
     G: Send + Sync + Unpin + 'static,
 {
+    let Some(prepared) = prepared else {
+        return response.map(|body| {
+            body.map_frame(move |frame| {
+                let _alive = &guard;
+                frame
+            })
+            .boxed()
+        });
+    };
     let is = |mime: &str| {
         response
             .headers()
@@ -199,6 +213,18 @@ mod tests {
         [b"data: ", message, b"\nid: ", id.as_bytes(), b"\n\n"].concat()
     }
 
+    /// A response that can hold no list answer is left as rmcp made it, even
+    /// a placeholder-shaped answer whose page is not its to fill.
+    #[tokio::test]
+    async fn a_response_with_nothing_prepared_is_left_alone() {
+        let json = answer(Vec::new(), 4);
+        let response = Response::builder()
+            .header(http::header::CONTENT_TYPE, JSON_MIME_TYPE)
+            .body(Full::new(Bytes::from(json.clone())).boxed())
+            .unwrap();
+        assert_eq!(read(fill(response, None, ())).await, json);
+    }
+
     #[tokio::test]
     async fn a_placeholder_answer_is_sent_with_its_pages_items() {
         let all = tools(8);
@@ -220,7 +246,7 @@ mod tests {
             .header(http::header::CONTENT_TYPE, EVENT_STREAM_MIME_TYPE)
             .body(body(frames.clone()))
             .unwrap();
-        let sent = read(fill(response, prepared.clone(), ())).await;
+        let sent = read(fill(response, Some(prepared.clone()), ())).await;
         let mut expected = frames.clone();
         expected[3] = sse(&answer(all[2..6].to_vec(), 3), "2/1");
         assert_eq!(
@@ -236,7 +262,7 @@ mod tests {
             .body(body(frames.clone()))
             .unwrap();
         assert_eq!(
-            read(fill(response, prepared.clone(), ())).await,
+            read(fill(response, Some(prepared.clone()), ())).await,
             frames.concat()
         );
 
@@ -245,7 +271,7 @@ mod tests {
             .header(http::header::CONTENT_TYPE, JSON_MIME_TYPE)
             .body(Full::new(Bytes::from(answer(Vec::new(), 4))).boxed())
             .unwrap();
-        let filled = fill(response, prepared.clone(), ());
+        let filled = fill(response, Some(prepared.clone()), ());
         assert_eq!(filled.body().size_hint().exact(), None);
         assert_eq!(read(filled).await, answer(all[2..6].to_vec(), 4));
     }

@@ -52,8 +52,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use ractor::{ActorCell, ActorRef, ActorRuntime, SpawnErr};
-use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
-use rmcp::transport::common::http_header::{HEADER_SESSION_ID, JSON_MIME_TYPE};
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientRequest, ErrorData, RequestId, ServerJsonRpcMessage,
+};
+use rmcp::transport::common::http_header::{
+    HEADER_LAST_EVENT_ID, HEADER_SESSION_ID, JSON_MIME_TYPE,
+};
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::{SessionId, StreamableHttpService};
 use serde_json::Value;
@@ -402,6 +406,7 @@ async fn serve(edge: &Edge, mut parts: Parts, body: Bytes) -> HttpResponse {
         // A JSON-RPC error for a request that was read: a response, 200.
         return json_rpc_error(StatusCode::OK, Some(request.id.clone()), error);
     }
+    let prepared = may_answer_tools_list(&parts, checked.as_ref()).then(Prepared::default);
     let bad_message = checked.and_then(Result::err);
     // Taken before rmcp sees the request: a stream dropped while the request
     // is handled is this request's stream too.
@@ -411,8 +416,9 @@ async fn serve(edge: &Edge, mut parts: Parts, body: Bytes) -> HttpResponse {
 
     // The handler finds it in the request (rmcp passes the head on), and the
     // session's streams through `for_response`.
-    let prepared = Prepared::default();
-    parts.extensions.insert(prepared.clone());
+    if let Some(prepared) = &prepared {
+        parts.extensions.insert(prepared.clone());
+    }
     let handling = edge
         .service
         .handle(Request::from_parts(parts, Full::new(body)));
@@ -474,6 +480,25 @@ async fn serve(edge: &Edge, mut parts: Parts, body: Bytes) -> HttpResponse {
     };
     // Moved into the body, so that it counts exactly as long as the body lives.
     answer::fill(response, prepared, open)
+}
+
+/// Whether the response to the request with head `parts` (and, if POSTed,
+/// the message `checked`) may carry a `tools/list` answer, to be filled in
+/// from the catalog's bytes: a POSTed `tools/list`, or a GET that resumes a
+/// POST's stream (its answer may come on the resumed stream). Any other
+/// response is left as rmcp makes it, with nothing allocated for it: an idle
+/// session's GET stream is most of what a session costs.
+fn may_answer_tools_list(
+    parts: &Parts,
+    checked: Option<&Result<ClientJsonRpcMessage, (Option<RequestId>, ErrorData)>>,
+) -> bool {
+    match checked {
+        Some(Ok(ClientJsonRpcMessage::Request(request))) => {
+            matches!(request.request, ClientRequest::ListToolsRequest(_))
+        }
+        Some(_) => false,
+        None => parts.method == Method::GET && parts.headers.contains_key(HEADER_LAST_EVENT_ID),
+    }
 }
 
 /// The answer to a body that could not be read. The connection closes after

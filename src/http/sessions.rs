@@ -151,8 +151,9 @@ impl Sessions {
 /// makes: rmcp passes a GET's streams no request, and maps every error of
 /// ours to a 500.
 struct Handling {
-    /// The response's [`Prepared`] (see the module doc).
-    prepared: Prepared,
+    /// The response's [`Prepared`] (see the module doc), if it may carry a
+    /// list answer.
+    prepared: Option<Prepared>,
     /// The request's session ended between rmcp's check that it exists and
     /// the message's delivery (the idle sweep, a DELETE, a scenario).
     session_gone: std::cell::Cell<bool>,
@@ -163,11 +164,14 @@ tokio::task_local! {
 }
 
 /// Run `handling` (rmcp's handling of one HTTP request) with `prepared` as
-/// its response's [`Prepared`]: the streams it opens hand their answers'
-/// pages to it. Also whether the request's session ended while rmcp handled
+/// its response's [`Prepared`], if it may carry a list answer: the streams it
+/// opens hand their answers' pages to it. Also whether the request's session ended while rmcp handled
 /// it, which rmcp would answer with a 500 though the spec says 404: its
 /// message went nowhere, and the edge answers 404 instead.
-pub(crate) async fn for_response<F: Future>(prepared: Prepared, handling: F) -> (F::Output, bool) {
+pub(crate) async fn for_response<F: Future>(
+    prepared: Option<Prepared>,
+    handling: F,
+) -> (F::Output, bool) {
     let scope = Handling {
         prepared,
         session_gone: std::cell::Cell::new(false),
@@ -438,7 +442,10 @@ type SseStream = futures::stream::PollFn<
 /// answer's page goes to the response's [`Prepared`] as its event is yielded,
 /// so that the body finds it in the frame rmcp makes of the event at once.
 fn sse_stream(mut rx: mpsc::Receiver<StreamEvent>) -> SseStream {
-    let prepared = HANDLING.try_with(|handling| handling.prepared.clone()).ok();
+    let prepared = HANDLING
+        .try_with(|handling| handling.prepared.clone())
+        .ok()
+        .flatten();
     futures::stream::poll_fn(Box::new(move |cx| {
         rx.poll_recv(cx).map(|event| {
             let StreamEvent { sse, page } = event?;
@@ -1061,8 +1068,7 @@ mod tests {
         sessions.end(&id);
 
         let ping = message(json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" }));
-        let (stream, gone) =
-            for_response(Prepared::default(), sessions.create_stream(&id, ping)).await;
+        let (stream, gone) = for_response(None, sessions.create_stream(&id, ping)).await;
         assert!(gone);
         let events: Vec<_> = stream.expect("no error for rmcp").collect().await;
         assert!(events.is_empty(), "the stream ends at once");
@@ -1070,10 +1076,7 @@ mod tests {
         let initialized = |session| {
             let message =
                 message(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
-            for_response(
-                Prepared::default(),
-                sessions.accept_message(session, message),
-            )
+            for_response(None, sessions.accept_message(session, message))
         };
         let (accepted, gone) = initialized(&id).await;
         assert!(gone);
