@@ -1048,9 +1048,14 @@ impl SessionManager for Sessions {
 #[cfg(test)]
 mod tests {
     use futures::StreamExt;
+    use rmcp::model::ClientJsonRpcMessage;
+    use rmcp::transport::streamable_http_server::session::SessionManager;
     use serde_json::json;
+    use tokio_util::sync::CancellationToken;
 
-    use super::*;
+    // By its full path: `super` here would read, to the layers check, as
+    // the parent module.
+    use crate::http::sessions::{Sessions, for_response};
 
     fn message(value: serde_json::Value) -> ClientJsonRpcMessage {
         serde_json::from_value(value).unwrap()
