@@ -124,6 +124,7 @@
 
 mod actors;
 pub mod catalog;
+mod check;
 mod cli;
 mod control;
 mod error;
