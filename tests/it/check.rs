@@ -330,6 +330,10 @@ async fn a_client_that_does_nothing_fails_every_scenario() {
         "{}",
         run.stdout
     );
+    // Over stdio it never even starts the server: no wait for one.
+    let run = check("do-nothing", &["--transport", "stdio"]).await;
+    assert_eq!(run.code, 1);
+    assert_eq!(run.failures().len(), 18, "{}", run.stdout);
 }
 
 #[tokio::test]
