@@ -500,7 +500,9 @@ async fn the_results_are_what_the_conformance_suite_reads() {
     // The suite's own pinned Node (22), which its code needs.
     let node = root.join("tests/conformance/node_modules/.bin/node");
     if !node.exists() {
-        eprintln!("skipped: needs `cd tests/conformance && npm ci` (tests/check/run installs it)");
+        eprintln!(
+            "skipped: needs `cd tests/conformance && npm ci`; tests/run runs tests/check/suite after the conformance suite installs it"
+        );
         return;
     }
     let run = check(
