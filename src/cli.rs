@@ -251,10 +251,12 @@ impl Cli {
                 size: options.size(),
                 hostile: options.hostile,
             };
-            let scenario = Scenario::load(path, &setting).map_err(|e| StartupError::Scenario {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            let fleet = options.fleet.as_deref();
+            let scenario =
+                Scenario::load_in(path, &setting, fleet).map_err(|e| StartupError::Scenario {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
             // The file's [hostile] keys over the flags'.
             options.hostile = scenario.hostile;
             options.scenario = Some(Arc::new(scenario));
@@ -314,11 +316,6 @@ impl Cli {
                 if self.report.is_some() {
                     return Err(refused(
                         "--report: a fleet's reports are served by GET /report (--control)".into(),
-                    ));
-                }
-                if self.scenario.is_some() {
-                    return Err(refused(
-                        "--scenario: not with a fleet served over HTTP".into(),
                     ));
                 }
                 options.fleet = Some(Arc::new(fleet));

@@ -71,6 +71,11 @@ impl Upstream {
         let _ = self.http.set(tracker);
     }
 
+    /// Its HTTP sessions' tracker, if it serves over HTTP.
+    pub fn http(&self) -> Option<&ActorRef<HttpServerMsg>> {
+        self.http.get()
+    }
+
     /// Stop serving, as a real server that stops does: from now on its path
     /// answers 404 and every session it had is ended (their clients get 404
     /// too). Its catalog stays, and takes changes. How many sessions ended.
