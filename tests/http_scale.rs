@@ -140,7 +140,9 @@ async fn a_change_on_one_of_a_hundred_upstreams_reaches_only_its_hundred_session
     let untouched = join(quiet).await.expect("the reader's task");
     assert_eq!(delivered.len(), PER_UPSTREAM);
     assert!(
-        delivered.iter().all(|d| d.notifications == SIGHUPS && d.ended),
+        delivered
+            .iter()
+            .all(|d| d.notifications == SIGHUPS && d.ended),
         "{delivered:?}"
     );
     assert_eq!(untouched.len(), total - PER_UPSTREAM);

@@ -551,9 +551,12 @@ pub async fn handshake_at(
             "clientInfo": { "name": client, "version": "0" },
         },
     });
-    let response = within("initialize", post_at(http, server, path, &initialize, None).send())
-        .await
-        .expect("initialize");
+    let response = within(
+        "initialize",
+        post_at(http, server, path, &initialize, None).send(),
+    )
+    .await
+    .expect("initialize");
     let session = response.headers()["mcp-session-id"]
         .to_str()
         .unwrap()
