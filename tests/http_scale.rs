@@ -34,6 +34,23 @@ fn ours() -> PathBuf {
 }
 
 const SESSIONS: usize = 2_000;
+
+/// [`SIGHUPS`] SIGHUPs, each once every session of `progress` has read the
+/// one before; then SIGTERM, a clean exit and the pidfile gone. The log.
+async fn sighups_then_sigterm(server: &mut Server, progress: &Progress) -> String {
+    for k in 1..=SIGHUPS {
+        server.signal(libc::SIGHUP);
+        within("every session's notification", progress.round(k)).await;
+    }
+    server.signal(libc::SIGTERM);
+    let status = within("the server to exit", server.child.wait())
+        .await
+        .expect("wait for the server");
+    let log = server.log();
+    assert!(status.success(), "the server exited with {status}: {log}");
+    assert!(!server.pidfile().exists(), "the pidfile is left: {log}");
+    log
+}
 const SIGHUPS: usize = 5;
 /// The server starts with this soft open-file limit, too low for 2,000
 /// sessions: it has to raise its own limit (it logs that it did).
@@ -58,18 +75,7 @@ async fn two_thousand_sessions_each_told_of_every_sighup_exactly_once_and_all_en
     let progress = Progress::new(SESSIONS);
     let reader = read_notifications(streams, Arc::clone(&progress));
 
-    for k in 1..=SIGHUPS {
-        server.signal(libc::SIGHUP);
-        within("every session's notification", progress.round(k)).await;
-    }
-
-    server.signal(libc::SIGTERM);
-    let status = within("the server to exit", server.child.wait())
-        .await
-        .expect("wait for the server");
-    let log = server.log();
-    assert!(status.success(), "the server exited with {status}: {log}");
-    assert!(!server.pidfile().exists(), "the pidfile is left: {log}");
+    let log = sighups_then_sigterm(&mut server, &progress).await;
     // The reader ends only once every stream has ended.
     let delivered = within(
         "every SSE stream to end",
@@ -120,16 +126,7 @@ async fn a_change_on_one_of_a_hundred_upstreams_reaches_only_its_hundred_session
     let progress = Progress::new(PER_UPSTREAM);
     let reader = read_notifications(changed, Arc::clone(&progress));
     let quiet = read_notifications(others, Progress::new(total - PER_UPSTREAM));
-    for k in 1..=SIGHUPS {
-        server.signal(libc::SIGHUP);
-        within("u42's sessions' notifications", progress.round(k)).await;
-    }
-    server.signal(libc::SIGTERM);
-    let status = within("the server to exit", server.child.wait())
-        .await
-        .expect("wait for the server");
-    let log = server.log();
-    assert!(status.success(), "the server exited with {status}: {log}");
+    sighups_then_sigterm(&mut server, &progress).await;
     let join = |reader: std::thread::JoinHandle<Vec<sessions::Delivered>>| {
         within(
             "every SSE stream to end",

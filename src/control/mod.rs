@@ -336,32 +336,47 @@ fn unpicked(refused: &PickError) -> ControlResponse {
 }
 
 /// `GET /state`: the server's one upstream as it always was; a fleet's
-/// upstreams by name, or with `?upstream=NAME` that one.
+/// upstreams by name (with the `pid` once), or with `?upstream=NAME` that
+/// one.
 async fn state(endpoint: &Endpoint, asked: Option<String>) -> ControlResponse {
+    let state = per_upstream(endpoint, asked, async |upstream| {
+        upstream_state(upstream).await.ok_or_else(shutting_down)
+    });
+    match state.await {
+        Ok(mut state) => {
+            if let Some(Value::Object(all)) = state.get_mut("upstreams") {
+                for one in all.values_mut().filter_map(Value::as_object_mut) {
+                    one.remove("pid");
+                }
+                state["pid"] = std::process::id().into();
+            }
+            json_response(StatusCode::OK, &state)
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// What `GET /state` and `GET /report` share: `one`'s document of the
+/// server's one upstream, or of the one `?upstream=NAME` asks for; or a
+/// fleet's, each by name under `upstreams`.
+async fn per_upstream(
+    endpoint: &Endpoint,
+    asked: Option<String>,
+    one: impl AsyncFn(&Upstream) -> Result<Value, ControlResponse>,
+) -> Result<Value, ControlResponse> {
     let upstreams = &endpoint.upstreams;
     if !upstreams.is_fleet() || asked.is_some() {
-        return match upstreams.pick(asked.as_deref()) {
-            Ok(upstream) => match upstream_state(upstream).await {
-                Some(state) => json_response(StatusCode::OK, &state),
-                None => shutting_down(),
-            },
-            Err(refused) => unpicked(&refused),
-        };
+        let upstream = upstreams
+            .pick(asked.as_deref())
+            .map_err(|refused| unpicked(&refused))?;
+        return one(upstream).await;
     }
     let mut all = serde_json::Map::new();
     for upstream in upstreams.all() {
-        let Some(mut state) = upstream_state(upstream).await else {
-            return shutting_down();
-        };
-        if let Value::Object(fields) = &mut state {
-            fields.remove("pid");
-        }
-        all.insert(upstream.name().unwrap_or_default().to_owned(), state);
+        let name = upstream.name().unwrap_or_default().to_owned();
+        all.insert(name, one(upstream).await?);
     }
-    json_response(
-        StatusCode::OK,
-        &json!({ "pid": std::process::id(), "upstreams": all }),
-    )
+    Ok(json!({ "upstreams": all }))
 }
 
 /// One upstream's state: its catalog and sessions (and, in a fleet, its
@@ -400,26 +415,10 @@ async fn upstream_state(upstream: &Upstream) -> Option<Value> {
 /// `GET /report`: the server's one report; a fleet's by upstream, or with
 /// `?upstream=NAME` that one's.
 async fn report(endpoint: &Endpoint, asked: Option<String>) -> ControlResponse {
-    let upstreams = &endpoint.upstreams;
-    if !upstreams.is_fleet() || asked.is_some() {
-        return match upstreams.pick(asked.as_deref()) {
-            Ok(upstream) => match upstream_report(upstream).await {
-                Ok(report) => json_response(StatusCode::OK, &report),
-                Err(refused) => refused,
-            },
-            Err(refused) => unpicked(&refused),
-        };
+    match per_upstream(endpoint, asked, upstream_report).await {
+        Ok(report) => json_response(StatusCode::OK, &report),
+        Err(refused) => refused,
     }
-    let mut reports = serde_json::Map::new();
-    for upstream in upstreams.all() {
-        match upstream_report(upstream).await {
-            Ok(report) => {
-                reports.insert(upstream.name().unwrap_or_default().to_owned(), report);
-            }
-            Err(refused) => return refused,
-        }
-    }
-    json_response(StatusCode::OK, &json!({ "upstreams": reports }))
 }
 
 /// One upstream's report, or the answer that it has none.

@@ -56,7 +56,7 @@ use serde_json::Value;
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest, ListKind};
 use crate::fleet::Fleet;
 use crate::hostile::Hostile;
-use crate::input_file::{InputFileError, read_regular_file};
+use crate::input_file::{InputFileError, parse_toml, read_regular_file};
 
 /// The largest scenario file read, in bytes (1 MiB): some ten thousand
 /// steps, far past any hand-written or generated test, and a bound on what
@@ -266,16 +266,7 @@ impl Scenario {
         fleet: Option<&Fleet>,
     ) -> Result<Self, ScenarioError> {
         let document: Value = if toml {
-            toml::from_str(text).map_err(|e| {
-                let line = e
-                    .span()
-                    .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-                let message = e.message().trim().replace('\n', " ");
-                ScenarioError(match line {
-                    Some(line) => format!("not valid TOML (line {line}): {message}"),
-                    None => format!("not valid TOML: {message}"),
-                })
-            })?
+            parse_toml(text).map_err(ScenarioError)?
         } else {
             serde_json::from_str(text).map_err(|e| ScenarioError(format!("not valid JSON: {e}")))?
         };
