@@ -360,20 +360,23 @@ async fn fanout(upstreams: usize, sighups: usize) {
                 "p99": ms(percentile(times, 99.0)), "max": ms(*times.last().unwrap()) })
     };
     let (o, f) = (stats(&ours), stats(&floor));
+    let get = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap();
     println!(
         "fleet fan-out: {upstreams} upstreams x {SESSIONS_EACH} sessions (opened in {:.1} s; fleet RSS {fleet_rss} KiB)",
         opened_in.as_secs_f64()
     );
     println!(
         "  SIGHUP to the last of u1's {SESSIONS_EACH} sessions, {idle} others idle: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        o["median"], o["p99"], o["max"]
+        get(&o, "median"),
+        get(&o, "p99"),
+        get(&o, "max")
     );
     println!(
         "  single server, {SESSIONS_EACH} sessions: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; ratio of medians {:.2}x",
-        f["median"],
-        f["p99"],
-        f["max"],
-        o["median"].as_f64().unwrap() / f["median"].as_f64().unwrap()
+        get(&f, "median"),
+        get(&f, "p99"),
+        get(&f, "max"),
+        get(&o, "median") / get(&f, "median")
     );
     record("fanout_one_upstream_of_100", "ms", o, f);
 }

@@ -460,7 +460,7 @@ async fn upstream_control(rest: &str, method: &Method, endpoint: &Endpoint) -> C
             tracing::info!(upstream = name, sessions = ended, "upstream stopped");
             json!({ "upstream": name, "stopped": true, "sessions_ended": ended })
         }),
-        _ => upstream.start().map(|was_stopped| {
+        _ => upstream.start().await.map(|was_stopped| {
             tracing::info!(upstream = name, "upstream started");
             json!({ "upstream": name, "stopped": false, "was_stopped": was_stopped })
         }),

@@ -86,8 +86,14 @@ impl Upstream {
     }
 
     /// Serve again, with the catalog as it is now; false if it was serving.
-    pub fn start(&self) -> Result<bool, StopError> {
-        self.http.get().ok_or(StopError::NotHttp)?;
+    /// A session that a request in flight at the stop opened is ended
+    /// first: none from before the restart serves after it.
+    pub async fn start(&self) -> Result<bool, StopError> {
+        let tracker = self.http.get().ok_or(StopError::NotHttp)?;
+        if !self.is_stopped() {
+            return Ok(false);
+        }
+        call!(tracker, HttpServerMsg::EndSessions).map_err(|_| StopError::Stopping)?;
         Ok(self.stopped.swap(false, Ordering::AcqRel))
     }
 }

@@ -360,7 +360,9 @@ impl TimelineState {
                 None => Err("skipped: no fleet upstream".into()),
             },
             StepAction::StartUpstream => match upstream {
-                Some(upstream) => upstream.start().map(drop).map_err(|e| e.to_string()),
+                Some(upstream) => (upstream.start().await)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
                 None => Err("skipped: no fleet upstream".into()),
             },
             StepAction::EndSession => match http {
