@@ -312,6 +312,7 @@ name = "remote"
 tools = 3
 prefix = "remote_"
 named_tools = ["local_weather"]
+hostile = { page_size = 1 }
 
 [[upstream]]
 name = "broken"
@@ -428,6 +429,15 @@ async fn a_broken_upstream_fails_tools_list_and_a_dead_one_answers_nothing() {
     let local = fleet.connect("local").await;
     assert_eq!(local.tool_names().await, ["echo", "weather"]);
     local.close().await;
+    // Each upstream has its own knobs: remote's pages hold one tool.
+    let remote = fleet.connect("remote").await;
+    let page = bounded("tools/list", remote.service.list_tools(None))
+        .await
+        .unwrap();
+    assert_eq!(page.tools.len(), 1);
+    assert!(page.next_cursor.is_some());
+    assert_eq!(remote.tool_names().await.len(), 4);
+    remote.close().await;
     fleet.stop().await;
 }
 
@@ -477,4 +487,29 @@ async fn a_scenario_changes_and_stops_the_upstreams_its_steps_name() {
     u2.close().await;
     drop(u3);
     fleet.stop().await;
+}
+
+#[tokio::test]
+async fn signals_change_every_upstream_or_the_one_named() {
+    for (args, told) in [
+        (vec!["--fleet", "2"], [1, 1]),
+        (vec!["--fleet", "2", "--signals-to", "u2"], [0, 1]),
+    ] {
+        let fleet = Fleet::start(&args).await;
+        let mut u1 = fleet.connect("u1").await;
+        let mut u2 = fleet.connect("u2").await;
+        fleet.server.process.sighup();
+        if told[0] == 1 {
+            u1.wait_changes(1).await;
+        }
+        u2.wait_changes(1).await;
+        tokio::time::sleep(QUIET).await;
+        assert_eq!([u1.changes(), u2.changes()], told, "{args:?}");
+        let tools = |n: usize| if n == 1 { 3 } else { 2 };
+        assert_eq!(u1.tool_names().await.len(), tools(told[0]), "{args:?}");
+        assert_eq!(u2.tool_names().await.len(), tools(told[1]), "{args:?}");
+        u1.close().await;
+        u2.close().await;
+        fleet.stop().await;
+    }
 }
