@@ -12,7 +12,7 @@ use clap::{ArgGroup, Parser, ValueEnum};
 use crate::catalog::CatalogSize;
 use crate::control::ControlOptions;
 use crate::error::StartupError;
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, FleetError};
 use crate::hostile::Hostile;
 use crate::http::{self, HttpOptions};
 use crate::input_file::{InputFileError, read_regular_file};
@@ -287,6 +287,9 @@ impl Cli {
                 };
                 Fleet::numbered(n, size, options.hostile)
             }
+            Err(_) if self.counts_given() => Err(FleetError::new(
+                "the file gives each upstream's counts: leave out --tools, --toolcount-file, --prompts and --resources",
+            )),
             Err(_) => Fleet::load(Path::new(given), options.hostile),
         }
         .map_err(|e| refused(e.to_string()))?;
@@ -329,6 +332,14 @@ impl Cli {
             }
         }
         Ok(())
+    }
+
+    /// Whether the command line sets a list's initial count.
+    fn counts_given(&self) -> bool {
+        self.tools.is_some()
+            || self.toolcount_file.is_some()
+            || self.prompts.is_some()
+            || self.resources.is_some()
     }
 
     /// The hostile behaviour these arguments ask for.

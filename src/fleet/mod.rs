@@ -160,6 +160,12 @@ impl UpstreamSpec {
 #[error("{0}")]
 pub struct FleetError(String);
 
+impl FleetError {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}
+
 /// An upstream as a fleet file spells it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -287,6 +287,10 @@ async fn a_bad_fleet_is_refused_in_one_line_naming_the_upstream() {
     for (args, expected) in [
         (vec!["--fleet", "3"], "error: --fleet 3: needs --http"),
         (
+            vec!["--http", "0", "--fleet", "f.toml", "--tools", "3"],
+            "error: --fleet f.toml: the file gives each upstream's counts",
+        ),
+        (
             vec!["--http", "0", "--fleet", "0"],
             "error: --fleet 0: a fleet has from 1 to 1000 upstreams, not 0",
         ),
