@@ -71,6 +71,9 @@ pub const MAX_CALLS: usize = 100;
 pub const MAX_REFUSED: usize = 100;
 /// The most distinct cursors counted per session (for cursor loops).
 pub const MAX_CURSORS: usize = 256;
+/// The most views kept (check mode's `view` tool); past it, the newest
+/// replaces the one before it, so the last view is always there.
+pub const MAX_VIEWS: usize = 1000;
 
 /// The protocol revision without a handshake: its notifications go only to
 /// `subscriptions/listen` streams.
@@ -158,6 +161,9 @@ pub struct Record {
     dropped_events: u64,
     /// The live listen streams that have an entry, by their client.
     listening: ListenStreams,
+    /// Check mode's views (the `view` tool), each beside the truth.
+    views: Vec<Value>,
+    dropped_views: u64,
 }
 
 impl Record {
@@ -297,6 +303,27 @@ impl Record {
             Event::Opened { session } => {
                 self.session(at_ms, Key::Session(*session));
             }
+            Event::View {
+                session,
+                comparison,
+            } => {
+                let id = match self.credit(session) {
+                    Key::Session(session) => session.to_string(),
+                    Key::Stateless => "stateless".to_owned(),
+                };
+                let view = json!({
+                    "at_ms": at_ms,
+                    "session": id,
+                    "lists": comparison.to_json(),
+                });
+                // The newest view always stands last: a client's final view
+                // is what a verdict reads first.
+                if self.views.len() >= MAX_VIEWS {
+                    self.views.pop();
+                    self.dropped_views += 1;
+                }
+                self.views.push(view);
+            }
             Event::Closed { session } => {
                 if let Some(record) = self.sessions.get_mut(&Key::Session(*session)) {
                     record.closed_ms.get_or_insert(at_ms);
@@ -417,6 +444,7 @@ impl Record {
             + self.dropped_steps
             + self.dropped_sessions
             + self.dropped_events
+            + self.dropped_views
             > 0
             || self.sessions.values().any(SessionRecord::truncated)
     }
@@ -443,7 +471,7 @@ impl Record {
             .into_iter()
             .map(|(key, record)| record.report(*key, &current))
             .collect();
-        json!({
+        let mut report = json!({
             "at_ms": at_ms,
             "truncated": self.truncated(),
             "dropped": {
@@ -455,7 +483,13 @@ impl Record {
             "changes": changes,
             "steps": self.steps,
             "sessions": sessions,
-        })
+        });
+        // Only check mode has views: every other report is as it was.
+        if !self.views.is_empty() {
+            report["views"] = Value::from(self.views.clone());
+            report["dropped"]["views"] = Value::from(self.dropped_views);
+        }
+        report
     }
 }
 
@@ -1180,5 +1214,40 @@ mod tests {
             report["sessions"][0]["changes"][0]["reached_current"],
             false
         );
+    }
+
+    #[test]
+    fn views_are_kept_bounded_with_the_newest_last() {
+        use crate::check::view::{Comparison, ListComparison};
+        let mut record = initialized();
+        let view = |version| Event::View {
+            session: S,
+            comparison: Comparison {
+                lists: vec![ListComparison {
+                    list: ListKind::Tools,
+                    version,
+                    matches: true,
+                    held: 3,
+                    missing: vec![],
+                    extra: vec![],
+                }],
+            },
+        };
+        // No view, no key: every report but check mode's is as it was.
+        assert!(record.report(5).get("views").is_none());
+        for i in 0..(MAX_VIEWS as u64 + 5) {
+            record.see(10 + i, &view(i));
+        }
+        let report = record.report(5000);
+        let views = report["views"].as_array().unwrap();
+        assert_eq!(views.len(), MAX_VIEWS);
+        assert_eq!(views[0]["lists"]["tools"]["version"], 0);
+        assert_eq!(
+            views.last().unwrap()["lists"]["tools"]["version"],
+            MAX_VIEWS as u64 + 4
+        );
+        assert_eq!(views[0]["session"], "7");
+        assert_eq!(report["dropped"]["views"], 5);
+        assert_eq!(report["truncated"], true);
     }
 }
