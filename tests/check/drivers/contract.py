@@ -1,13 +1,16 @@
-"""What every Python driver shares: the check client contract (docs/check.md,
-CONTRACT §2) read from the environment, the arguments a call builds from the
-schema the application holds, and the view it reports through the `view` tool.
-The SDK-specific half (connect, list, hooks, calls) is in each driver."""
+"""What every Python driver shares: the check client contract (docs/check.md)
+read from the environment, the arguments a call builds from the schema the
+application holds, the view it reports through the `view` tool, and the
+application's loop (re-list what a hook marked changed, report, call on
+time). Each driver says how its SDK connects, lists, hooks and calls."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+
+import anyio
 
 CONTEXT = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
 PROTOCOL = os.environ.get("MCP_CONFORMANCE_PROTOCOL_VERSION") or "2025-11-25"
@@ -69,3 +72,93 @@ class View:
         """The payload when it differs from the last one reported, else None."""
         payload = self.payload()
         return None if payload == self.reported else payload
+
+
+class Application:
+    """The contract's application; a driver subclasses it with its SDK's calls:
+    `list_page(kind, cursor) -> (items as JSON, nextCursor)` (or `list_all`
+    where the SDK walks pages itself), `call(tool, args)`, `read(uri)`, and
+    `refused(error)`: whether an error is a refused cursor (-32602)."""
+
+    def __init__(self) -> None:
+        self.view, self.stale, self.updated, self.wake = View(), set(), [], anyio.Event()
+        self.start, self.calls = None, list(CALLS)
+
+    def list_changed(self, kind: str) -> None:
+        """The SDK's hook saw notifications/{kind}/list_changed."""
+        if kind in self.view.held:
+            self.stale.add(kind)
+            self.wake.set()
+
+    def resource_updated(self, uri: str) -> None:
+        self.updated.append(str(uri))
+        self.wake.set()
+
+    async def list_all(self, kind: str) -> None:
+        """Follow nextCursor to its end: `""` is a cursor; a page that hands back
+        the cursor it was asked with is asked again but kept once; a cursor
+        refused after a change starts the walk again."""
+        items, cursor = [], None
+        for _ in range(MAX_PAGES):
+            try:
+                page, next_cursor = await self.list_page(kind, cursor)
+            except Exception as error:
+                if cursor is None or not self.refused(error):
+                    raise
+                items, cursor = [], None
+                continue
+            if cursor is None or next_cursor != cursor:
+                items += page
+            if next_cursor is None:
+                break
+            cursor = next_cursor
+        self.view.hold(kind, items)
+
+    async def report(self, always: bool = False) -> None:
+        payload = self.view.payload() if always else self.view.changed()
+        if payload is not None:
+            self.view.reported = payload
+            await self.call(VIEW_TOOL, payload)
+
+    async def refresher(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake = anyio.Event()
+            while self.stale:
+                await self.list_all(self.stale.pop())
+            while self.updated:
+                await self.read(self.updated.pop(0))
+            await self.report()
+
+    async def caller(self) -> None:
+        """Each call at its time, with arguments from the schema held then."""
+        while self.calls:
+            await anyio.sleep_until(self.start + self.calls[0]["atMs"] / 1000)
+            tool = self.calls.pop(0)["tool"]
+            if (schema := self.view.schema(tool)) is not None:
+                try:
+                    await self.call(tool, arguments(schema))
+                except Exception as error:
+                    if self.gone(error):
+                        raise
+
+    async def until_deadline(self, *more) -> None:
+        """After the handshake: list, report, then hooks and calls until durationMs."""
+        self.start = self.start or anyio.current_time()
+        for kind in LISTS:
+            await self.list_all(kind)
+        await self.report(always=True)
+        with anyio.move_on_after(self.start + DURATION_S - anyio.current_time()):
+            async with anyio.create_task_group() as tasks:
+                for task in (self.refresher, self.caller, *more):
+                    tasks.start_soon(task)
+        await self.report(always=True)
+
+    async def run(self, serve) -> None:
+        """`serve()` once, and again (a new session) while a request says its session is gone."""
+        for _ in range(10):
+            try:
+                return await serve()
+            except* Exception as group:
+                if group.subgroup(lambda e: not isinstance(e, ExceptionGroup) and not self.gone(e)):
+                    raise
