@@ -75,6 +75,17 @@ export class Application {
     });
   }
 
+  /** An SDK's auto-refresh callback, `(error, items)`: hold what it fetched, and report. */
+  refreshed(kind) {
+    return (error, items) => {
+      if (error) return console.error(`driver: refreshing ${kind}:`, error.message);
+      this.serial(() => {
+        this.hold(kind, items);
+        return this.report();
+      });
+    };
+  }
+
   resourceUpdated(uri) {
     this.serial(() => this.read(uri));
   }

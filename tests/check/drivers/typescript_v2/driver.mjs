@@ -19,18 +19,11 @@ const LIST = { tools: "listTools", prompts: "listPrompts", resources: "listResou
 
 class App extends contract.Application {
   async connect() {
-    const onChanged = (kind) => (error, items) => {
-      if (error) return console.error(`driver: refreshing ${kind}:`, error.message);
-      this.serial(() => {
-        this.hold(kind, items);
-        return this.report();
-      });
-    };
     this.client = new Client(
       { name: "dms-check-typescript-v2", version: "1.0.0" },
       {
         versionNegotiation: { mode: contract.modern ? "auto" : "legacy" },
-        listChanged: Object.fromEntries(contract.lists.map((kind) => [kind, { onChanged: onChanged(kind) }])),
+        listChanged: Object.fromEntries(contract.lists.map((kind) => [kind, { onChanged: this.refreshed(kind) }])),
       },
     );
     this.client.setNotificationHandler("notifications/resources/updated", (n) => this.resourceUpdated(n.params.uri));
