@@ -72,6 +72,10 @@ pub struct Options {
     pub control: Option<ControlOptions>,
     /// List the conformance suite's fixture tools after the catalog's.
     pub trigger_tools: bool,
+    /// Check mode: offer the `view` tool, through which a client reports the
+    /// lists it holds (docs/check.md); each call is compared with the
+    /// catalog and recorded in the client report's `views`.
+    pub view_tool: bool,
     /// Hostile but legal behaviour: paged lists, slow answers, notification
     /// storms and copies. Off by default.
     pub hostile: Hostile,
@@ -103,6 +107,7 @@ impl Options {
             ready_file: None,
             control: None,
             trigger_tools: false,
+            view_tool: false,
             hostile: Hostile::default(),
             scenario: None,
             handle_signals: false,
@@ -171,6 +176,7 @@ impl Options {
             prompts: self.prompts.is_some(),
             resources: self.resources.is_some(),
             trigger_tools: starting.trigger_tools,
+            view: self.view_tool,
         }
     }
 
@@ -205,6 +211,8 @@ pub struct ServerHandle {
     serving: watch::Sender<Option<Serving>>,
     /// Cancelled once the control endpoint, if any, owes no answer.
     control_answered: Option<CancellationToken>,
+    /// The client report's keeper, if the run is recorded.
+    recorder: Option<ActorRef<RecorderMsg>>,
 }
 
 impl ServerHandle {
@@ -235,6 +243,18 @@ impl ServerHandle {
     /// The current number of tools.
     pub async fn tool_count(&self) -> Result<usize, ServerError> {
         Ok(self.catalog().await?.tools.len())
+    }
+
+    /// The client report as it stands (what `GET /report` serves), or `None`
+    /// if the run is not recorded (neither [`Options::report`] nor
+    /// [`Options::control`]).
+    pub async fn report(&self) -> Result<Option<serde_json::Value>, ServerError> {
+        let Some(recorder) = &self.recorder else {
+            return Ok(None);
+        };
+        ractor::call!(recorder, RecorderMsg::Report)
+            .map(Some)
+            .map_err(|_| ServerError::Stopped)
     }
 
     /// Stop the server (the same path as SIGTERM) and wait until it has stopped.
@@ -425,6 +445,7 @@ async fn start_tree<T>(
         if let Some(recorder) = &recorder {
             watchers.push(Recording::new(recorder));
         }
+        let kept = recorder.clone();
         // Only a server with a control endpoint has a scraper to pay for.
         let metrics = options.control.as_ref().map(|_| {
             let metrics = MetricsWatcher::new(if many_clients { "http" } else { "stdio" });
@@ -472,9 +493,9 @@ async fn start_tree<T>(
             trigger.start(&mut starting).await?;
         }
         spawn_files(&supervisor, options, ready).await?;
-        Ok((registry, edge))
+        Ok((registry, kept, edge))
     };
-    let (registry, edge) = match children.await {
+    let (registry, recorder, edge) = match children.await {
         Ok(children) => {
             started.cancel();
             children
@@ -500,6 +521,7 @@ async fn start_tree<T>(
         service: None,
         serving,
         control_answered,
+        recorder,
     };
     Ok((handle, edge))
 }

@@ -1,0 +1,3 @@
+//! `dynamic-mcp-server check`: grade a client's handling of changing lists.
+
+pub mod view;
