@@ -19,6 +19,9 @@ export const subscribe = context.subscribe ?? [];
 export const VIEW_TOOL = "view";
 // A page walk this long is a loop, not a list.
 const MAX_PAGES = 100;
+// Every operation is given up after this long (an answer lost with a dropped
+// stream must not hang the application past its duration).
+const OPERATION_MS = 5000;
 
 /** Each required property: its `const`, else a value of its type. */
 export function argumentsFor(schema = {}) {
@@ -47,9 +50,16 @@ export class Application {
   chain = Promise.resolve();
   start = undefined;
 
-  /** Run `op` after every operation queued before it. */
+  /** Run `op` after every operation queued before it, for at most OPERATION_MS. */
   serial(op) {
-    this.chain = this.chain.then(op).catch((error) => this.failed(error));
+    const bounded = () => {
+      let timer;
+      const late = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${OPERATION_MS} ms`)), OPERATION_MS);
+      });
+      return Promise.race([op(), late]).finally(() => clearTimeout(timer));
+    };
+    this.chain = this.chain.then(bounded).catch((error) => this.failed(error));
     return this.chain;
   }
 
@@ -70,7 +80,7 @@ export class Application {
     this.stale.add(kind);
     this.serial(async () => {
       this.stale.delete(kind);
-      await this.listAll(kind);
+      await this.relist(kind);
       await this.report();
     });
   }
@@ -114,6 +124,16 @@ export class Application {
     this.hold(kind, items);
   }
 
+  /** `listAll`, and an error it raises logged (the application keeps what it held); a session gone is for `failed`. */
+  async relist(kind) {
+    try {
+      await this.listAll(kind);
+    } catch (error) {
+      if (this.gone(error)) throw error;
+      console.error(`driver: listing ${kind}:`, error?.message ?? error);
+    }
+  }
+
   payload() {
     const view = {};
     for (const [kind, items] of Object.entries(this.held)) {
@@ -135,7 +155,7 @@ export class Application {
   async begin() {
     await this.connect();
     this.start ??= Date.now();
-    for (const kind of lists) await this.listAll(kind);
+    for (const kind of lists) await this.relist(kind);
     await this.report(true);
   }
 

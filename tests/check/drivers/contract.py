@@ -27,6 +27,9 @@ SUBSCRIBE = CONTEXT.get("subscribe") or []
 VIEW_TOOL = "view"
 # A page walk this long is a loop, not a list.
 MAX_PAGES = 100
+# Every request the application makes is given up after this long (an answer
+# lost with a dropped stream must not hang it past its duration).
+REQUEST_S = 5.0
 
 
 def arguments(schema: dict) -> dict:
@@ -114,20 +117,33 @@ class Application:
             cursor = next_cursor
         self.view.hold(kind, items)
 
+    async def bounded(self, what: str, operation) -> None:
+        """Await `operation` for at most REQUEST_S; an error is logged (the
+        application keeps what it held and goes on), as an application does;
+        a session gone is for `run`."""
+        try:
+            with anyio.fail_after(REQUEST_S):
+                await operation
+        except Exception as error:
+            if self.gone(error):
+                raise
+            print(f"driver: {what}: {error!r}", file=sys.stderr)
+
     async def report(self, always: bool = False) -> None:
         payload = self.view.payload() if always else self.view.changed()
         if payload is not None:
             self.view.reported = payload
-            await self.call(VIEW_TOOL, payload)
+            await self.bounded("reporting the view", self.call(VIEW_TOOL, payload))
 
     async def refresher(self) -> None:
         while True:
             await self.wake.wait()
             self.wake = anyio.Event()
             while self.stale:
-                await self.list_all(self.stale.pop())
+                kind = self.stale.pop()
+                await self.bounded(f"listing {kind}", self.list_all(kind))
             while self.updated:
-                await self.read(self.updated.pop(0))
+                await self.bounded("reading a resource", self.read(self.updated.pop(0)))
             await self.report()
 
     async def caller(self) -> None:
@@ -136,17 +152,13 @@ class Application:
             await anyio.sleep_until(self.start + self.calls[0]["atMs"] / 1000)
             tool = self.calls.pop(0)["tool"]
             if (schema := self.view.schema(tool)) is not None:
-                try:
-                    await self.call(tool, arguments(schema))
-                except Exception as error:
-                    if self.gone(error):
-                        raise
+                await self.bounded(f"calling {tool}", self.call(tool, arguments(schema)))
 
     async def until_deadline(self, *more) -> None:
         """After the handshake: list, report, then hooks and calls until durationMs."""
         self.start = self.start or anyio.current_time()
         for kind in LISTS:
-            await self.list_all(kind)
+            await self.bounded(f"listing {kind}", self.list_all(kind))
         await self.report(always=True)
         with anyio.move_on_after(self.start + DURATION_S - anyio.current_time()):
             async with anyio.create_task_group() as tasks:
