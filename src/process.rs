@@ -14,14 +14,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 use crate::{Error, StartupError, actors, logging, serve_http, serve_stdio};
 
 /// The binary's `main`. Never inlined into the binary crate, for the reason
 /// above.
 #[inline(never)]
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(command) = cli.command.take() {
+        return run(command);
+    }
     logging::init(cli.log_level);
     let result = cli.options().map_err(Error::from).and_then(|options| {
         // Before any thread starts, so that every thread inherits the block:
@@ -52,5 +55,18 @@ pub fn main() -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::from(error.exit_code())
         }
+    }
+}
+
+/// Run a command other than the server.
+fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Check(args) => {
+            // The scenarios' servers run in this process: their routine
+            // lines (a hostile scenario, a refused cursor) are no news here.
+            logging::init_errors_only();
+            crate::check::main(args)
+        }
+        Command::CheckRelay { socket } => crate::check::relay::main(&socket),
     }
 }

@@ -74,7 +74,8 @@ pub struct Options {
     pub trigger_tools: bool,
     /// Check mode: offer the `view` tool, through which a client reports the
     /// lists it holds (docs/check.md); each call is compared with the
-    /// catalog and recorded in the client report's `views`.
+    /// catalog and recorded in the client report's `views` (with
+    /// [`Options::report`] or [`Options::control`]).
     pub view_tool: bool,
     /// Hostile but legal behaviour: paged lists, slow answers, notification
     /// storms and copies. Off by default.
@@ -211,8 +212,6 @@ pub struct ServerHandle {
     serving: watch::Sender<Option<Serving>>,
     /// Cancelled once the control endpoint, if any, owes no answer.
     control_answered: Option<CancellationToken>,
-    /// The client report's keeper, if the run is recorded.
-    recorder: Option<ActorRef<RecorderMsg>>,
 }
 
 impl ServerHandle {
@@ -243,18 +242,6 @@ impl ServerHandle {
     /// The current number of tools.
     pub async fn tool_count(&self) -> Result<usize, ServerError> {
         Ok(self.catalog().await?.tools.len())
-    }
-
-    /// The client report as it stands (what `GET /report` serves), or `None`
-    /// if the run is not recorded (neither [`Options::report`] nor
-    /// [`Options::control`]).
-    pub async fn report(&self) -> Result<Option<serde_json::Value>, ServerError> {
-        let Some(recorder) = &self.recorder else {
-            return Ok(None);
-        };
-        ractor::call!(recorder, RecorderMsg::Report)
-            .map(Some)
-            .map_err(|_| ServerError::Stopped)
     }
 
     /// Stop the server (the same path as SIGTERM) and wait until it has stopped.
@@ -445,7 +432,6 @@ async fn start_tree<T>(
         if let Some(recorder) = &recorder {
             watchers.push(Recording::new(recorder));
         }
-        let kept = recorder.clone();
         // Only a server with a control endpoint has a scraper to pay for.
         let metrics = options.control.as_ref().map(|_| {
             let metrics = MetricsWatcher::new(if many_clients { "http" } else { "stdio" });
@@ -493,9 +479,9 @@ async fn start_tree<T>(
             trigger.start(&mut starting).await?;
         }
         spawn_files(&supervisor, options, ready).await?;
-        Ok((registry, kept, edge))
+        Ok((registry, edge))
     };
-    let (registry, recorder, edge) = match children.await {
+    let (registry, edge) = match children.await {
         Ok(children) => {
             started.cancel();
             children
@@ -521,7 +507,6 @@ async fn start_tree<T>(
         service: None,
         serving,
         control_answered,
-        recorder,
     };
     Ok((handle, edge))
 }

@@ -12,6 +12,10 @@
 //!   notifications sent).
 //! - `GET /report`: the client report as it stands (see [`crate::report`]),
 //!   the same document `--report FILE` gets at exit.
+//! - `GET /verdict`: that report graded with the checks that need no
+//!   scenario (missed changes, stale calls, refused cursors, cursor loops),
+//!   `{"passed", "checks"}` in the conformance suite's check format (see
+//!   docs/check.md).
 //! - `GET /metrics`: counters and histograms for load tools, in the
 //!   OpenMetrics text format (see [`crate::metrics`]).
 //!
@@ -231,9 +235,10 @@ async fn answer(request: Request<Incoming>, endpoint: &Endpoint) -> ControlRespo
         }
         ("/state", &Method::GET) => state(endpoint).await,
         ("/report", &Method::GET) => report(endpoint).await,
+        ("/verdict", &Method::GET) => verdict(endpoint).await,
         ("/metrics", &Method::GET) => metrics(endpoint),
         ("/changes", _) => not_allowed("POST"),
-        ("/state" | "/report" | "/metrics", _) => not_allowed("GET"),
+        ("/state" | "/report" | "/verdict" | "/metrics", _) => not_allowed("GET"),
         _ => error(
             StatusCode::NOT_FOUND,
             format!(
@@ -336,6 +341,18 @@ async fn report(endpoint: &Endpoint) -> ControlResponse {
     };
     match call!(recorder, RecorderMsg::Report) {
         Ok(report) => json_response(StatusCode::OK, &report),
+        Err(_) => shutting_down(),
+    }
+}
+
+/// The live report graded with the checks that need no scenario, in the
+/// conformance suite's check format (`crate::check::grade::verdict`).
+async fn verdict(endpoint: &Endpoint) -> ControlResponse {
+    let Some(recorder) = &endpoint.recorder else {
+        return error(StatusCode::NOT_FOUND, "this server records no report");
+    };
+    match call!(recorder, RecorderMsg::Report) {
+        Ok(report) => json_response(StatusCode::OK, &crate::check::grade::verdict(&report)),
         Err(_) => shutting_down(),
     }
 }

@@ -76,6 +76,20 @@ impl McpHandler {
         Ok((page, next_cursor, range))
     }
 
+    /// The caching hints of a list answer: `--list-ttl-ms`'s for every
+    /// revision, or else [`LIST_CACHE_HINTS`] for a 2026-07-28 request and
+    /// none before it.
+    fn cache_hints(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> (Option<u64>, Option<CacheScope>) {
+        match self.profile.hostile.list_ttl_ms {
+            Some(ttl) => (Some(ttl), Some(CacheScope::Public)),
+            None if is_stateless(context) => LIST_CACHE_HINTS,
+            None => (None, None),
+        }
+    }
+
     pub(super) async fn tools_page(
         &self,
         request: Option<PaginatedRequestParams>,
@@ -110,9 +124,7 @@ impl McpHandler {
         }
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next_cursor;
-        if is_stateless(context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(context);
         Ok(result)
     }
 
@@ -137,9 +149,7 @@ impl McpHandler {
             .await?;
         let mut result = ListPromptsResult::with_all_items(page);
         result.next_cursor = next_cursor;
-        if is_stateless(context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(context);
         Ok(result)
     }
 
@@ -164,9 +174,7 @@ impl McpHandler {
             .await?;
         let mut result = ListResourcesResult::with_all_items(page);
         result.next_cursor = next_cursor;
-        if is_stateless(context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(context);
         Ok(result)
     }
 }
