@@ -33,6 +33,11 @@ def locked(folder: str, package: str) -> str:
     return lock["packages"][f"node_modules/{package}"]["version"]
 
 
+def cargo_locked(package: str) -> str:
+    lock = (ROOT / "Cargo.lock").read_text()
+    return re.search(rf'^name = "{re.escape(package)}"\nversion = "([^"]+)"$', lock, re.M).group(1)
+
+
 # Each driver's column title: the SDK and the version its run used.
 SDKS = {
     "python-v1": lambda: f"Python SDK {pinned('requirements-py1.txt', 'mcp')}",
@@ -40,6 +45,7 @@ SDKS = {
     "fastmcp": lambda: f"fastmcp {pinned('requirements-fastmcp.txt', 'fastmcp')}",
     "typescript-v1": lambda: f"TypeScript SDK {locked('node', '@modelcontextprotocol/sdk')}",
     "typescript-v2": lambda: f"TypeScript client {locked('node_v2', '@modelcontextprotocol/client')}",
+    "rmcp": lambda: f"rmcp {cargo_locked('rmcp')}",
 }
 
 
@@ -105,7 +111,10 @@ def write(path: Path, results: Path, runs: list[str]) -> None:
 def main(argv: list[str]) -> None:
     files = argv[argv.index("--write") + 1 :] if "--write" in argv else []
     args = argv[: argv.index("--write")] if "--write" in argv else argv
-    results, runs = Path(args[0]), args[1:]
+    results = Path(args[0])
+    # Columns in the SDKs' order, HTTP before stdio, whatever order they ran in.
+    order = list(SDKS)
+    runs = sorted(args[1:], key=lambda run: (order.index(run.rsplit("-", 1)[0]) if run.rsplit("-", 1)[0] in order else len(order), run))
     if not files:
         print(table(results, runs, ""))
     for name in files:
