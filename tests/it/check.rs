@@ -28,12 +28,9 @@ static BATTERIES: Semaphore = Semaphore::const_new(3);
 const BATTERY_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// What rmcp's correct driver fails, and why (docs/check.md, "Known
-/// failures"): `list_all_pages` keeps a repeated cursor's page twice, and
-/// after a dropped stream the next notification reaches it seconds late.
-const RMCP_FAILS: &[(&str, &[&str])] = &[
-    ("repeated-cursor", &["first-view-complete", "final-view"]),
-    ("stream-dropped", &["view-converges"]),
-];
+/// failures"): `list_all_pages` keeps a repeated cursor's page twice.
+const RMCP_FAILS: &[(&str, &[&str])] =
+    &[("repeated-cursor", &["first-view-complete", "final-view"])];
 
 /// The rmcp driver, built by `cargo test` beside the binary.
 fn driver() -> PathBuf {
@@ -157,10 +154,15 @@ async fn the_rmcp_driver_passes_over_http_but_for_its_known_failures() {
 }
 
 #[tokio::test]
-async fn the_rmcp_driver_passes_over_stdio_but_for_its_known_failure() {
+async fn the_rmcp_driver_passes_over_stdio_but_for_its_known_failures() {
     let run = check("", &["--transport", "stdio"]).await;
-    let want = expected(&[("repeated-cursor", &["first-view-complete", "final-view"])]);
-    assert_eq!(run.failures(), want, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.failures(),
+        expected(RMCP_FAILS),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
     // The two HTTP-only scenarios are not run over stdio.
     assert_eq!(run.scenarios(), 18);
     assert!(!run.stdout.contains("session-ended-404"), "{}", run.stdout);
@@ -309,9 +311,10 @@ async fn a_client_that_polls_lists_more_than_it_is_told() {
     assert_fails("poll", want).await;
 }
 
-/// rmcp's own reconnection decides when a dropped stream comes back, so the
-/// broken mode (no SSE retry) fails what the correct driver fails there and
-/// no more: docs/check.md says why this check is not yet honest.
+/// rmcp's client reconnects a dropped stream when the server's SSE `retry`
+/// hint says (3 s), whatever retry policy the application sets, so the
+/// broken mode (`NeverRetry`) fails what the correct driver fails and no
+/// more: docs/check.md says why this scenario is not yet honest for rmcp.
 #[tokio::test]
 async fn a_client_that_ignores_a_dropped_stream_is_not_yet_told_apart() {
     assert_fails("ignore-dropped-stream", expected(RMCP_FAILS)).await;
@@ -327,6 +330,10 @@ async fn a_client_that_does_nothing_fails_every_scenario() {
         "{}",
         run.stdout
     );
+    // Over stdio it never even starts the server: no wait for one.
+    let run = check("do-nothing", &["--transport", "stdio"]).await;
+    assert_eq!(run.code, 1);
+    assert_eq!(run.failures().len(), 18, "{}", run.stdout);
 }
 
 #[tokio::test]
@@ -448,6 +455,42 @@ async fn the_list_names_each_scenario_and_its_reports() {
     }
 }
 
+/// docs/check.md's battery table has a row for each scenario `--list`
+/// shows, and no other.
+#[tokio::test]
+async fn the_docs_list_the_battery() {
+    let output = bounded(
+        "check --list",
+        tokio::process::Command::new(BIN)
+            .args(["check", "--list"])
+            .output(),
+    )
+    .await
+    .unwrap();
+    let listed: BTreeSet<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/check.md"))
+        .unwrap();
+    let section = docs
+        .split("## The battery")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let table: BTreeSet<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(table, listed);
+}
+
 /// The results are read by the conformance suite's own code: its pinned
 /// package's `ul` (results folder) and `ol` (baseline) run on them, through
 /// tests/check/suite.mjs, which also checks every check's fields and types.
@@ -457,7 +500,9 @@ async fn the_results_are_what_the_conformance_suite_reads() {
     // The suite's own pinned Node (22), which its code needs.
     let node = root.join("tests/conformance/node_modules/.bin/node");
     if !node.exists() {
-        eprintln!("skipped: needs `cd tests/conformance && npm ci` (tests/check/run installs it)");
+        eprintln!(
+            "skipped: needs `cd tests/conformance && npm ci`; tests/run runs tests/check/suite after the conformance suite installs it"
+        );
         return;
     }
     let run = check(
