@@ -83,6 +83,13 @@ class Application:
     where the SDK walks pages itself), `call(tool, args)`, `read(uri)`, and
     `refused(error)`: whether an error is a refused cursor (-32602)."""
 
+    def gone(self, error) -> bool:
+        """Whether a request failed because its session is gone (a 404): the
+        Python SDKs say "Session terminated", code 32600 (sic) in 1.x and
+        -32600 in 2.x (their streamable_http.py)."""
+        code = getattr(error, "code", None) or getattr(getattr(error, "error", None), "code", None)
+        return code in (32600, -32600) and "terminated" in str(error)
+
     def __init__(self) -> None:
         self.view, self.stale, self.updated, self.wake = View(), set(), [], anyio.Event()
         self.start, self.calls = None, list(CALLS)

@@ -13,7 +13,6 @@ import anyio
 from fastmcp import Client
 from fastmcp.client.messages import MessageHandler
 from fastmcp.client.transports import StdioTransport
-from mcp import MCPError
 
 import contract
 
@@ -42,9 +41,6 @@ class App(contract.Application):
     async def list_all(self, kind: str) -> None:
         items = await getattr(self.client, f"list_{kind}")()
         self.view.hold(kind, [i.model_dump(by_alias=True, mode="json") for i in items])
-
-    def gone(self, error) -> bool:
-        return isinstance(error, MCPError) and error.code == -32600 and "terminated" in str(error)
 
     async def call(self, tool, args):
         await self.client.call_tool(tool, args)

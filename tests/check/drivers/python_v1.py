@@ -38,9 +38,6 @@ class App(contract.Application):
     def refused(self, error) -> bool:
         return isinstance(error, McpError) and error.error.code == -32602
 
-    def gone(self, error) -> bool:
-        return isinstance(error, McpError) and error.error.code == 32600
-
     async def call(self, tool, args):
         await self.session.call_tool(tool, args)
 

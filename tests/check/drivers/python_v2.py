@@ -54,9 +54,6 @@ class App(contract.Application):
     def refused(self, error) -> bool:
         return isinstance(error, MCPError) and error.code == -32602
 
-    def gone(self, error) -> bool:
-        return isinstance(error, MCPError) and error.code == -32600 and "terminated" in str(error)
-
     async def call(self, tool, args):
         await self.client.call_tool(tool, args)
 
