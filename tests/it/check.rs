@@ -151,6 +151,17 @@ async fn the_rmcp_driver_passes_over_http_but_for_its_known_failures() {
     );
     assert_eq!(run.scenarios(), 20);
     assert_eq!(run.code, 1);
+    // Each report the grading read, views and all, has the schema's shape.
+    for entry in std::fs::read_dir(run.results.path()).unwrap() {
+        let path = entry.unwrap().path().join("report.json");
+        let report: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(
+            report["views"].as_array().is_some_and(|v| !v.is_empty()),
+            "{}",
+            path.display()
+        );
+        crate::report::assert_valid(&report);
+    }
 }
 
 #[tokio::test]
