@@ -23,7 +23,7 @@ SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
 PURE = {
     ("catalog",), ("tools",), ("prompts",), ("resources",), ("pagination",),
     ("hostile",), ("observe",), ("revision",), ("notice",),
-    ("scenario",), ("report",), ("verdict",), ("verdict", "baseline"), ("verdict", "results"),
+    ("scenario",), ("report",), ("fleet",), ("verdict",), ("verdict", "baseline"), ("verdict", "results"),
     ("check", "view"), ("check", "battery"), ("check", "grade"),
 }
 # Modules whose file holds an actor (message enum, state, Actor impl, handle).

@@ -129,6 +129,7 @@ mod check;
 mod cli;
 mod control;
 mod error;
+mod fleet;
 #[cfg(test)]
 mod fuzzing;
 mod hostile;

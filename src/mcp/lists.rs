@@ -96,7 +96,25 @@ impl McpHandler {
         context: &RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let catalog = self.snapshot().await?;
-        let listed = catalog.tools.definitions();
+        let upstream = self.profile.upstream.as_deref();
+        if let Some(upstream) = upstream
+            && upstream.fail_tools_list
+        {
+            self.see(&context.meta, |session| Event::Request {
+                session,
+                method: "tools/list",
+            })
+            .await;
+            let message = format!("tools/list fails on upstream {}", upstream.name);
+            return Err(McpError::internal_error(message, None));
+        }
+        // A fleet upstream that names its tools otherwise lists copies.
+        let renamed = upstream
+            .filter(|upstream| upstream.renames_tools())
+            .map(|upstream| upstream.tools(catalog.tools.definitions()));
+        let listed = renamed
+            .as_deref()
+            .unwrap_or_else(|| catalog.tools.definitions());
         let offer = self.profile.offer;
         let triggers = match offer.trigger_tools {
             true => trigger_tools::definitions(),
@@ -115,7 +133,9 @@ impl McpHandler {
                 (request.as_ref(), &context.meta),
             )
             .await?;
-        if let Some(prepared) = context.extensions.get::<Prepared>() {
+        if let Some(prepared) = context.extensions.get::<Prepared>()
+            && renamed.is_none()
+        {
             // The transport writes the page's tools from the catalog's bytes.
             match tools_listing(&catalog.tools, range, offer) {
                 Ok(page) => prepared.put(context.id.clone(), page),

@@ -28,6 +28,7 @@ mod changes;
 mod check;
 mod conformance_stdio;
 mod discover;
+mod fleet;
 mod fuzz_stdio;
 mod hardening_stdio;
 mod http_edge;
