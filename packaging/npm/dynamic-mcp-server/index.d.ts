@@ -33,6 +33,61 @@ export type State = Record<string, unknown>;
 /** The client report (GET /report): `changes`, `steps` and `sessions`; see the project's docs/report.md. */
 export type Report = Record<string, unknown>;
 
+/** A check in the MCP conformance suite's format. */
+export interface Check {
+  id: string;
+  name: string;
+  description: string;
+  status: "SUCCESS" | "FAILURE" | "WARNING" | "SKIPPED" | "INFO";
+  timestamp: string;
+  specReferences?: { id: string; url: string }[];
+  details?: Record<string, unknown>;
+  errorMessage?: string;
+  logs?: string[];
+}
+
+/** The server's grade of what its clients did (GET /verdict). */
+export interface Verdict {
+  /** No check is a FAILURE or a WARNING. */
+  passed: boolean;
+  checks: Check[];
+  /** One line per failing check: its id and its evidence. */
+  failures: string[];
+}
+
+export interface CheckOptions {
+  /** The client program: a command line as `sh -c` reads it, or its arguments. Over HTTP it gets the server URL as its last argument. */
+  client: string | string[];
+  transport?: "http" | "stdio";
+  /** Only these scenarios (default: all). */
+  scenarios?: string[];
+  /** Keep the results here (default: a temporary folder, removed). */
+  results?: string;
+  /** A baseline of known failures (YAML, the conformance suite's shape). */
+  expectedFailures?: string;
+  /** Seconds each scenario may take. */
+  timeout?: number;
+  /** The server binary (default: $DYNAMIC_MCP_SERVER_BIN, else the platform package's). */
+  binary?: string;
+}
+
+/** What `dynamic-mcp-server check` said. */
+export interface CheckOutcome {
+  /** Exit status 0: no check failed outside the baseline. */
+  passed: boolean;
+  status: number;
+  /** The verdict table it printed. */
+  table: string;
+  /** Each scenario's checks, from its results folder. */
+  scenarios: Record<string, Check[]>;
+  /** One line per failing check: scenario, id and evidence. */
+  failures: string[];
+  stderr: string;
+}
+
+/** Run `dynamic-mcp-server check` against a client program. */
+export function check(options: CheckOptions): Promise<CheckOutcome>;
+
 export interface DynamicServer {
   /** The PID; on stdio, of the server the client started (throws if none has yet). */
   readonly pid: number;
@@ -66,6 +121,8 @@ export interface DynamicServer {
   state(): Promise<State>;
   /** What each client did about each change (GET /report). */
   report(): Promise<Report>;
+  /** Grade what the clients did so far with the checks of `dynamic-mcp-server check` (GET /verdict). */
+  verdict(): Promise<Verdict>;
   /** Stop the server and remove its temporary folder; resolves to an HTTP server's exit code. */
   stop(): Promise<number | null>;
 }

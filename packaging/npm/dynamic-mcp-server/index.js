@@ -2,7 +2,8 @@
 // (over HTTP itself, or on stdio by handing the client its command line),
 // learns its PID and URLs from the files the server writes, drives its changes
 // and stops it leaving nothing behind; listChangedCounter() counts the
-// list_changed notifications an SDK Client receives. Types: index.d.ts.
+// list_changed notifications an SDK Client receives; check() grades a client
+// program with `dynamic-mcp-server check`. Types: index.d.ts.
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -281,6 +282,22 @@ class DynamicServer {
     }
   }
 
+  /** Grade what this server's clients did so far (GET /verdict): `{ passed, checks, failures }`. */
+  async verdict() {
+    let answer;
+    try {
+      answer = await this.#control("GET", "/verdict");
+    } catch (error) {
+      if (error instanceof ControlError && error.status === 404) {
+        throw new Error("dynamic-mcp-server: this server has no /verdict on its control endpoint (a newer release has)");
+      }
+      throw error;
+    }
+    const checks = answer.checks ?? [];
+    const failed = failures(checks);
+    return { passed: answer.passed ?? failed.length === 0, checks, failures: failed };
+  }
+
   async #control(method, route, body) {
     if (!this.#options.control) throw new Error("dynamic-mcp-server: started without control: true");
     await this.#waitPid();
@@ -324,6 +341,50 @@ class DynamicServer {
     }
     fs.rmSync(this.#dir, { recursive: true, force: true });
     return code;
+  }
+}
+
+/** One line per check that fails its scenario (FAILURE or WARNING, the conformance suite's rule). */
+function failures(checks, prefix = "") {
+  return checks
+    .filter((c) => c.status === "FAILURE" || c.status === "WARNING")
+    .map((c) => `${prefix}${c.id}: ${c.errorMessage ?? c.description ?? ""}`);
+}
+
+/** A command line for `sh -c`: each argument single-quoted. */
+const shellJoin = (argv) => argv.map((a) => `'${String(a).replaceAll("'", "'\\''")}'`).join(" ");
+
+/**
+ * Run `dynamic-mcp-server check` against a client program (see index.d.ts):
+ * resolves to `{ passed, status, table, scenarios, failures, stderr }`.
+ */
+export async function check(options) {
+  const { client, transport = "http", scenarios = [], results, expectedFailures, timeout, binary } = options;
+  const folder = results ?? fs.mkdtempSync(path.join(os.tmpdir(), "dynamic-mcp-check-"));
+  const args = ["check", "--client", Array.isArray(client) ? shellJoin(client) : client, "--transport", transport];
+  args.push("--results", folder);
+  for (const name of scenarios) args.push("--scenario", name);
+  if (expectedFailures !== undefined) args.push("--expected-failures", expectedFailures);
+  if (timeout !== undefined) args.push("--timeout", String(timeout));
+  try {
+    const child = spawn(binary ?? binaryPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
+    let [table, stderr] = ["", ""];
+    child.stdout.on("data", (chunk) => (table += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    const status = await new Promise((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
+    if (status === 2) throw new Error(`dynamic-mcp-server check refused its arguments: ${stderr.trim()}`);
+    const found = {};
+    for (const name of fs.readdirSync(folder).sort()) {
+      const text = readIfExists(path.join(folder, name, "checks.json"));
+      if (text !== undefined) found[name] = JSON.parse(text);
+    }
+    const failed = Object.entries(found).flatMap(([name, checks]) => failures(checks, `${name} `));
+    return { passed: status === 0, status, table, scenarios: found, failures: failed, stderr };
+  } finally {
+    if (results === undefined) fs.rmSync(folder, { recursive: true, force: true });
   }
 }
 

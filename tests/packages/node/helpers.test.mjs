@@ -13,7 +13,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { binaryPath, startDynamicServer } from "dynamic-mcp-server";
+import { binaryPath, check, startDynamicServer } from "dynamic-mcp-server";
+
+import { connect } from "./connect.mjs";
 
 const gone = (pid) => {
   try {
@@ -83,4 +85,33 @@ test("a stdio server has no pid before a client starts it, and no mcpUrl", async
   assert.equal(server.mcpUrl, undefined);
   await assert.rejects(server.state(), /started without control/);
   await server.stop();
+});
+
+test("verdict() passes a client that re-lists and fails one that calls a removed tool", async (t) => {
+  const { server, client, changes, names } = await connect(t, { tools: 3 });
+  assert.deepEqual(await names(), ["echo", "calculator", "counter"]);
+  await server.addTool();
+  await changes.waitFor(1);
+  assert.equal((await names()).length, 4);
+  let verdict = await server.verdict();
+  assert.ok(verdict.passed, JSON.stringify(verdict.failures));
+  assert.deepEqual(verdict.failures, []);
+  assert.ok(verdict.checks.length > 0, "the checks it passed are there too");
+  await server.removeTool("echo4");
+  await changes.waitFor(2);
+  await assert.rejects(client.callTool({ name: "echo4", arguments: { message: "stale" } }), /echo4/);
+  verdict = await server.verdict();
+  assert.equal(verdict.passed, false);
+  assert.ok(verdict.failures.some((line) => line.includes("echo4")), JSON.stringify(verdict.failures));
+});
+
+test("check() fails a client that does nothing in every scenario, and refuses bad arguments", async () => {
+  const outcome = await check({ client: ["true"] });
+  assert.equal(outcome.status, 1);
+  assert.equal(outcome.passed, false);
+  const scenarios = Object.keys(outcome.scenarios);
+  assert.ok(scenarios.length >= 18, scenarios.join(" "));
+  assert.deepEqual(new Set(outcome.failures.map((line) => line.split(" ")[0])), new Set(scenarios));
+  assert.match(outcome.table, /FAIL/);
+  await assert.rejects(check({ client: "true", scenarios: ["no-such-scenario"] }), /refused its arguments/);
 });

@@ -3,11 +3,14 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import {
+  type CheckOutcome,
   ControlError,
+  check,
   type DynamicServer,
   type ListChangedCounter,
   listChangedCounter,
   startDynamicServer,
+  type Verdict,
 } from "dynamic-mcp-server";
 
 export async function typed(): Promise<void> {
@@ -23,6 +26,10 @@ export async function typed(): Promise<void> {
   } catch (error) {
     if (error instanceof ControlError) console.log(error.status, error.error);
   }
+  const verdict: Verdict = await server.verdict();
+  const failed: string[] = verdict.passed ? [] : verdict.failures;
+  const outcome: CheckOutcome = await check({ client: ["node", "client.mjs"], transport: "stdio", scenarios: ["storm"], timeout: 10 });
+  console.log(failed, verdict.checks[0]?.status, outcome.passed, outcome.scenarios["storm"]?.[0]?.id);
   const pid: number = server.pid;
   const url: string | undefined = server.mcpUrl ?? server.controlUrl;
   const code: number | null = await server.stop();

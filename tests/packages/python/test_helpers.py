@@ -1,5 +1,6 @@
 """DynamicServer itself: HTTP start-up, clear errors, and nothing left behind
-(the process reaped, the temporary folder removed), with or without pytest."""
+(the process reaped, the temporary folder removed), with or without pytest;
+verdict() and check(), the grades of `dynamic-mcp-server check`."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import anyio
 import pytest
-from dynamic_mcp_server import DynamicServer, ServerError, find_executable
+from dynamic_mcp_server import DynamicServer, ListChangedCounter, ServerError, check, find_executable
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from client import without_client
+from client import call, connect, names, without_client
 
 pytestmark = pytest.mark.anyio
 
@@ -122,3 +123,41 @@ def test_files_left_by_a_process_that_is_gone_name_no_server():
         assert server.state()["tools"]["items"][0]["name"] == "echo"
     assert client.wait(30) == 0
     client.stdin.close()
+
+
+async def test_verdict_passes_a_client_that_re_lists_and_fails_one_that_calls_a_removed_tool():
+    counter = ListChangedCounter()
+    async with DynamicServer(tools=3) as server:
+        async with connect(server, counter) as session:
+            assert await names(session) == ["echo", "calculator", "counter"]
+            server.add_tool()
+            await counter.wait_for(1)
+            assert len(await names(session)) == 4
+            verdict = server.verdict()
+            assert verdict.passed and verdict and verdict.failures == [], verdict
+            assert verdict.checks, "the checks it passed are there too"
+            server.remove_tool("echo4")
+            await counter.wait_for(2)
+            with pytest.raises(Exception, match="echo4"):  # the client called what it was told is gone
+                await call(session, "echo4", message="stale")
+            verdict = server.verdict()
+            assert not verdict.passed and not verdict, verdict
+            assert any("echo4" in line for line in verdict.failures), verdict
+            assert "passed=False" in repr(verdict)
+
+
+def test_check_fails_a_client_that_does_nothing_in_every_scenario():
+    outcome = check(["true"])
+    assert outcome.status == 1 and not outcome.passed and not outcome, outcome
+    assert len(outcome.scenarios) >= 18, sorted(outcome.scenarios)
+    failed = {line.split()[0] for line in outcome.failures}
+    assert failed == set(outcome.scenarios), "every scenario has a failing check"
+    assert "FAIL" in outcome.table
+
+
+def test_check_keeps_the_results_where_asked_and_refuses_bad_arguments(tmp_path):
+    outcome = check("true", scenarios=["tool-removed-then-called"], results=tmp_path / "results")
+    assert list(outcome.scenarios) == ["tool-removed-then-called"]
+    assert (tmp_path / "results" / "tool-removed-then-called" / "checks.json").is_file(), "kept where asked"
+    with pytest.raises(ServerError, match="refused its arguments"):
+        check("true", scenarios=["no-such-scenario"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal as signals
 import subprocess
@@ -17,9 +18,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 if TYPE_CHECKING:
     from mcp import StdioServerParameters
@@ -57,6 +59,102 @@ class ControlError(ServerError):
         super().__init__(f"{status}: {error}")
         self.status = status
         self.error = error
+
+
+# A check's statuses that fail its scenario (the conformance suite's rule).
+_FAILING = ("FAILURE", "WARNING")
+
+
+def _failures(checks: list[dict[str, Any]]) -> list[str]:
+    return [f"{c.get('id')}: {c.get('errorMessage') or c.get('description', '')}" for c in checks if c.get("status") in _FAILING]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The server's grade of what its clients did (``GET /verdict``): ``checks``
+    in the MCP conformance suite's format (``id``, ``status``, ``errorMessage``,
+    ...); ``passed`` when none of them is a FAILURE or a WARNING."""
+
+    passed: bool
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per failing check: its id and its evidence."""
+        return _failures(self.checks)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"Verdict(passed={self.passed}, failures={self.failures!r})"
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What ``dynamic-mcp-server check`` said: its exit ``status`` (0: no check
+    failed outside the baseline), its verdict ``table``, and each scenario's
+    checks (``scenarios``, read from its results folder)."""
+
+    status: int
+    table: str
+    scenarios: dict[str, list[dict[str, Any]]]
+    stderr: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == 0
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per failing check: scenario, id and evidence."""
+        return [f"{name} {line}" for name, checks in self.scenarios.items() for line in _failures(checks)]
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckOutcome(status={self.status}, failures={self.failures!r})"
+
+
+def check(
+    client: str | Sequence[str],
+    *,
+    transport: Literal["http", "stdio"] = "http",
+    scenarios: Sequence[str] = (),
+    results: str | os.PathLike[str] | None = None,
+    expected_failures: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    executable: str | None = None,
+) -> CheckOutcome:
+    """Run ``dynamic-mcp-server check`` against a client program and return its
+    outcome. ``client`` is its command line (a string as the shell splits it,
+    or a list of arguments); over HTTP it gets the server URL as its last
+    argument, over stdio the server's command line in its context (see the
+    project's docs/check.md). ``scenarios`` picks some (default: all);
+    ``results`` keeps the results folder (default: a temporary one, removed);
+    ``timeout`` bounds each scenario (seconds)."""
+    command = client if isinstance(client, str) else shlex.join(client)
+    folder = Path(results) if results is not None else Path(tempfile.mkdtemp(prefix="dynamic-mcp-check-"))
+    args = [executable or find_executable(), "check", "--client", command, "--transport", transport]
+    args += ["--results", str(folder)]
+    for name in scenarios:
+        args += ["--scenario", name]
+    if expected_failures is not None:
+        args += ["--expected-failures", str(expected_failures)]
+    if timeout is not None:
+        args += ["--timeout", str(timeout)]
+    try:
+        run = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+        if run.returncode == 2:
+            raise ServerError(f"dynamic-mcp-server check refused its arguments: {run.stderr.strip()}")
+        found = {}
+        for checks in sorted(folder.glob("*/checks.json")):
+            found[checks.parent.name] = json.loads(checks.read_text())
+        return CheckOutcome(run.returncode, run.stdout, found, run.stderr)
+    finally:
+        if results is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def find_executable() -> str:
@@ -313,6 +411,20 @@ class DynamicServer:
             if error.status == 404:
                 raise ServerError("this server has no /report on its control endpoint (a newer release has)") from None
             raise
+
+    def verdict(self) -> Verdict:
+        """Grade what this server's clients did so far with the checks of
+        ``dynamic-mcp-server check`` (``GET /verdict``), as a :class:`Verdict`:
+        end a test with ``assert server.verdict().passed``."""
+        try:
+            answer = self._control("GET", "/verdict")
+        except ControlError as error:
+            if error.status == 404:
+                raise ServerError("this server has no /verdict on its control endpoint (a newer release has)") from None
+            raise
+        checks = list(answer.get("checks") or [])
+        passed = answer.get("passed")
+        return Verdict(bool(passed) if passed is not None else not _failures(checks), checks)
 
     # -- plumbing ---------------------------------------------------------------
 
