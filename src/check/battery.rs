@@ -478,11 +478,14 @@ from = "initialized"
 [hostile]
 list_ttl_ms = 3600000
 
+# From the server's start, not from notifications/initialized, which a
+# 2026-07-28 client never sends: the change comes once the client has
+# listed (with its hour of ttlMs) and opened its listen stream.
 [[steps]]
 change = "add_tool"
-at_ms = 500
-from = "initialized"
+at_ms = 2500
 "#,
+        duration_ms: 4500,
         protocol: "2026-07-28",
         spec: &[&SPEC_CACHING],
         checks: &[FinalView, ViewConverges, RelistedToEnd],
