@@ -274,7 +274,7 @@ fn parse_item_count(text: &str) -> Result<usize, String> {
 }
 
 /// A positive number of seconds, fractions allowed.
-fn parse_seconds(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
         Ok(seconds) if seconds > 0.0 && seconds.is_finite() => {
             Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))

@@ -138,6 +138,7 @@ mod metrics;
 mod notice;
 mod observe;
 mod pagination;
+mod probe;
 pub mod process;
 mod prompts;
 mod report;
@@ -149,6 +150,7 @@ mod tools;
 mod transport;
 mod trigger;
 mod trigger_tools;
+mod verdict;
 
 pub use actors::signals::block_change_signals;
 pub use control::ControlOptions;

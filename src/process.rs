@@ -21,6 +21,11 @@ use crate::{Error, StartupError, actors, logging, serve_http, serve_stdio};
 /// above.
 #[inline(never)]
 pub fn main() -> ExitCode {
+    // `probe` is a client of a gateway, not a server: its own command line.
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|first| first == "probe") {
+        return crate::probe::main(std::env::args_os().skip(1));
+    }
     let cli = Cli::parse();
     logging::init(cli.log_level);
     let result = cli.options().map_err(Error::from).and_then(|options| {

@@ -1,0 +1,764 @@
+//! The probe's scenarios: each makes one change on one upstream (or none)
+//! and grades what the gateway passed on downstream, as checks in the
+//! conformance suite's format.
+//!
+//! The changes go to the last upstream named; the others stay still, so a
+//! gateway that empties or reorders the other upstreams' tools shows it. The
+//! gateway's tool names are matched to the upstreams' by what changed
+//! between two listings (a gateway may prefix, suffix or keep the names), and
+//! its routing by the upstreams' own reports: which upstream served the call.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use rmcp::model::Tool;
+use serde_json::{Value, json};
+use tokio::process::Command;
+use tokio::time::{Instant, sleep, timeout};
+
+use super::gateway::{Gateway, Target, revision, text};
+use super::upstream::{Traffic, Upstream, relisted_after, traffic};
+use crate::verdict::{Check, SpecReference, Status};
+
+/// The scenarios, in the order they run, with what each shows.
+pub const SCENARIOS: &[(&str, &str)] = &[
+    (
+        "gateway-capabilities",
+        "the gateway's initialize result advertises tools.listChanged (agentgateway #2077: clients drop notifications a server never advertised)",
+    ),
+    (
+        "gateway-tool-added",
+        "a tool added on one upstream: the gateway notifies, its list is current when it does (vmcp PR #1), it lists the new tool, the other upstreams' tools stay (agentgateway #742), and a call routes to that upstream",
+    ),
+    (
+        "gateway-tool-removed",
+        "that tool removed: the gateway notifies, drops it from its list, and no longer routes its calls",
+    ),
+    (
+        "gateway-rug-pull",
+        "the upstream's echo changed under its name: the gateway passes the new schema on or blocks the tool, never the old schema",
+    ),
+    (
+        "gateway-name-clash",
+        "tool names every upstream has stay distinct in the gateway's list, and each routes to its own upstream (ContextForge #4294, docker/mcp-gateway #11, Kuadrant #117)",
+    ),
+    (
+        "gateway-list-per-call",
+        "calls through the gateway do not list the upstream each time (litellm #23544)",
+    ),
+];
+
+/// How often the probe re-lists while it waits for the gateway's list to change.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Calls made to see whether each one costs an upstream `tools/list`.
+const CALLS_PER_LIST_PROBE: u64 = 3;
+
+/// The MCP specification sections the checks rest on.
+const SPEC_TOOLS: (&str, &str) = (
+    "MCP-Tools-List-Changed",
+    "https://modelcontextprotocol.io/specification/2025-11-25/server/tools#list-changed-notification",
+);
+const SPEC_CAPABILITIES: (&str, &str) = (
+    "MCP-Tools-Capabilities",
+    "https://modelcontextprotocol.io/specification/2025-11-25/server/tools#capabilities",
+);
+const SPEC_CALLING: (&str, &str) = (
+    "MCP-Tools-Calling",
+    "https://modelcontextprotocol.io/specification/2025-11-25/server/tools#calling-tools",
+);
+
+/// The probe's connection and what it learned so far.
+pub struct Probe {
+    pub target: Target,
+    pub upstreams: Vec<Upstream>,
+    /// The longest the probe waits for any one thing the gateway owes.
+    pub wait: Duration,
+    /// A command that approves the upstream's current tools, for a gateway
+    /// that holds changes until a person approves them (run through `sh -c`).
+    pub approve: Option<String>,
+    /// Where a stdio gateway's stderr and the approval command's output go.
+    pub log: PathBuf,
+    pub gateway: Gateway,
+    /// The tool `gateway-tool-added` saw appear: its name at the gateway.
+    added: Option<Tool>,
+}
+
+/// What the gateway did after one upstream change.
+struct Observed {
+    /// From the change to the gateway's `list_changed`.
+    notified: Option<Duration>,
+    /// From the change to the upstream's first `tools/list` answer to the
+    /// gateway (the upstream's report; a pass-through gateway's first is
+    /// the probe's own re-list).
+    relisted: Option<Duration>,
+    /// Whether the probe's list right after the notification showed it.
+    current_on_notice: Option<bool>,
+    /// From the change to the gateway's list showing it.
+    listed: Option<Duration>,
+    /// The list showed it only after the approval command and a reconnect.
+    after_approval: bool,
+    before: Vec<Tool>,
+    after: Vec<Tool>,
+}
+
+impl Probe {
+    pub async fn connect(
+        target: Target,
+        upstreams: Vec<Upstream>,
+        wait: Duration,
+        approve: Option<String>,
+        log: PathBuf,
+    ) -> Result<Self, String> {
+        if let Some(command) = &approve {
+            run_approval(command, &log, wait).await?;
+        }
+        let gateway = Gateway::connect(&target, &log, wait).await?;
+        Ok(Self {
+            target,
+            upstreams,
+            wait,
+            approve,
+            log,
+            gateway,
+            added: None,
+        })
+    }
+
+    /// Run one scenario by name.
+    pub async fn run(&mut self, scenario: &str) -> Vec<Check> {
+        let result = match scenario {
+            "gateway-capabilities" => Ok(self.capabilities()),
+            "gateway-tool-added" => self.tool_added().await,
+            "gateway-tool-removed" => self.tool_removed().await,
+            "gateway-rug-pull" => self.rug_pull().await,
+            "gateway-name-clash" => self.name_clash().await,
+            "gateway-list-per-call" => self.list_per_call().await,
+            other => Err(format!("no scenario {other}")),
+        };
+        result.unwrap_or_else(|error| {
+            vec![check(
+                &format!("{scenario}-ran"),
+                "The scenario ran",
+                "the probe could drive the upstream and reach the gateway",
+                Status::Failure,
+                json!({}),
+                Some(error),
+                SPEC_TOOLS,
+            )]
+        })
+    }
+
+    fn changed(&self) -> &Upstream {
+        self.upstreams.last().expect("at least one upstream")
+    }
+
+    fn capabilities(&self) -> Vec<Check> {
+        let advertised = self.gateway.advertises_list_changed();
+        vec![check(
+            "gateway-advertises-list-changed",
+            "The gateway advertises tools.listChanged",
+            "a server that sends notifications/tools/list_changed declares tools.listChanged in its capabilities",
+            status(advertised),
+            json!({ "initialize": self.gateway.info() }),
+            (!advertised).then(|| {
+                "the gateway's initialize result has no tools.listChanged: clients may ignore its notifications".to_owned()
+            }),
+            SPEC_CAPABILITIES,
+        )]
+    }
+
+    async fn tool_added(&mut self) -> Result<Vec<Check>, String> {
+        let upstream_before = self.changed().tool_names().await?;
+        let observed = self
+            .observe(("add_tool", None), |before, after| {
+                names(after).difference(&names(before)).next().is_some()
+            })
+            .await?;
+        let upstream_after = self.changed().tool_names().await?;
+        let added = upstream_after
+            .iter()
+            .find(|name| !upstream_before.contains(name))
+            .cloned();
+        let new_names: Vec<String> = names(&observed.after)
+            .difference(&names(&observed.before))
+            .cloned()
+            .collect();
+        let gone: Vec<String> = names(&observed.before)
+            .difference(&names(&observed.after))
+            .cloned()
+            .collect();
+        let mut checks = self.notice_checks(&observed, "the added tool");
+        checks.push(check(
+            "gateway-other-tools-stay",
+            "The other tools stay listed",
+            "a change on one upstream leaves every other tool in the gateway's list",
+            status(gone.is_empty()),
+            json!({ "gone": gone }),
+            (!gone.is_empty()).then(|| {
+                format!(
+                    "after {} was added on {}, the gateway's list lost {gone:?}",
+                    added.as_deref().unwrap_or("a tool"),
+                    self.changed().name
+                )
+            }),
+            SPEC_TOOLS,
+        ));
+        self.added = observed
+            .after
+            .iter()
+            .find(|tool| new_names.contains(&tool.name.to_string()))
+            .cloned();
+        let routing = match self.added.clone() {
+            Some(tool) => {
+                let (served_by, result) = self.served_by(&tool).await?;
+                let right = served_by == [self.changed().name.clone()];
+                check(
+                    "gateway-routes-added-tool",
+                    "The added tool routes to its upstream",
+                    "a call of the new tool reaches the upstream that added it, and only it",
+                    status(right),
+                    json!({ "tool": tool.name, "upstream_tool": added, "served_by": served_by, "result": result }),
+                    (!right).then(|| {
+                        format!(
+                            "tools/call {} was served by {served_by:?}, not by {}",
+                            tool.name,
+                            self.changed().name
+                        )
+                    }),
+                    SPEC_CALLING,
+                )
+            }
+            None => skipped(
+                "gateway-routes-added-tool",
+                "The added tool routes to its upstream",
+                "the gateway never listed the added tool",
+            ),
+        };
+        checks.push(routing);
+        Ok(checks)
+    }
+
+    async fn tool_removed(&mut self) -> Result<Vec<Check>, String> {
+        let Some(removed) = self.added.take() else {
+            return Ok(vec![skipped(
+                "gateway-list-shows-change",
+                "The gateway lists the change",
+                "gateway-tool-added found no added tool to remove",
+            )]);
+        };
+        let name = removed.name.to_string();
+        let observed = self
+            .observe(("remove_tool", None), |_, after| {
+                !names(after).contains(&name)
+            })
+            .await?;
+        let mut checks = self.notice_checks(&observed, "the removed tool");
+        let stale_before = self.traffic().await?;
+        let answer = self.gateway.call(&removed, self.wait).await;
+        let stale_after = self.traffic().await?;
+        let routed: Vec<String> = self
+            .upstreams
+            .iter()
+            .zip(stale_before.iter().zip(&stale_after))
+            .filter(|(_, (before, after))| after.stale_calls > before.stale_calls)
+            .map(|(upstream, _)| upstream.name.clone())
+            .collect();
+        let answer = match answer {
+            Ok(result) => json!({ "is_error": result.is_error, "text": text(&result) }),
+            Err(error) => json!({ "error": error }),
+        };
+        checks.push(check(
+            "gateway-removed-tool-not-routed",
+            "A removed tool's calls stop at the gateway",
+            "once the upstream removed a tool and the gateway was told, the gateway answers its calls itself",
+            status(routed.is_empty()),
+            json!({ "tool": name, "answer": answer, "routed_to": routed }),
+            (!routed.is_empty()).then(|| {
+                format!("tools/call {name} after its removal was forwarded to {routed:?}, which no longer has it")
+            }),
+            SPEC_CALLING,
+        ));
+        Ok(checks)
+    }
+
+    async fn rug_pull(&mut self) -> Result<Vec<Check>, String> {
+        let upstream_tools = self.changed().tool_names().await?;
+        let Some(target) = upstream_tools.iter().find(|name| *name == "echo").cloned() else {
+            return Err(format!(
+                "{} has no tool echo to change",
+                self.changed().name
+            ));
+        };
+        let observed = self
+            .observe(("change_tool", Some(&target)), |before, after| {
+                !revised(before, after).is_empty() || !gone(before, after).is_empty()
+            })
+            .await?;
+        let revised = revised(&observed.before, &observed.after);
+        let blocked = gone(&observed.before, &observed.after);
+        let mut checks = self.notice_checks(&observed, "the changed tool");
+        let handled = !revised.is_empty() || !blocked.is_empty();
+        checks.push(check(
+            "gateway-rug-pull-passed-or-blocked",
+            "A rug-pulled tool is passed on with its new schema, or blocked",
+            "after a tool changed under its name, the gateway lists its new schema or withholds it, never the old schema",
+            status(handled),
+            json!({ "upstream_tool": target, "passed_on": revised, "blocked": blocked,
+                    "after_approval": observed.after_approval }),
+            (!handled).then(|| {
+                format!(
+                    "{} changed {target} to revision 2; {:?} later the gateway still lists every tool at its old schema",
+                    self.changed().name, self.wait
+                )
+            }),
+            SPEC_TOOLS,
+        ));
+        Ok(checks)
+    }
+
+    async fn name_clash(&mut self) -> Result<Vec<Check>, String> {
+        const ID: &str = "gateway-clashing-names-distinct";
+        const NAME: &str = "Clashing tool names stay distinct";
+        if self.upstreams.len() < 2 {
+            return Ok(vec![skipped(ID, NAME, "one upstream: nothing can clash")]);
+        }
+        let mut shared: Option<BTreeSet<String>> = None;
+        for upstream in &self.upstreams {
+            let own: BTreeSet<String> = upstream.tool_names().await?.into_iter().collect();
+            shared = Some(match shared {
+                Some(shared) => shared.intersection(&own).cloned().collect(),
+                None => own,
+            });
+        }
+        let shared = shared.unwrap_or_default();
+        let tools = self.gateway.tools(self.wait).await?;
+        let mut matches: BTreeMap<&str, Vec<&Tool>> = BTreeMap::new();
+        for name in &shared {
+            let found = tools
+                .iter()
+                .filter(|tool| stands_for(&tool.name, name))
+                .collect();
+            matches.insert(name, found);
+        }
+        let merged: Vec<String> = matches
+            .iter()
+            .filter(|(_, found)| found.len() < self.upstreams.len())
+            .map(|(name, found)| format!("{name} ({} of {})", found.len(), self.upstreams.len()))
+            .collect();
+        let listed: BTreeMap<&str, Vec<String>> = matches
+            .iter()
+            .map(|(name, found)| (*name, found.iter().map(|t| t.name.to_string()).collect()))
+            .collect();
+        let mut checks = vec![check(
+            ID,
+            NAME,
+            "a tool name that several upstreams have is listed once per upstream, under names that do not clash",
+            status(merged.is_empty()),
+            json!({ "shared": shared, "listed_as": listed }),
+            (!merged.is_empty())
+                .then(|| format!("names every upstream has, listed fewer times: {merged:?}")),
+            SPEC_TOOLS,
+        )];
+        // Routing: each of the gateway's tools standing for `echo` (or the
+        // first shared name) must reach a different upstream.
+        let probe_name = if shared.contains("echo") {
+            Some("echo")
+        } else {
+            shared.iter().next().map(String::as_str)
+        };
+        let candidates: Vec<Tool> = probe_name
+            .and_then(|name| matches.get(name))
+            .map(|found| found.iter().map(|tool| (*tool).clone()).collect())
+            .unwrap_or_default();
+        let mut routes = BTreeMap::new();
+        for tool in &candidates {
+            let (served_by, result) = self.served_by(tool).await?;
+            routes.insert(
+                tool.name.to_string(),
+                json!({ "served_by": served_by, "result": result }),
+            );
+        }
+        let reached: Vec<&Value> = routes.values().map(|route| &route["served_by"]).collect();
+        let each_once = self.upstreams.iter().all(|upstream| {
+            reached
+                .iter()
+                .filter(|served| **served == &json!([upstream.name]))
+                .count()
+                == 1
+        });
+        checks.push(check(
+            "gateway-routes-to-right-upstream",
+            "Each clashing tool routes to its own upstream",
+            "calling each of the gateway's tools for one shared name reaches every upstream exactly once",
+            status(each_once),
+            json!({ "tool": probe_name, "routes": routes }),
+            (!each_once).then(|| format!("calls of the gateway's tools for {probe_name:?} reached: {reached:?}")),
+            SPEC_CALLING,
+        ));
+        Ok(checks)
+    }
+
+    async fn list_per_call(&mut self) -> Result<Vec<Check>, String> {
+        const ID: &str = "gateway-no-list-per-call";
+        const NAME: &str = "Calls do not re-list the upstream";
+        let tools = self.gateway.tools(self.wait).await?;
+        let Some(tool) = tools
+            .iter()
+            .find(|tool| stands_for(&tool.name, "echo"))
+            .cloned()
+        else {
+            return Ok(vec![skipped(
+                ID,
+                NAME,
+                "the gateway lists no echo tool to call",
+            )]);
+        };
+        let before = self.traffic().await?;
+        for _ in 0..CALLS_PER_LIST_PROBE {
+            self.gateway.call(&tool, self.wait).await?;
+        }
+        let after = self.traffic().await?;
+        let lists: u64 = sum(&after, |t| t.lists) - sum(&before, |t| t.lists);
+        let calls: u64 = sum(&after, |t| t.calls) - sum(&before, |t| t.calls);
+        let per_call = lists >= CALLS_PER_LIST_PROBE;
+        Ok(vec![check(
+            ID,
+            NAME,
+            "a gateway that was told of every change has no reason to list the upstream before each call",
+            if per_call { Status::Warning } else { Status::Success },
+            json!({ "tool": tool.name, "calls": CALLS_PER_LIST_PROBE, "upstream_calls": calls, "upstream_lists": lists }),
+            per_call.then(|| {
+                format!("{CALLS_PER_LIST_PROBE} calls of {} through the gateway cost the upstreams {lists} tools/list", tool.name)
+            }),
+            SPEC_CALLING,
+        )])
+    }
+
+    /// Make `change` on the changed upstream and watch the gateway until
+    /// `shows(before, after)` holds of its list, or the wait runs out (then,
+    /// with an approval command, approve, reconnect and look once more).
+    async fn observe(
+        &mut self,
+        (change, name): (&str, Option<&str>),
+        shows: impl Fn(&[Tool], &[Tool]) -> bool,
+    ) -> Result<Observed, String> {
+        let before = self.gateway.tools(self.wait).await?;
+        let seen = self.gateway.notices();
+        let start = Instant::now();
+        let version = self.changed().change(change, name).await?;
+        let deadline = start + self.wait;
+        let mut observed = Observed {
+            notified: None,
+            relisted: None,
+            current_on_notice: None,
+            listed: None,
+            after_approval: false,
+            before,
+            after: Vec::new(),
+        };
+        // The notice, and at once what the upstream had seen and what the
+        // gateway lists: a client re-lists the moment it is told.
+        if let Some(at) = self.gateway.wait_notice(seen, self.wait).await {
+            observed.notified = Some(at - start);
+            let now = self.gateway.tools(self.wait).await?;
+            let current = shows(&observed.before, &now);
+            observed.current_on_notice = Some(current);
+            if current {
+                observed.listed = Some(start.elapsed());
+                observed.after = now;
+            }
+        }
+        while observed.listed.is_none() && Instant::now() < deadline {
+            let now = self.gateway.tools(self.wait).await?;
+            if shows(&observed.before, &now) {
+                observed.listed = Some(start.elapsed());
+                observed.after = now;
+                break;
+            }
+            observed.after = now;
+            sleep(POLL).await;
+        }
+        if observed.listed.is_none()
+            && let Some(command) = self.approve.clone()
+        {
+            run_approval(&command, &self.log, self.wait).await?;
+            self.reconnect().await?;
+            let now = self.gateway.tools(self.wait).await?;
+            if shows(&observed.before, &now) {
+                observed.after_approval = true;
+                observed.listed = Some(start.elapsed());
+            }
+            observed.after = now;
+        }
+        if observed.after.is_empty() && observed.listed.is_none() {
+            observed.after = self.gateway.tools(self.wait).await?;
+        }
+        let report = self.changed().report().await?;
+        observed.relisted = relisted_after(&report, version).map(Duration::from_millis);
+        Ok(observed)
+    }
+
+    async fn reconnect(&mut self) -> Result<(), String> {
+        let fresh = Gateway::connect(&self.target, &self.log, self.wait).await?;
+        std::mem::replace(&mut self.gateway, fresh).close().await;
+        Ok(())
+    }
+
+    /// The checks every change has: told, current when told, listed.
+    fn notice_checks(&self, observed: &Observed, what: &str) -> Vec<Check> {
+        let wait = self.wait;
+        let upstream = &self.changed().name;
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        let notified = check(
+            "gateway-notified",
+            "The gateway sends tools/list_changed",
+            "after its upstream's tools changed, the gateway tells its own clients",
+            status(observed.notified.is_some()),
+            json!({ "upstream": upstream, "notified_ms": ms(observed.notified) }),
+            observed
+                .notified
+                .is_none()
+                .then(|| format!("no notifications/tools/list_changed within {wait:?} of the change on {upstream}")),
+            SPEC_TOOLS,
+        );
+        let on_notice = match observed.current_on_notice {
+            None => skipped(
+                "gateway-list-current-on-notice",
+                "The gateway's list is current when it notifies",
+                "the gateway sent no notification",
+            ),
+            Some(current) => check(
+                "gateway-list-current-on-notice",
+                "The gateway's list is current when it notifies",
+                "a client that re-lists on the gateway's list_changed gets the changed list (the gateway re-lists its upstream before it notifies)",
+                status(current),
+                json!({ "notified_ms": ms(observed.notified), "upstream_relisted_ms": ms(observed.relisted) }),
+                (!current).then(|| {
+                    format!(
+                        "a tools/list sent on the gateway's list_changed ({:.0} ms after the change) did not show {what}; {}",
+                        ms(observed.notified).unwrap_or_default(),
+                        order(observed)
+                    )
+                }),
+                SPEC_TOOLS,
+            ),
+        };
+        let listed = check(
+            "gateway-list-shows-change",
+            "The gateway lists the change",
+            "within the probe's wait, the gateway's tools/list shows the upstream's change",
+            status(observed.listed.is_some()),
+            json!({ "listed_ms": ms(observed.listed), "after_approval": observed.after_approval,
+                    "tools": names(&observed.after) }),
+            observed
+                .listed
+                .is_none()
+                .then(|| format!("{wait:?} after the change on {upstream}, the gateway's list did not show {what}")),
+            SPEC_TOOLS,
+        );
+        let order = match observed.notified {
+            None => skipped(
+                "gateway-notice-order",
+                "When the gateway re-lists its upstream",
+                "the gateway sent no notification",
+            ),
+            Some(_) => check(
+                "gateway-notice-order",
+                "When the gateway re-lists its upstream",
+                "whether the gateway's list_changed came before or after its own re-list of the upstream (the upstream's report); a pass-through gateway re-lists only when its client does",
+                Status::Info,
+                json!({ "notified_ms": ms(observed.notified), "upstream_relisted_ms": ms(observed.relisted),
+                        "order": order(observed) }),
+                None,
+                SPEC_TOOLS,
+            ),
+        };
+        vec![notified, on_notice, listed, order]
+    }
+
+    /// Every upstream's traffic as its report stands.
+    async fn traffic(&self) -> Result<Vec<Traffic>, String> {
+        let mut all = Vec::with_capacity(self.upstreams.len());
+        for upstream in &self.upstreams {
+            all.push(traffic(&upstream.report().await?));
+        }
+        Ok(all)
+    }
+
+    /// Call `tool` through the gateway; which upstreams served the call (by
+    /// their reports' `tools/call` counts) and what it answered.
+    async fn served_by(&self, tool: &Tool) -> Result<(Vec<String>, Value), String> {
+        let before = self.traffic().await?;
+        let answer = match self.gateway.call(tool, self.wait).await {
+            Ok(result) => json!({ "is_error": result.is_error, "text": text(&result) }),
+            Err(error) => json!({ "error": error }),
+        };
+        let after = self.traffic().await?;
+        let served = self
+            .upstreams
+            .iter()
+            .zip(before.iter().zip(&after))
+            .filter(|(_, (before, after))| after.calls > before.calls)
+            .map(|(upstream, _)| upstream.name.clone())
+            .collect();
+        Ok((served, answer))
+    }
+}
+
+/// Run the approval command, its output to the log.
+async fn run_approval(command: &str, log: &std::path::Path, wait: Duration) -> Result<(), String> {
+    let out = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("approval command {command:?}: {e}"))?;
+    // Approval tools connect to the upstream themselves: give them more time.
+    let status = timeout(wait * 4, child.wait())
+        .await
+        .map_err(|_| {
+            format!(
+                "approval command {command:?}: still running after {:?}",
+                wait * 4
+            )
+        })?
+        .map_err(|e| format!("approval command {command:?}: {e}"))?;
+    if !status.success() {
+        return Err(format!("approval command {command:?} failed: {status}"));
+    }
+    Ok(())
+}
+
+/// The order of the gateway's notice and the upstream's first re-list after
+/// the change, in words. Both times run from the change: the probe's clock
+/// for the notice, the upstream's for the re-list (the report's
+/// millisecond resolution).
+fn order(observed: &Observed) -> String {
+    match (observed.notified, observed.relisted) {
+        (Some(notified), Some(relisted)) if relisted < notified => format!(
+            "the gateway's re-list reached the upstream at {} ms, before the notice at {} ms",
+            relisted.as_millis(),
+            notified.as_millis()
+        ),
+        (Some(notified), Some(relisted)) => format!(
+            "the notice came at {} ms, before a re-list reached the upstream at {} ms",
+            notified.as_millis(),
+            relisted.as_millis()
+        ),
+        (Some(notified), None) => format!(
+            "the notice came at {} ms; no re-list reached the upstream",
+            notified.as_millis()
+        ),
+        (None, _) => "no notice".to_owned(),
+    }
+}
+
+fn names(tools: &[Tool]) -> BTreeSet<String> {
+    tools.iter().map(|tool| tool.name.to_string()).collect()
+}
+
+/// Tools listed before and after whose schema's revision changed.
+fn revised(before: &[Tool], after: &[Tool]) -> Vec<Value> {
+    before
+        .iter()
+        .filter_map(|old| {
+            let new = after.iter().find(|new| new.name == old.name)?;
+            (revision(new) != revision(old))
+                .then(|| json!({ "tool": old.name, "from": revision(old), "to": revision(new) }))
+        })
+        .collect()
+}
+
+/// Tools listed before and no longer.
+fn gone(before: &[Tool], after: &[Tool]) -> Vec<String> {
+    names(before).difference(&names(after)).cloned().collect()
+}
+
+/// Whether a gateway's tool name stands for an upstream's `name`: the same,
+/// or with a prefix or suffix joined by a separator (`u1_echo`, `u1.echo`,
+/// `echo-u1`, `u1__echo`).
+fn stands_for(gateway_name: &str, name: &str) -> bool {
+    const SEPARATORS: &[char] = &['_', '-', '.', '/', ':'];
+    gateway_name == name
+        || gateway_name
+            .strip_suffix(name)
+            .is_some_and(|prefix| prefix.ends_with(SEPARATORS))
+        || gateway_name
+            .strip_prefix(name)
+            .is_some_and(|suffix| suffix.starts_with(SEPARATORS))
+}
+
+fn sum(all: &[Traffic], field: impl Fn(&Traffic) -> u64) -> u64 {
+    all.iter().map(field).sum()
+}
+
+fn status(ok: bool) -> Status {
+    if ok { Status::Success } else { Status::Failure }
+}
+
+fn check(
+    id: &str,
+    name: &str,
+    description: &str,
+    status: Status,
+    details: Value,
+    error: Option<String>,
+    (spec_id, url): (&str, &str),
+) -> Check {
+    let check = Check::new(id, name, description, status)
+        .spec(SpecReference::new(spec_id, url))
+        .details(details);
+    match error {
+        Some(message) => check.error(message),
+        None => check,
+    }
+}
+
+fn skipped(id: &str, name: &str, why: &str) -> Check {
+    check(
+        id,
+        name,
+        why,
+        Status::Skipped,
+        json!({ "why": why }),
+        None,
+        SPEC_TOOLS,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gateway_name_stands_for_the_upstream_name_with_a_separator() {
+        for name in [
+            "echo",
+            "u1_echo",
+            "u1__echo",
+            "u1.echo",
+            "echo-u1",
+            "weather:echo",
+        ] {
+            assert!(stands_for(name, "echo"), "{name}");
+        }
+        for name in ["echo4", "uecho", "local_weather_x", "echoes"] {
+            assert!(!stands_for(name, "echo"), "{name}");
+        }
+        // Kuadrant PR #1261's clash: a prefix is not the tool.
+        assert!(stands_for("local_weather", "weather"));
+        assert!(!stands_for("localweather", "weather"));
+    }
+}
