@@ -459,27 +459,35 @@ impl Probe {
             before,
             after: Vec::new(),
         };
-        // The notice, and at once what the upstream had seen and what the
-        // gateway lists: a client re-lists the moment it is told.
-        if let Some(at) = self.gateway.wait_notice(seen, self.wait).await {
-            observed.notified = Some(at - start);
-            let now = self.gateway.tools(self.wait).await?;
-            let current = shows(&observed.before, &now);
-            observed.current_on_notice = Some(current);
-            if current {
-                observed.listed = Some(start.elapsed());
-                observed.after = now;
-            }
-        }
-        while observed.listed.is_none() && Instant::now() < deadline {
-            let now = self.gateway.tools(self.wait).await?;
-            if shows(&observed.before, &now) {
-                observed.listed = Some(start.elapsed());
-                observed.after = now;
+        // Until both the notice and the change in the list are seen, or the
+        // wait is over: look at the list every POLL, and the moment the
+        // notice comes, list at once, as a client re-lists when told.
+        loop {
+            let notice_due = observed.notified.is_none();
+            if !notice_due && observed.listed.is_some() {
                 break;
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let notice = match notice_due {
+                true => self.gateway.wait_notice(seen, POLL.min(left)).await,
+                false => {
+                    sleep(POLL.min(left)).await;
+                    None
+                }
+            };
+            let now = self.gateway.tools(self.wait).await?;
+            let current = shows(&observed.before, &now);
+            if let Some(at) = notice {
+                observed.notified = Some(at - start);
+                observed.current_on_notice = Some(current);
+            }
+            if current && observed.listed.is_none() {
+                observed.listed = Some(start.elapsed());
+            }
             observed.after = now;
-            sleep(POLL).await;
         }
         if observed.listed.is_none()
             && let Some(command) = self.approve.clone()
@@ -492,9 +500,6 @@ impl Probe {
                 observed.listed = Some(start.elapsed());
             }
             observed.after = now;
-        }
-        if observed.after.is_empty() && observed.listed.is_none() {
-            observed.after = self.gateway.tools(self.wait).await?;
         }
         let report = self.changed().report().await?;
         observed.relisted = relisted_after(&report, version).map(Duration::from_millis);
@@ -646,14 +651,22 @@ async fn run_approval(command: &str, log: &std::path::Path, wait: Duration) -> R
 /// for the notice, the upstream's for the re-list (the report's
 /// millisecond resolution).
 fn order(observed: &Observed) -> String {
+    // Two clocks and the report's whole milliseconds: closer than this is
+    // "at the same time".
+    const TIE: Duration = Duration::from_millis(2);
     match (observed.notified, observed.relisted) {
-        (Some(notified), Some(relisted)) if relisted < notified => format!(
+        (Some(notified), Some(relisted)) if relisted + TIE < notified => format!(
             "the gateway's re-list reached the upstream at {} ms, before the notice at {} ms",
             relisted.as_millis(),
             notified.as_millis()
         ),
-        (Some(notified), Some(relisted)) => format!(
+        (Some(notified), Some(relisted)) if notified + TIE < relisted => format!(
             "the notice came at {} ms, before a re-list reached the upstream at {} ms",
+            notified.as_millis(),
+            relisted.as_millis()
+        ),
+        (Some(notified), Some(relisted)) => format!(
+            "the notice came at {} ms and a re-list reached the upstream at {} ms: too close to order",
             notified.as_millis(),
             relisted.as_millis()
         ),
