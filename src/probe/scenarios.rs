@@ -86,8 +86,75 @@ pub struct Probe {
     added: Option<Tool>,
 }
 
+/// The kinds of change the scenarios make.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Add,
+    Remove,
+    Revise,
+}
+
+impl Kind {
+    /// The control endpoint's name for it.
+    fn change(self) -> &'static str {
+        match self {
+            Kind::Add => "add_tool",
+            Kind::Remove => "remove_tool",
+            Kind::Revise => "change_tool",
+        }
+    }
+}
+
+/// What the gateway's list should show after a change to the upstream's
+/// tool `item`: the gateway may list it under another name (a prefix or a
+/// suffix, see [`stands_for`]), so the probe counts the tools standing for it.
+struct Expect {
+    kind: Kind,
+    item: String,
+}
+
+impl Expect {
+    fn count(&self, tools: &[Tool]) -> usize {
+        tools
+            .iter()
+            .filter(|tool| stands_for(&tool.name, &self.item))
+            .count()
+    }
+
+    /// Whether `now` shows the change against `before`: one more tool for
+    /// an added one, one fewer for a removed one, and for a changed one a
+    /// new schema (or one fewer: withheld).
+    fn shows(&self, before: &[Tool], now: &[Tool]) -> bool {
+        match self.kind {
+            Kind::Add => self.count(now) > self.count(before),
+            Kind::Remove => self.count(now) < self.count(before),
+            Kind::Revise => {
+                !revised(before, now, &self.item).is_empty() || self.count(now) < self.count(before)
+            }
+        }
+    }
+
+    /// Whether the gateway listed the item before the change: a tool it
+    /// withheld (not yet approved) shows no removal or new schema.
+    fn listed_before(&self, before: &[Tool]) -> bool {
+        matches!(self.kind, Kind::Add) || self.count(before) > 0
+    }
+
+    /// The tools of `before`, other than those standing for the item, that
+    /// `now` no longer lists.
+    fn others_lost(&self, before: &[Tool], now: &[Tool]) -> Vec<String> {
+        let now = names(now);
+        before
+            .iter()
+            .filter(|tool| !stands_for(&tool.name, &self.item) && !now.contains(tool.name.as_ref()))
+            .map(|tool| tool.name.to_string())
+            .collect()
+    }
+}
+
 /// What the gateway did after one upstream change.
 struct Observed {
+    expect: Expect,
     /// From the change to the gateway's `list_changed`.
     notified: Option<Duration>,
     /// From the change to the upstream's first `tools/list` answer to the
@@ -96,6 +163,10 @@ struct Observed {
     relisted: Option<Duration>,
     /// Whether the probe's list right after the notification showed it.
     current_on_notice: Option<bool>,
+    /// What that list lost besides the item.
+    lost_on_notice: Vec<String>,
+    /// That list's names.
+    on_notice: Vec<String>,
     /// From the change to the gateway's list showing it.
     listed: Option<Duration>,
     /// The list showed it only after the approval command and a reconnect.
@@ -171,36 +242,21 @@ impl Probe {
     }
 
     async fn tool_added(&mut self) -> Result<Vec<Check>, String> {
-        let upstream_before = self.changed().tool_names().await?;
-        let observed = self
-            .observe(("add_tool", None), |before, after| {
-                names(after).difference(&names(before)).next().is_some()
-            })
-            .await?;
-        let upstream_after = self.changed().tool_names().await?;
-        let added = upstream_after
-            .iter()
-            .find(|name| !upstream_before.contains(name))
-            .cloned();
-        let new_names: Vec<String> = names(&observed.after)
-            .difference(&names(&observed.before))
-            .cloned()
-            .collect();
-        let gone: Vec<String> = names(&observed.before)
-            .difference(&names(&observed.after))
-            .cloned()
-            .collect();
-        let mut checks = self.notice_checks(&observed, "the added tool");
+        let observed = self.observe(Kind::Add, None).await?;
+        let mut checks = self.notice_checks(&observed);
+        let lost = observed
+            .expect
+            .others_lost(&observed.before, &observed.after);
         checks.push(check(
             "gateway-other-tools-stay",
             "The other tools stay listed",
             "a change on one upstream leaves every other tool in the gateway's list",
-            status(gone.is_empty()),
-            json!({ "gone": gone }),
-            (!gone.is_empty()).then(|| {
+            status(lost.is_empty()),
+            json!({ "lost": lost }),
+            (!lost.is_empty()).then(|| {
                 format!(
-                    "after {} was added on {}, the gateway's list lost {gone:?}",
-                    added.as_deref().unwrap_or("a tool"),
+                    "after {} was added on {}, the gateway's list lost {lost:?}",
+                    observed.expect.item,
                     self.changed().name
                 )
             }),
@@ -209,7 +265,10 @@ impl Probe {
         self.added = observed
             .after
             .iter()
-            .find(|tool| new_names.contains(&tool.name.to_string()))
+            .find(|tool| {
+                stands_for(&tool.name, &observed.expect.item)
+                    && !names(&observed.before).contains(tool.name.as_ref())
+            })
             .cloned();
         let routing = match self.added.clone() {
             Some(tool) => {
@@ -220,7 +279,8 @@ impl Probe {
                     "The added tool routes to its upstream",
                     "a call of the new tool reaches the upstream that added it, and only it",
                     status(right),
-                    json!({ "tool": tool.name, "upstream_tool": added, "served_by": served_by, "result": result }),
+                    json!({ "tool": tool.name, "upstream_tool": observed.expect.item,
+                            "served_by": served_by, "result": result }),
                     (!right).then(|| {
                         format!(
                             "tools/call {} was served by {served_by:?}, not by {}",
@@ -242,20 +302,17 @@ impl Probe {
     }
 
     async fn tool_removed(&mut self) -> Result<Vec<Check>, String> {
+        let observed = self.observe(Kind::Remove, None).await?;
+        let mut checks = self.notice_checks(&observed);
         let Some(removed) = self.added.take() else {
-            return Ok(vec![skipped(
-                "gateway-list-shows-change",
-                "The gateway lists the change",
-                "gateway-tool-added found no added tool to remove",
-            )]);
+            checks.push(skipped(
+                "gateway-removed-tool-not-routed",
+                "A removed tool's calls stop at the gateway",
+                "the gateway never listed the tool that was removed",
+            ));
+            return Ok(checks);
         };
         let name = removed.name.to_string();
-        let observed = self
-            .observe(("remove_tool", None), |_, after| {
-                !names(after).contains(&name)
-            })
-            .await?;
-        let mut checks = self.notice_checks(&observed, "the removed tool");
         let stale_before = self.traffic().await?;
         let answer = self.gateway.call(&removed, self.wait).await;
         let stale_after = self.traffic().await?;
@@ -285,32 +342,23 @@ impl Probe {
     }
 
     async fn rug_pull(&mut self) -> Result<Vec<Check>, String> {
-        let upstream_tools = self.changed().tool_names().await?;
-        let Some(target) = upstream_tools.iter().find(|name| *name == "echo").cloned() else {
-            return Err(format!(
-                "{} has no tool echo to change",
-                self.changed().name
-            ));
-        };
-        let observed = self
-            .observe(("change_tool", Some(&target)), |before, after| {
-                !revised(before, after).is_empty() || !gone(before, after).is_empty()
-            })
-            .await?;
-        let revised = revised(&observed.before, &observed.after);
-        let blocked = gone(&observed.before, &observed.after);
-        let mut checks = self.notice_checks(&observed, "the changed tool");
-        let handled = !revised.is_empty() || !blocked.is_empty();
+        let observed = self.observe(Kind::Revise, Some("echo")).await?;
+        let item = &observed.expect.item;
+        let revised = revised(&observed.before, &observed.after, item);
+        let blocked =
+            observed.expect.count(&observed.before) > observed.expect.count(&observed.after);
+        let mut checks = self.notice_checks(&observed);
+        let handled = !revised.is_empty() || blocked;
         checks.push(check(
             "gateway-rug-pull-passed-or-blocked",
             "A rug-pulled tool is passed on with its new schema, or blocked",
             "after a tool changed under its name, the gateway lists its new schema or withholds it, never the old schema",
             status(handled),
-            json!({ "upstream_tool": target, "passed_on": revised, "blocked": blocked,
+            json!({ "upstream_tool": item, "passed_on": revised, "blocked": blocked,
                     "after_approval": observed.after_approval }),
             (!handled).then(|| {
                 format!(
-                    "{} changed {target} to revision 2; {:?} later the gateway still lists every tool at its old schema",
+                    "{} changed {item} to revision 2; {:?} later the gateway still lists it at its old schema",
                     self.changed().name, self.wait
                 )
             }),
@@ -437,23 +485,38 @@ impl Probe {
         )])
     }
 
-    /// Make `change` on the changed upstream and watch the gateway until
-    /// `shows(before, after)` holds of its list, or the wait runs out (then,
-    /// with an approval command, approve, reconnect and look once more).
-    async fn observe(
-        &mut self,
-        (change, name): (&str, Option<&str>),
-        shows: impl Fn(&[Tool], &[Tool]) -> bool,
-    ) -> Result<Observed, String> {
+    /// Make a change of `kind` on the changed upstream (to the tool `name`,
+    /// or its newest) and watch the gateway until its list shows it, or the
+    /// wait runs out (then, with an approval command, approve, reconnect and
+    /// look once more).
+    async fn observe(&mut self, kind: Kind, name: Option<&str>) -> Result<Observed, String> {
+        let upstream_before = self.changed().tool_names().await?;
         let before = self.gateway.tools(self.wait).await?;
         let seen = self.gateway.notices();
         let start = Instant::now();
-        let version = self.changed().change(change, name).await?;
+        let (version, upstream_after) = self.changed().change(kind.change(), name).await?;
         let deadline = start + self.wait;
+        let item = match (kind, name) {
+            (_, Some(name)) => Some(name.to_owned()),
+            (Kind::Add, None) => upstream_after
+                .iter()
+                .find(|n| !upstream_before.contains(n))
+                .cloned(),
+            (_, None) => upstream_before
+                .iter()
+                .find(|n| !upstream_after.contains(n))
+                .cloned(),
+        };
+        let item = item
+            .ok_or_else(|| format!("{}: {} changed no tool", self.changed().name, kind.change()))?;
+        let expect = Expect { kind, item };
         let mut observed = Observed {
+            expect,
             notified: None,
             relisted: None,
             current_on_notice: None,
+            lost_on_notice: Vec::new(),
+            on_notice: Vec::new(),
             listed: None,
             after_approval: false,
             before,
@@ -462,9 +525,17 @@ impl Probe {
         // Until both the notice and the change in the list are seen, or the
         // wait is over: look at the list every POLL, and the moment the
         // notice comes, list at once, as a client re-lists when told.
+        let listed_before = observed.expect.listed_before(&observed.before);
         loop {
             let notice_due = observed.notified.is_none();
-            if !notice_due && observed.listed.is_some() {
+            // Settled: told, the change listed (if it can be), and every
+            // other tool back, so the next scenario starts from a whole list.
+            let whole = !observed.after.is_empty()
+                && observed
+                    .expect
+                    .others_lost(&observed.before, &observed.after)
+                    .is_empty();
+            if !notice_due && (observed.listed.is_some() || !listed_before) && whole {
                 break;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -479,10 +550,14 @@ impl Probe {
                 }
             };
             let now = self.gateway.tools(self.wait).await?;
-            let current = shows(&observed.before, &now);
+            let current = listed_before && observed.expect.shows(&observed.before, &now);
             if let Some(at) = notice {
                 observed.notified = Some(at - start);
-                observed.current_on_notice = Some(current);
+                // Current: the change shown (if it can be), and nothing else lost.
+                observed.lost_on_notice = observed.expect.others_lost(&observed.before, &now);
+                observed.on_notice = names(&now).into_iter().collect();
+                observed.current_on_notice =
+                    Some((current || !listed_before) && observed.lost_on_notice.is_empty());
             }
             if current && observed.listed.is_none() {
                 observed.listed = Some(start.elapsed());
@@ -490,12 +565,13 @@ impl Probe {
             observed.after = now;
         }
         if observed.listed.is_none()
+            && listed_before
             && let Some(command) = self.approve.clone()
         {
             run_approval(&command, &self.log, self.wait).await?;
             self.reconnect().await?;
             let now = self.gateway.tools(self.wait).await?;
-            if shows(&observed.before, &now) {
+            if observed.expect.shows(&observed.before, &now) {
                 observed.after_approval = true;
                 observed.listed = Some(start.elapsed());
             }
@@ -513,7 +589,8 @@ impl Probe {
     }
 
     /// The checks every change has: told, current when told, listed.
-    fn notice_checks(&self, observed: &Observed, what: &str) -> Vec<Check> {
+    fn notice_checks(&self, observed: &Observed) -> Vec<Check> {
+        let what = &observed.expect.item;
         let wait = self.wait;
         let upstream = &self.changed().name;
         let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
@@ -540,10 +617,17 @@ impl Probe {
                 "The gateway's list is current when it notifies",
                 "a client that re-lists on the gateway's list_changed gets the changed list (the gateway re-lists its upstream before it notifies)",
                 status(current),
-                json!({ "notified_ms": ms(observed.notified), "upstream_relisted_ms": ms(observed.relisted) }),
+                json!({ "notified_ms": ms(observed.notified), "upstream_relisted_ms": ms(observed.relisted),
+                        "lost": observed.lost_on_notice, "before": names(&observed.before),
+                        "listed": observed.on_notice }),
                 (!current).then(|| {
+                    let lost = &observed.lost_on_notice;
+                    let missed = match lost.is_empty() {
+                        true => format!("did not show the change to {what}"),
+                        false => format!("had lost {lost:?}"),
+                    };
                     format!(
-                        "a tools/list sent on the gateway's list_changed ({:.0} ms after the change) did not show {what}; {}",
+                        "a tools/list sent on the gateway's list_changed ({:.0} ms after the change) {missed}; {}",
                         ms(observed.notified).unwrap_or_default(),
                         order(observed)
                     )
@@ -551,7 +635,15 @@ impl Probe {
                 SPEC_TOOLS,
             ),
         };
-        let listed = check(
+        let listed_before = observed.expect.listed_before(&observed.before);
+        let listed = if !listed_before {
+            skipped(
+                "gateway-list-shows-change",
+                "The gateway lists the change",
+                "the gateway did not list the tool before the change",
+            )
+        } else {
+            check(
             "gateway-list-shows-change",
             "The gateway lists the change",
             "within the probe's wait, the gateway's tools/list shows the upstream's change",
@@ -561,9 +653,10 @@ impl Probe {
             observed
                 .listed
                 .is_none()
-                .then(|| format!("{wait:?} after the change on {upstream}, the gateway's list did not show {what}")),
+                .then(|| format!("{wait:?} after the change on {upstream}, the gateway's list did not show the change to {what}")),
             SPEC_TOOLS,
-        );
+        )
+        };
         let order = match observed.notified {
             None => skipped(
                 "gateway-notice-order",
@@ -682,21 +775,18 @@ fn names(tools: &[Tool]) -> BTreeSet<String> {
     tools.iter().map(|tool| tool.name.to_string()).collect()
 }
 
-/// Tools listed before and after whose schema's revision changed.
-fn revised(before: &[Tool], after: &[Tool]) -> Vec<Value> {
+/// The tools standing for `item`, listed before and now, whose schema's
+/// revision changed.
+fn revised(before: &[Tool], now: &[Tool], item: &str) -> Vec<Value> {
     before
         .iter()
+        .filter(|old| stands_for(&old.name, item))
         .filter_map(|old| {
-            let new = after.iter().find(|new| new.name == old.name)?;
+            let new = now.iter().find(|new| new.name == old.name)?;
             (revision(new) != revision(old))
                 .then(|| json!({ "tool": old.name, "from": revision(old), "to": revision(new) }))
         })
         .collect()
-}
-
-/// Tools listed before and no longer.
-fn gone(before: &[Tool], after: &[Tool]) -> Vec<String> {
-    names(before).difference(&names(after)).cloned().collect()
 }
 
 /// Whether a gateway's tool name stands for an upstream's `name`: the same,

@@ -52,8 +52,12 @@ impl Upstream {
 
     /// Apply one change (`add_tool`, `remove_tool`, `change_tool`, ...) to
     /// this upstream's tools, `name` naming the tool where it applies. Returns
-    /// the tools list's version after it.
-    pub async fn change(&self, change: &str, name: Option<&str>) -> Result<u64, String> {
+    /// the tools list's version after it and the names it lists then.
+    pub async fn change(
+        &self,
+        change: &str,
+        name: Option<&str>,
+    ) -> Result<(u64, Vec<String>), String> {
         let mut body = json!({ "change": change });
         if let Some(name) = name {
             body["name"] = json!(name);
@@ -65,21 +69,16 @@ impl Upstream {
         let answer = self
             .request(self.http.post(&url).body(body.to_string()))
             .await?;
-        answer["tools"]["version"]
+        let version = answer["tools"]["version"]
             .as_u64()
-            .ok_or_else(|| format!("POST {url}: no tools version in {answer}"))
+            .ok_or_else(|| format!("POST {url}: no tools version in {answer}"))?;
+        Ok((version, item_names(&answer["tools"]["items"])))
     }
 
     /// The tools this upstream lists now, by name.
     pub async fn tool_names(&self) -> Result<Vec<String>, String> {
         let state = self.request(self.http.get(self.url("state"))).await?;
-        let tools = &self.own(&state)["tools"]["items"];
-        Ok(tools
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|item| item["name"].as_str().map(str::to_owned))
-            .collect())
+        Ok(item_names(&self.own(&state)["tools"]["items"]))
     }
 
     /// This upstream's client report as it stands (its part of a fleet's).
@@ -128,6 +127,16 @@ impl Upstream {
         serde_json::from_str(&text)
             .map_err(|e| format!("control endpoint of {}: not JSON ({e}): {text}", self.name))
     }
+}
+
+/// The names of a list's `items`, as the control endpoint gives them.
+fn item_names(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item["name"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// The gateway's traffic in one upstream's report.

@@ -12,7 +12,11 @@ as aggregating gateways do. On an upstream's notifications/tools/list_changed:
                           advertises tools.listChanged (agentgateway #2077)
 
 The probe must pass `correct` and fail each broken mode on its own check only
-(tests/gateways/run). Python SDK 1.x (tests/interop/requirements-py1.txt).
+(tests/gateways/run). With --bare and one upstream it is a transparent stdio
+bridge to an HTTP upstream: the upstream's names, every list read live, every
+notification passed on at once, as if its client spoke to the upstream
+itself. That is for a gateway under test that must be restarted
+(mcp-context-protector after an approval) while the upstream keeps its changes. Python SDK 1.x (tests/gateways/requirements-gateways.txt).
 
     python3 gateway.py --mode correct --upstream u1=http://127.0.0.1:PORT/mcp ...
 """
@@ -43,8 +47,9 @@ class Upstream:
 
 
 class Gateway:
-    def __init__(self, mode: str, upstreams: list[Upstream]):
+    def __init__(self, mode: str, upstreams: list[Upstream], bare: bool):
         self.mode = mode
+        self.separator = None if bare else SEPARATOR
         self.upstreams = upstreams
         self.server = Server("in-repo-gateway", version=mode)
         # The client's session, known from its first request: where the
@@ -55,25 +60,32 @@ class Gateway:
 
     async def list_tools(self) -> list[types.Tool]:
         self.downstream = self.server.request_context.session
+        if self.separator is None:
+            await self.upstreams[0].relist()
         return [
-            tool.model_copy(update={"name": f"{upstream.name}{SEPARATOR}{tool.name}"})
+            tool.model_copy(update={"name": self.downstream_name(upstream, tool.name)})
             for upstream in self.upstreams
             for tool in upstream.tools
         ]
 
+    def downstream_name(self, upstream: Upstream, tool: str) -> str:
+        if self.separator is None:
+            return tool
+        return f"{upstream.name}{self.separator}{tool}"
+
     async def call_tool(self, name: str, arguments: dict) -> types.CallToolResult:
         self.downstream = self.server.request_context.session
         for upstream in self.upstreams:
-            prefix = upstream.name + SEPARATOR
-            if name.startswith(prefix):
-                tool = name[len(prefix) :]
-                if any(known.name == tool for known in upstream.tools):
+            for known in upstream.tools:
+                if self.downstream_name(upstream, known.name) == name:
                     assert upstream.session is not None
-                    return await upstream.session.call_tool(tool, arguments)
+                    return await upstream.session.call_tool(known.name, arguments)
         raise ValueError(f"unknown tool: {name}")
 
     async def changed(self, upstream: Upstream) -> None:
-        if self.mode == "notify-first":
+        if self.separator is None:
+            await self.notify()
+        elif self.mode == "notify-first":
             await self.notify()
             await upstream.relist()
         else:
@@ -120,14 +132,17 @@ def main() -> None:
         "--mode", choices=["correct", "notify-first", "no-list-changed"], default="correct"
     )
     parser.add_argument("--upstream", action="append", required=True, metavar="NAME=URL")
+    parser.add_argument("--bare", action="store_true", help="keep the upstream's tool names")
     args = parser.parse_args()
+    if args.bare and len(args.upstream) != 1:
+        parser.error("--bare takes one --upstream")
     upstreams = []
     for spec in args.upstream:
         name, _, url = spec.partition("=")
         if not name or not url:
             parser.error(f"--upstream {spec}: expected NAME=URL")
         upstreams.append(Upstream(name, url))
-    anyio.run(Gateway(args.mode, upstreams).run)
+    anyio.run(Gateway(args.mode, upstreams, args.bare).run)
 
 
 if __name__ == "__main__":
