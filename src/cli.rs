@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Parser, ValueEnum};
 
+use crate::catalog::CatalogSize;
 use crate::control::ControlOptions;
 use crate::error::StartupError;
+use crate::fleet::Fleet;
 use crate::hostile::Hostile;
 use crate::http::{self, HttpOptions};
 use crate::input_file::{InputFileError, read_regular_file};
@@ -40,9 +42,10 @@ pub const MAX_INITIAL_TOOLS: usize = 1_000_000;
     "page_size", "page_size_tools", "page_size_prompts", "page_size_resources",
 ])))]
 pub struct Cli {
-    /// Where to write the PID (atomically); removed on exit.
-    #[arg(long, value_name = "PATH", default_value = "dynamic_server.pid")]
-    pub pidfile: PathBuf,
+    /// Where to write the PID (atomically); removed on exit [default:
+    /// dynamic_server.pid; with --upstream NAME, dynamic_server.NAME.pid].
+    #[arg(long, value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
 
     /// A file holding the initial number of tools [default: 1 tool].
     #[arg(long, value_name = "PATH", conflicts_with = "tools")]
@@ -111,6 +114,31 @@ pub struct Cli {
     /// file is checked before anything is served; see docs/scenarios.md.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+
+    /// Serve a fleet: N virtual upstreams (u1 ... uN, built to collide as
+    /// real fleets do) or those a fleet file (TOML) names, each its own
+    /// server with its own catalog, sessions and report, at
+    /// http://ADDR/mcp/{name} with --http (nothing at /mcp), or one of them
+    /// over stdio with --upstream. The file is checked before anything is
+    /// served; see docs/fleet.md.
+    #[arg(long, value_name = "N|FILE")]
+    pub fleet: Option<String>,
+
+    /// With --fleet and without --http: serve this upstream of the fleet
+    /// over stdin and stdout (one process per upstream, as a gateway's
+    /// config lists them).
+    #[arg(long, value_name = "NAME", requires = "fleet", conflicts_with = "http")]
+    pub upstream: Option<String>,
+
+    /// With --fleet and --http: the change signals (SIGHUP, SIGUSR1,
+    /// SIGUSR2) change only this upstream [default: every upstream].
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "fleet",
+        conflicts_with = "upstream"
+    )]
+    pub signals_to: Option<String>,
 
     /// With --http: close a session after this many seconds with no request
     /// or stream open [default: 60].
@@ -201,15 +229,22 @@ impl Cli {
             }
             (None, None) => 1,
         };
-        let mut options = Options::new(tools)
-            .pidfile(&self.pidfile)
-            .handle_signals(true);
+        let mut options = Options::new(tools).handle_signals(true);
         options.prompts = self.prompts;
         options.resources = self.resources;
         options.ready_file = self.ready_file.clone();
         options.trigger_tools = self.trigger_tools;
         options.hostile = self.hostile();
         options.report = self.report.clone();
+        if let Some(given) = &self.fleet {
+            self.fleet_options(given, &mut options)?;
+        }
+        let pidfile = match (&self.pidfile, &self.upstream) {
+            (Some(path), _) => path.clone(),
+            (None, Some(name)) => PathBuf::from(format!("dynamic_server.{name}.pid")),
+            (None, None) => PathBuf::from("dynamic_server.pid"),
+        };
+        options = options.pidfile(pidfile);
         if let Some(path) = &self.scenario {
             let setting = Setting {
                 http: self.http.is_some(),
@@ -230,6 +265,73 @@ impl Cli {
             allowed_origins: self.allow_origin.clone(),
         });
         Ok(options)
+    }
+
+    /// Read `--fleet` into `options`: a fleet served over HTTP, or with
+    /// `--upstream` the one upstream this process is.
+    fn fleet_options(&self, given: &str, options: &mut Options) -> Result<(), StartupError> {
+        let refused = |reason: String| StartupError::Fleet {
+            given: given.to_owned(),
+            reason,
+        };
+        let fleet = match given.trim().parse::<usize>() {
+            // A count: the default fleet, its lists as the flags say, or
+            // one prompt and one resource each, to collide.
+            Ok(n) => {
+                let size = CatalogSize {
+                    tools: options.tools,
+                    prompts: Some(self.prompts.unwrap_or(1)),
+                    resources: Some(self.resources.unwrap_or(1)),
+                };
+                Fleet::numbered(n, size, options.hostile)
+            }
+            Err(_) => Fleet::load(Path::new(given), options.hostile),
+        }
+        .map_err(|e| refused(e.to_string()))?;
+        match (&self.upstream, self.http.is_some()) {
+            (Some(name), _) => {
+                let upstream = fleet.get(name).ok_or_else(|| StartupError::NoUpstream {
+                    flag: "--upstream",
+                    name: name.clone(),
+                    reason: format!("no such upstream in the fleet (one of {})", fleet.names()),
+                })?;
+                options.tools = upstream.size.tools;
+                options.prompts = upstream.size.prompts;
+                options.resources = upstream.size.resources;
+                options.hostile = upstream.hostile;
+                options.upstream = Some(Arc::clone(upstream));
+            }
+            (None, true) => {
+                if let Some(name) = &self.signals_to
+                    && fleet.get(name).is_none()
+                {
+                    return Err(StartupError::NoUpstream {
+                        flag: "--signals-to",
+                        name: name.clone(),
+                        reason: format!("no such upstream in the fleet (one of {})", fleet.names()),
+                    });
+                }
+                if self.report.is_some() {
+                    return Err(refused(
+                        "--report: a fleet's reports are served by GET /report (--control)".into(),
+                    ));
+                }
+                if self.scenario.is_some() {
+                    return Err(refused(
+                        "--scenario: not with a fleet served over HTTP".into(),
+                    ));
+                }
+                options.fleet = Some(Arc::new(fleet));
+                options.signals_to = self.signals_to.clone();
+            }
+            (None, false) => {
+                return Err(refused(
+                    "needs --http (every upstream in this process) or --upstream NAME (one over stdio)"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The hostile behaviour these arguments ask for.

@@ -43,6 +43,15 @@ pub enum StartupError {
     },
     #[error("--scenario {}: {reason}", path.display())]
     Scenario { path: PathBuf, reason: String },
+    #[error("--fleet {given}: {reason}")]
+    Fleet { given: String, reason: String },
+    /// `--upstream` or `--signals-to` names no upstream of the fleet.
+    #[error("{flag} {name}: {reason}")]
+    NoUpstream {
+        flag: &'static str,
+        name: String,
+        reason: String,
+    },
     #[error("cannot install the signal handlers: {0}")]
     Signals(std::io::Error),
     #[error("cannot start the {actor} actor: {reason}")]

@@ -73,6 +73,23 @@ impl Hostile {
         (self.call_delay_ms > 0).then(|| Duration::from_millis(self.call_delay_ms))
     }
 
+    /// A table's keys (a scenario's `[hostile]`, a fleet upstream's
+    /// `hostile`) over these knobs, key by key, and the result checked as
+    /// the flags are.
+    pub fn over(self, keys: serde_json::Value) -> Result<Hostile, String> {
+        let serde_json::Value::Object(keys) = keys else {
+            return Err("expected a table of the hostile keys (page_size, ...)".into());
+        };
+        let Ok(serde_json::Value::Object(mut merged)) = serde_json::to_value(self) else {
+            unreachable!("the knobs serialize to an object");
+        };
+        merged.extend(keys);
+        let hostile: Hostile =
+            serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| e.to_string())?;
+        hostile.check()?;
+        Ok(hostile)
+    }
+
     /// A cursor style without any paged list would change nothing, which is
     /// surely not what was asked for.
     pub fn check(&self) -> Result<(), String> {

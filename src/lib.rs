@@ -125,6 +125,7 @@ pub mod catalog;
 mod cli;
 mod control;
 mod error;
+mod fleet;
 #[cfg(test)]
 mod fuzzing;
 mod hostile;

@@ -29,18 +29,20 @@ use crate::actors::registry::{Audience, Registry, RegistryArgs, RegistryHandle};
 use crate::actors::session::{Session, SessionArgs};
 use crate::actors::signals;
 use crate::actors::supervisor::{
-    Outcome, RECORDER, ShutdownCause, SupervisorHandle, startup_error,
+    Outcome, RECORDER, ShutdownCause, SupervisorHandle, startup_error, upstream_actor_name,
 };
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest};
 use crate::control::ControlOptions;
 use crate::error::{Error, ServerError, StartupError};
+use crate::fleet::upstreams::{Upstream, Upstreams};
+use crate::fleet::{Fleet, UpstreamSpec};
 use crate::hostile::Hostile;
 use crate::http::server::HttpServerMsg;
 use crate::http::{HttpArgs, HttpOptions, MCP_PATH};
 use crate::mcp::{McpHandler, Offer, Profile};
 use crate::metrics::watcher::MetricsWatcher;
 use crate::observe::{Watch, Watcher};
-use crate::report::recorder::{Recorder, RecorderArgs, RecorderMsg, Recording};
+use crate::report::recorder::{Recorder, RecorderArgs, Recording};
 use crate::revision::Gate;
 use crate::scenario::{Scenario, timeline};
 use crate::transport::{InputWatch, LineTransport};
@@ -89,6 +91,14 @@ pub struct Options {
     /// this or [`Options::control`] is set (the control endpoint serves it
     /// as `GET /report`); otherwise nothing is recorded at all.
     pub report: Option<PathBuf>,
+    /// Serve these upstreams, each its own server at `/mcp/{name}` (HTTP
+    /// only), instead of one at `/mcp`.
+    pub(crate) fleet: Option<Arc<Fleet>>,
+    /// Which fleet upstream the signals change; `None`: every one.
+    pub(crate) signals_to: Option<String>,
+    /// The fleet upstream this server is (`--fleet FILE --upstream NAME`):
+    /// its name, tool names and knobs.
+    pub(crate) upstream: Option<Arc<UpstreamSpec>>,
 }
 
 impl Options {
@@ -107,6 +117,9 @@ impl Options {
             scenario: None,
             handle_signals: false,
             report: None,
+            fleet: None,
+            signals_to: None,
+            upstream: None,
         }
     }
 
@@ -286,7 +299,12 @@ where
     let (handle, (handler, service)) = start_tree(&options, None, async |starting| {
         let service = CancellationToken::new();
         let offer = options.offer(starting);
-        let profile = Profile::new(offer, options.hostile, starting.watch.clone());
+        let profile = Profile::of(
+            offer,
+            options.hostile,
+            options.upstream.clone(),
+            starting.watch.clone(),
+        );
         let session_args = SessionArgs {
             registry: starting.registry.clone(),
             service: service.clone(),
@@ -345,19 +363,40 @@ pub async fn start_http(
     let bound = listener.local_addr().map_err(bind_error)?;
     let mcp_url = format!("http://{bound}{MCP_PATH}");
     let (handle, http_server) = start_tree(&options, Some(mcp_url), async |starting| {
-        let offer = options.offer(starting);
+        let served = starting
+            .upstreams
+            .all()
+            .iter()
+            .map(|upstream| {
+                let spec = upstream.spec.as_ref();
+                let offer = Offer {
+                    prompts: spec.map_or(options.prompts.is_some(), |s| s.size.prompts.is_some()),
+                    resources: spec
+                        .map_or(options.resources.is_some(), |s| s.size.resources.is_some()),
+                    ..options.offer(starting)
+                };
+                // The server's one upstream is watched by whatever watches
+                // the run, a scenario's timeline too.
+                let watch = match starting.upstreams.is_fleet() {
+                    true => upstream.watch.clone(),
+                    false => starting.watch.clone(),
+                };
+                let profile = Profile::of(offer, options.hostile, upstream.spec.clone(), watch);
+                (Arc::clone(upstream), profile)
+            })
+            .collect();
         let args = HttpArgs {
             listener,
             options: http,
-            profile: Profile::new(offer, options.hostile, starting.watch.clone()),
-            registry: starting.registry.clone(),
+            served,
+            fleet: starting.upstreams.is_fleet(),
             supervisor: starting.supervisor.clone(),
             drop_streams: options.scenario.as_ref().is_some_and(|s| s.drops_streams()),
         };
         crate::http::spawn(args).await
     })
     .await?;
-    handle.begin_serving(Some(http_server));
+    handle.begin_serving(http_server.into_iter().next());
     Ok((handle, bound))
 }
 
@@ -388,6 +427,17 @@ async fn start_tree<T>(
     if !knobs.is_empty() {
         tracing::warn!("hostile: {}", knobs.join(" "));
     }
+    // Each upstream that is more than a plain server: its names and knobs.
+    let upstreams = options.fleet.iter().flat_map(|fleet| &fleet.upstreams);
+    let shapes: Vec<String> = options
+        .upstream
+        .iter()
+        .chain(upstreams)
+        .filter_map(|u| u.describe())
+        .collect();
+    if !shapes.is_empty() {
+        tracing::warn!("fleet: {}", shapes.join("; "));
+    }
     // With the hostile behaviours: a recorded run says so from the start.
     if let Some(recording) = options.recording() {
         tracing::info!("recording the client report: {recording}");
@@ -405,11 +455,21 @@ async fn start_tree<T>(
         }
         None => None,
     };
-    let ready = serde_json::json!({
+    let mut ready = serde_json::json!({
         "pid": std::process::id(),
         "mcp_url": mcp_url,
         "control_url": control.as_ref().map(|(_, bound)| format!("http://{bound}")),
     });
+    if let (Some(fleet), Some(base)) = (&options.fleet, &mcp_url) {
+        // A fleet serves nothing at `/mcp`: its upstreams are below it.
+        let urls: serde_json::Map<String, serde_json::Value> = fleet
+            .upstreams
+            .iter()
+            .map(|u| (u.name.clone(), format!("{base}/{}", u.name).into()))
+            .collect();
+        ready["mcp_url"] = serde_json::Value::Null;
+        ready["upstreams"] = urls.into();
+    }
     let control_answered = control.as_ref().map(|_| CancellationToken::new());
     let control_listener = control.map(|(listener, _)| listener);
     let many_clients = mcp_url.is_some();
@@ -419,33 +479,24 @@ async fn start_tree<T>(
 
     let started = CancellationToken::new();
     let children = async {
-        // The recorder and the scenario timeline join here.
-        let mut watchers: Vec<Arc<dyn Watcher>> = Vec::new();
-        let recorder = spawn_recorder(&supervisor, options, start).await?;
-        if let Some(recorder) = &recorder {
-            watchers.push(Recording::new(recorder));
-        }
         // Only a server with a control endpoint has a scraper to pay for.
-        let metrics = options.control.as_ref().map(|_| {
-            let metrics = MetricsWatcher::new(if many_clients { "http" } else { "stdio" });
-            watchers.push(metrics.clone());
-            metrics
-        });
-        let watch = Watch::new(watchers);
-        let args = RegistryArgs {
-            size: options.size(),
-            log_sessions: many_clients,
-            watch: watch.clone(),
-        };
-        let registry = RegistryHandle::from(supervisor.spawn("registry", Registry, args).await?);
+        let metrics = options
+            .control
+            .as_ref()
+            .map(|_| MetricsWatcher::new(if many_clients { "http" } else { "stdio" }));
+        let upstreams =
+            spawn_upstreams(&supervisor, options, metrics.as_ref(), many_clients, start).await?;
+        let first = upstreams.first();
+        let registry = first.registry.clone();
         let mut starting = Starting {
             registry: registry.clone(),
             supervisor: supervisor.clone(),
-            watch,
-            recorder,
+            watch: first.watch.clone(),
             started: started.clone(),
             serving: serving_rx,
             trigger_tools: false,
+            upstreams: Arc::new(upstreams),
+            signals_to: options.signals_to.clone(),
         };
         // Every trigger, made from the options that ask for it: adding one
         // is one line here.
@@ -531,20 +582,60 @@ fn check_paths(options: &Options) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// The Recorder, when the run is recorded (`--report` or `--control`).
-async fn spawn_recorder(
+/// Each upstream's Recorder (when the run is recorded: `--report` or
+/// `--control`) and Registry: a fleet's, or the server's one.
+async fn spawn_upstreams(
     supervisor: &SupervisorHandle,
     options: &Options,
+    metrics: Option<&Arc<MetricsWatcher>>,
+    many_clients: bool,
     start: Instant,
-) -> Result<Option<ActorRef<RecorderMsg>>, StartupError> {
-    if options.recording().is_none() {
-        return Ok(None);
-    }
-    let args = RecorderArgs {
-        path: options.report.clone(),
-        start,
+) -> Result<Upstreams, StartupError> {
+    let specs: Vec<Option<Arc<UpstreamSpec>>> = match &options.fleet {
+        Some(fleet) => fleet.upstreams.iter().cloned().map(Some).collect(),
+        None => vec![options.upstream.clone()],
     };
-    Ok(Some(supervisor.spawn(RECORDER, Recorder, args).await?))
+    let mut all = Vec::with_capacity(specs.len());
+    for spec in specs {
+        // The recorder and the scenario timeline join here.
+        let mut watchers: Vec<Arc<dyn Watcher>> = Vec::new();
+        let recorder = match options.recording() {
+            Some(_) => {
+                let args = RecorderArgs {
+                    // A fleet's reports are served, not written.
+                    path: options.report.clone().filter(|_| options.fleet.is_none()),
+                    start,
+                };
+                Some(supervisor.spawn(RECORDER, Recorder, args).await?)
+            }
+            None => None,
+        };
+        if let Some(recorder) = &recorder {
+            watchers.push(Recording::new(recorder));
+        }
+        if let Some(metrics) = metrics {
+            watchers.push(metrics.clone());
+        }
+        let watch = Watch::new(watchers);
+        // A fleet's upstream logs no session line: a hundred upstreams'
+        // counts, unnamed, would say nothing (`GET /state` names them).
+        let (size, name, log_sessions) = match &spec {
+            Some(spec) if options.fleet.is_some() => (
+                spec.size,
+                upstream_actor_name("registry", &spec.name),
+                false,
+            ),
+            _ => (options.size(), "registry", many_clients),
+        };
+        let args = RegistryArgs {
+            size,
+            log_sessions,
+            watch: watch.clone(),
+        };
+        let registry = RegistryHandle::from(supervisor.spawn(name, Registry, args).await?);
+        all.push(Arc::new(Upstream::new(spec, registry, recorder, watch)));
+    }
+    Ok(Upstreams::new(all, options.fleet.is_some()))
 }
 
 /// The ready file, then the pidfile: what says the server has started.

@@ -10,6 +10,8 @@
 //! what they do; the trigger tools are in their tool list), or once they serve,
 //! before the ready file and the pidfile say that the server has started.
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use ractor::ActorRef;
 use tokio::sync::watch;
@@ -18,9 +20,9 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::registry::RegistryHandle;
 use crate::actors::supervisor::SupervisorHandle;
 use crate::error::StartupError;
+use crate::fleet::upstreams::Upstreams;
 use crate::http::server::HttpServerMsg;
 use crate::observe::Watch;
-use crate::report::recorder::RecorderMsg;
 
 /// Something that makes changes.
 pub trait Trigger: Send {
@@ -55,14 +57,18 @@ pub struct Starting {
     /// The run's watchers. A trigger started before the edges may add one;
     /// the edges show it their events.
     pub watch: Watch,
-    /// The client report, if the run is recorded.
-    pub recorder: Option<ActorRef<RecorderMsg>>,
     /// Cancelled once the server has started (the pidfile is written).
     pub started: CancellationToken,
     /// Says, once clients can come, how they are served.
     pub serving: watch::Receiver<Option<Serving>>,
     /// Whether the edges list the conformance suite's trigger tools.
     pub trigger_tools: bool,
+    /// Every upstream: a fleet's, or the server's one (whose registry,
+    /// watch and recorder are the ones above).
+    pub upstreams: Arc<Upstreams>,
+    /// The fleet upstream the signals change (`--signals-to`); `None`:
+    /// every one.
+    pub signals_to: Option<String>,
 }
 
 /// How the clients are served, as the triggers that act on sessions need to

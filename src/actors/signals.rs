@@ -63,8 +63,27 @@ struct SignalTrigger;
 impl Trigger for SignalTrigger {
     fn start(self: Box<Self>, starting: &mut Starting) -> Started<'_> {
         Box::pin(async move {
+            // A fleet's signals change every upstream, or the one named.
+            let registries = match &starting.signals_to {
+                Some(name) => {
+                    let picked = starting.upstreams.pick(Some(name)).map_err(|e| {
+                        StartupError::NoUpstream {
+                            flag: "--signals-to",
+                            name: name.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    vec![picked.registry.clone()]
+                }
+                None => starting
+                    .upstreams
+                    .all()
+                    .iter()
+                    .map(|upstream| upstream.registry.clone())
+                    .collect(),
+            };
             let args = SignalListenerArgs {
-                registry: starting.registry.clone(),
+                registries,
                 supervisor: starting.supervisor.clone(),
                 started: starting.started.clone(),
             };
@@ -88,7 +107,9 @@ const CHANGE_SIGNALS: [(i32, fn() -> Change); 3] = [
 pub enum SignalListenerMsg {}
 
 pub struct SignalListenerArgs {
-    pub registry: RegistryHandle,
+    /// Where each change goes: the server's one registry, or each of a
+    /// fleet's (`--signals-to` picks one).
+    pub registries: Vec<RegistryHandle>,
     pub supervisor: SupervisorHandle,
     /// Cancelled once the server has started: a shutdown signal waits for it.
     pub started: CancellationToken,
@@ -166,7 +187,7 @@ fn install(args: SignalListenerArgs) -> io::Result<SignalListenerState> {
         wakeups,
         fallback,
         stop: Arc::new(AtomicBool::new(false)),
-        registry: args.registry.clone(),
+        registries: args.registries.clone(),
     };
     let catcher = Catcher::spawn(catcher, wake)?;
     let task = tokio::spawn(async move {
@@ -299,7 +320,7 @@ struct CatcherLoop {
     /// The fallback handlers' counts, in `CHANGE_SIGNALS` order.
     fallback: Vec<Arc<AtomicUsize>>,
     stop: Arc<AtomicBool>,
-    registry: RegistryHandle,
+    registries: Vec<RegistryHandle>,
 }
 
 /// `struct signalfd_siginfo`: one per delivery read.
@@ -367,6 +388,10 @@ impl CatcherLoop {
     /// the registry is gone (the server is stopping).
     fn apply(&self, index: usize, count: usize) -> bool {
         let change = CHANGE_SIGNALS[index].1;
-        (0..count).all(|_| self.registry.submit(change()).is_ok())
+        (0..count).all(|_| {
+            self.registries
+                .iter()
+                .all(|registry| registry.submit(change()).is_ok())
+        })
     }
 }

@@ -100,6 +100,13 @@ fn lock(names: &Names) -> std::sync::MutexGuard<'_, HashMap<ActorId, &'static st
     names.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What the supervisor calls a fleet upstream's `actor` in a failure
+/// report: made once per upstream at start-up, and kept for the process's
+/// life as the supervisor's names are.
+pub(crate) fn upstream_actor_name(actor: &str, upstream: &str) -> &'static str {
+    Box::leak(format!("{actor} of {upstream}").into_boxed_str())
+}
+
 /// A failed spawn as a start-up error, keeping the actor's own error (such as
 /// the pidfile's) when it has one.
 pub(crate) fn startup_error(actor: &'static str, error: SpawnErr) -> StartupError {

@@ -12,10 +12,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::actors::registry::RegistryHandle;
 use crate::control::{self, ControlOptions};
+use crate::fleet::upstreams::Upstreams;
 use crate::metrics::watcher::MetricsWatcher;
-use crate::report::recorder::RecorderMsg;
 use crate::trigger::{Started, Starting, Trigger};
 
 /// The control endpoint as a trigger, if the server serves one: its
@@ -52,8 +51,7 @@ impl Trigger for ControlTrigger {
             let args = ControlArgs {
                 listener: self.listener,
                 options: self.options,
-                registry: starting.registry.clone(),
-                recorder: starting.recorder.clone(),
+                upstreams: Arc::clone(&starting.upstreams),
                 answered: self.answered,
                 metrics: self.metrics,
             };
@@ -74,9 +72,9 @@ pub struct ControlArgs {
     /// else starts.
     pub listener: TcpListener,
     pub options: ControlOptions,
-    pub registry: RegistryHandle,
-    /// What `GET /report` asks; `None` answers that nothing is recorded.
-    pub recorder: Option<ActorRef<RecorderMsg>>,
+    /// Every catalog it changes and shows, and each one's report (if the
+    /// run is recorded): the server's, or a fleet's.
+    pub upstreams: Arc<Upstreams>,
     /// Dropped once the endpoint owes no answer: when its serving task ends,
     /// or at once if it never starts.
     pub answered: DropGuard,
@@ -108,8 +106,7 @@ impl Actor for Control {
         tokio::spawn(control::serve(
             args.listener,
             args.options,
-            args.registry,
-            args.recorder,
+            args.upstreams,
             args.metrics,
             cancel.clone(),
             args.answered,

@@ -46,14 +46,15 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use ractor::{ActorRef, call};
+use ractor::call;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::actors::registry::{ApplyError, Audience, RegistryHandle};
+use crate::actors::registry::{ApplyError, Audience};
 use crate::catalog::{CatalogView, Change, ChangeError, ChangeRequest};
+use crate::fleet::upstreams::{PickError, StopError, Upstream, Upstreams};
 use crate::http::accept_loop;
 use crate::http::guard::Gate;
 use crate::metrics::watcher::MetricsWatcher;
@@ -104,8 +105,8 @@ impl ControlOptions {
 /// What answering a request needs.
 struct Endpoint {
     gate: Gate,
-    registry: RegistryHandle,
-    recorder: Option<ActorRef<RecorderMsg>>,
+    /// Every catalog it changes and shows: the server's, or a fleet's.
+    upstreams: Arc<Upstreams>,
     /// Fired when the server stops: no new change is handed on.
     stopping: CancellationToken,
     /// How many changes are being applied and answered (see [`Applying`]).
@@ -139,8 +140,7 @@ impl Drop for Applying<'_> {
 pub(crate) async fn serve(
     listener: TcpListener,
     options: ControlOptions,
-    registry: RegistryHandle,
-    recorder: Option<ActorRef<RecorderMsg>>,
+    upstreams: Arc<Upstreams>,
     metrics: Arc<MetricsWatcher>,
     cancel: CancellationToken,
     answered: DropGuard,
@@ -154,8 +154,7 @@ pub(crate) async fn serve(
     };
     let endpoint = Arc::new(Endpoint {
         gate: Gate::new(bound, &options.allowed_hosts, &options.allowed_origins),
-        registry,
-        recorder,
+        upstreams,
         stopping: cancel.clone(),
         applying: watch::Sender::new(0),
         metrics,
@@ -218,6 +217,10 @@ async fn answer(request: Request<Incoming>, endpoint: &Endpoint) -> ControlRespo
         return error(refusal.status, refusal.message);
     }
     let path = request.uri().path().to_owned();
+    let asked = asked_upstream(request.uri().query());
+    if let Some(name) = path.strip_prefix("/upstreams/") {
+        return upstream_control(name, request.method(), endpoint).await;
+    }
     match (path.as_str(), request.method()) {
         ("/changes", &Method::POST) => {
             let read = tokio::select! {
@@ -229,15 +232,15 @@ async fn answer(request: Request<Incoming>, endpoint: &Endpoint) -> ControlRespo
                 Err(refused) => refused,
             }
         }
-        ("/state", &Method::GET) => state(endpoint).await,
-        ("/report", &Method::GET) => report(endpoint).await,
+        ("/state", &Method::GET) => state(endpoint, asked).await,
+        ("/report", &Method::GET) => report(endpoint, asked).await,
         ("/metrics", &Method::GET) => metrics(endpoint),
         ("/changes", _) => not_allowed("POST"),
         ("/state" | "/report" | "/metrics", _) => not_allowed("GET"),
         _ => error(
             StatusCode::NOT_FOUND,
             format!(
-                "no such endpoint: {path} (POST /changes, GET /state, GET /report, GET /metrics)"
+                "no such endpoint: {path} (POST /changes, GET /state, GET /report, GET /metrics, POST /upstreams/NAME/stop or start)"
             ),
         ),
     }
@@ -259,9 +262,13 @@ async fn read_body(body: Incoming) -> Result<Bytes, ControlResponse> {
 }
 
 async fn changes(body: &[u8], endpoint: &Endpoint) -> ControlResponse {
-    let request = match parse_change(body) {
-        Ok(request) => request,
+    let (name, request) = match parse_change(body) {
+        Ok(parsed) => parsed,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad change request: {e}")),
+    };
+    let upstream = match endpoint.upstreams.pick(name.as_deref()) {
+        Ok(upstream) => upstream,
+        Err(refused) => return unpicked(&refused),
     };
     let change = match Change::try_from(request) {
         Ok(change) => change,
@@ -276,7 +283,7 @@ async fn changes(body: &[u8], endpoint: &Endpoint) -> ControlResponse {
     if endpoint.stopping.is_cancelled() {
         return shutting_down();
     }
-    match endpoint.registry.apply(change, Audience::All).await {
+    match upstream.registry.apply(change, Audience::All).await {
         Ok(catalog) => {
             // Written straight from the catalog: a bulk change's answer costs
             // its bytes, not a JSON tree of every item.
@@ -299,18 +306,73 @@ async fn changes(body: &[u8], endpoint: &Endpoint) -> ControlResponse {
 
 /// A change request is a JSON object: serde would also fill the request's
 /// fields in order from an array (`["add_tool"]`), which is no request.
-pub(crate) fn parse_change(body: &[u8]) -> serde_json::Result<ChangeRequest> {
-    let object: serde_json::Map<String, Value> = serde_json::from_slice(body)?;
-    serde_json::from_value(Value::Object(object))
+/// Its `"upstream"`, if any, names the fleet upstream it is for.
+pub(crate) fn parse_change(body: &[u8]) -> serde_json::Result<(Option<String>, ChangeRequest)> {
+    use serde::de::Error;
+    let mut object: serde_json::Map<String, Value> = serde_json::from_slice(body)?;
+    let upstream = match object.remove("upstream") {
+        None => None,
+        Some(Value::String(name)) => Some(name),
+        Some(_) => return Err(serde_json::Error::custom("`upstream` must be a string")),
+    };
+    Ok((upstream, serde_json::from_value(Value::Object(object))?))
 }
 
-async fn state(endpoint: &Endpoint) -> ControlResponse {
-    let Ok(catalog) = endpoint.registry.snapshot().await else {
-        return shutting_down();
+/// The `upstream` a `GET` asks for: `?upstream=NAME`.
+fn asked_upstream(query: Option<&str>) -> Option<String> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("upstream="))
+        .map(str::to_owned)
+}
+
+/// The answer to a request that names no upstream of this server.
+fn unpicked(refused: &PickError) -> ControlResponse {
+    let status = match refused {
+        PickError::Unnamed(_) => StatusCode::BAD_REQUEST,
+        PickError::Unknown(..) | PickError::NoFleet(_) => StatusCode::NOT_FOUND,
     };
-    let Ok(sessions) = endpoint.registry.describe_sessions(DESCRIBE_TIMEOUT).await else {
-        return shutting_down();
-    };
+    error(status, refused.to_string())
+}
+
+/// `GET /state`: the server's one upstream as it always was; a fleet's
+/// upstreams by name, or with `?upstream=NAME` that one.
+async fn state(endpoint: &Endpoint, asked: Option<String>) -> ControlResponse {
+    let upstreams = &endpoint.upstreams;
+    if !upstreams.is_fleet() || asked.is_some() {
+        return match upstreams.pick(asked.as_deref()) {
+            Ok(upstream) => match upstream_state(upstream).await {
+                Some(state) => json_response(StatusCode::OK, &state),
+                None => shutting_down(),
+            },
+            Err(refused) => unpicked(&refused),
+        };
+    }
+    let mut all = serde_json::Map::new();
+    for upstream in upstreams.all() {
+        let Some(mut state) = upstream_state(upstream).await else {
+            return shutting_down();
+        };
+        if let Value::Object(fields) = &mut state {
+            fields.remove("pid");
+        }
+        all.insert(upstream.name().unwrap_or_default().to_owned(), state);
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({ "pid": std::process::id(), "upstreams": all }),
+    )
+}
+
+/// One upstream's state: its catalog and sessions (and, in a fleet, its
+/// name and whether it is stopped). `None` once the server is stopping.
+async fn upstream_state(upstream: &Upstream) -> Option<Value> {
+    let catalog = upstream.registry.snapshot().await.ok()?;
+    let sessions = upstream
+        .registry
+        .describe_sessions(DESCRIBE_TIMEOUT)
+        .await
+        .ok()?;
     let described: Vec<Value> = sessions
         .into_iter()
         .map(|session| session.unwrap_or_else(|| json!({ "error": "the session did not answer" })))
@@ -327,16 +389,87 @@ async fn state(endpoint: &Endpoint) -> ControlResponse {
         pid: std::process::id(),
         sessions: described,
     };
-    json_response(StatusCode::OK, &body)
+    let mut state = serde_json::to_value(body).expect("the state serializes");
+    if let (Some(name), Value::Object(fields)) = (upstream.name(), &mut state) {
+        fields.insert("upstream".into(), name.into());
+        fields.insert("stopped".into(), upstream.is_stopped().into());
+    }
+    Some(state)
 }
 
-async fn report(endpoint: &Endpoint) -> ControlResponse {
-    let Some(recorder) = &endpoint.recorder else {
-        return error(StatusCode::NOT_FOUND, "this server records no report");
+/// `GET /report`: the server's one report; a fleet's by upstream, or with
+/// `?upstream=NAME` that one's.
+async fn report(endpoint: &Endpoint, asked: Option<String>) -> ControlResponse {
+    let upstreams = &endpoint.upstreams;
+    if !upstreams.is_fleet() || asked.is_some() {
+        return match upstreams.pick(asked.as_deref()) {
+            Ok(upstream) => match upstream_report(upstream).await {
+                Ok(report) => json_response(StatusCode::OK, &report),
+                Err(refused) => refused,
+            },
+            Err(refused) => unpicked(&refused),
+        };
+    }
+    let mut reports = serde_json::Map::new();
+    for upstream in upstreams.all() {
+        match upstream_report(upstream).await {
+            Ok(report) => {
+                reports.insert(upstream.name().unwrap_or_default().to_owned(), report);
+            }
+            Err(refused) => return refused,
+        }
+    }
+    json_response(StatusCode::OK, &json!({ "upstreams": reports }))
+}
+
+/// One upstream's report, or the answer that it has none.
+async fn upstream_report(upstream: &Upstream) -> Result<Value, ControlResponse> {
+    let Some(recorder) = &upstream.recorder else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "this server records no report",
+        ));
     };
-    match call!(recorder, RecorderMsg::Report) {
-        Ok(report) => json_response(StatusCode::OK, &report),
-        Err(_) => shutting_down(),
+    call!(recorder, RecorderMsg::Report).map_err(|_| shutting_down())
+}
+
+/// `POST /upstreams/NAME/stop` and `.../start`: a fleet upstream stops
+/// serving (its path and its sessions answer 404) or serves again, with its
+/// catalog as it is by then; the others never notice.
+async fn upstream_control(rest: &str, method: &Method, endpoint: &Endpoint) -> ControlResponse {
+    let Some((name, action)) = rest.rsplit_once('/') else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no such endpoint: POST /upstreams/NAME/stop or /upstreams/NAME/start",
+        );
+    };
+    if !matches!(action, "stop" | "start") {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no such endpoint: /upstreams/{rest} (POST /upstreams/NAME/stop or start)"),
+        );
+    }
+    if method != Method::POST {
+        return not_allowed("POST");
+    }
+    let upstream = match endpoint.upstreams.pick(Some(name)) {
+        Ok(upstream) => upstream,
+        Err(refused) => return unpicked(&refused),
+    };
+    let answer = match action {
+        "stop" => upstream.stop().await.map(|ended| {
+            tracing::info!(upstream = name, sessions = ended, "upstream stopped");
+            json!({ "upstream": name, "stopped": true, "sessions_ended": ended })
+        }),
+        _ => upstream.start().map(|was_stopped| {
+            tracing::info!(upstream = name, "upstream started");
+            json!({ "upstream": name, "stopped": false, "was_stopped": was_stopped })
+        }),
+    };
+    match answer {
+        Ok(answer) => json_response(StatusCode::OK, &answer),
+        Err(StopError::Stopping) => shutting_down(),
+        Err(refused @ StopError::NotHttp) => error(StatusCode::CONFLICT, refused.to_string()),
     }
 }
 

@@ -35,6 +35,7 @@ pub mod guard;
 pub mod server;
 pub mod sessions;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
@@ -61,8 +62,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::registry::RegistryHandle;
 use crate::actors::session::{Session, SessionArgs};
-use crate::actors::supervisor::{SupervisorHandle, startup_error};
+use crate::actors::supervisor::{SupervisorHandle, startup_error, upstream_actor_name};
 use crate::error::StartupError;
+use crate::fleet::upstreams::Upstream;
 use crate::http::server::{HttpServer, HttpServerArgs, HttpServerMsg, StreamCut};
 use crate::mcp::{McpHandler, Profile};
 use crate::pagination::misread_list_params;
@@ -181,10 +183,17 @@ pub(crate) fn session_manager(cancel: CancellationToken) -> Sessions {
     Sessions::new(cancel)
 }
 
-/// Everything a connection's requests share.
+/// Everything the requests of one upstream (the server's, or one of a
+/// fleet's) share.
 pub(crate) struct Edge {
     /// What every request passes first, as on the control endpoint.
-    gate: Gate,
+    gate: Arc<Gate>,
+    /// Whose requests these are: stopped, it answers 404; if it answers
+    /// nothing, nothing.
+    upstream: Arc<Upstream>,
+    /// Cancelled when its HttpServer actor stops: what a request that is
+    /// never answered waits for.
+    stopped: CancellationToken,
     service: McpService,
     tracker: ActorRef<HttpServerMsg>,
     sessions: Arc<Sessions>,
@@ -203,13 +212,48 @@ pub(crate) struct HttpArgs {
     /// else starts.
     pub listener: TcpListener,
     pub options: HttpOptions,
-    /// What every session answers with.
-    pub profile: Arc<Profile>,
-    pub registry: RegistryHandle,
-    /// What the HttpServer actor and each Session actor are spawned under.
+    /// Each upstream served, and what its sessions answer with: the
+    /// server's one at `/mcp`, or with `fleet` each at `/mcp/{name}`.
+    pub served: Vec<(Arc<Upstream>, Arc<Profile>)>,
+    pub fleet: bool,
+    /// What the HttpServer actors and each Session actor are spawned under.
     pub supervisor: SupervisorHandle,
     /// Whether SSE responses may be dropped (a scenario's `drop_stream`).
     pub drop_streams: bool,
+}
+
+/// Which upstream's edge a path leads to.
+enum Routes {
+    /// The server's one, at `/mcp`.
+    One(Arc<Edge>),
+    /// A fleet's, each at `/mcp/{name}`; nothing at `/mcp`.
+    Fleet(HashMap<String, Arc<Edge>>),
+}
+
+impl Routes {
+    /// Every upstream's: the server's `--request-timeout`.
+    fn request_timeout(&self) -> Duration {
+        match self {
+            Routes::One(edge) => edge.request_timeout,
+            Routes::Fleet(edges) => edges
+                .values()
+                .next()
+                .map_or(HttpOptions::DEFAULT_REQUEST_TIMEOUT, |e| e.request_timeout),
+        }
+    }
+
+    /// The edge at `path`, or why there is none (a 404's text).
+    fn route(&self, path: &str) -> Result<&Arc<Edge>, &'static str> {
+        match self {
+            Routes::One(edge) if path == MCP_PATH => Ok(edge),
+            Routes::One(_) => Err("Not Found: MCP is served at /mcp"),
+            Routes::Fleet(edges) => path
+                .strip_prefix(MCP_PATH)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .and_then(|name| edges.get(name))
+                .ok_or("Not Found: this fleet serves MCP at /mcp/{name}, one path per upstream"),
+        }
+    }
 }
 
 /// Serve MCP over HTTP: spawn the [`HttpServer`] actor, which knows which
@@ -217,7 +261,7 @@ pub(crate) struct HttpArgs {
 /// and hand each request through the edge here, until the actor stops.
 /// Wired here rather than in the actor, so that the actor's file needs
 /// nothing of the edge, which talks to it.
-pub(crate) async fn spawn(args: HttpArgs) -> Result<ActorRef<HttpServerMsg>, StartupError> {
+pub(crate) async fn spawn(args: HttpArgs) -> Result<Vec<ActorRef<HttpServerMsg>>, StartupError> {
     let bound = args
         .listener
         .local_addr()
@@ -225,53 +269,93 @@ pub(crate) async fn spawn(args: HttpArgs) -> Result<ActorRef<HttpServerMsg>, Sta
     // Before the first connection is accepted; logged after the URL, which
     // stays the log's first line.
     let descriptors = descriptors::raise_to_hard_limit();
-    let cancel = CancellationToken::new();
-    let sessions = Arc::new(session_manager(cancel.clone()));
-    let cut = args.drop_streams.then(Arc::<StreamCut>::default);
-    let tracking = HttpServerArgs {
-        sessions: Arc::clone(&sessions),
-        cancel: cancel.clone(),
-        session_timeout: args.options.session_timeout,
-        cut: cut.clone(),
+    let gate = Arc::new(Gate::new(
+        bound,
+        &args.options.allowed_hosts,
+        &args.options.allowed_origins,
+    ));
+    // One budget for every upstream: the process's memory is what it bounds.
+    let budget = BodyBudget::default();
+    let mut trackers = Vec::with_capacity(args.served.len());
+    let mut edges = Vec::with_capacity(args.served.len());
+    for (upstream, profile) in args.served {
+        let cancel = CancellationToken::new();
+        let sessions = Arc::new(session_manager(cancel.clone()));
+        let cut = args.drop_streams.then(Arc::<StreamCut>::default);
+        let tracking = HttpServerArgs {
+            sessions: Arc::clone(&sessions),
+            cancel: cancel.clone(),
+            session_timeout: args.options.session_timeout,
+            cut: cut.clone(),
+        };
+        let name = match upstream.name() {
+            Some(name) if args.fleet => upstream_actor_name(HTTP_SERVER, name),
+            _ => HTTP_SERVER,
+        };
+        let tracker = args.supervisor.spawn(name, HttpServer, tracking).await?;
+        upstream.serves_http(tracker.clone());
+        let edge = Edge {
+            gate: Arc::clone(&gate),
+            stopped: cancel.clone(),
+            service: service(
+                bound,
+                &args.options,
+                profile,
+                upstream.registry.clone(),
+                args.supervisor.cell(),
+                Arc::clone(&sessions),
+                cancel.clone(),
+            ),
+            upstream,
+            tracker: tracker.clone(),
+            sessions,
+            budget: budget.clone(),
+            request_timeout: args.options.request_timeout,
+            cut,
+        };
+        trackers.push(tracker);
+        edges.push((cancel, Arc::new(edge)));
+    }
+    let (routes, cancel) = if args.fleet {
+        // The accept loop ends once every upstream's actor has stopped.
+        let all_stopped = CancellationToken::new();
+        let tokens: Vec<CancellationToken> = edges.iter().map(|(t, _)| t.clone()).collect();
+        let ended = all_stopped.clone();
+        tokio::spawn(async move {
+            futures::future::join_all(tokens.iter().map(|t| t.cancelled())).await;
+            ended.cancel();
+        });
+        let edges = edges
+            .into_iter()
+            .map(|(_, edge)| (edge.upstream.name().unwrap_or_default().to_owned(), edge))
+            .collect();
+        (Routes::Fleet(edges), all_stopped)
+    } else {
+        let (cancel, edge) = edges.pop().expect("one upstream");
+        (Routes::One(edge), cancel)
     };
-    let tracker = args
-        .supervisor
-        .spawn(HTTP_SERVER, HttpServer, tracking)
-        .await?;
-    let edge = Edge {
-        gate: Gate::new(
-            bound,
-            &args.options.allowed_hosts,
-            &args.options.allowed_origins,
-        ),
-        service: service(
-            bound,
-            &args.options,
-            args.profile,
-            args.registry,
-            args.supervisor.cell(),
-            Arc::clone(&sessions),
-            cancel.clone(),
-        ),
-        tracker: tracker.clone(),
-        sessions,
-        budget: BodyBudget::default(),
-        request_timeout: args.options.request_timeout,
-        cut,
-    };
-    // Ends when the actor stops and cancels `cancel`.
-    tokio::spawn(accept(args.listener, edge, cancel));
-    tracing::info!(url = %format!("http://{bound}{MCP_PATH}"), "serving MCP over Streamable HTTP");
+    let count = trackers.len();
+    // Ends when the actors stop and cancel `cancel`.
+    tokio::spawn(accept(args.listener, routes, cancel));
+    if args.fleet {
+        tracing::info!(
+            url = %format!("http://{bound}{MCP_PATH}/{{name}}"),
+            upstreams = count,
+            "serving a fleet over Streamable HTTP"
+        );
+    } else {
+        tracing::info!(url = %format!("http://{bound}{MCP_PATH}"), "serving MCP over Streamable HTTP");
+    }
     descriptors.log();
-    Ok(tracker)
+    Ok(trackers)
 }
 
 /// Accept connections until `cancel` fires, serving each on its own task.
-async fn accept(listener: TcpListener, edge: Edge, cancel: CancellationToken) {
-    let edge = Arc::new(edge);
+async fn accept(listener: TcpListener, routes: Routes, cancel: CancellationToken) {
+    let routes = Arc::new(routes);
     // Dropped at once, which aborts the connections still open.
     let _open = accept_loop(listener, cancel, "MCP", move |stream| {
-        serve_connection(stream, Arc::clone(&edge))
+        serve_connection(stream, Arc::clone(&routes))
     })
     .await;
 }
@@ -317,18 +401,18 @@ where
     }
 }
 
-async fn serve_connection(stream: TcpStream, edge: Arc<Edge>) {
+async fn serve_connection(stream: TcpStream, routes: Arc<Routes>) {
     // Notifications are small writes that must leave at once.
     let _ = stream.set_nodelay(true);
-    let header_timeout = edge.request_timeout;
+    let header_timeout = routes.request_timeout();
     // Boxed: hyper keeps the box of a connection's in-flight future for as
     // long as the connection lives, sized for the largest future, and
     // rmcp's request handling makes that over 6 KB. Boxed per request, an
     // idle connection (a session's open GET stream) keeps only a pointer.
     let handler = service_fn(move |request| {
-        let edge = Arc::clone(&edge);
+        let routes = Arc::clone(&routes);
         let handling: Pin<Box<dyn Future<Output = _> + Send>> =
-            Box::pin(async move { Ok::<_, Infallible>(handle(request, &edge).await) });
+            Box::pin(async move { Ok::<_, Infallible>(handle(request, &routes).await) });
         handling
     });
     // The head timer runs whenever hyper waits for a head, so it also closes
@@ -342,14 +426,32 @@ async fn serve_connection(stream: TcpStream, edge: Arc<Edge>) {
     }
 }
 
-async fn handle(request: Request<Incoming>, edge: &Edge) -> HttpResponse {
-    if request.uri().path() != MCP_PATH {
-        return text(StatusCode::NOT_FOUND, "Not Found: MCP is served at /mcp");
-    }
+async fn handle(request: Request<Incoming>, routes: &Routes) -> HttpResponse {
+    let edge = match routes.route(request.uri().path()) {
+        Ok(edge) => edge,
+        Err(why) => return text(StatusCode::NOT_FOUND, why),
+    };
     let (parts, body) = request.into_parts();
     // Everything about the head first: a refused request's body is never read.
     if let Err(refusal) = edge.gate.check(&parts.uri, &parts.headers).await {
         return closing(text(refusal.status, refusal.message));
+    }
+    if edge.upstream.is_stopped() {
+        // As a server that has stopped: its sessions are gone too.
+        return text(StatusCode::NOT_FOUND, "Not Found: this upstream is stopped");
+    }
+    if edge
+        .upstream
+        .spec
+        .as_ref()
+        .is_some_and(|s| s.answer_nothing)
+    {
+        // A hung upstream: the request waits until the server stops.
+        edge.stopped.cancelled().await;
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
     }
     let method = parts.method.clone();
     let request_session = session_id(&parts.headers);

@@ -12,9 +12,32 @@ use serde_json::{Value, json};
 
 use super::McpHandler;
 use super::errors::{method_not_found, resource_not_found};
+use crate::fleet::UpstreamSpec;
 use crate::observe::Event;
+use crate::tools::ToolError;
 use crate::trigger_tools::TriggerTool;
 use crate::{prompts, resources, tools};
+
+/// A tool's answer as its result, signed by the fleet upstream that gave
+/// it, if any.
+fn tool_result(
+    answer: Result<Value, ToolError>,
+    upstream: Option<&UpstreamSpec>,
+) -> CallToolResult {
+    match answer {
+        Ok(mut value) => {
+            if let Some(upstream) = upstream {
+                upstream.sign(&mut value);
+            }
+            CallToolResult::structured(value)
+        }
+        // The text is JSON so that clients can parse it; no structured
+        // content, since it would not match the tool's output schema.
+        Err(error) => CallToolResult::error(vec![ContentBlock::text(
+            json!({ "error": error.to_string() }).to_string(),
+        )]),
+    }
+}
 
 impl McpHandler {
     pub(super) async fn answer_call(
@@ -34,6 +57,18 @@ impl McpHandler {
             method: "tools/call",
         })
         .await;
+        let upstream = self.profile.upstream.as_deref();
+        let arguments = request.arguments.clone().map_or(Value::Null, Value::Object);
+        if let Some(upstream) = upstream
+            && let Some(answer) = upstream.call_named(&request.name, &arguments)
+        {
+            return Ok(tool_result(answer, Some(upstream)).into());
+        }
+        // The catalog's name for it: a fleet upstream's prefix taken off.
+        let name = match upstream {
+            Some(upstream) => upstream.catalog_name(&request.name).unwrap_or_default(),
+            None => &request.name,
+        };
         self.see(&context.meta, |session| Event::ToolCall {
             session,
             name: request.name.to_string(),
@@ -42,27 +77,17 @@ impl McpHandler {
                 .as_ref()
                 .and_then(|arguments| arguments.get("revision"))
                 .and_then(Value::as_u64),
-            current: tools
-                .find(&request.name)
-                .map(|(_, entry)| u64::from(entry.revision)),
+            current: tools.find(name).map(|(_, entry)| u64::from(entry.revision)),
         })
         .await;
-        let Some((_, entry)) = tools.find(&request.name) else {
+        let Some((_, entry)) = tools.find(name) else {
             return Err(McpError::invalid_params(
                 format!("Unknown tool: {}", request.name),
                 Some(json!({ "tool": request.name })),
             ));
         };
-        let arguments = request.arguments.map_or(Value::Null, Value::Object);
-        let result = match tools::call(entry.number, entry.revision, &arguments, tools.len()) {
-            Ok(value) => CallToolResult::structured(value),
-            // The text is JSON so that clients can parse it; no structured
-            // content, since it would not match the tool's output schema.
-            Err(error) => CallToolResult::error(vec![ContentBlock::text(
-                json!({ "error": error.to_string() }).to_string(),
-            )]),
-        };
-        Ok(result.into())
+        let answer = tools::call(entry.number, entry.revision, &arguments, tools.len());
+        Ok(tool_result(answer, upstream).into())
     }
 
     pub(super) async fn answer_get(

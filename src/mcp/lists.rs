@@ -80,7 +80,25 @@ impl McpHandler {
         context: &RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let catalog = self.snapshot().await?;
-        let listed = catalog.tools.definitions();
+        let upstream = self.profile.upstream.as_deref();
+        if let Some(upstream) = upstream
+            && upstream.fail_tools_list
+        {
+            self.see(&context.meta, |session| Event::Request {
+                session,
+                method: "tools/list",
+            })
+            .await;
+            let message = format!("tools/list fails on upstream {}", upstream.name);
+            return Err(McpError::internal_error(message, None));
+        }
+        // A fleet upstream that names its tools otherwise lists copies.
+        let renamed = upstream
+            .filter(|upstream| upstream.renames_tools())
+            .map(|upstream| upstream.tools(catalog.tools.definitions()));
+        let listed = renamed
+            .as_deref()
+            .unwrap_or_else(|| catalog.tools.definitions());
         let triggers = match self.profile.offer.trigger_tools {
             true => trigger_tools::definitions(),
             false => &[],
@@ -94,7 +112,9 @@ impl McpHandler {
                 (request.as_ref(), &context.meta),
             )
             .await?;
-        if let Some(prepared) = context.extensions.get::<Prepared>() {
+        if let Some(prepared) = context.extensions.get::<Prepared>()
+            && renamed.is_none()
+        {
             // The transport writes the page's tools from the catalog's bytes.
             match tools_listing(&catalog.tools, range) {
                 Ok(page) => prepared.put(context.id.clone(), page),

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
 
+use crate::fleet::UpstreamSpec;
 use crate::hostile::Hostile;
 use crate::notice::NotifyStyle;
 use crate::observe::Watch;
@@ -33,18 +34,32 @@ pub struct Profile {
     /// client has no session to remember it in.
     pub(super) pager: Mutex<Pager>,
     pub(super) watch: Watch,
+    /// The fleet upstream this server is, if it is one: its name, tool
+    /// names and knobs.
+    pub(super) upstream: Option<Arc<UpstreamSpec>>,
 }
 
 impl Profile {
-    /// Capabilities follow the offer, so a default server answers exactly as
-    /// it always has.
-    pub fn new(offer: Offer, hostile: Hostile, watch: Watch) -> Arc<Self> {
+    /// Capabilities follow the offer, so a default server answers exactly
+    /// as it always has. A fleet upstream's (`upstream`) has its own: its
+    /// name is its `serverInfo.name`, and its knobs replace `hostile`.
+    pub fn of(
+        offer: Offer,
+        hostile: Hostile,
+        upstream: Option<Arc<UpstreamSpec>>,
+        watch: Watch,
+    ) -> Arc<Self> {
+        let hostile = upstream.as_ref().map_or(hostile, |u| u.hostile);
+        let name = upstream
+            .as_ref()
+            .map_or(env!("CARGO_PKG_NAME"), |u| &u.name);
         Arc::new(Self {
-            info: server_config(offer),
+            info: server_config(offer, name),
             offer,
             hostile,
             pager: Mutex::new(Pager::new(hostile.paging())),
             watch,
+            upstream,
         })
     }
 
@@ -59,7 +74,7 @@ impl Profile {
     }
 }
 
-fn server_config(offer: Offer) -> ServerConfig {
+fn server_config(offer: Offer, name: &str) -> ServerConfig {
     let mut capabilities = ServerCapabilities::builder()
         .enable_logging()
         .enable_tools()
@@ -81,10 +96,7 @@ fn server_config(offer: Offer) -> ServerConfig {
         capabilities.resources = with.resources.take();
     }
     ServerConfig::new(capabilities)
-        .with_server_info(Implementation::new(
-            env!("CARGO_PKG_NAME"),
-            env!("CARGO_PKG_VERSION"),
-        ))
+        .with_server_info(Implementation::new(name, env!("CARGO_PKG_VERSION")))
         .with_instructions(
             "A test server whose tool list grows by one tool on every SIGHUP, \
              each followed by notifications/tools/list_changed.",
@@ -99,7 +111,7 @@ mod tests {
 
     /// The capabilities `initialize` answers with for `offer`.
     fn capabilities(offer: Offer) -> Value {
-        let profile = Profile::new(offer, Hostile::default(), Watch::default());
+        let profile = Profile::of(offer, Hostile::default(), None, Watch::default());
         serde_json::to_value(&profile.info.capabilities).unwrap()
     }
 
@@ -138,7 +150,7 @@ mod tests {
 
     #[test]
     fn the_server_names_itself_as_this_package() {
-        let profile = Profile::new(Offer::default(), Hostile::default(), Watch::default());
+        let profile = Profile::of(Offer::default(), Hostile::default(), None, Watch::default());
         assert_eq!(profile.info.server_info.name, env!("CARGO_PKG_NAME"));
         assert_eq!(profile.info.server_info.version, env!("CARGO_PKG_VERSION"));
         assert_eq!(profile.notify(), NotifyStyle::default());

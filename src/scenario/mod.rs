@@ -268,7 +268,9 @@ impl Scenario {
             None => Vec::new(),
         };
         let hostile = match hostile_keys {
-            Some(keys) => over(setting.hostile, keys)
+            Some(keys) => setting
+                .hostile
+                .over(keys)
                 .map_err(|why| ScenarioError(format!("[hostile]: {why}")))?,
             None => setting.hostile,
         };
@@ -350,22 +352,6 @@ fn per_method_delays(delays: Value) -> Result<Vec<(&'static str, Duration)>, Str
             }
         })
         .collect()
-}
-
-/// The `[hostile]` table's keys over the flags' knobs, key by key, and the
-/// result checked as the flags are.
-fn over(flags: Hostile, keys: Value) -> Result<Hostile, String> {
-    let Value::Object(keys) = keys else {
-        return Err("expected a table of the hostile keys (page_size, ...)".into());
-    };
-    let Ok(Value::Object(mut merged)) = serde_json::to_value(flags) else {
-        unreachable!("the knobs serialize to an object");
-    };
-    merged.extend(keys);
-    let hostile: Hostile =
-        serde_json::from_value(Value::Object(merged)).map_err(|e| e.to_string())?;
-    hostile.check()?;
-    Ok(hostile)
 }
 
 /// `steps[3] (remove_tool echo9)`: how an error names a step, from what the

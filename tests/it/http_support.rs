@@ -60,21 +60,7 @@ impl HttpServer {
     /// Connect rmcp's client, which initializes, sends `initialized` and
     /// opens its SSE stream for notifications.
     pub async fn connect(&self) -> HttpClient {
-        let (changes_tx, changes) = watch::channel(0);
-        let (logs_tx, logs) = watch::channel(Vec::new());
-        let handler = Recorder {
-            changes: changes_tx,
-            logs: logs_tx,
-        };
-        let transport = StreamableHttpClientTransport::from_uri(self.url.as_str());
-        let service = bounded("initialize over HTTP", handler.serve(transport))
-            .await
-            .expect("the client initializes");
-        HttpClient {
-            service,
-            changes,
-            logs,
-        }
+        HttpClient::connect(&self.url).await
     }
 
     /// Wait until the server's log says `sessions` sessions are open after a
@@ -130,6 +116,31 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
+    /// Connect rmcp's client to the MCP endpoint at `url`: it initializes,
+    /// sends `initialized` and opens its SSE stream for notifications.
+    pub async fn connect(url: &str) -> Self {
+        let (changes_tx, changes) = watch::channel(0);
+        let (logs_tx, logs) = watch::channel(Vec::new());
+        let handler = Recorder {
+            changes: changes_tx,
+            logs: logs_tx,
+        };
+        let transport = StreamableHttpClientTransport::from_uri(url);
+        let service = bounded("initialize over HTTP", handler.serve(transport))
+            .await
+            .expect("the client initializes");
+        Self {
+            service,
+            changes,
+            logs,
+        }
+    }
+
+    /// How many changes have been notified so far.
+    pub fn changes(&self) -> usize {
+        *self.changes.borrow()
+    }
+
     /// Wait until at least `n` changes have been notified; returns the count.
     pub async fn wait_changes(&mut self, n: usize) -> usize {
         let count = bounded(

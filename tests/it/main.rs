@@ -27,6 +27,7 @@ mod catalog_properties;
 mod changes;
 mod conformance_stdio;
 mod discover;
+mod fleet;
 mod fuzz_stdio;
 mod hardening_stdio;
 mod http_edge;
