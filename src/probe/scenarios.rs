@@ -391,10 +391,20 @@ impl Probe {
                 .collect();
             matches.insert(name, found);
         }
+        // Distinct: one differently named tool per upstream (a list that
+        // repeats one name has merged them as surely as one that drops some).
+        let distinct =
+            |found: &Vec<&Tool>| found.iter().map(|t| &t.name).collect::<BTreeSet<_>>().len();
         let merged: Vec<String> = matches
             .iter()
-            .filter(|(_, found)| found.len() < self.upstreams.len())
-            .map(|(name, found)| format!("{name} ({} of {})", found.len(), self.upstreams.len()))
+            .filter(|(_, found)| distinct(found) < self.upstreams.len())
+            .map(|(name, found)| {
+                format!(
+                    "{name} ({} distinct of {})",
+                    distinct(found),
+                    self.upstreams.len()
+                )
+            })
             .collect();
         let listed: BTreeMap<&str, Vec<String>> = matches
             .iter()
