@@ -50,6 +50,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ),
 ];
 
+/// How long a gateway gets to start and answer `initialize`: its start-up is
+/// not what the probe grades (a Python gateway takes seconds on a cold cache).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often the probe re-lists while it waits for the gateway's list to change.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -186,7 +190,7 @@ impl Probe {
         if let Some(command) = &approve {
             run_approval(command, &log, wait).await?;
         }
-        let gateway = Gateway::connect(&target, &log, wait).await?;
+        let gateway = Gateway::connect(&target, &log, wait.max(START_TIMEOUT)).await?;
         Ok(Self {
             target,
             upstreams,
@@ -481,15 +485,17 @@ impl Probe {
         let after = self.traffic().await?;
         let lists: u64 = sum(&after, |t| t.lists) - sum(&before, |t| t.lists);
         let calls: u64 = sum(&after, |t| t.calls) - sum(&before, |t| t.calls);
+        let sessions: u64 = sum(&after, |t| t.sessions) - sum(&before, |t| t.sessions);
         let per_call = lists >= CALLS_PER_LIST_PROBE;
         Ok(vec![check(
             ID,
             NAME,
             "a gateway that was told of every change has no reason to list the upstream before each call",
             if per_call { Status::Warning } else { Status::Success },
-            json!({ "tool": tool.name, "calls": CALLS_PER_LIST_PROBE, "upstream_calls": calls, "upstream_lists": lists }),
+            json!({ "tool": tool.name, "calls": CALLS_PER_LIST_PROBE, "upstream_calls": calls, "upstream_lists": lists,
+                    "upstream_sessions_opened": sessions }),
             per_call.then(|| {
-                format!("{CALLS_PER_LIST_PROBE} calls of {} through the gateway cost the upstreams {lists} tools/list", tool.name)
+                format!("{CALLS_PER_LIST_PROBE} calls of {} through the gateway cost the upstreams {lists} tools/list and {sessions} new sessions", tool.name)
             }),
             SPEC_CALLING,
         )])
@@ -593,7 +599,7 @@ impl Probe {
     }
 
     async fn reconnect(&mut self) -> Result<(), String> {
-        let fresh = Gateway::connect(&self.target, &self.log, self.wait).await?;
+        let fresh = Gateway::connect(&self.target, &self.log, self.wait.max(START_TIMEOUT)).await?;
         std::mem::replace(&mut self.gateway, fresh).close().await;
         Ok(())
     }

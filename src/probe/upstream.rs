@@ -37,6 +37,8 @@ pub struct Traffic {
     pub calls: u64,
     /// Calls of a tool that was gone or changed (the report's `stale_calls`).
     pub stale_calls: u64,
+    /// `initialize` requests: sessions the gateway opened.
+    pub sessions: u64,
 }
 
 impl Upstream {
@@ -146,6 +148,7 @@ pub fn traffic(report: &Value) -> Traffic {
         let count = |method: &str| session["requests"][method].as_u64().unwrap_or(0);
         traffic.lists += count("tools/list");
         traffic.calls += count("tools/call");
+        traffic.sessions += count("initialize");
         traffic.stale_calls += session["stale_calls"].as_array().map_or(0, |c| c.len()) as u64;
     }
     traffic
@@ -193,7 +196,8 @@ mod tests {
             Traffic {
                 lists: 3,
                 calls: 1,
-                stale_calls: 1
+                stale_calls: 1,
+                sessions: 0
             }
         );
     }

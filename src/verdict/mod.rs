@@ -83,32 +83,79 @@ impl Check {
     }
 }
 
-/// PLACEHOLDER: write each scenario's checks.json, print a table, the exit code.
-pub fn conclude(
+/// PLACEHOLDER for check's baseline (no entries read).
+#[derive(Debug, Default)]
+pub struct Baseline {
+    _entries: (),
+}
+
+#[derive(Debug)]
+pub struct BaselineError(String);
+
+impl std::fmt::Display for BaselineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Baseline {
+    pub fn load(path: &std::path::Path) -> Result<Self, BaselineError> {
+        std::fs::read(path).map_err(|e| BaselineError(format!("{}: {e}", path.display())))?;
+        Ok(Baseline::default())
+    }
+}
+
+pub struct Outcome {
+    pub exit_code: u8,
+}
+
+pub fn evaluate<'a>(
+    results: impl IntoIterator<Item = (&'a str, &'a [Check])>,
+    _: &Baseline,
+) -> Outcome {
+    let fails = results
+        .into_iter()
+        .any(|(_, checks)| checks.iter().any(|c| c.status.fails()));
+    Outcome {
+        exit_code: u8::from(fails),
+    }
+}
+
+pub fn write_results(
     dir: &std::path::Path,
-    results: &[(&str, Vec<Check>, String)],
-    _baseline: Option<&std::path::Path>,
-) -> Result<u8, String> {
-    let mut code = 0;
-    for (scenario, checks, stderr) in results {
-        let folder = dir.join(scenario);
-        std::fs::create_dir_all(&folder).map_err(|e| e.to_string())?;
-        let json = serde_json::to_string_pretty(checks).map_err(|e| e.to_string())?;
-        std::fs::write(folder.join("checks.json"), json).map_err(|e| e.to_string())?;
-        std::fs::write(folder.join("stdout.txt"), "").map_err(|e| e.to_string())?;
-        std::fs::write(folder.join("stderr.txt"), stderr).map_err(|e| e.to_string())?;
+    scenario: &str,
+    checks: &[Check],
+    stdout: &[u8],
+    stderr: &[u8],
+) -> std::io::Result<std::path::PathBuf> {
+    let folder = dir.join(scenario);
+    std::fs::create_dir_all(&folder)?;
+    std::fs::write(
+        folder.join("checks.json"),
+        serde_json::to_vec_pretty(checks).map_err(std::io::Error::other)?,
+    )?;
+    std::fs::write(folder.join("stdout.txt"), stdout)?;
+    std::fs::write(folder.join("stderr.txt"), stderr)?;
+    Ok(folder)
+}
+
+pub fn render_table<'a>(
+    results: impl IntoIterator<Item = (&'a str, &'a [Check])>,
+    _: &Outcome,
+) -> String {
+    let mut table = String::new();
+    for (scenario, checks) in results {
         let failed: Vec<&Check> = checks.iter().filter(|c| c.status.fails()).collect();
         if failed.is_empty() {
-            println!("{scenario}\tPASS");
+            table.push_str(&format!("{scenario}  PASS\n"));
         }
         for check in failed {
-            code = 1;
-            println!(
-                "{scenario}\tFAIL\t{}\t{}",
+            table.push_str(&format!(
+                "{scenario}  FAIL  {}  {}\n",
                 check.id,
                 check.error_message.as_deref().unwrap_or("")
-            );
+            ));
         }
     }
-    Ok(code)
+    table
 }
