@@ -414,14 +414,25 @@ impl Probe {
             .iter()
             .map(|(name, found)| (*name, found.iter().map(|t| t.name.to_string()).collect()))
             .collect();
+        // And no name twice in the whole list: a prefix can clash with
+        // another upstream's own name (u1's weather as u1_weather, beside
+        // u2's u1_weather: Kuadrant PR #1261).
+        let mut seen = BTreeSet::new();
+        let twice: BTreeSet<&str> = tools
+            .iter()
+            .map(|tool| tool.name.as_ref())
+            .filter(|name| !seen.insert(*name))
+            .collect();
+        let distinct = merged.is_empty() && twice.is_empty();
         let mut checks = vec![check(
             ID,
             NAME,
-            "a tool name that several upstreams have is listed once per upstream, under names that do not clash",
-            status(merged.is_empty()),
-            json!({ "shared": shared, "listed_as": listed }),
-            (!merged.is_empty())
-                .then(|| format!("names every upstream has, listed fewer times: {merged:?}")),
+            "a tool name that several upstreams have is listed once per upstream, and no name is listed twice",
+            status(distinct),
+            json!({ "shared": shared, "listed_as": listed, "listed_twice": twice }),
+            (!distinct).then(|| {
+                format!("names every upstream has, listed fewer times: {merged:?}; names listed twice: {twice:?}")
+            }),
             SPEC_TOOLS,
         )];
         // Routing: each of the gateway's tools standing for `echo` (or the

@@ -38,6 +38,7 @@ mod logging;
 mod metrics;
 mod notify_behaviour;
 mod pagination;
+mod probe;
 mod protocol;
 mod report;
 mod revisions;
