@@ -23,7 +23,8 @@ SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
 PURE = {
     ("catalog",), ("tools",), ("prompts",), ("resources",), ("pagination",),
     ("hostile",), ("observe",), ("revision",), ("notice",),
-    ("scenario",), ("report",), ("fleet",),
+    ("scenario",), ("report",), ("fleet",), ("verdict",), ("verdict", "baseline"), ("verdict", "results"),
+    ("check", "view"), ("check", "battery"), ("check", "grade"),
 }
 # Modules whose file holds an actor (message enum, state, Actor impl, handle).
 ACTOR_FILES = {("scenario", "timeline"), ("report", "recorder"), ("control", "actor"), ("http", "server")}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{ArgGroup, Parser, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 
 use crate::catalog::CatalogSize;
 use crate::control::ControlOptions;
@@ -37,11 +37,17 @@ pub const MAX_INITIAL_TOOLS: usize = 1_000_000;
 /// to tools, prompts (--prompts) and resources (--resources).
 #[derive(Debug, Parser)]
 #[command(name = "dynamic-mcp-server", version)]
+// The server's flags are its own: a command brings its own arguments.
+#[command(args_conflicts_with_subcommands = true)]
 #[command(group(ArgGroup::new("listener").args(["http", "control"]).multiple(true)))]
 #[command(group(ArgGroup::new("paging").multiple(true).args([
     "page_size", "page_size_tools", "page_size_prompts", "page_size_resources",
 ])))]
 pub struct Cli {
+    /// A command instead of the server (none: serve, as the flags say).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Where to write the PID (atomically); removed on exit [default:
     /// dynamic_server.pid; with --upstream NAME, dynamic_server.NAME.pid].
     #[arg(long, value_name = "PATH")]
@@ -193,6 +199,25 @@ pub struct Cli {
     /// Write every notification twice (a client must tolerate repeats).
     #[arg(long, help_heading = HOSTILE)]
     pub duplicate_notifications: bool,
+
+    /// Give every list answer the caching hint ttlMs = MS, whatever the
+    /// revision (a client must still re-list on list_changed).
+    #[arg(long, value_name = "MS", help_heading = HOSTILE)]
+    pub list_ttl_ms: Option<u64>,
+}
+
+/// The commands beside the server. Each brings its own arguments from its
+/// feature's folder; `process::main` runs it.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Check(crate::check::CheckArgs),
+    Probe(crate::probe::ProbeArgs),
+    /// The server command a stdio client of `check` spawns: it relays its
+    /// stdin and stdout to the server `check` runs on SOCKET.
+    #[command(name = "check-relay", hide = true)]
+    CheckRelay {
+        socket: PathBuf,
+    },
 }
 
 /// The help heading of the hostile flags, all off by default.
@@ -346,6 +371,7 @@ impl Cli {
             call_delay_ms: self.call_delay_ms.unwrap_or(0),
             coalesce: self.coalesce.unwrap_or_default(),
             duplicate_notifications: self.duplicate_notifications,
+            list_ttl_ms: self.list_ttl_ms,
         }
     }
 
@@ -376,7 +402,7 @@ fn parse_item_count(text: &str) -> Result<usize, String> {
 }
 
 /// A positive number of seconds, fractions allowed.
-pub(crate) fn parse_seconds(text: &str) -> Result<Duration, String> {
+fn parse_seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
         Ok(seconds) if seconds > 0.0 && seconds.is_finite() => {
             Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))

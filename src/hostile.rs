@@ -39,6 +39,10 @@ pub struct Hostile {
     pub coalesce: Coalesce,
     /// Write every notification twice.
     pub duplicate_notifications: bool,
+    /// Give every list answer this `ttlMs` caching hint (SEP-2549), whatever
+    /// the revision: a long one tempts a client to trust its copy past a
+    /// `list_changed`, which must invalidate it.
+    pub list_ttl_ms: Option<u64>,
 }
 
 impl Hostile {
@@ -135,6 +139,9 @@ impl Hostile {
         if self.coalesce != Coalesce::On {
             knob("coalesce", &self.coalesce.as_str());
         }
+        if let Some(ttl) = self.list_ttl_ms {
+            knob("list-ttl-ms", &ttl);
+        }
         if self.duplicate_notifications {
             let space = if text.is_empty() { "" } else { " " };
             let _ = write!(text, "{space}duplicate-notifications");
@@ -179,11 +186,12 @@ mod tests {
             call_delay_ms: 7,
             coalesce: Coalesce::Off,
             duplicate_notifications: true,
+            list_ttl_ms: Some(60_000),
             ..Hostile::default()
         };
         assert_eq!(
             hostile.describe().unwrap(),
-            "page-size=2 page-size-resources=3 cursor-style=repeat-once list-delay-ms=50 call-delay-ms=7 coalesce=off duplicate-notifications"
+            "page-size=2 page-size-resources=3 cursor-style=repeat-once list-delay-ms=50 call-delay-ms=7 coalesce=off list-ttl-ms=60000 duplicate-notifications"
         );
         let copies = Hostile {
             duplicate_notifications: true,

@@ -22,7 +22,9 @@
 //!   cursors), `notice` (the notifications a session writes, and the one
 //!   mapping to the wire), `hostile` (the opt-in hostile knobs), `revision`
 //!   (what each protocol revision removed), `observe` (the events a run shows
-//!   its watchers), and the pure halves of the feature folders:
+//!   its watchers), `verdict` (checks in the official conformance suite's
+//!   format, its expected-failures baseline and its rule for them), and the
+//!   pure halves of the feature folders:
 //!   `scenario/mod.rs` (reading and checking scenario files),
 //!   `report/mod.rs` (folding events into the client report) and
 //!   `metrics/mod.rs` (folding them into counters and histograms).
@@ -56,7 +58,7 @@
 //! the in-process API, `cli` reads the command line, and [`process`] is the
 //! binary's `main`. Only the in-process API is public: [`start`],
 //! [`start_http`], [`serve_stdio`], [`serve_http`], [`ServerHandle`],
-//! [`Options`] and what its fields name, and [`catalog`].
+//! [`Options`] and what its fields name, [`catalog`], and [`verdict`].
 //!
 //! # From a trigger to a notification
 //!
@@ -122,6 +124,7 @@
 
 mod actors;
 pub mod catalog;
+mod check;
 mod cli;
 mod control;
 mod error;
@@ -151,7 +154,7 @@ mod tools;
 mod transport;
 mod trigger;
 mod trigger_tools;
-mod verdict;
+pub mod verdict;
 
 pub use actors::signals::block_change_signals;
 pub use control::ControlOptions;

@@ -22,12 +22,26 @@ pub fn init(level: Option<LogLevel>) {
             _ => directives(LogLevel::Info),
         },
     };
+    install(&filter);
+}
+
+/// Install the stderr logger for errors only, libraries' included, unless
+/// `RUST_LOG` says otherwise: for a command that runs servers in its own
+/// process (`check`), whose routine lines are no news to its user.
+pub fn init_errors_only() {
+    match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => install(&env),
+        _ => install("error"),
+    }
+}
+
+fn install(filter: &str) {
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_filter(ClientDisconnects);
     tracing_subscriber::registry()
-        .with(targets(&filter))
+        .with(targets(filter))
         .with(stderr)
         .init();
 }

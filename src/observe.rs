@@ -18,6 +18,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 
 use crate::catalog::{ChangeKind, ListKind};
+use crate::check::view::Comparison;
 use crate::notice::Notice;
 
 /// Which session an event belongs to: its Session actor's id (`pid` of the
@@ -117,6 +118,12 @@ pub enum Event {
         name: String,
         revision: Option<u64>,
         current: Option<u64>,
+    },
+    /// A check-mode client reported the lists it holds (the `view` tool),
+    /// compared with the catalog at that moment.
+    View {
+        session: Origin,
+        comparison: Comparison,
     },
     /// A notification was written to one of a session's destinations.
     Notified {

@@ -14,19 +14,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command};
 use crate::{Error, StartupError, actors, logging, serve_http, serve_stdio};
 
 /// The binary's `main`. Never inlined into the binary crate, for the reason
 /// above.
 #[inline(never)]
 pub fn main() -> ExitCode {
-    // `probe` is a client of a gateway, not a server: its own command line.
-    let mut args = std::env::args_os();
-    if args.nth(1).is_some_and(|first| first == "probe") {
-        return crate::probe::main(std::env::args_os().skip(1));
+    let mut cli = Cli::parse();
+    if let Some(command) = cli.command.take() {
+        return run(command);
     }
-    let cli = Cli::parse();
     logging::init(cli.log_level);
     let result = cli.options().map_err(Error::from).and_then(|options| {
         // Before any thread starts, so that every thread inherits the block:
@@ -57,5 +55,19 @@ pub fn main() -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::from(error.exit_code())
         }
+    }
+}
+
+/// Run a command other than the server.
+fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Check(args) => {
+            // The scenarios' servers run in this process: their routine
+            // lines (a hostile scenario, a refused cursor) are no news here.
+            logging::init_errors_only();
+            crate::check::main(args)
+        }
+        Command::CheckRelay { socket } => crate::check::relay::main(&socket),
+        Command::Probe(args) => crate::probe::main(args),
     }
 }

@@ -74,6 +74,11 @@ pub struct Options {
     pub control: Option<ControlOptions>,
     /// List the conformance suite's fixture tools after the catalog's.
     pub trigger_tools: bool,
+    /// Check mode: offer the `view` tool, through which a client reports the
+    /// lists it holds (docs/check.md); each call is compared with the
+    /// catalog and recorded in the client report's `views` (with
+    /// [`Options::report`] or [`Options::control`]).
+    pub view_tool: bool,
     /// Hostile but legal behaviour: paged lists, slow answers, notification
     /// storms and copies. Off by default.
     pub hostile: Hostile,
@@ -113,6 +118,7 @@ impl Options {
             ready_file: None,
             control: None,
             trigger_tools: false,
+            view_tool: false,
             hostile: Hostile::default(),
             scenario: None,
             handle_signals: false,
@@ -184,6 +190,7 @@ impl Options {
             prompts: self.prompts.is_some(),
             resources: self.resources.is_some(),
             trigger_tools: starting.trigger_tools,
+            view: self.view_tool,
         }
     }
 

@@ -12,6 +12,10 @@
 //!   notifications sent).
 //! - `GET /report`: the client report as it stands (see [`crate::report`]),
 //!   the same document `--report FILE` gets at exit.
+//! - `GET /verdict`: that report graded with the checks that need no
+//!   scenario (missed changes, stale calls, refused cursors, cursor loops),
+//!   `{"passed", "checks"}` in the conformance suite's check format (see
+//!   docs/check.md).
 //! - `GET /metrics`: counters and histograms for load tools, in the
 //!   OpenMetrics text format (see [`crate::metrics`]).
 //!
@@ -234,9 +238,10 @@ async fn answer(request: Request<Incoming>, endpoint: &Endpoint) -> ControlRespo
         }
         ("/state", &Method::GET) => state(endpoint, asked).await,
         ("/report", &Method::GET) => report(endpoint, asked).await,
+        ("/verdict", &Method::GET) => verdict(endpoint, asked).await,
         ("/metrics", &Method::GET) => metrics(endpoint),
         ("/changes", _) => not_allowed("POST"),
-        ("/state" | "/report" | "/metrics", _) => not_allowed("GET"),
+        ("/state" | "/report" | "/verdict" | "/metrics", _) => not_allowed("GET"),
         _ => error(
             StatusCode::NOT_FOUND,
             format!(
@@ -471,6 +476,34 @@ async fn upstream_control(rest: &str, method: &Method, endpoint: &Endpoint) -> C
         Err(StopError::Stopping) => shutting_down(),
         Err(refused @ StopError::NotHttp) => error(StatusCode::CONFLICT, refused.to_string()),
     }
+}
+
+/// The live report graded with the checks that need no scenario, in the
+/// conformance suite's check format (`crate::check::grade::verdict`): the
+/// server's one upstream's; a fleet's by upstream, or with `?upstream=NAME`
+/// that one's.
+async fn verdict(endpoint: &Endpoint, asked: Option<String>) -> ControlResponse {
+    let upstreams = &endpoint.upstreams;
+    if !upstreams.is_fleet() || asked.is_some() {
+        return match upstreams.pick(asked.as_deref()) {
+            Ok(upstream) => match upstream_report(upstream).await {
+                Ok(report) => json_response(StatusCode::OK, &crate::check::grade::verdict(&report)),
+                Err(refused) => refused,
+            },
+            Err(refused) => unpicked(&refused),
+        };
+    }
+    let mut verdicts = serde_json::Map::new();
+    for upstream in upstreams.all() {
+        match upstream_report(upstream).await {
+            Ok(report) => {
+                let name = upstream.name().unwrap_or_default().to_owned();
+                verdicts.insert(name, crate::check::grade::verdict(&report));
+            }
+            Err(refused) => return refused,
+        }
+    }
+    json_response(StatusCode::OK, &json!({ "upstreams": verdicts }))
 }
 
 fn metrics(endpoint: &Endpoint) -> ControlResponse {

@@ -507,7 +507,7 @@ mod tests {
             ),
             (
                 &one("a", "hostile = { page_sise = 2 }"),
-                "upstream[0] (\"a\"): hostile: unknown field `page_sise`, expected one of `page_size`, `page_size_tools`, `page_size_prompts`, `page_size_resources`, `cursor_style`, `list_delay_ms`, `call_delay_ms`, `coalesce`, `duplicate_notifications`",
+                "upstream[0] (\"a\"): hostile: unknown field `page_sise`, expected one of `page_size`, `page_size_tools`, `page_size_prompts`, `page_size_resources`, `cursor_style`, `list_delay_ms`, `call_delay_ms`, `coalesce`, `duplicate_notifications`, `list_ttl_ms`",
             ),
             (
                 "[[upstream]]\nname = \n",

@@ -2,6 +2,7 @@
 //! a page of the catalog's snapshot, as the server's pager cuts it.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use rmcp::model::{
     CacheScope, ListPromptsResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
@@ -10,10 +11,11 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer};
 
-use super::McpHandler;
 use super::errors::method_not_found;
+use super::{McpHandler, Offer};
 use crate::catalog::{ListKind, ToolList};
-use crate::listing::{Page, Prepared};
+use crate::check::view;
+use crate::listing::{Listing, Page, Prepared};
 use crate::observe::Event;
 use crate::{revision, trigger_tools};
 
@@ -74,6 +76,20 @@ impl McpHandler {
         Ok((page, next_cursor, range))
     }
 
+    /// The caching hints of a list answer: `--list-ttl-ms`'s for every
+    /// revision, or else [`LIST_CACHE_HINTS`] for a 2026-07-28 request and
+    /// none before it.
+    fn cache_hints(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> (Option<u64>, Option<CacheScope>) {
+        match self.profile.hostile.list_ttl_ms {
+            Some(ttl) => (Some(ttl), Some(CacheScope::Public)),
+            None if is_stateless(context) => LIST_CACHE_HINTS,
+            None => (None, None),
+        }
+    }
+
     pub(super) async fn tools_page(
         &self,
         request: Option<PaginatedRequestParams>,
@@ -99,16 +115,21 @@ impl McpHandler {
         let listed = renamed
             .as_deref()
             .unwrap_or_else(|| catalog.tools.definitions());
-        let triggers = match self.profile.offer.trigger_tools {
+        let offer = self.profile.offer;
+        let triggers = match offer.trigger_tools {
             true => trigger_tools::definitions(),
+            false => &[],
+        };
+        let view = match offer.view {
+            true => std::slice::from_ref(view::definition()),
             false => &[],
         };
         let (tools, next_cursor, range) = self
             .page(
                 ("tools/list", ListKind::Tools),
                 catalog.tools.version(),
-                listed.len() + triggers.len(),
-                listed.iter().chain(triggers),
+                listed.len() + triggers.len() + view.len(),
+                listed.iter().chain(triggers).chain(view),
                 (request.as_ref(), &context.meta),
             )
             .await?;
@@ -116,16 +137,14 @@ impl McpHandler {
             && renamed.is_none()
         {
             // The transport writes the page's tools from the catalog's bytes.
-            match tools_listing(&catalog.tools, range) {
+            match tools_listing(&catalog.tools, range, offer) {
                 Ok(page) => prepared.put(context.id.clone(), page),
                 Err(error) => tracing::warn!(%error, "cannot serialize the tools"),
             }
         }
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next_cursor;
-        if is_stateless(context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(context);
         Ok(result)
     }
 
@@ -150,9 +169,7 @@ impl McpHandler {
             .await?;
         let mut result = ListPromptsResult::with_all_items(page);
         result.next_cursor = next_cursor;
-        if is_stateless(context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(context);
         Ok(result)
     }
 
@@ -177,9 +194,7 @@ impl McpHandler {
             .await?;
         let mut result = ListResourcesResult::with_all_items(page);
         result.next_cursor = next_cursor;
-        if is_stateless(context) {
-            (result.ttl_ms, result.cache_scope) = LIST_CACHE_HINTS;
-        }
+        (result.ttl_ms, result.cache_scope) = self.cache_hints(context);
         Ok(result)
     }
 }
@@ -192,20 +207,28 @@ fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
 }
 
 /// Items `range` of the tools list (the catalog's tools, then the fixture
-/// tools if offered) as the catalog's listings hold them.
+/// tools and check mode's `view` tool if offered) as the listings hold them.
 ///
 /// rmcp changes a listed tool after this handler only to drop an output
 /// schema that is not an object, for a client before 2026-07-28; every tool
 /// here has an object schema or none (`tools` tests it), so the bytes stay
 /// those rmcp would write.
-fn tools_listing(listed: &ToolList, range: Range<usize>) -> serde_json::Result<Page> {
+fn tools_listing(listed: &ToolList, range: Range<usize>, offer: Offer) -> serde_json::Result<Page> {
     let mut page = Page::default();
     let catalog = listed.listing()?;
-    let split = catalog.len();
-    page.push(&catalog, range.start.min(split)..range.end.min(split));
-    if range.end > split {
-        let triggers = trigger_tools::listing();
-        page.push(triggers, range.start.max(split) - split..range.end - split);
+    let mut parts: Vec<&Arc<Listing>> = vec![&catalog];
+    if offer.trigger_tools {
+        parts.push(trigger_tools::listing());
+    }
+    if offer.view {
+        parts.push(view::listing());
+    }
+    let mut start = 0;
+    for listing in parts {
+        let end = start + listing.len();
+        let (from, to) = (range.start.clamp(start, end), range.end.clamp(start, end));
+        page.push(listing, from - start..to - start);
+        start = end;
     }
     Ok(page)
 }

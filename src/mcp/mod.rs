@@ -46,6 +46,7 @@ use self::session_actor::LazySessionActor;
 use crate::actors::registry::{Audience, RegistryHandle, severity};
 use crate::actors::session::{ListenStream, SessionMsg};
 use crate::catalog::{Catalog, Change, ChangeKind};
+use crate::check::view::{self, VIEW_TOOL, View};
 use crate::notice::NoticeSink;
 use crate::observe::{Client, Event, Origin, Outcome};
 use crate::revision;
@@ -199,6 +200,26 @@ impl McpHandler {
         Ok(self.registry.apply(change, Audience::All).await?)
     }
 
+    /// Check mode's `view` tool: compare what the client says it holds with
+    /// the catalog now, and show the watchers.
+    async fn call_view(
+        &self,
+        request: CallToolRequestParams,
+        meta: &RequestMetaObject,
+    ) -> Result<CallToolResponse, McpError> {
+        let view = View::parse(request.arguments.as_ref())
+            .map_err(|why| McpError::invalid_params(format!("view: {why}"), None))?;
+        let catalog = self.snapshot().await?;
+        let comparison = view::compare(&view, &catalog);
+        self.see(meta, |session| Event::View {
+            session,
+            comparison,
+        })
+        .await;
+        let text = json!({ "recorded": true }).to_string();
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
+    }
+
     /// Run one of the conformance suite's fixture tools.
     async fn call_trigger_tool(
         &self,
@@ -337,6 +358,11 @@ impl ServerHandler for McpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        if self.profile.offer.view && request.name == VIEW_TOOL {
+            // Check mode's own tool: no request of the client's run, never
+            // delayed, never a stale call.
+            return self.call_view(request, &context.meta).await;
+        }
         let delay = self.profile.hostile.call_delay();
         let cancelled = context.ct.clone();
         let meta = context.meta.clone();

@@ -19,6 +19,8 @@ pub struct Offer {
     pub prompts: bool,
     pub resources: bool,
     pub trigger_tools: bool,
+    /// Check mode's `view` tool, listed last (see [`crate::check::view`]).
+    pub view: bool,
 }
 
 /// What every session of one server shares: its `initialize` result (and
@@ -129,6 +131,7 @@ mod tests {
             prompts: true,
             resources: true,
             trigger_tools: false,
+            view: false,
         };
         let capabilities = capabilities(offer);
         assert_eq!(capabilities["prompts"], json!({ "listChanged": true }));

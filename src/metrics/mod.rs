@@ -371,7 +371,8 @@ impl Metrics {
             | Event::Request { .. }
             | Event::InitializeAnswered { .. }
             | Event::Initialized { .. }
-            | Event::StepRan { .. } => {}
+            | Event::StepRan { .. }
+            | Event::View { .. } => {}
         }
     }
 

@@ -21,8 +21,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-
 use self::gateway::Target;
 use self::scenarios::{Probe, SCENARIOS};
 use self::upstream::Upstream;
@@ -35,9 +33,8 @@ use crate::verdict::{Baseline, Check, evaluate, render_table, write_results};
 /// probe connects to the gateway as its client, changes the last upstream's
 /// tools through the control endpoint, and writes one checks.json per
 /// scenario under --results, in the MCP conformance suite's format.
-#[derive(Debug, Parser)]
-#[command(name = "dynamic-mcp-server probe", version)]
-pub struct ProbeCli {
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
     /// The gateway's downstream Streamable HTTP URL (or --command).
     #[arg(value_name = "URL", required_unless_present_any = ["command", "list"])]
     pub url: Option<String>,
@@ -79,9 +76,9 @@ pub struct ProbeCli {
     pub expected_failures: Option<PathBuf>,
 
     /// The longest wait for any one thing the gateway owes (a notification,
-    /// a changed list, an answer), in seconds [default: 5].
-    #[arg(long, value_name = "SECONDS", value_parser = crate::cli::parse_seconds)]
-    pub timeout: Option<Duration>,
+    /// a changed list, an answer), in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 
     /// A gateway that holds changes until someone approves them: this
     /// command approves the upstream's current tools (run through sh -c
@@ -91,10 +88,9 @@ pub struct ProbeCli {
     pub approve: Option<String>,
 }
 
-/// `dynamic-mcp-server probe ...`: `args` start with the program's name.
-pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    // clap's own usage errors exit 2, as `check`'s do.
-    let cli = ProbeCli::parse_from(args);
+/// `dynamic-mcp-server probe ...` (clap's own usage errors exit 2, as
+/// `check`'s do).
+pub fn main(cli: ProbeArgs) -> ExitCode {
     if cli.list {
         for (name, what) in SCENARIOS {
             println!("{name}\t{what}");
@@ -171,7 +167,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(cli: &ProbeCli) -> Result<Self, String> {
+    fn new(cli: &ProbeArgs) -> Result<Self, String> {
         let target = match (&cli.url, &cli.command) {
             (Some(url), None) => Target::Url(url.clone()),
             (None, Some(command)) => Target::Command(command.clone()),
@@ -214,7 +210,7 @@ impl Plan {
             scenarios,
             results: cli.results.clone(),
             baseline: cli.expected_failures.clone(),
-            wait: cli.timeout.unwrap_or(Duration::from_secs(5)),
+            wait: Duration::from_secs(cli.timeout),
             approve: cli.approve.clone(),
         })
     }

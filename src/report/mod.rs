@@ -65,6 +65,9 @@ pub const MAX_CALLS: usize = 100;
 pub const MAX_REFUSED: usize = 100;
 /// The most distinct cursors counted per session (for cursor loops).
 pub const MAX_CURSORS: usize = 256;
+/// The most views kept (check mode's `view` tool); past it, the newest
+/// replaces the one before it, so the last view is always there.
+pub const MAX_VIEWS: usize = 1000;
 /// The longest string a client chose that is kept (its name and version,
 /// its protocol revision, a tool name it called, a cursor it sent), in
 /// bytes; a longer one is cut at a character boundary (a cursor is still
@@ -184,6 +187,9 @@ pub struct Record {
     dropped_steps: u64,
     dropped_sessions: u64,
     dropped_events: u64,
+    /// Check mode's views (the `view` tool), each beside the truth.
+    views: Vec<Value>,
+    dropped_views: u64,
 }
 
 impl Record {
@@ -311,6 +317,27 @@ impl Record {
                         record.notified(at_ms, *list);
                     }
                 }
+            }
+            Event::View {
+                session,
+                comparison,
+            } => {
+                let id = match self.credit(session) {
+                    Key::Session(session) => session.to_string(),
+                    Key::Stateless => "stateless".to_owned(),
+                };
+                let view = json!({
+                    "at_ms": at_ms,
+                    "session": id,
+                    "lists": comparison.to_json(),
+                });
+                // The newest view always stands last: a client's final view
+                // is what a verdict reads first.
+                if self.views.len() >= MAX_VIEWS {
+                    self.views.pop();
+                    self.dropped_views += 1;
+                }
+                self.views.push(view);
             }
             Event::Closed { session } => {
                 if let Some(record) = self.sessions.get_mut(&Key::Session(*session)) {
@@ -449,6 +476,7 @@ impl Record {
             + self.dropped_steps
             + self.dropped_sessions
             + self.dropped_events
+            + self.dropped_views
             > 0
             || self.sessions.values().any(SessionRecord::truncated)
     }
@@ -475,7 +503,7 @@ impl Record {
             .into_iter()
             .map(|(key, record)| record.report(*key, &current))
             .collect();
-        json!({
+        let mut report = json!({
             "at_ms": at_ms,
             "truncated": self.truncated(),
             "dropped": {
@@ -487,7 +515,13 @@ impl Record {
             "changes": changes,
             "steps": self.steps,
             "sessions": sessions,
-        })
+        });
+        // Only check mode has views: every other report is as it was.
+        if !self.views.is_empty() {
+            report["views"] = Value::from(self.views.clone());
+            report["dropped"]["views"] = Value::from(self.dropped_views);
+        }
+        report
     }
 }
 

@@ -1,10 +1,35 @@
-//! PLACEHOLDER until the `check` branch's `src/verdict/` is merged: the part
-//! of its API the probe uses, so the probe builds meanwhile.
+//! The verdict: checks in the official MCP conformance suite's own format, and
+//! its baseline rules, so that `check` (and `probe`) results read exactly as
+//! the suite's do and an SDK's existing conformance tooling takes them as
+//! they are.
+//!
+//! Pure: no actor, no socket. The format is the suite's (npm
+//! `@modelcontextprotocol/conformance` 0.2.0-alpha.12, pinned in
+//! `tests/conformance/package.json`):
+//!
+//! - a [`Check`]: `id`, `name`, `description`, `status` ([`Status`]),
+//!   `timestamp` (ISO 8601, UTC), `specReferences` ([`SpecReference`]),
+//!   `details`, and optionally `errorMessage` and `logs`;
+//! - a scenario's results: `DIR/<scenario>/checks.json` (an array of checks)
+//!   with the client's `stdout.txt` and `stderr.txt` ([`write_results`]);
+//! - a baseline (`--expected-failures FILE`, YAML, [`Baseline`]) and the
+//!   suite's rule for it ([`evaluate`]): exit 1 on an unexpected failure or
+//!   a stale entry, else 0;
+//! - the verdict table a person reads ([`render_table`]).
 
-use serde::Serialize;
+mod baseline;
+mod results;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub use self::baseline::{Baseline, BaselineError, Entry, Outcome, ScenarioVerdict, evaluate};
+pub use self::results::{render_table, write_results};
+
+/// A check's status, as the suite spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     Success,
@@ -15,12 +40,36 @@ pub enum Status {
 }
 
 impl Status {
+    /// Whether the suite counts it as a failure of its scenario: FAILURE and
+    /// WARNING both do (its baseline rule, `ol` in its dist).
     pub fn fails(self) -> bool {
         matches!(self, Status::Failure | Status::Warning)
     }
+
+    /// How bad it is, as the suite ranks a check id seen more than once
+    /// (`Xo` in its dist): the worst one stands for the id.
+    fn rank(self) -> u8 {
+        match self {
+            Status::Failure => 3,
+            Status::Warning => 2,
+            Status::Success => 1,
+            Status::Skipped | Status::Info => 0,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "SUCCESS",
+            Status::Failure => "FAILURE",
+            Status::Warning => "WARNING",
+            Status::Skipped => "SKIPPED",
+            Status::Info => "INFO",
+        }
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The rule a check rests on: a name and the page that states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpecReference {
     pub id: String,
     pub url: String,
@@ -35,21 +84,28 @@ impl SpecReference {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One check, as the suite writes it in `checks.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Check {
     pub id: String,
     pub name: String,
     pub description: String,
     pub status: Status,
+    /// When it was decided: ISO 8601 in UTC, as JavaScript's
+    /// `Date.toISOString` writes it.
     pub timestamp: String,
     pub spec_references: Vec<SpecReference>,
+    /// The evidence, as JSON: times, versions, the request that showed it.
     pub details: Map<String, Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Vec<String>>,
 }
 
 impl Check {
+    /// A check decided now, with no spec reference or details yet.
     pub fn new(
         id: impl Into<String>,
         name: impl Into<String>,
@@ -61,101 +117,150 @@ impl Check {
             name: name.into(),
             description: description.into(),
             status,
-            timestamp: String::new(),
+            timestamp: iso8601(SystemTime::now()),
             spec_references: Vec::new(),
             details: Map::new(),
             error_message: None,
+            logs: None,
         }
     }
+
     pub fn spec(mut self, reference: SpecReference) -> Self {
         self.spec_references.push(reference);
         self
     }
+
+    /// Its evidence: `details` must be a JSON object; anything else is kept
+    /// under the key `value`.
     pub fn details(mut self, details: Value) -> Self {
-        if let Value::Object(map) = details {
-            self.details = map;
-        }
+        self.details = match details {
+            Value::Object(map) => map,
+            other => Map::from_iter([("value".to_owned(), other)]),
+        };
         self
     }
+
+    /// Why it failed, in one line: what the table shows as its evidence.
     pub fn error(mut self, message: impl Into<String>) -> Self {
         self.error_message = Some(message.into());
         self
     }
-}
 
-/// PLACEHOLDER for check's baseline (no entries read).
-#[derive(Debug, Default)]
-pub struct Baseline {
-    _entries: (),
-}
-
-#[derive(Debug)]
-pub struct BaselineError(String);
-
-impl std::fmt::Display for BaselineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+    pub fn logs(mut self, logs: Vec<String>) -> Self {
+        self.logs = Some(logs);
+        self
     }
 }
 
-impl Baseline {
-    pub fn load(path: &std::path::Path) -> Result<Self, BaselineError> {
-        std::fs::read(path).map_err(|e| BaselineError(format!("{}: {e}", path.display())))?;
-        Ok(Baseline::default())
+/// `time` as `2026-12-06T16:45:03.123Z`: what JavaScript's
+/// `Date.toISOString` writes, and what the suite's checks carry. A time
+/// before 1970 (a clock set wrong) is written as the epoch.
+pub fn iso8601(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since.subsec_millis()
+    )
+}
+
+/// The proleptic Gregorian date `days` days after 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`), for days from the epoch on.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_read_as_javascript_writes_them() {
+        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let at = UNIX_EPOCH + Duration::from_millis(1_780_000_000_123);
+        // new Date(1780000000123).toISOString()
+        assert_eq!(iso8601(at), "2026-05-28T20:26:40.123Z");
+        // A leap day and the turn of a century that is a leap year.
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(iso8601(leap), "2000-02-29T00:00:00.000Z");
+        let end = UNIX_EPOCH + Duration::from_secs(4_102_444_799);
+        assert_eq!(iso8601(end), "2099-12-31T23:59:59.000Z");
     }
-}
 
-pub struct Outcome {
-    pub exit_code: u8,
-}
+    #[test]
+    fn a_check_serializes_with_the_suites_field_names() {
+        let check = Check::new(
+            "tools-relisted",
+            "ToolsRelisted",
+            "re-lists",
+            Status::Failure,
+        )
+        .spec(SpecReference::new("MCP-Tools", "https://example/tools"))
+        .details(json!({ "at_ms": 5 }))
+        .error("never re-listed");
+        let value = serde_json::to_value(&check).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "description",
+                "details",
+                "errorMessage",
+                "id",
+                "name",
+                "specReferences",
+                "status",
+                "timestamp"
+            ]
+        );
+        assert_eq!(value["status"], "FAILURE");
+        assert_eq!(value["specReferences"][0]["url"], "https://example/tools");
+        // No logs, no key: the suite's optional fields are absent, not null.
+        assert!(value.get("logs").is_none());
+        let back: Check = serde_json::from_value(value).unwrap();
+        assert_eq!(back, check);
+        // Details that are no object are kept, under `value`.
+        let odd = Check::new("x", "X", "x", Status::Info).details(json!(3));
+        assert_eq!(Value::Object(odd.details), json!({ "value": 3 }));
+    }
 
-pub fn evaluate<'a>(
-    results: impl IntoIterator<Item = (&'a str, &'a [Check])>,
-    _: &Baseline,
-) -> Outcome {
-    let fails = results
+    #[test]
+    fn statuses_fail_as_the_suite_counts_them() {
+        let failing: Vec<Status> = [
+            Status::Success,
+            Status::Failure,
+            Status::Warning,
+            Status::Skipped,
+            Status::Info,
+        ]
         .into_iter()
-        .any(|(_, checks)| checks.iter().any(|c| c.status.fails()));
-    Outcome {
-        exit_code: u8::from(fails),
+        .filter(|s| s.fails())
+        .collect();
+        assert_eq!(failing, [Status::Failure, Status::Warning]);
+        assert_eq!(serde_json::to_value(Status::Skipped).unwrap(), "SKIPPED");
+        assert_eq!(Status::Warning.as_str(), "WARNING");
     }
-}
-
-pub fn write_results(
-    dir: &std::path::Path,
-    scenario: &str,
-    checks: &[Check],
-    stdout: &[u8],
-    stderr: &[u8],
-) -> std::io::Result<std::path::PathBuf> {
-    let folder = dir.join(scenario);
-    std::fs::create_dir_all(&folder)?;
-    std::fs::write(
-        folder.join("checks.json"),
-        serde_json::to_vec_pretty(checks).map_err(std::io::Error::other)?,
-    )?;
-    std::fs::write(folder.join("stdout.txt"), stdout)?;
-    std::fs::write(folder.join("stderr.txt"), stderr)?;
-    Ok(folder)
-}
-
-pub fn render_table<'a>(
-    results: impl IntoIterator<Item = (&'a str, &'a [Check])>,
-    _: &Outcome,
-) -> String {
-    let mut table = String::new();
-    for (scenario, checks) in results {
-        let failed: Vec<&Check> = checks.iter().filter(|c| c.status.fails()).collect();
-        if failed.is_empty() {
-            table.push_str(&format!("{scenario}  PASS\n"));
-        }
-        for check in failed {
-            table.push_str(&format!(
-                "{scenario}  FAIL  {}  {}\n",
-                check.id,
-                check.error_message.as_deref().unwrap_or("")
-            ));
-        }
-    }
-    table
 }
