@@ -478,15 +478,19 @@ impl Probe {
         const ID: &str = "gateway-no-list-per-call";
         const NAME: &str = "Calls do not re-list the upstream";
         let tools = self.gateway.tools(self.wait).await?;
-        let Some(tool) = tools
+        // echo if the gateway lists it, else any tool of the changed upstream
+        // (a gateway may withhold echo after the rug pull).
+        let upstream_tools = self.changed().tool_names().await?;
+        let Some(tool) = ["echo".to_owned()]
             .iter()
-            .find(|tool| stands_for(&tool.name, "echo"))
+            .chain(&upstream_tools)
+            .find_map(|name| tools.iter().find(|tool| stands_for(&tool.name, name)))
             .cloned()
         else {
             return Ok(vec![skipped(
                 ID,
                 NAME,
-                "the gateway lists no echo tool to call",
+                "the gateway lists none of the upstream's tools to call",
             )]);
         };
         let before = self.traffic().await?;
