@@ -12,7 +12,7 @@ use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use crate::catalog::CatalogSize;
 use crate::control::ControlOptions;
 use crate::error::StartupError;
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, FleetError};
 use crate::hostile::Hostile;
 use crate::http::{self, HttpOptions};
 use crate::input_file::{InputFileError, read_regular_file};
@@ -276,10 +276,12 @@ impl Cli {
                 size: options.size(),
                 hostile: options.hostile,
             };
-            let scenario = Scenario::load(path, &setting).map_err(|e| StartupError::Scenario {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            let fleet = options.fleet.as_deref();
+            let scenario =
+                Scenario::load_in(path, &setting, fleet).map_err(|e| StartupError::Scenario {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
             // The file's [hostile] keys over the flags'.
             options.hostile = scenario.hostile;
             options.scenario = Some(Arc::new(scenario));
@@ -310,6 +312,9 @@ impl Cli {
                 };
                 Fleet::numbered(n, size, options.hostile)
             }
+            Err(_) if self.counts_given() => Err(FleetError::new(
+                "the file gives each upstream's counts: leave out --tools, --toolcount-file, --prompts and --resources",
+            )),
             Err(_) => Fleet::load(Path::new(given), options.hostile),
         }
         .map_err(|e| refused(e.to_string()))?;
@@ -341,11 +346,6 @@ impl Cli {
                         "--report: a fleet's reports are served by GET /report (--control)".into(),
                     ));
                 }
-                if self.scenario.is_some() {
-                    return Err(refused(
-                        "--scenario: not with a fleet served over HTTP".into(),
-                    ));
-                }
                 options.fleet = Some(Arc::new(fleet));
                 options.signals_to = self.signals_to.clone();
             }
@@ -357,6 +357,14 @@ impl Cli {
             }
         }
         Ok(())
+    }
+
+    /// Whether the command line sets a list's initial count.
+    fn counts_given(&self) -> bool {
+        self.tools.is_some()
+            || self.toolcount_file.is_some()
+            || self.prompts.is_some()
+            || self.resources.is_some()
     }
 
     /// The hostile behaviour these arguments ask for.

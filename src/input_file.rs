@@ -48,3 +48,18 @@ pub fn read_regular_file(path: &Path, max: u64) -> Result<Vec<u8>, InputFileErro
     }
     Ok(bytes)
 }
+
+/// `text` read as TOML (a scenario or fleet file), or the one line that
+/// says where it is not: `not valid TOML (line 3): ...`.
+pub fn parse_toml(text: &str) -> Result<serde_json::Value, String> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let message = e.message().trim().replace('\n', " ");
+        match line {
+            Some(line) => format!("not valid TOML (line {line}): {message}"),
+            None => format!("not valid TOML: {message}"),
+        }
+    })
+}

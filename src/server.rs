@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorRef};
 use rmcp::RoleServer;
 use rmcp::service::{ServerInitializeError, serve_server_with_ct};
-use rmcp::transport::IntoTransport;
+use rmcp::transport::{IntoTransport, Transport};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -340,7 +340,18 @@ where
         gone.cancelled().await;
         on_gone.shutdown(ShutdownCause::TransportClosed);
     });
+    let silent = options.upstream.as_ref().is_some_and(|u| u.answer_nothing);
     handle.service = Some(tokio::spawn(async move {
+        if silent {
+            // A hung upstream: it reads every message and answers none.
+            let mut transport = transport;
+            while Transport::<RoleServer>::receive(&mut transport)
+                .await
+                .is_some()
+            {}
+            client_gone.cancel();
+            return;
+        }
         match serve_server_with_ct(handler, transport, service).await {
             Ok(running) => {
                 let _ = running.waiting().await;

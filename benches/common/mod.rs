@@ -77,12 +77,32 @@ pub fn results_path() -> PathBuf {
 /// Append one figure of ours (no floor) to the results file, as
 /// `benches/e2e.rs` reads it for the table.
 pub fn record_figure(part: &str, figure: &str, unit: &str, ours: serde_json::Value) {
-    use std::io::Write as _;
-    let line = serde_json::json!({
+    append_result(serde_json::json!({
         "run": now(), "machine": machine(), "part": part,
         "figure": figure, "unit": unit, "ours": ours, "floor": null, "ratio": null,
         "quick": false,
-    });
+    }));
+}
+
+/// Append one figure of ours with its floor, measured in the same run, and
+/// the ratio of their medians.
+pub fn record_with_floor(
+    part: &str,
+    figure: &str,
+    unit: &str,
+    ours: serde_json::Value,
+    floor: serde_json::Value,
+    ratio: f64,
+) {
+    append_result(serde_json::json!({
+        "run": now(), "machine": machine(), "part": part,
+        "figure": figure, "unit": unit, "ours": ours, "floor": floor, "ratio": ratio,
+        "quick": false,
+    }));
+}
+
+fn append_result(line: serde_json::Value) {
+    use std::io::Write as _;
     let path = results_path();
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);

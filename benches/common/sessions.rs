@@ -104,9 +104,12 @@ impl Server {
             .find_map(|word| word.strip_prefix("url="))
             .expect("the server logs its url")
             .to_owned();
+        // `http://HOST:PORT/mcp`, or a fleet's `.../mcp/{name}`.
         let authority = url
             .trim_start_matches("http://")
-            .trim_end_matches("/mcp")
+            .split('/')
+            .next()
+            .expect("an authority")
             .to_owned();
         Self {
             child,
@@ -185,7 +188,17 @@ pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
 
 /// Open `n` sessions, [`OPENING_AT_ONCE`] at a time.
 pub async fn open_sessions(http: &reqwest::Client, server: &Server, n: usize) -> Vec<TcpStream> {
-    let sessions = open_sessions_with_ids(http, server, n).await;
+    open_sessions_at(http, server, "/mcp", n).await
+}
+
+/// [`open_sessions`] at `path` (a fleet upstream's `/mcp/{name}`).
+pub async fn open_sessions_at(
+    http: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    n: usize,
+) -> Vec<TcpStream> {
+    let sessions = open_sessions_with_ids_at(http, server, path, n).await;
     sessions.into_iter().map(|(_, stream)| stream).collect()
 }
 
@@ -196,6 +209,16 @@ pub async fn open_sessions_with_ids(
     server: &Server,
     n: usize,
 ) -> Vec<(String, TcpStream)> {
+    open_sessions_with_ids_at(http, server, "/mcp", n).await
+}
+
+/// [`open_sessions_with_ids`] at `path`.
+pub async fn open_sessions_with_ids_at(
+    http: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    n: usize,
+) -> Vec<(String, TcpStream)> {
     let opening = Arc::new(Semaphore::new(OPENING_AT_ONCE));
     within(
         "the sessions to open",
@@ -203,7 +226,7 @@ pub async fn open_sessions_with_ids(
             let opening = Arc::clone(&opening);
             async move {
                 let _permit = opening.acquire().await.unwrap();
-                open_session(http, server).await
+                open_session(http, server, path).await
             }
         })),
     )
@@ -212,14 +235,14 @@ pub async fn open_sessions_with_ids(
 
 /// Open one session: initialize, initialized, and its SSE stream. Returns its
 /// id and the stream, its response head read.
-async fn open_session(http: &reqwest::Client, server: &Server) -> (String, TcpStream) {
-    let session = handshake(http, server, "fanout-bench").await;
+async fn open_session(http: &reqwest::Client, server: &Server, path: &str) -> (String, TcpStream) {
+    let session = handshake_at(http, server, path, "fanout-bench").await;
     let mut stream = TcpStream::connect(&server.authority)
         .await
         .expect("connect");
     stream.set_nodelay(true).unwrap();
     let request = format!(
-        "GET /mcp HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\n\r\n",
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\n\r\n",
         server.authority
     );
     stream.write_all(request.as_bytes()).await.expect("GET");
@@ -485,8 +508,19 @@ pub fn post(
     body: &Value,
     session: Option<&str>,
 ) -> reqwest::RequestBuilder {
+    post_at(http, server, "/mcp", body, session)
+}
+
+/// [`post`] to `path`.
+pub fn post_at(
+    http: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    body: &Value,
+    session: Option<&str>,
+) -> reqwest::RequestBuilder {
     let request = http
-        .post(&server.url)
+        .post(format!("http://{}{path}", server.authority))
         .header("content-type", "application/json")
         .header("accept", ACCEPT_BOTH)
         .body(body.to_string());
@@ -499,6 +533,16 @@ pub fn post(
 /// Open a session as client `client`: `initialize`, then `initialized`.
 /// Returns its id.
 pub async fn handshake(http: &reqwest::Client, server: &Server, client: &str) -> String {
+    handshake_at(http, server, "/mcp", client).await
+}
+
+/// [`handshake`] at `path`.
+pub async fn handshake_at(
+    http: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    client: &str,
+) -> String {
     let initialize = json!({
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {
@@ -507,16 +551,19 @@ pub async fn handshake(http: &reqwest::Client, server: &Server, client: &str) ->
             "clientInfo": { "name": client, "version": "0" },
         },
     });
-    let response = within("initialize", post(http, server, &initialize, None).send())
-        .await
-        .expect("initialize");
+    let response = within(
+        "initialize",
+        post_at(http, server, path, &initialize, None).send(),
+    )
+    .await
+    .expect("initialize");
     let session = response.headers()["mcp-session-id"]
         .to_str()
         .unwrap()
         .to_owned();
     response.bytes().await.expect("the initialize result");
     let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
-    let response = post(http, server, &initialized, Some(&session))
+    let response = post_at(http, server, path, &initialized, Some(&session))
         .send()
         .await
         .expect("initialized");

@@ -57,7 +57,7 @@ use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::actors::registry::{ApplyError, Audience};
-use crate::catalog::{CatalogView, Change, ChangeError, ChangeRequest};
+use crate::catalog::{Catalog, CatalogView, Change, ChangeError, ChangeRequest};
 use crate::fleet::upstreams::{PickError, StopError, Upstream, Upstreams};
 use crate::http::accept_loop;
 use crate::http::guard::Gate;
@@ -341,88 +341,124 @@ fn unpicked(refused: &PickError) -> ControlResponse {
 }
 
 /// `GET /state`: the server's one upstream as it always was; a fleet's
-/// upstreams by name, or with `?upstream=NAME` that one.
+/// upstreams by name (with the `pid` once), or with `?upstream=NAME` that
+/// one. Written straight from each catalog, as a change's answer is: a
+/// list of a million items never becomes a JSON tree.
 async fn state(endpoint: &Endpoint, asked: Option<String>) -> ControlResponse {
-    let upstreams = &endpoint.upstreams;
-    if !upstreams.is_fleet() || asked.is_some() {
-        return match upstreams.pick(asked.as_deref()) {
-            Ok(upstream) => match upstream_state(upstream).await {
-                Some(state) => json_response(StatusCode::OK, &state),
-                None => shutting_down(),
-            },
-            Err(refused) => unpicked(&refused),
-        };
-    }
-    let mut all = serde_json::Map::new();
-    for upstream in upstreams.all() {
-        let Some(mut state) = upstream_state(upstream).await else {
+    let (one, picked) = match pick(endpoint, asked) {
+        Ok(picked) => picked,
+        Err(refused) => return unpicked(&refused),
+    };
+    let mut taken = Vec::with_capacity(picked.len());
+    for upstream in picked {
+        let Ok(catalog) = upstream.registry.snapshot().await else {
             return shutting_down();
         };
-        if let Value::Object(fields) = &mut state {
-            fields.remove("pid");
-        }
-        all.insert(upstream.name().unwrap_or_default().to_owned(), state);
+        let Ok(sessions) = upstream.registry.describe_sessions(DESCRIBE_TIMEOUT).await else {
+            return shutting_down();
+        };
+        let described: Vec<Value> = sessions
+            .into_iter()
+            .map(|session| {
+                session.unwrap_or_else(|| json!({ "error": "the session did not answer" }))
+            })
+            .collect();
+        taken.push((upstream, catalog, described));
     }
+    let pid = std::process::id();
+    if one {
+        return json_response(StatusCode::OK, &State::of(&taken[0], Some(pid)));
+    }
+    let upstreams = taken
+        .iter()
+        .map(|taken| (taken.0.name().unwrap_or_default(), State::of(taken, None)))
+        .collect();
     json_response(
         StatusCode::OK,
-        &json!({ "pid": std::process::id(), "upstreams": all }),
+        &Fleet {
+            pid,
+            upstreams: ByName(upstreams),
+        },
     )
 }
 
-/// One upstream's state: its catalog and sessions (and, in a fleet, its
-/// name and whether it is stopped). `None` once the server is stopping.
-async fn upstream_state(upstream: &Upstream) -> Option<Value> {
-    let catalog = upstream.registry.snapshot().await.ok()?;
-    let sessions = upstream
-        .registry
-        .describe_sessions(DESCRIBE_TIMEOUT)
-        .await
-        .ok()?;
-    let described: Vec<Value> = sessions
-        .into_iter()
-        .map(|session| session.unwrap_or_else(|| json!({ "error": "the session did not answer" })))
-        .collect();
-    #[derive(serde::Serialize)]
-    struct State<'a> {
-        #[serde(flatten)]
-        catalog: CatalogView<'a>,
-        pid: u32,
-        sessions: Vec<Value>,
+/// One upstream's state; a fleet upstream's says its name and whether it
+/// is stopped, and the `pid` is the fleet's, said once.
+#[derive(serde::Serialize)]
+struct State<'a> {
+    #[serde(flatten)]
+    catalog: CatalogView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
+    sessions: &'a [Value],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<bool>,
+}
+
+/// An upstream, its catalog and its sessions described, as `GET /state`
+/// took them.
+type Taken<'a> = (&'a Arc<Upstream>, Catalog, Vec<Value>);
+
+impl<'a> State<'a> {
+    fn of((upstream, catalog, sessions): &'a Taken<'a>, pid: Option<u32>) -> Self {
+        State {
+            catalog: catalog.view(),
+            pid,
+            sessions,
+            upstream: upstream.name(),
+            stopped: upstream.name().map(|_| upstream.is_stopped()),
+        }
     }
-    let body = State {
-        catalog: catalog.view(),
-        pid: std::process::id(),
-        sessions: described,
-    };
-    let mut state = serde_json::to_value(body).expect("the state serializes");
-    if let (Some(name), Value::Object(fields)) = (upstream.name(), &mut state) {
-        fields.insert("upstream".into(), name.into());
-        fields.insert("stopped".into(), upstream.is_stopped().into());
+}
+
+/// A fleet's states by name, in the fleet's order.
+struct ByName<'a>(Vec<(&'a str, State<'a>)>);
+
+impl serde::Serialize for ByName<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, state)| (name, state)))
     }
-    Some(state)
+}
+
+#[derive(serde::Serialize)]
+struct Fleet<'a> {
+    pid: u32,
+    upstreams: ByName<'a>,
+}
+
+/// The upstreams a `GET /state` or `GET /report` is about, and whether it
+/// is about one (the server's, or the one `?upstream=NAME` asks for) or a
+/// fleet's every one.
+fn pick(
+    endpoint: &Endpoint,
+    asked: Option<String>,
+) -> Result<(bool, Vec<&Arc<Upstream>>), PickError> {
+    let upstreams = &endpoint.upstreams;
+    if upstreams.is_fleet() && asked.is_none() {
+        return Ok((false, upstreams.all().iter().collect()));
+    }
+    Ok((true, vec![upstreams.pick(asked.as_deref())?]))
 }
 
 /// `GET /report`: the server's one report; a fleet's by upstream, or with
 /// `?upstream=NAME` that one's.
 async fn report(endpoint: &Endpoint, asked: Option<String>) -> ControlResponse {
-    let upstreams = &endpoint.upstreams;
-    if !upstreams.is_fleet() || asked.is_some() {
-        return match upstreams.pick(asked.as_deref()) {
-            Ok(upstream) => match upstream_report(upstream).await {
-                Ok(report) => json_response(StatusCode::OK, &report),
-                Err(refused) => refused,
-            },
-            Err(refused) => unpicked(&refused),
-        };
-    }
+    let (one, picked) = match pick(endpoint, asked) {
+        Ok(picked) => picked,
+        Err(refused) => return unpicked(&refused),
+    };
     let mut reports = serde_json::Map::new();
-    for upstream in upstreams.all() {
-        match upstream_report(upstream).await {
-            Ok(report) => {
-                reports.insert(upstream.name().unwrap_or_default().to_owned(), report);
-            }
+    for upstream in picked {
+        let report = match upstream_report(upstream).await {
+            Ok(report) => report,
             Err(refused) => return refused,
+        };
+        if one {
+            return json_response(StatusCode::OK, &report);
         }
+        reports.insert(upstream.name().unwrap_or_default().to_owned(), report);
     }
     json_response(StatusCode::OK, &json!({ "upstreams": reports }))
 }
@@ -466,7 +502,7 @@ async fn upstream_control(rest: &str, method: &Method, endpoint: &Endpoint) -> C
             tracing::info!(upstream = name, sessions = ended, "upstream stopped");
             json!({ "upstream": name, "stopped": true, "sessions_ended": ended })
         }),
-        _ => upstream.start().map(|was_stopped| {
+        _ => upstream.start().await.map(|was_stopped| {
             tracing::info!(upstream = name, "upstream started");
             json!({ "upstream": name, "stopped": false, "was_stopped": was_stopped })
         }),

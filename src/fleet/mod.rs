@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::catalog::{CatalogSize, MAX_COUNT};
 use crate::hostile::Hostile;
-use crate::input_file::{InputFileError, read_regular_file};
+use crate::input_file::{InputFileError, parse_toml, read_regular_file};
 use crate::tools::{self, ToolError};
 
 /// The most upstreams one process serves: a hundred is the scale this is
@@ -160,6 +160,12 @@ impl UpstreamSpec {
 #[error("{0}")]
 pub struct FleetError(String);
 
+impl FleetError {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}
+
 /// An upstream as a fleet file spells it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,16 +226,7 @@ impl Fleet {
     /// Parse and check a fleet file's text (TOML): every upstream is
     /// checked before any is served.
     pub fn parse(text: &str, hostile: Hostile) -> Result<Self, FleetError> {
-        let document: Value = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-            let message = e.message().trim().replace('\n', " ");
-            FleetError(match line {
-                Some(line) => format!("not valid TOML (line {line}): {message}"),
-                None => format!("not valid TOML: {message}"),
-            })
-        })?;
+        let document = parse_toml(text).map_err(FleetError)?;
         let Value::Object(mut top) = document else {
             unreachable!("a TOML document is a table");
         };

@@ -71,6 +71,11 @@ impl Upstream {
         let _ = self.http.set(tracker);
     }
 
+    /// Its HTTP sessions' tracker, if it serves over HTTP.
+    pub fn http(&self) -> Option<&ActorRef<HttpServerMsg>> {
+        self.http.get()
+    }
+
     /// Stop serving, as a real server that stops does: from now on its path
     /// answers 404 and every session it had is ended (their clients get 404
     /// too). Its catalog stays, and takes changes. How many sessions ended.
@@ -81,8 +86,14 @@ impl Upstream {
     }
 
     /// Serve again, with the catalog as it is now; false if it was serving.
-    pub fn start(&self) -> Result<bool, StopError> {
-        self.http.get().ok_or(StopError::NotHttp)?;
+    /// A session that a request in flight at the stop opened is ended
+    /// first: none from before the restart serves after it.
+    pub async fn start(&self) -> Result<bool, StopError> {
+        let tracker = self.http.get().ok_or(StopError::NotHttp)?;
+        if !self.is_stopped() {
+            return Ok(false);
+        }
+        call!(tracker, HttpServerMsg::EndSessions).map_err(|_| StopError::Stopping)?;
         Ok(self.stopped.swap(false, Ordering::AcqRel))
     }
 }
@@ -101,7 +112,7 @@ pub enum PickError {
     Unnamed(String),
     #[error("no upstream {0:?} in this fleet (one of {1})")]
     Unknown(String, String),
-    #[error("this server is no fleet: it has no upstream {0:?}")]
+    #[error("this server has no upstream {0:?}: it serves one catalog")]
     NoFleet(String),
 }
 
@@ -143,5 +154,54 @@ impl Upstreams {
 
     fn names(&self) -> String {
         names(self.all.iter().map(|u| u.name().unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::registry::RegistryArgs;
+    use crate::catalog::CatalogSize;
+    use crate::hostile::Hostile;
+
+    async fn upstream(name: Option<&str>) -> Arc<Upstream> {
+        let (registry, _) = RegistryHandle::spawn(RegistryArgs::tools(1)).await.unwrap();
+        let size = CatalogSize {
+            tools: 1,
+            prompts: None,
+            resources: None,
+        };
+        let spec = name.map(|name| Arc::new(UpstreamSpec::new(name, size, Hostile::default())));
+        Arc::new(Upstream::new(spec, registry, None, Watch::default()))
+    }
+
+    #[tokio::test]
+    async fn a_fleet_request_names_its_upstream_and_a_server_answers_to_its_own_name() {
+        let fleet = Upstreams::new(
+            vec![upstream(Some("a")).await, upstream(Some("b")).await],
+            true,
+        );
+        assert_eq!(fleet.pick(Some("b")).unwrap().name(), Some("b"));
+        assert_eq!(
+            fleet.pick(None).err(),
+            Some(PickError::Unnamed("a, b".into()))
+        );
+        assert_eq!(
+            fleet.pick(Some("c")).err(),
+            Some(PickError::Unknown("c".into(), "a, b".into()))
+        );
+
+        let single = Upstreams::new(vec![upstream(None).await], false);
+        assert!(single.pick(None).is_ok());
+        assert_eq!(
+            single.pick(Some("a")).err(),
+            Some(PickError::NoFleet("a".into()))
+        );
+        let stdio = Upstreams::new(vec![upstream(Some("remote")).await], false);
+        assert!(stdio.pick(None).is_ok() && stdio.pick(Some("remote")).is_ok());
+        assert!(stdio.pick(Some("local")).is_err());
+        // Not served over HTTP: nothing to stop.
+        assert_eq!(stdio.first().stop().await, Err(StopError::NotHttp));
+        assert!(!stdio.first().is_stopped());
     }
 }

@@ -32,8 +32,8 @@ pub enum HttpServerMsg {
     IfTakesBatches(SessionId, RpcReplyPort<bool>),
     /// Close the sessions that have been idle for the session timeout.
     Sweep,
-    /// End every session now (a scenario's `end_session`); replies with how
-    /// many were ended.
+    /// End every session now (a scenario's `end_session`, a fleet upstream
+    /// stopping); replies with how many were ended.
     EndSessions(RpcReplyPort<usize>),
     /// Drop every open SSE response without its final result (a scenario's
     /// `drop_stream`); replies once they are cut.
@@ -188,7 +188,7 @@ impl Actor for HttpServer {
                     state.sessions.remove(id);
                 }
                 state.sweeps_since_release = Some(0);
-                tracing::info!(sessions = ids.len(), "ending every HTTP session (scenario)");
+                tracing::info!(sessions = ids.len(), "ending every HTTP session");
                 for id in &ids {
                     state.rmcp_sessions.end(id);
                 }

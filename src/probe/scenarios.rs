@@ -55,7 +55,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often the probe re-lists while it waits for the gateway's list to change.
-const POLL: Duration = Duration::from_millis(50);
+const POLL: Duration = Duration::from_millis(100);
 
 /// Calls made to see whether each one costs an upstream `tools/list`.
 const CALLS_PER_LIST_PROBE: u64 = 3;

@@ -46,6 +46,7 @@
 mod fuzz;
 pub mod timeline;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -53,8 +54,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::catalog::{Catalog, CatalogSize, Change, ChangeKind, ChangeRequest, ListKind};
+use crate::fleet::Fleet;
 use crate::hostile::Hostile;
-use crate::input_file::{InputFileError, read_regular_file};
+use crate::input_file::{InputFileError, parse_toml, read_regular_file};
 
 /// The largest scenario file read, in bytes (1 MiB): some ten thousand
 /// steps, far past any hand-written or generated test, and a bound on what
@@ -97,6 +99,8 @@ pub struct Step {
     pub repeat: Option<Repeat>,
     /// Only sessions whose client has this name are notified.
     pub client: Option<String>,
+    /// The fleet upstream it acts on (a fleet's steps each name one).
+    pub upstream: Option<String>,
 }
 
 /// What a step does.
@@ -116,6 +120,10 @@ pub enum StepAction {
     /// Drop every open SSE response (a request's stream, the standalone GET
     /// stream, a `subscriptions/listen` stream) without its final result.
     DropStream,
+    /// Stop the step's fleet upstream: its sessions and its path get 404.
+    StopUpstream,
+    /// Serve the step's fleet upstream again, with its catalog as it is.
+    StartUpstream,
 }
 
 /// When a step runs, once the step before it has run.
@@ -208,12 +216,25 @@ struct RawStep {
     every_ms: Option<u64>,
     times: Option<u64>,
     client: Option<String>,
+    upstream: Option<String>,
+    stop_upstream: Option<bool>,
+    start_upstream: Option<bool>,
 }
 
 impl Scenario {
     /// Read and check the file at `path`: a regular file of at most
     /// `MAX_FILE_BYTES`.
     pub fn load(path: &Path, setting: &Setting) -> Result<Self, ScenarioError> {
+        Self::load_in(path, setting, None)
+    }
+
+    /// [`Scenario::load`] for a fleet's server (`fleet`), whose steps each
+    /// name their upstream.
+    pub(crate) fn load_in(
+        path: &Path,
+        setting: &Setting,
+        fleet: Option<&Fleet>,
+    ) -> Result<Self, ScenarioError> {
         let bytes = read_regular_file(path, MAX_FILE_BYTES).map_err(|e| {
             ScenarioError(match e {
                 InputFileError::Unreadable(e) => format!("cannot read it: {e}"),
@@ -227,24 +248,25 @@ impl Scenario {
         let toml = path
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
-        let mut scenario = Self::parse(&text, toml, setting)?;
+        let mut scenario = Self::parse_in(&text, toml, setting, fleet)?;
         scenario.path = path.to_owned();
         Ok(scenario)
     }
 
     /// Parse and check a scenario written in TOML (`toml`) or JSON.
     pub fn parse(text: &str, toml: bool, setting: &Setting) -> Result<Self, ScenarioError> {
+        Self::parse_in(text, toml, setting, None)
+    }
+
+    /// Parse and check a scenario for a server that is `fleet`'s, if any.
+    fn parse_in(
+        text: &str,
+        toml: bool,
+        setting: &Setting,
+        fleet: Option<&Fleet>,
+    ) -> Result<Self, ScenarioError> {
         let document: Value = if toml {
-            toml::from_str(text).map_err(|e| {
-                let line = e
-                    .span()
-                    .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-                let message = e.message().trim().replace('\n', " ");
-                ScenarioError(match line {
-                    Some(line) => format!("not valid TOML (line {line}): {message}"),
-                    None => format!("not valid TOML: {message}"),
-                })
-            })?
+            parse_toml(text).map_err(ScenarioError)?
         } else {
             serde_json::from_str(text).map_err(|e| ScenarioError(format!("not valid JSON: {e}")))?
         };
@@ -259,6 +281,11 @@ impl Scenario {
             None => return Err(ScenarioError("no `steps`: nothing to run".into())),
         };
         let mut hostile_keys = top.remove("hostile");
+        if fleet.is_some() && hostile_keys.is_some() {
+            return Err(ScenarioError(
+                "[hostile]: a fleet's upstreams take their knobs from the fleet file".into(),
+            ));
+        }
         let delays = match hostile_keys.as_mut().and_then(Value::as_object_mut) {
             Some(keys) => match keys.remove("delay_ms") {
                 Some(delays) => per_method_delays(delays)
@@ -284,14 +311,24 @@ impl Scenario {
             ..*setting
         };
         let mut catalog = Catalog::new(setting.size);
+        // A fleet's upstreams' catalogs, each replayed on its own.
+        let mut catalogs: HashMap<String, Catalog> = HashMap::new();
         let mut runs = 0;
         let steps = steps
             .into_iter()
             .enumerate()
             .map(|(index, raw)| {
                 let label = label(index, &raw);
-                check_step(index, raw, setting, &mut catalog, &mut runs)
-                    .map_err(|why| ScenarioError(format!("{label}: {why}")))
+                let checked = match fleet {
+                    None if raw.get("upstream").is_some() => {
+                        Err("upstream needs --fleet: this server is no fleet".into())
+                    }
+                    None => check_step(index, raw, setting, &mut catalog, &mut runs),
+                    Some(fleet) => {
+                        check_fleet_step(index, raw, setting, fleet, &mut catalogs, &mut runs)
+                    }
+                };
+                checked.map_err(|why| ScenarioError(format!("{label}: {why}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
@@ -369,10 +406,17 @@ fn label(index: usize, raw: &Value) -> String {
         "end_session".to_owned()
     } else if raw.get("drop_stream").is_some() {
         "drop_stream".to_owned()
+    } else if raw.get("stop_upstream").is_some() {
+        "stop_upstream".to_owned()
+    } else if raw.get("start_upstream").is_some() {
+        "start_upstream".to_owned()
     } else {
         "no action".to_owned()
     };
-    format!("steps[{index}] ({action})")
+    match text("upstream") {
+        Some(upstream) => format!("steps[{index}] ({action} on {upstream})"),
+        None => format!("steps[{index}] ({action})"),
+    }
 }
 
 /// A step's `change`, its error named as the control endpoint's would be:
@@ -404,6 +448,50 @@ fn offered(list: ListKind, setting: &Setting) -> Result<(), String> {
         Err(format!(
             "the server has no {list} (start it with --{list} N)"
         ))
+    }
+}
+
+/// Check one step of a fleet's scenario, against the upstream it names:
+/// its catalog (replayed in `catalogs`), its lists. It runs at a time, not
+/// at a protocol point, which would be one upstream's sessions'.
+fn check_fleet_step(
+    index: usize,
+    raw: Value,
+    setting: &Setting,
+    fleet: &Fleet,
+    catalogs: &mut HashMap<String, Catalog>,
+    runs: &mut u64,
+) -> Result<Step, String> {
+    let Some(name) = raw.get("upstream").and_then(Value::as_str) else {
+        return Err(format!(
+            "a fleet's step names its upstream (upstream = one of {})",
+            fleet.names()
+        ));
+    };
+    let Some(upstream) = fleet.get(name) else {
+        return Err(format!(
+            "upstream: no {name:?} in the fleet (one of {})",
+            fleet.names()
+        ));
+    };
+    let setting = Setting {
+        size: upstream.size,
+        hostile: upstream.hostile,
+        ..*setting
+    };
+    let catalog = catalogs
+        .entry(upstream.name.clone())
+        .or_insert_with(|| Catalog::new(upstream.size));
+    let step = check_step(index, raw, &setting, catalog, runs)?;
+    match step.moment {
+        Moment::After(_)
+        | Moment::At {
+            from: Since::Initialized,
+            ..
+        } => Err(
+            "in a fleet a step runs at_ms from the start, or right after the step before it".into(),
+        ),
+        _ => Ok(step),
     }
 }
 
@@ -452,7 +540,13 @@ fn check_step(
         if client.is_empty() {
             return Err("client must name a client (its clientInfo.name)".into());
         }
-        if matches!(action, StepAction::EndSession | StepAction::DropStream) {
+        if matches!(
+            action,
+            StepAction::EndSession
+                | StepAction::DropStream
+                | StepAction::StopUpstream
+                | StepAction::StartUpstream
+        ) {
             return Err("client applies to notifications; this step acts on every session".into());
         }
     }
@@ -462,6 +556,7 @@ fn check_step(
         moment,
         repeat,
         client: raw.client.clone(),
+        upstream: raw.upstream.clone(),
     })
 }
 
@@ -476,6 +571,8 @@ fn check_action(
         raw.notify.is_some(),
         raw.end_session.is_some(),
         raw.drop_stream.is_some(),
+        raw.stop_upstream.is_some(),
+        raw.start_upstream.is_some(),
     ];
     match actions.iter().filter(|&&a| a).count() {
         0 => {
@@ -485,6 +582,21 @@ fn check_action(
         }
         1 => {}
         _ => return Err("one action per step: change, notify, end_session or drop_stream".into()),
+    }
+    for (what, flag, action) in [
+        ("stop_upstream", raw.stop_upstream, StepAction::StopUpstream),
+        (
+            "start_upstream",
+            raw.start_upstream,
+            StepAction::StartUpstream,
+        ),
+    ] {
+        match (flag, &raw.upstream) {
+            (None, _) => {}
+            (Some(true), Some(_)) => return Ok(action),
+            (Some(true), None) => return Err(format!("{what} needs upstream: the one to act on")),
+            (Some(false), _) => return Err(format!("{what} takes true")),
+        }
     }
     if raw.change.is_none() && (raw.name.is_some() || raw.uri.is_some() || raw.count.is_some()) {
         return Err("name, uri and count go with change".into());
@@ -685,6 +797,8 @@ impl Step {
             } => format!("notify {list} before initialized"),
             StepAction::EndSession => "end_session".to_owned(),
             StepAction::DropStream => "drop_stream".to_owned(),
+            StepAction::StopUpstream => "stop_upstream".to_owned(),
+            StepAction::StartUpstream => "start_upstream".to_owned(),
         }
     }
 }
@@ -693,6 +807,114 @@ impl Step {
 mod tests {
     use super::*;
     use crate::catalog::Action;
+
+    /// `text` (TOML) checked for an HTTP fleet of three upstreams of one
+    /// tool: the error's one line, or the steps' upstreams and actions.
+    fn in_fleet(text: &str) -> Result<Vec<(Option<String>, String)>, String> {
+        let size = CatalogSize {
+            tools: 1,
+            prompts: None,
+            resources: None,
+        };
+        let fleet = Fleet::numbered(3, size, Hostile::default()).unwrap();
+        let setting = Setting {
+            http: true,
+            size,
+            hostile: Hostile::default(),
+        };
+        let scenario =
+            Scenario::parse_in(text, true, &setting, Some(&fleet)).map_err(|e| e.to_string())?;
+        Ok(scenario
+            .steps
+            .iter()
+            .map(|step| (step.upstream.clone(), step.what()))
+            .collect())
+    }
+
+    #[test]
+    fn a_fleets_steps_each_act_on_the_upstream_they_name() {
+        let steps = in_fleet(
+            r#"
+            [[steps]]
+            upstream = "u2"
+            change = "add_tool"
+            at_ms = 100
+            [[steps]]
+            upstream = "u2"
+            stop_upstream = true
+            [[steps]]
+            upstream = "u3"
+            change = "remove_tool"
+            name = "echo"
+            [[steps]]
+            upstream = "u2"
+            change = "remove_tool"
+            name = "calculator"
+            [[steps]]
+            upstream = "u2"
+            start_upstream = true
+            "#,
+        )
+        .unwrap();
+        let u = |name: &str| Some(name.to_owned());
+        assert_eq!(
+            steps,
+            [
+                (u("u2"), "add_tool".to_owned()),
+                (u("u2"), "stop_upstream".to_owned()),
+                (u("u3"), "remove_tool echo".to_owned()),
+                (u("u2"), "remove_tool calculator".to_owned()),
+                (u("u2"), "start_upstream".to_owned()),
+            ]
+        );
+        // Each upstream's catalog is replayed on its own: u1 never had
+        // u2's calculator.
+        let refused = in_fleet(
+            "[[steps]]\nupstream = \"u2\"\nchange = \"add_tool\"\n[[steps]]\nupstream = \"u1\"\nchange = \"remove_tool\"\nname = \"calculator\"\n",
+        );
+        assert_eq!(
+            refused.unwrap_err(),
+            "steps[1] (remove_tool calculator on u1): no item of the tools list is named \"calculator\" when this step runs"
+        );
+        for (text, expected) in [
+            (
+                "[[steps]]\nchange = \"add_tool\"\n",
+                "steps[0] (add_tool): a fleet's step names its upstream (upstream = one of u1, u2, u3)",
+            ),
+            (
+                "[[steps]]\nupstream = \"u4\"\nchange = \"add_tool\"\n",
+                "steps[0] (add_tool on u4): upstream: no \"u4\" in the fleet (one of u1, u2, u3)",
+            ),
+            (
+                "[[steps]]\nupstream = \"u1\"\nchange = \"add_tool\"\nafter = \"initialized\"\n",
+                "steps[0] (add_tool on u1): in a fleet a step runs at_ms from the start, or right after the step before it",
+            ),
+            (
+                "[[steps]]\nupstream = \"u1\"\nstop_upstream = false\n",
+                "steps[0] (stop_upstream on u1): stop_upstream takes true",
+            ),
+            (
+                "[hostile]\npage_size = 2\n[[steps]]\nupstream = \"u1\"\nchange = \"add_tool\"\n",
+                "[hostile]: a fleet's upstreams take their knobs from the fleet file",
+            ),
+        ] {
+            assert_eq!(in_fleet(text).unwrap_err(), expected, "{text}");
+        }
+        // Without a fleet, no step names an upstream.
+        let refused = Scenario::parse(
+            "[[steps]]\nupstream = \"u1\"\nstop_upstream = true\n",
+            true,
+            &Setting {
+                http: true,
+                ..setting()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "steps[0] (stop_upstream on u1): upstream needs --fleet: this server is no fleet"
+        );
+    }
 
     fn setting() -> Setting {
         Setting {

@@ -32,6 +32,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::actors::registry::{Audience, RegistryHandle};
+use crate::fleet::upstreams::Upstreams;
 use crate::http::server::HttpServerMsg;
 use crate::observe::{Event, Origin, SessionKey, Watch, Watcher};
 use crate::scenario::{Moment, Point, Scenario, Since, Step, StepAction};
@@ -58,6 +59,10 @@ impl Trigger for TimelineTrigger {
             let args = TimelineArgs {
                 scenario: Arc::clone(&scenario),
                 registry: starting.registry.clone(),
+                fleet: starting
+                    .upstreams
+                    .is_fleet()
+                    .then(|| Arc::clone(&starting.upstreams)),
                 cues: Arc::clone(&cues),
                 watch: starting.watch.clone(),
                 serving: Some(starting.serving.clone()),
@@ -92,6 +97,9 @@ pub enum TimelineMsg {
 pub struct TimelineArgs {
     pub scenario: Arc<Scenario>,
     pub registry: RegistryHandle,
+    /// A fleet's upstreams, which its steps name; `None`: the server's one
+    /// registry above.
+    pub fleet: Option<Arc<Upstreams>>,
     /// Shared with its [`CueWatcher`].
     pub cues: Arc<Mutex<Cues>>,
     /// Who sees each step run (the timeline's own watcher is not among them).
@@ -106,6 +114,7 @@ pub struct Timeline;
 pub struct TimelineState {
     scenario: Arc<Scenario>,
     registry: RegistryHandle,
+    fleet: Option<Arc<Upstreams>>,
     http: Option<ActorRef<HttpServerMsg>>,
     cues: Arc<Mutex<Cues>>,
     watch: Watch,
@@ -325,25 +334,44 @@ impl TimelineState {
             return;
         };
         let audience = self.audience(step);
+        // A fleet's step acts on the upstream it names (checked at start).
+        let upstream = self
+            .fleet
+            .as_ref()
+            .and_then(|fleet| fleet.pick(step.upstream.as_deref()).ok());
+        let (registry, http, watch) = match upstream {
+            Some(upstream) => (&upstream.registry, upstream.http(), &upstream.watch),
+            None => (&self.registry, self.http.as_ref(), &self.watch),
+        };
         let outcome: Result<(), String> = match &step.action {
-            StepAction::Change(change) => (self.registry.apply(change.clone(), audience).await)
+            StepAction::Change(change) => (registry.apply(change.clone(), audience).await)
                 .map(drop)
                 .map_err(|error| error.to_string()),
             &StepAction::Notify {
                 list,
                 before_initialized,
-            } => (self.registry)
+            } => registry
                 .notify_spurious(list, before_initialized, audience)
                 .await
                 .map(drop)
                 .map_err(|error| error.to_string()),
-            StepAction::EndSession => match &self.http {
+            StepAction::StopUpstream => match upstream {
+                Some(upstream) => upstream.stop().await.map(drop).map_err(|e| e.to_string()),
+                None => Err("skipped: no fleet upstream".into()),
+            },
+            StepAction::StartUpstream => match upstream {
+                Some(upstream) => (upstream.start().await)
+                    .map(drop)
+                    .map_err(|e| e.to_string()),
+                None => Err("skipped: no fleet upstream".into()),
+            },
+            StepAction::EndSession => match http {
                 Some(http) => call!(http, HttpServerMsg::EndSessions)
                     .map(|_| ())
                     .map_err(|_| "the HTTP server has stopped".into()),
                 None => Err("skipped: not served over HTTP".into()),
             },
-            StepAction::DropStream => match &self.http {
+            StepAction::DropStream => match http {
                 Some(http) => call!(http, HttpServerMsg::DropStreams)
                     .map_err(|_| "the HTTP server has stopped".into()),
                 None => Err("skipped: not served over HTTP".into()),
@@ -360,7 +388,7 @@ impl TimelineState {
                 what = format!("{what}: {why}");
             }
         }
-        let _ = self.watch.tell(|| Event::StepRan { step: index, what });
+        let _ = watch.tell(|| Event::StepRan { step: index, what });
     }
 
     /// After run `run` of step `index`: repeat it, or arm the next step.
@@ -397,6 +425,7 @@ impl Actor for Timeline {
         let mut state = TimelineState {
             scenario: args.scenario,
             registry: args.registry,
+            fleet: args.fleet,
             http: None,
             cues: args.cues,
             watch: args.watch,
@@ -550,6 +579,7 @@ mod tests {
             let args = TimelineArgs {
                 scenario: Arc::clone(&args_scenario),
                 registry: registry.clone(),
+                fleet: None,
                 cues: Arc::clone(&cues),
                 watch: Watch::new(vec![ran.clone()]),
                 serving: None,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rmcp::model::{CallToolRequestParams, ReadResourceRequestParams};
 use serde_json::{Value, json};
 
-use crate::common::{Controlled, bounded, refuses_to_start};
+use crate::common::{Controlled, ServerProcess, bounded, refuses_to_start};
 use crate::http_support::HttpClient;
 
 /// How long a client that must not be notified is watched.
@@ -287,6 +287,10 @@ async fn a_bad_fleet_is_refused_in_one_line_naming_the_upstream() {
     for (args, expected) in [
         (vec!["--fleet", "3"], "error: --fleet 3: needs --http"),
         (
+            vec!["--http", "0", "--fleet", "f.toml", "--tools", "3"],
+            "error: --fleet f.toml: the file gives each upstream's counts",
+        ),
+        (
             vec!["--http", "0", "--fleet", "0"],
             "error: --fleet 0: a fleet has from 1 to 1000 upstreams, not 0",
         ),
@@ -298,5 +302,218 @@ async fn a_bad_fleet_is_refused_in_one_line_naming_the_upstream() {
         let stderr = refuses_to_start(&pidfile, &args);
         assert!(stderr.starts_with(expected), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+/// A fleet file with an upstream of each shape.
+const FLEET_FILE: &str = r#"
+[[upstream]]
+name = "local"
+named_tools = ["weather"]
+
+[[upstream]]
+name = "remote"
+tools = 3
+prefix = "remote_"
+named_tools = ["local_weather"]
+hostile = { page_size = 1 }
+
+[[upstream]]
+name = "broken"
+fail_tools_list = true
+
+[[upstream]]
+name = "dead"
+answer_nothing = true
+"#;
+
+/// Write [`FLEET_FILE`] into a fresh directory.
+fn fleet_file() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.toml");
+    std::fs::write(&path, FLEET_FILE).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    (dir, path)
+}
+
+#[tokio::test]
+async fn a_fleet_file_upstream_is_served_alone_over_stdio() {
+    let (_dir, file) = fleet_file();
+    let mut server = Controlled::start(&["--fleet", &file, "--upstream", "remote"]).await;
+    let mut client = server.process.connect().await;
+    let info = client.service.peer_info().expect("initialized");
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("remote")
+    );
+    let listed = [
+        "remote_echo",
+        "remote_calculator",
+        "remote_counter",
+        "local_weather",
+    ];
+    assert_eq!(client.tool_names().await, listed);
+    let hi = json!({ "message": "hi" });
+    let answer = client.call_ok("remote_echo", hi.clone()).await;
+    assert_eq!(
+        answer,
+        json!({ "echo_message": "hi", "upstream": "remote" })
+    );
+    assert_eq!(
+        client.call_ok("local_weather", hi.clone()).await["tool"],
+        "local_weather"
+    );
+    // The catalog's own name is not on the wire: the prefix is.
+    let unprefixed =
+        CallToolRequestParams::new("echo").with_arguments(hi.as_object().unwrap().clone());
+    assert!(
+        bounded("tools/call echo", client.service.call_tool(unprefixed))
+            .await
+            .is_err()
+    );
+
+    // Its own control endpoint answers to its name, or to none.
+    let (status, answer) = server
+        .change(json!({ "change": "add_tool", "upstream": "remote" }))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    client.wait_notifications(1).await;
+    assert_eq!(client.tool_names().await.len(), 5);
+    let (status, _) = server
+        .change(json!({ "change": "add_tool", "upstream": "local" }))
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(server.change(json!({ "change": "add_tool" })).await.0, 200);
+    let state = server.state().await;
+    assert_eq!(state["tools"]["items"].as_array().unwrap().len(), 5);
+    client.close().await;
+    server.process.stops_cleanly().await;
+}
+
+#[tokio::test]
+async fn a_broken_upstream_fails_tools_list_and_a_dead_one_answers_nothing() {
+    let (_dir, file) = fleet_file();
+    let mut broken = ServerProcess::start(&["--fleet", &file, "--upstream", "broken"]).await;
+    let mut raw = broken.raw();
+    raw.initialize().await;
+    raw.initialized().await;
+    let (answer, _) = raw.request("tools/list", json!({})).await;
+    assert_eq!(answer["error"]["code"], -32603, "{answer}");
+    assert_eq!(
+        answer["error"]["message"],
+        "tools/list fails on upstream broken"
+    );
+    raw.close_stdin();
+    broken.stops_cleanly().await;
+
+    let mut dead = ServerProcess::start(&["--fleet", &file, "--upstream", "dead"]).await;
+    let mut raw = dead.raw();
+    raw.send(json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": { "name": "t", "version": "1" },
+        },
+    }))
+    .await;
+    let answered = tokio::time::timeout(QUIET, raw.recv_or_eof()).await;
+    assert!(
+        answered.is_err(),
+        "a dead upstream answers nothing: {answered:?}"
+    );
+    raw.close_stdin();
+    dead.stops_cleanly().await;
+
+    // Over HTTP a dead upstream holds every request; the others answer.
+    let (_dir, file) = fleet_file();
+    let fleet = Fleet::start(&["--fleet", &file]).await;
+    let request = fleet.server.http.post(fleet.url("dead")).body("{}").send();
+    assert!(tokio::time::timeout(QUIET, request).await.is_err());
+    let local = fleet.connect("local").await;
+    assert_eq!(local.tool_names().await, ["echo", "weather"]);
+    local.close().await;
+    // Each upstream has its own knobs: remote's pages hold one tool.
+    let remote = fleet.connect("remote").await;
+    let page = bounded("tools/list", remote.service.list_tools(None))
+        .await
+        .unwrap();
+    assert_eq!(page.tools.len(), 1);
+    assert!(page.next_cursor.is_some());
+    assert_eq!(remote.tool_names().await.len(), 4);
+    remote.close().await;
+    fleet.stop().await;
+}
+
+#[tokio::test]
+async fn a_scenario_changes_and_stops_the_upstreams_its_steps_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("steps.toml");
+    std::fs::write(
+        &path,
+        r#"
+        [[steps]]
+        upstream = "u2"
+        change = "add_tool"
+        at_ms = 1500
+
+        [[steps]]
+        upstream = "u3"
+        change = "change_tool"
+        name = "echo"
+
+        [[steps]]
+        upstream = "u3"
+        stop_upstream = true
+        "#,
+    )
+    .unwrap();
+    let fleet = Fleet::start(&["--fleet", "3", "--scenario", path.to_str().unwrap()]).await;
+    let mut u1 = fleet.connect("u1").await;
+    let mut u2 = fleet.connect("u2").await;
+    let mut u3 = fleet.connect("u3").await;
+    assert_eq!(u2.wait_changes(1).await, 1);
+    assert_eq!(u3.wait_changes(1).await, 1);
+    let stopped = async {
+        while fleet.server.get("/state?upstream=u3").await["stopped"] != true {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    bounded("u3 to stop", stopped).await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(u1.changes(), 0);
+    let _ = &mut u1;
+    let report = fleet.server.get("/report?upstream=u2").await;
+    let steps = report["steps"].as_array().expect("the steps it ran");
+    assert_eq!(steps.len(), 1, "{report:#}");
+    assert_eq!(u2.tool_names().await, ["echo", "calculator", "u1_weather"]);
+    u1.close().await;
+    u2.close().await;
+    drop(u3);
+    fleet.stop().await;
+}
+
+#[tokio::test]
+async fn signals_change_every_upstream_or_the_one_named() {
+    for (args, told) in [
+        (vec!["--fleet", "2"], [1, 1]),
+        (vec!["--fleet", "2", "--signals-to", "u2"], [0, 1]),
+    ] {
+        let fleet = Fleet::start(&args).await;
+        let mut u1 = fleet.connect("u1").await;
+        let mut u2 = fleet.connect("u2").await;
+        fleet.server.process.sighup();
+        if told[0] == 1 {
+            u1.wait_changes(1).await;
+        }
+        u2.wait_changes(1).await;
+        tokio::time::sleep(QUIET).await;
+        assert_eq!([u1.changes(), u2.changes()], told, "{args:?}");
+        let tools = |n: usize| if n == 1 { 3 } else { 2 };
+        assert_eq!(u1.tool_names().await.len(), tools(told[0]), "{args:?}");
+        assert_eq!(u2.tool_names().await.len(), tools(told[1]), "{args:?}");
+        u1.close().await;
+        u2.close().await;
+        fleet.stop().await;
     }
 }
