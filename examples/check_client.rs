@@ -41,6 +41,9 @@ use tokio::time::Instant;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// The longest the application waits for one listing or call.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What the server told the application.
 #[derive(Debug)]
 enum Told {
@@ -218,7 +221,10 @@ impl App {
     async fn relist(&mut self, client: &Client, list: &str) -> Result<(), Error> {
         let mut tries = 0;
         loop {
-            match self.list(client, list).await {
+            // Every wait on the server has a limit: a request whose stream was
+            // dropped may never be answered.
+            let listed = tokio::time::timeout(REQUEST_TIMEOUT, self.list(client, list)).await;
+            match listed.unwrap_or_else(|_| Err("the server did not answer in time".into())) {
                 Ok(()) => return Ok(()),
                 Err(_) if self.broken("never-relist") => return Ok(()),
                 Err(error) if tries >= 3 || is_gone(&error) => return Err(error),
@@ -380,7 +386,8 @@ async fn main() -> Result<(), Error> {
                 let (_, tools) = calls.pop_first().expect("a call is due");
                 let mut result = Ok(());
                 for tool in tools {
-                    result = result.and(app.call(&client, &tool).await);
+                    let called = tokio::time::timeout(REQUEST_TIMEOUT, app.call(&client, &tool)).await;
+                    result = result.and(called.unwrap_or_else(|_| Err("the call was not answered in time".into())));
                 }
                 result
             }

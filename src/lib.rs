@@ -55,8 +55,9 @@
 //! Around them: `trigger` is the seam every trigger starts through (signals,
 //! the control endpoint, a scenario's timeline, the trigger tools: one line
 //! each in `server.rs`'s start list), `server` wires everything up and holds
-//! the in-process API, `cli` reads the command line, and [`process`] is the
-//! binary's `main`. Only the in-process API is public: [`start`],
+//! the in-process API, `cli` reads the command line, `check` is the `check`
+//! command (its battery and grading pure, its runner an edge), and
+//! [`process`] is the binary's `main`. Only the in-process API is public: [`start`],
 //! [`start_http`], [`serve_stdio`], [`serve_http`], [`ServerHandle`],
 //! [`Options`] and what its fields name, [`catalog`], and [`verdict`].
 //!

@@ -384,21 +384,21 @@ from = "initialized"
         timeline: r#"
 [[steps]]
 drop_stream = true
-at_ms = 400
+at_ms = 300
 from = "initialized"
 
 [[steps]]
 change = "add_tool"
-at_ms = 1000
+at_ms = 3600
 from = "initialized"
 "#,
-        duration_ms: 3500,
+        duration_ms: 5500,
         http_only: true,
         spec: &[&SPEC_LISTENING],
         checks: &[FinalView, ViewConverges, RelistedToEnd],
         ..scenario(
             "stream-dropped",
-            "the client's GET stream is dropped at 400 ms, a tool is added at 1000 ms: it listens again at once and re-lists",
+            "the client's GET stream is dropped at 300 ms (the server's SSE retry hint is 3 s), a tool is added at 3600 ms: it listened again and re-lists",
         )
     },
     BatteryScenario {

@@ -25,6 +25,7 @@ mod bulk_change;
 mod burst;
 mod catalog_properties;
 mod changes;
+mod check;
 mod conformance_stdio;
 mod discover;
 mod fleet;
