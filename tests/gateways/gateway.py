@@ -10,6 +10,13 @@ as aggregating gateways do. On an upstream's notifications/tools/list_changed:
                           PR #1): a client that re-lists at once gets the old list
   --mode no-list-changed  as correct, but its initialize result never
                           advertises tools.listChanged (agentgateway #2077)
+  --mode drop-others      as correct, but an upstream's change empties the
+                          other upstreams' lists (agentgateway #742)
+  --mode misroute         as correct, but every call goes to the first
+                          upstream, whichever upstream's tool it names
+  --mode merge-names      as correct, but names are not prefixed: a name two
+                          upstreams have is listed once, the first one's
+                          (docker/mcp-gateway #11)
 
 The probe must pass `correct` and fail each broken mode on its own check only
 (tests/gateways/run). With --bare and one upstream it is a transparent stdio
@@ -62,14 +69,15 @@ class Gateway:
         self.downstream = self.server.request_context.session
         if self.separator is None:
             await self.upstreams[0].relist()
-        return [
-            tool.model_copy(update={"name": self.downstream_name(upstream, tool.name)})
-            for upstream in self.upstreams
-            for tool in upstream.tools
-        ]
+        listed = {}
+        for upstream in self.upstreams:
+            for tool in upstream.tools:
+                name = self.downstream_name(upstream, tool.name)
+                listed.setdefault(name, tool.model_copy(update={"name": name}))
+        return list(listed.values())
 
     def downstream_name(self, upstream: Upstream, tool: str) -> str:
-        if self.separator is None:
+        if self.separator is None or self.mode == "merge-names":
             return tool
         return f"{upstream.name}{self.separator}{tool}"
 
@@ -78,6 +86,8 @@ class Gateway:
         for upstream in self.upstreams:
             for known in upstream.tools:
                 if self.downstream_name(upstream, known.name) == name:
+                    if self.mode == "misroute":
+                        upstream = self.upstreams[0]
                     assert upstream.session is not None
                     return await upstream.session.call_tool(known.name, arguments)
         raise ValueError(f"unknown tool: {name}")
@@ -90,6 +100,10 @@ class Gateway:
             await upstream.relist()
         else:
             await upstream.relist()
+            if self.mode == "drop-others":
+                for other in self.upstreams:
+                    if other is not upstream:
+                        other.tools = []
             await self.notify()
 
     async def notify(self) -> None:
@@ -129,7 +143,9 @@ class Gateway:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--mode", choices=["correct", "notify-first", "no-list-changed"], default="correct"
+        "--mode",
+        choices=["correct", "notify-first", "no-list-changed", "drop-others", "misroute", "merge-names"],
+        default="correct",
     )
     parser.add_argument("--upstream", action="append", required=True, metavar="NAME=URL")
     parser.add_argument("--bare", action="store_true", help="keep the upstream's tool names")
