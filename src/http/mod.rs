@@ -191,9 +191,9 @@ pub(crate) struct Edge {
     /// Whose requests these are: stopped, it answers 404; if it answers
     /// nothing, nothing.
     upstream: Arc<Upstream>,
-    /// Cancelled when its HttpServer actor stops: what a request that is
-    /// never answered waits for.
-    stopped: CancellationToken,
+    /// Cancelled when its HttpServer actor stops (the server is shutting
+    /// down): what a request that is never answered waits for.
+    closing: CancellationToken,
     service: McpService,
     tracker: ActorRef<HttpServerMsg>,
     sessions: Arc<Sessions>,
@@ -296,7 +296,7 @@ pub(crate) async fn spawn(args: HttpArgs) -> Result<Vec<ActorRef<HttpServerMsg>>
         upstream.serves_http(tracker.clone());
         let edge = Edge {
             gate: Arc::clone(&gate),
-            stopped: cancel.clone(),
+            closing: cancel.clone(),
             service: service(
                 bound,
                 &args.options,
@@ -447,7 +447,7 @@ async fn handle(request: Request<Incoming>, routes: &Routes) -> HttpResponse {
         .is_some_and(|s| s.answer_nothing)
     {
         // A hung upstream: the request waits until the server stops.
-        edge.stopped.cancelled().await;
+        edge.closing.cancelled().await;
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
