@@ -130,25 +130,12 @@ pub fn machine() -> String {
     format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
 }
 
-/// `YYYY-MM-DD HH:MM UTC` from seconds since the epoch.
+/// `YYYY-MM-DD HH:MM UTC` from seconds since the epoch: the check format's
+/// ISO 8601 time, cut to the minute.
 pub fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + (m <= 2) as i64;
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    let iso =
+        dynamic_mcp_server::verdict::iso8601(std::time::UNIX_EPOCH + Duration::from_secs(secs));
+    format!("{} {} UTC", &iso[..10], &iso[11..16])
 }
 
 /// The current time as [`utc`] writes it.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
 
 use super::battery::BatteryScenario;
 use super::grade::{self, CheckKind};
@@ -74,6 +75,9 @@ pub struct Ran {
 struct Served {
     /// Over stdio the server starts only when the client connects.
     server: tokio::task::JoinHandle<Option<ServerHandle>>,
+    /// Cancelled once the client has exited: a server nobody connected to
+    /// is not waited for.
+    client_gone: CancellationToken,
     /// What the client is given: the URL (HTTP) or the command (stdio).
     reach: Reach,
 }
@@ -137,6 +141,7 @@ impl Runner {
             }
         };
         let elapsed = started.elapsed();
+        served.client_gone.cancel();
         let stdout = stdout.await.unwrap_or_default();
         let mut stderr = stderr.await.unwrap_or_default();
         let server = match tokio::time::timeout(STOP_TIMEOUT, served.server).await {
@@ -206,6 +211,7 @@ impl Runner {
                 .map_err(|e| format!("cannot start the server: {e}"))?;
             return Ok(Served {
                 server: tokio::spawn(async move { Some(server) }),
+                client_gone: CancellationToken::new(),
                 reach: Reach::Url(format!("http://{addr}{}", crate::http::MCP_PATH)),
             });
         }
@@ -213,8 +219,16 @@ impl Runner {
         let listener = tokio::net::UnixListener::bind(&socket)
             .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
         // One client: the first connection is served, the listener closes.
+        let client_gone = CancellationToken::new();
+        let gone = client_gone.clone();
         let server = tokio::spawn(async move {
-            let (stream, _) = listener.accept().await.ok()?;
+            let (stream, _) = tokio::select! {
+                // A client that connected and left is still served: its
+                // connection waits in the backlog.
+                biased;
+                accepted = listener.accept() => accepted.ok()?,
+                () = gone.cancelled() => return None,
+            };
             drop(listener);
             let (read, write) = stream.into_split();
             match start(options, LineTransport::new(read, write)).await {
@@ -232,6 +246,7 @@ impl Runner {
         ];
         Ok(Served {
             server,
+            client_gone,
             reach: Reach::Command(argv),
         })
     }

@@ -18,7 +18,7 @@ use std::sync::{Arc, LazyLock};
 use rmcp::model::{JsonObject, Tool};
 use serde_json::{Value, json};
 
-use crate::catalog::{Catalog, ItemKind, ListKind, Prompts, Resources, Tools};
+use crate::catalog::{Catalog, ItemKind, List, ListKind, Tools};
 use crate::listing::Listing;
 
 /// The tool's name.
@@ -256,42 +256,34 @@ pub fn compare(view: &View, catalog: &Catalog) -> Comparison {
         ));
     }
     if let Some(held) = &view.prompts {
-        let (version, truth): (u64, Vec<String>) = match &catalog.prompts {
-            Some(list) => (
-                list.version(),
-                list.entries()
-                    .iter()
-                    .map(|e| Prompts::key(e.number))
-                    .collect(),
-            ),
-            None => (0, Vec::new()),
-        };
+        let (version, truth) = keys(catalog.prompts.as_deref());
         lists.push(list_comparison(
             ListKind::Prompts,
             version,
             held.iter().cloned(),
-            truth.into_iter(),
+            truth,
         ));
     }
     if let Some(held) = &view.resources {
-        let (version, truth): (u64, Vec<String>) = match &catalog.resources {
-            Some(list) => (
-                list.version(),
-                list.entries()
-                    .iter()
-                    .map(|e| Resources::key(e.number))
-                    .collect(),
-            ),
-            None => (0, Vec::new()),
-        };
+        let (version, truth) = keys(catalog.resources.as_deref());
         lists.push(list_comparison(
             ListKind::Resources,
             version,
             held.iter().cloned(),
-            truth.into_iter(),
+            truth,
         ));
     }
     Comparison { lists }
+}
+
+/// A list's version and its items' keys; version 0 and none for a list the
+/// server does not offer.
+fn keys<I: ItemKind>(list: Option<&List<I>>) -> (u64, impl Iterator<Item = String> + '_) {
+    let entries = list.map_or(&[][..], |list| list.entries());
+    (
+        list.map_or(0, |list| list.version()),
+        entries.iter().map(|e| I::key(e.number)),
+    )
 }
 
 /// The multiset difference of what is held and what is true.
@@ -333,7 +325,7 @@ fn list_comparison(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{CatalogSize, Change, ChangeKind, ChangeRequest};
+    use crate::catalog::{CatalogSize, Change, ChangeKind, ChangeRequest, Prompts};
 
     fn args(value: Value) -> JsonObject {
         value.as_object().unwrap().clone()

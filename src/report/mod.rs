@@ -1269,4 +1269,39 @@ mod tests {
             false
         );
     }
+
+    #[test]
+    fn views_are_kept_bounded_with_the_newest_last() {
+        use crate::check::view::{Comparison, ListComparison};
+        let mut record = initialized();
+        let view = |version| Event::View {
+            session: S,
+            comparison: Comparison {
+                lists: vec![ListComparison {
+                    list: ListKind::Tools,
+                    version,
+                    matches: true,
+                    held: 3,
+                    missing: vec![],
+                    extra: vec![],
+                }],
+            },
+        };
+        // No view, no key: every report but check mode's is as it was.
+        assert!(record.report(5).get("views").is_none());
+        for i in 0..(MAX_VIEWS as u64 + 5) {
+            record.see(10 + i, &view(i));
+        }
+        let report = record.report(5000);
+        let views = report["views"].as_array().unwrap();
+        assert_eq!(views.len(), MAX_VIEWS);
+        assert_eq!(views[0]["lists"]["tools"]["version"], 0);
+        assert_eq!(
+            views.last().unwrap()["lists"]["tools"]["version"],
+            MAX_VIEWS as u64 + 4
+        );
+        assert_eq!(views[0]["session"], "7");
+        assert_eq!(report["dropped"]["views"], 5);
+        assert_eq!(report["truncated"], true);
+    }
 }

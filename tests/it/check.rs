@@ -151,6 +151,17 @@ async fn the_rmcp_driver_passes_over_http_but_for_its_known_failures() {
     );
     assert_eq!(run.scenarios(), 20);
     assert_eq!(run.code, 1);
+    // Each report the grading read, views and all, has the schema's shape.
+    for entry in std::fs::read_dir(run.results.path()).unwrap() {
+        let path = entry.unwrap().path().join("report.json");
+        let report: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(
+            report["views"].as_array().is_some_and(|v| !v.is_empty()),
+            "{}",
+            path.display()
+        );
+        crate::report::assert_valid(&report);
+    }
 }
 
 #[tokio::test]
@@ -330,6 +341,10 @@ async fn a_client_that_does_nothing_fails_every_scenario() {
         "{}",
         run.stdout
     );
+    // Over stdio it never even starts the server: no wait for one.
+    let run = check("do-nothing", &["--transport", "stdio"]).await;
+    assert_eq!(run.code, 1);
+    assert_eq!(run.failures().len(), 18, "{}", run.stdout);
 }
 
 #[tokio::test]
@@ -496,7 +511,9 @@ async fn the_results_are_what_the_conformance_suite_reads() {
     // The suite's own pinned Node (22), which its code needs.
     let node = root.join("tests/conformance/node_modules/.bin/node");
     if !node.exists() {
-        eprintln!("skipped: needs `cd tests/conformance && npm ci` (tests/check/run installs it)");
+        eprintln!(
+            "skipped: needs `cd tests/conformance && npm ci`; tests/run runs tests/check/suite after the conformance suite installs it"
+        );
         return;
     }
     let run = check(

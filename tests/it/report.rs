@@ -18,7 +18,7 @@ use tempfile::TempDir;
 use tokio::sync::watch;
 
 /// The report must validate against the schema the repository ships.
-fn assert_valid(report: &Value) {
+pub fn assert_valid(report: &Value) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json");
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema");
