@@ -484,10 +484,18 @@ impl Probe {
         // echo if the gateway lists it, else any tool of the changed upstream
         // (a gateway may withhold echo after the rug pull).
         let upstream_tools = self.changed().tool_names().await?;
+        // The first by name, so that every run calls the same one whatever
+        // order the gateway lists them in (u1's echo before u3's, which the
+        // rug pull changed).
         let Some(tool) = ["echo".to_owned()]
             .iter()
             .chain(&upstream_tools)
-            .find_map(|name| tools.iter().find(|tool| stands_for(&tool.name, name)))
+            .find_map(|name| {
+                tools
+                    .iter()
+                    .filter(|tool| stands_for(&tool.name, name))
+                    .min_by(|a, b| a.name.cmp(&b.name))
+            })
             .cloned()
         else {
             return Ok(vec![skipped(
