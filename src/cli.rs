@@ -211,6 +211,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Check(crate::check::CheckArgs),
+    Probe(crate::probe::ProbeArgs),
     /// The server command a stdio client of `check` spawns: it relays its
     /// stdin and stdout to the server `check` runs on SOCKET.
     #[command(name = "check-relay", hide = true)]

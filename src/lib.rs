@@ -143,6 +143,7 @@ mod metrics;
 mod notice;
 mod observe;
 mod pagination;
+mod probe;
 pub mod process;
 mod prompts;
 mod report;

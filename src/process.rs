@@ -68,5 +68,6 @@ fn run(command: Command) -> ExitCode {
             crate::check::main(args)
         }
         Command::CheckRelay { socket } => crate::check::relay::main(&socket),
+        Command::Probe(args) => crate::probe::main(args),
     }
 }

@@ -533,8 +533,6 @@ async fn upstream_control(rest: &str, method: &Method, endpoint: &Endpoint) -> C
     }
 }
 
-/// The live report graded with the checks that need no scenario, in the
-/// conformance suite's check format (`crate::check::grade::verdict`).
 fn metrics(endpoint: &Endpoint) -> ControlResponse {
     Response::builder()
         .header(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)

@@ -40,6 +40,7 @@ mod logging;
 mod metrics;
 mod notify_behaviour;
 mod pagination;
+mod probe;
 mod protocol;
 mod report;
 mod revisions;
