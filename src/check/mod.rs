@@ -27,7 +27,7 @@ use futures::StreamExt;
 
 use self::battery::{BATTERY, BatteryScenario};
 use self::run::{Runner, Transport};
-use crate::verdict::{self, Baseline, Check};
+use crate::verdict::{self, Check, Grading};
 
 /// The hidden command a stdio client spawns as its server.
 pub const RELAY_COMMAND: &str = "check-relay";
@@ -63,15 +63,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub list: bool,
 
-    /// Write each scenario's checks.json, stdout.txt, stderr.txt (and the
-    /// client report, report.json) to DIR/<scenario>/.
-    #[arg(long, value_name = "DIR", default_value = "results")]
-    pub results: PathBuf,
-
-    /// The conformance suite's YAML baseline of known failures (its client
-    /// key): `scenario` or `scenario:check-id` entries.
-    #[arg(long, value_name = "FILE")]
-    pub expected_failures: Option<PathBuf>,
+    #[command(flatten)]
+    pub grading: Grading,
 
     /// Kill a client still running this many seconds after it started.
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = clap::value_parser!(u64).range(1..))]
@@ -96,15 +89,15 @@ pub fn main(args: CheckArgs) -> ExitCode {
         Ok(scenarios) => scenarios,
         Err(message) => return usage(message),
     };
-    let baseline = match &args.expected_failures {
-        Some(path) => match Baseline::load(path) {
-            Ok(baseline) => baseline,
-            Err(error) => return usage(format!("--expected-failures {}: {error}", path.display())),
-        },
-        None => Baseline::default(),
+    let baseline = match args.grading.baseline() {
+        Ok(baseline) => baseline,
+        Err(message) => return usage(message),
     };
-    if let Err(error) = std::fs::create_dir_all(&args.results) {
-        return usage(format!("--results {}: {error}", args.results.display()));
+    if let Err(error) = std::fs::create_dir_all(&args.grading.results) {
+        return usage(format!(
+            "--results {}: {error}",
+            args.grading.results.display()
+        ));
     }
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
@@ -141,7 +134,7 @@ pub fn main(args: CheckArgs) -> ExitCode {
         "{}",
         verdict::render_table(graded.iter().copied(), &outcome)
     );
-    println!("results: {}", args.results.display());
+    println!("results: {}", args.grading.results.display());
     ExitCode::from(outcome.exit_code)
 }
 
@@ -178,17 +171,17 @@ async fn run_all<'a>(
             let _ = std::fs::remove_dir_all(&scratch);
             let ran = ran?;
             let folder = verdict::write_results(
-                &args.results,
+                &args.grading.results,
                 scenario.name,
                 &ran.checks,
                 &ran.stdout,
                 &ran.stderr,
             )
-            .map_err(|e| format!("--results {}: {e}", args.results.display()))?;
+            .map_err(|e| format!("--results {}: {e}", args.grading.results.display()))?;
             let mut report = serde_json::to_vec_pretty(&ran.report).unwrap_or_default();
             report.push(b'\n');
             std::fs::write(folder.join("report.json"), report)
-                .map_err(|e| format!("--results {}: {e}", args.results.display()))?;
+                .map_err(|e| format!("--results {}: {e}", args.grading.results.display()))?;
             Ok::<_, String>((scenario.name, ran.checks))
         })
         .buffered(args.jobs.get());

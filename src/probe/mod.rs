@@ -24,7 +24,7 @@ use std::time::Duration;
 use self::gateway::Target;
 use self::scenarios::{Probe, SCENARIOS};
 use self::upstream::Upstream;
-use crate::verdict::{Baseline, Check, evaluate, render_table, write_results};
+use crate::verdict::{Baseline, Check, Grading, evaluate, render_table, write_results};
 
 /// Grade a gateway: change its upstreams' tools and check what it passes on.
 ///
@@ -66,14 +66,8 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub list: bool,
 
-    /// Write DIR/<scenario>/checks.json (and stdout.txt, stderr.txt).
-    #[arg(long, value_name = "DIR", default_value = "results")]
-    pub results: PathBuf,
-
-    /// The conformance suite's YAML baseline; its `client` entries
-    /// (`scenario` or `scenario:check-id`) are expected to fail.
-    #[arg(long, value_name = "FILE")]
-    pub expected_failures: Option<PathBuf>,
+    #[command(flatten)]
+    pub grading: Grading,
 
     /// The longest wait for any one thing the gateway owes (a notification,
     /// a changed list, an answer), in seconds.
@@ -105,15 +99,12 @@ pub fn main(cli: ProbeArgs) -> ExitCode {
         }
     };
     // The baseline is read before anything runs: a bad one is a usage error.
-    let baseline = match &plan.baseline {
-        Some(path) => match Baseline::load(path) {
-            Ok(baseline) => baseline,
-            Err(error) => {
-                eprintln!("error: --expected-failures {error}");
-                return ExitCode::from(2);
-            }
-        },
-        None => Baseline::default(),
+    let baseline = match cli.grading.baseline() {
+        Ok(baseline) => baseline,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -161,7 +152,7 @@ struct Plan {
     upstreams: Vec<Upstream>,
     scenarios: Vec<&'static str>,
     results: PathBuf,
-    baseline: Option<PathBuf>,
+
     wait: Duration,
     approve: Option<String>,
 }
@@ -208,8 +199,7 @@ impl Plan {
             target,
             upstreams,
             scenarios,
-            results: cli.results.clone(),
-            baseline: cli.expected_failures.clone(),
+            results: cli.grading.results.clone(),
             wait: Duration::from_secs(cli.timeout),
             approve: cli.approve.clone(),
         })

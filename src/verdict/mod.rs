@@ -28,6 +28,33 @@ use serde_json::{Map, Value};
 pub use self::baseline::{Baseline, BaselineError, Entry, Outcome, ScenarioVerdict, evaluate};
 pub use self::results::{render_table, write_results};
 
+/// The two flags every grading command (`check`, `probe`) takes: where its
+/// results go and which failures it expects.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Grading {
+    /// Write each scenario's checks.json, stdout.txt and stderr.txt (and
+    /// `check`'s client report, report.json) to DIR/<scenario>/.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub results: std::path::PathBuf,
+
+    /// The conformance suite's YAML baseline of known failures (its
+    /// `client` key): `scenario` or `scenario:check-id` entries.
+    #[arg(long, value_name = "FILE")]
+    pub expected_failures: Option<std::path::PathBuf>,
+}
+
+impl Grading {
+    /// The baseline (none: empty), read before anything runs, so that a bad
+    /// one is a usage error; the message names the flag.
+    pub fn baseline(&self) -> Result<Baseline, String> {
+        match &self.expected_failures {
+            Some(path) => Baseline::load(path)
+                .map_err(|error| format!("--expected-failures {}: {error}", path.display())),
+            None => Ok(Baseline::default()),
+        }
+    }
+}
+
 /// A check's status, as the suite spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
