@@ -54,6 +54,8 @@ from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 HANDSHAKE_REVISION = "2025-11-25"
 STATELESS_REVISION = "2026-07-28"
 CLIENT_INFO = {"name": "locust-mcp-user", "version": "1.0"}
+# Numbers each user of this process (see StatelessUser.on_start).
+USER_NUMBERS = itertools.count(1)
 ACCEPT = "application/json, text/event-stream"
 # Every wait on the server is bounded.
 TIMEOUT = 30
@@ -337,6 +339,16 @@ class StatelessUser(McpUser):
         "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
         "io.modelcontextprotocol/clientCapabilities": {},
     }
+
+    def on_start(self):
+        # Each user names itself: the server credits a 2026-07-28 client's
+        # stateless re-lists to the one live listen stream whose client has
+        # the same name and version, and cannot tell two instances of one
+        # name apart (docs/report.md), so users sharing a name would all be
+        # counted as missing every change.
+        name = f"{CLIENT_INFO['name']}-{os.getpid()}-{next(USER_NUMBERS)}"
+        self.META = {**self.META, "io.modelcontextprotocol/clientInfo": {**CLIENT_INFO, "name": name}}
+        super().on_start()
 
     def headers(self, method, params):
         headers = {
