@@ -32,9 +32,13 @@ pub use self::results::{render_table, write_results};
 /// results go and which failures it expects.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Grading {
-    /// Write each scenario's checks.json, stdout.txt and stderr.txt (and
-    /// `check`'s client report, report.json) to DIR/<scenario>/.
-    #[arg(long, value_name = "DIR", default_value = "results")]
+    /// The results folder: `DIR/<scenario>/` per scenario.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "results",
+        help = "Write each scenario's checks.json, stdout.txt and stderr.txt (and check's client report, report.json) to DIR/<scenario>/"
+    )]
     pub results: std::path::PathBuf,
 
     /// The conformance suite's YAML baseline of known failures (its
