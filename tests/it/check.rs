@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::common::{BIN, Controlled, bounded};
+use crate::common::{BIN, Controlled, bounded, run_to_end};
 
 /// At most this many batteries at once in this process.
 static BATTERIES: Semaphore = Semaphore::const_new(3);
@@ -444,14 +444,7 @@ async fn usage_errors_exit_2() {
 
 #[tokio::test]
 async fn the_list_names_each_scenario_and_its_reports() {
-    let output = bounded(
-        "check --list",
-        tokio::process::Command::new(BIN)
-            .args(["check", "--list"])
-            .output(),
-    )
-    .await
-    .unwrap();
+    let output = run_to_end("check --list", &["check", "--list"]).await;
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     let names = text.lines().filter(|l| !l.starts_with(' ')).count();
@@ -470,14 +463,7 @@ async fn the_list_names_each_scenario_and_its_reports() {
 /// shows, and no other.
 #[tokio::test]
 async fn the_docs_list_the_battery() {
-    let output = bounded(
-        "check --list",
-        tokio::process::Command::new(BIN)
-            .args(["check", "--list"])
-            .output(),
-    )
-    .await
-    .unwrap();
+    let output = run_to_end("check --list", &["check", "--list"]).await;
     let listed: BTreeSet<String> = String::from_utf8(output.stdout)
         .unwrap()
         .lines()

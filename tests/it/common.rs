@@ -30,6 +30,22 @@ pub async fn bounded<F: Future>(what: &str, future: F) -> F::Output {
         .unwrap_or_else(|_| panic!("timed out after {TIMEOUT:?} waiting for {what}"))
 }
 
+/// Run the binary with `args` to its end (a subcommand such as `check` or
+/// `probe`, or a start-up that must fail), stdin closed: its status, stdout
+/// and stderr, within [`TIMEOUT`].
+pub async fn run_to_end(what: &str, args: &[&str]) -> std::process::Output {
+    bounded(
+        what,
+        Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("cannot run {what}: {e}"))
+}
+
 /// A server with the control endpoint (`--control 127.0.0.1:0`) whose URLs
 /// come from its ready file, and an HTTP client for it.
 pub struct Controlled {

@@ -5,27 +5,15 @@
 //! tests/gateways/run.
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
-use tokio::process::Command;
 
-use crate::common::{BIN, Controlled, bounded};
+use crate::common::{Controlled, run_to_end};
 
 /// Run `probe args` to its end: its exit status, stdout and stderr.
 async fn probe(args: &[&str]) -> Output {
-    let child = Command::new(BIN)
-        .arg("probe")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run the probe");
-    bounded("the probe", child.wait_with_output())
-        .await
-        .expect("its output")
+    run_to_end("the probe", &[&["probe"], args].concat()).await
 }
 
 /// The checks a run wrote for `scenario`.
